@@ -1,0 +1,5 @@
+import sys
+
+from bidstack.cli import main
+
+sys.exit(main())
