@@ -1,0 +1,28 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The team's shared folder (``../shared`` beside the repository, or ``$BIDSTACK_SHARED``).
+
+    CI always has it; a missing folder is an error, not a skip, so that no test passes vacuously.
+    """
+    path = Path(os.environ.get("BIDSTACK_SHARED", REPO.parent / "shared"))
+    if not (path / "data" / "mms").is_dir():
+        pytest.fail(f"shared data not found at {path}; set BIDSTACK_SHARED")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mms_dir(shared_dir: Path) -> Path:
+    """The real AEMO MMS sample files (see MANIFEST.tsv in that folder)."""
+    return shared_dir / "data" / "mms"
