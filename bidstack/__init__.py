@@ -1,10 +1,38 @@
-"""bidstack: what-if bidding backtests for the Australian National Electricity Market."""
+"""bidstack: what-if bidding backtests for the Australian National Electricity Market.
 
-from bidstack.errors import BidstackError, ConfigError, IngestError, InputError, RuleError, StoreError
+>>> import bidstack
+>>> sorted(bidstack.output_columns(["v1", "v2"])["v2"].values())
+['band_v2', 'outcome_v2', 'within_limits_v2']
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from bidstack.errors import (
+    BidstackError,
+    ConfigError,
+    IngestError,
+    InputError,
+    RuleError,
+    StoreError,
+)
 
 __version__ = "0.1.0"
 
+# Public names that need NumPy, Numba or Polars load on first use, so that the command line's
+# --help and error paths stay fast.
+_LAZY = {
+    "allocate": "bidstack.allocation",
+    "allocate_with_report": "bidstack.allocation",
+    "output_columns": "bidstack.allocation",
+    "derive_price_type_phase": "bidstack.allocation",
+    "Allocation": "bidstack.allocation",
+}
+
 __all__ = [
+    "Allocation",
     "BidstackError",
     "ConfigError",
     "IngestError",
@@ -12,4 +40,14 @@ __all__ = [
     "RuleError",
     "StoreError",
     "__version__",
+    "allocate",
+    "allocate_with_report",
+    "derive_price_type_phase",
+    "output_columns",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bidstack' has no attribute {name!r}")

@@ -1,0 +1,124 @@
+"""Price type and price phase from a price forecast (SPEC §3), over each unit's own intervals.
+
+Mirrors :func:`bidstack.reference.allocation.derive_price_type` and ``derive_price_phases``.
+Rows may come in any order: :func:`group_units` finds each unit's rows in time order (without
+moving anything when the input is already sorted by unit and time, the usual case), and
+:func:`derive_price_type_phase` then scans each unit backwards once, in parallel over units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from bidstack.kernel.codes import MISSING_CODE
+
+_FAR = np.iinfo(np.int64).max
+
+
+@njit(cache=True)
+def group_units(unit_code, n_codes, interval):
+    """Group rows by unit, each unit's rows in time order (stable for equal times).
+
+    ``unit_code``: uint32[n], any code per unit below ``n_codes``; ``interval``: int64[n] times.
+    Returns ``(order, unit_start, unit_of_code)``: ``order`` int64[n] lists row numbers unit by
+    unit, or is empty when the rows already are in that order; the rows of unit ``u`` are
+    ``order[unit_start[u]:unit_start[u + 1]]``; ``unit_of_code[c]`` is the unit of code ``c``
+    (-1 for codes not present). Units are numbered by first appearance.
+    """
+    n = unit_code.size
+    unit_of_code = np.full(n_codes, -1, dtype=np.int64)
+    counts = np.zeros(n_codes + 1, dtype=np.int64)
+    n_units = 0
+    in_order = True
+    for i in range(n):
+        unit = unit_of_code[unit_code[i]]
+        is_new = unit < 0
+        if is_new:
+            unit = n_units
+            unit_of_code[unit_code[i]] = unit
+            n_units += 1
+        if i > 0:
+            if unit == unit_of_code[unit_code[i - 1]]:
+                in_order = in_order and interval[i] >= interval[i - 1]
+            else:
+                in_order = in_order and is_new
+        counts[unit + 1] += 1
+    unit_start = np.cumsum(counts[: n_units + 1])
+    if in_order:
+        return np.empty(0, dtype=np.int64), unit_start, unit_of_code
+    order = np.empty(n, dtype=np.int64)
+    fill = unit_start[:n_units].copy()
+    for i in range(n):
+        unit = unit_of_code[unit_code[i]]
+        order[fill[unit]] = i
+        fill[unit] += 1
+    for u in range(n_units):
+        rows = order[unit_start[u] : unit_start[u + 1]]
+        times = interval[rows]
+        if np.any(times[1:] < times[:-1]):
+            order[unit_start[u] : unit_start[u + 1]] = rows[np.argsort(times, kind="mergesort")]
+    return order, unit_start, unit_of_code
+
+
+@njit(cache=True)
+def _price_type(frrp, tp_min, tp_max, srmc_plus):
+    """PT: 10 above TPmax, 1 above SRMC+, -1 above TPmin, else -10; missing if any input is NaN."""
+    if np.isnan(frrp) or np.isnan(tp_min) or np.isnan(tp_max) or np.isnan(srmc_plus):
+        return MISSING_CODE
+    if frrp > tp_max:
+        return 10
+    if frrp > srmc_plus:
+        return 1
+    if frrp > tp_min:
+        return -1
+    return -10
+
+
+@njit(cache=True, parallel=True)
+def derive_price_type_phase(
+    order, unit_start, horizon, frrp, tp_min, tp_max, srmc_plus, price_type_out, price_phase_out
+):
+    """Write PT and PP (int8[n], ``MISSING_CODE`` where unknown) for every row.
+
+    ``order``/``unit_start`` come from :func:`group_units`; ``horizon`` int64[n_units] is each
+    unit's phase horizon in intervals (below 1: unknown, so its rows' PP is missing). PP at a row
+    is the lowest PT other than 10 over that row and the unit's next ``horizon - 1`` rows (cut at
+    the unit's last row), 10 when all are 10; a missing PT in the window leaves PP missing unless
+    a -10 settles it.
+    """
+    n_units = unit_start.size - 1
+    ordered = order.size == 0
+    for u in prange(n_units):
+        first = unit_start[u]
+        window = horizon[u]
+        next_low = _FAR  # next position with PT = -10
+        next_mid = _FAR  # PT = -1
+        next_high = _FAR  # PT = 1
+        next_missing = _FAR
+        for j in range(unit_start[u + 1] - 1, first - 1, -1):
+            i = j if ordered else order[j]
+            pt = _price_type(frrp[i], tp_min[i], tp_max[i], srmc_plus[i])
+            price_type_out[i] = pt
+            if pt == -10:
+                next_low = j
+            elif pt == -1:
+                next_mid = j
+            elif pt == 1:
+                next_high = j
+            elif pt == MISSING_CODE:
+                next_missing = j
+            end = j + window
+            if window < 1:
+                pp = MISSING_CODE
+            elif next_low < end:
+                pp = -10
+            elif next_missing < end:
+                pp = MISSING_CODE
+            elif next_mid < end:
+                pp = -1
+            elif next_high < end:
+                pp = 1
+            else:
+                pp = 10
+            price_phase_out[i] = pp

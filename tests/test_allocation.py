@@ -1,0 +1,391 @@
+"""bidstack.allocate against the plain-Python reference of SPEC §2–3, by hand and at random."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from bidstack import allocate, allocate_with_report, derive_price_type_phase, output_columns
+from bidstack.errors import InputError, RuleError
+from bidstack.rules import load_variant
+
+from allocation_cases import (
+    PRICE_BANDS,
+    random_rows,
+    reference_allocation,
+    reference_price_type_phase,
+    reference_rows,
+)
+
+START = datetime(2024, 3, 1, 4, 5)
+HAND_PRICES = [-1000.0, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0]
+
+
+def row(**overrides) -> dict:
+    """One unit-interval: TPmin 15, TPmax 65, SRMC 35 against HAND_PRICES, mlf 1."""
+    base = {
+        "duid": "UNIT1",
+        "interval_datetime": datetime(2024, 1, 1, 4, 5),
+        **dict(zip(PRICE_BANDS, HAND_PRICES, strict=True)),
+        "max_capacity": 100.0,
+        "tp_min": 15.0,
+        "tp_max": 65.0,
+        "srmc": 35.0,
+        "mlf": 1.0,
+        "constraint_status": 0,
+        "semidispatchcap": False,
+        "price_type": 1,
+        "price_phase": 1,
+    }
+    return base | overrides
+
+
+def frame_of(*rows: dict) -> pl.DataFrame:
+    return pl.DataFrame(list(rows))
+
+
+# Bands for TPmin 15, TPmax 65, SRMC 35: >TPmin PB4, <TPmax PB8, >SRMC+ PB6, <SRMC+ PB5.
+@pytest.mark.parametrize(
+    ("variant", "overrides", "band", "outcome", "within"),
+    [
+        ("v1", {"price_type": 1, "price_phase": 1}, 4, "allocated", True),
+        ("v1", {"price_type": -10, "price_phase": -10}, 8, "allocated", True),
+        ("v1", {"price_type": -1, "price_phase": -10}, 6, "allocated", True),
+        ("v1", {"price_type": 1, "price_phase": -10}, 5, "allocated", True),
+        ("v1", {"price_type": -1, "price_phase": 1}, None, "not_applicable", None),
+        ("v1", {"price_type": 1, "semidispatchcap": True}, 1, "allocated", True),
+        (
+            "v1",
+            {"price_type": -10, "price_phase": -10, "constraint_status": -1},
+            10,
+            "allocated",
+            False,
+        ),
+        ("v2", {"price_type": 1, "price_phase": 1}, 4, "allocated", True),
+        ("v2", {"price_type": -10, "price_phase": -10}, 8, "allocated", True),
+        ("v2", {"price_type": -1, "price_phase": -10}, 6, "allocated", True),
+        (
+            "v2",
+            {"price_type": -1, "price_phase": -1, "constraint_status": -1},
+            8,
+            "allocated",
+            True,
+        ),
+        (
+            "v2",
+            {"price_type": 10, "price_phase": 10, "constraint_status": -1},
+            1,
+            "allocated",
+            True,
+        ),
+        (
+            "v2",
+            {"price_type": 10, "price_phase": -10, "semidispatchcap": True},
+            1,
+            "allocated",
+            True,
+        ),
+        # SRMC+ exactly on PB5: >SRMC+ is PB6, <SRMC+ is PB4
+        ("v1", {"price_type": -1, "price_phase": -10, "srmc": 30.0}, 6, "allocated", True),
+        ("v1", {"price_type": -1, "price_phase": -1, "srmc": 30.0}, 4, "allocated", True),
+        # mlf 2 halves every price: [-500, 0, 5, 10, 15, 20, 25, 30, 35, 40]; >TPmin(15) is PB6
+        ("v1", {"mlf": 2.0}, 6, "allocated", True),
+        # v1 SDC FALSE PP=-1 PT=-1 is <SRMC+; nothing is below SRMC+ = -2000
+        ("v1", {"price_type": -1, "price_phase": -1, "srmc": -2000.0}, None, "no_band", None),
+        # v2 min(<TPmax, <SRMC+) with SRMC+ = -2000: the <SRMC+ term is dropped, PB8 remains
+        ("v2", {"price_type": -1, "price_phase": -1, "srmc": -2000.0}, 8, "allocated", True),
+        # PB10 priced above TPmax is allocated but not within limits
+        (
+            "v1",
+            {"price_type": -1, "price_phase": -10, "constraint_status": -1},
+            10,
+            "allocated",
+            False,
+        ),
+        ("v1", {"price_phase": 10}, None, "invalid_input", None),
+        ("v1", {"max_capacity": -5.0}, None, "invalid_input", None),
+        ("v1", {"priceband3": 0.0}, None, "invalid_input", None),
+        ("v1", {"mlf": 0.0}, None, "invalid_input", None),
+        ("v1", {"price_type": 2}, None, "invalid_input", None),
+        ("v1", {"constraint_status": None}, None, "invalid_input", None),
+    ],
+)
+def test_hand_computed_cases(variant, overrides, band, outcome, within) -> None:
+    result = allocate(frame_of(row(**overrides)), [variant])
+    got = result.select("band", "outcome", "within_limits").row(0)
+    assert got == (band, outcome, within)
+
+
+def test_status_plus_one_uses_the_sdc_tables_unless_overridden(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "bidstack" / "rules" / "v1.toml").read_text()
+    path = tmp_path / "off.toml"
+    path.write_text(text.replace('name = "v1"', 'name = "off"') + (
+        '[constrained_off]\n1 = ["N/A", "N/A", "PB2"]\n-1 = ["N/A", "PB2", "PB2"]\n'
+        '-10 = ["PB2", "PB2", "PB2"]\n'
+    ))  # fmt: skip
+    result = allocate(frame_of(row(constraint_status=1)), ["v1", path])
+    assert result.select("band_v1", "band_off").row(0) == (4, 2)
+
+
+def every_cell_frame(seed: int) -> pl.DataFrame:
+    """Every (status, sdc, PT, PP) combination, valid or not, with 25 draws of prices each."""
+    base = random_rows(25, seed, invalid=0.0)
+    combos = list(itertools.product((-1, 0, 1), (False, True), (10, 1, -1, -10), (10, 1, -1, -10)))
+    frames = [
+        base.with_columns(
+            constraint_status=pl.lit(s),
+            semidispatchcap=pl.lit(d),
+            price_type=pl.lit(pt),
+            price_phase=pl.lit(pp),
+        )
+        for s, d, pt, pp in combos
+    ]
+    return pl.concat(frames)
+
+
+@pytest.mark.parametrize("name", ["v1", "v2"])
+def test_every_cell_matches_the_reference(name: str) -> None:
+    frame = every_cell_frame(seed=1)
+    result = allocate(frame, [name])
+    expected = reference_allocation(reference_rows(frame), load_variant(name))
+    assert result.get_column("band").to_list() == expected[0]
+    assert result.get_column("outcome").cast(pl.String).to_list() == expected[1]
+    assert result.get_column("within_limits").to_list() == expected[2]
+    assert set(expected[1]) == {"allocated", "not_applicable", "no_band", "invalid_input"}
+
+
+def frrp_variant(tmp_path: Path) -> Path:
+    path = tmp_path / "frrp.toml"
+    text = (Path(__file__).parents[1] / "bidstack" / "rules" / "v2.toml").read_text()
+    text = text.replace('name = "v2"', 'name = "frrp"')
+    text = text.replace('1 = ["N/A", "N/A", "PB1"]', '1 = ["N/A", "N/A", "max(<FRRP, PB1)"]')
+    text = text.replace('"min(<TPmax, <SRMC+)"]', '"min(>FRRP, <SRMC+, >TPmin)"]')
+    path.write_text(text)
+    return path
+
+
+def test_100k_random_rows_match_the_reference(tmp_path: Path) -> None:
+    frame = random_rows(100_000, seed=7)
+    variants = ["v1", "v2", frrp_variant(tmp_path)]
+    result = allocate(frame, variants)
+    rows = reference_rows(frame)
+    for variant in map(load_variant, variants):
+        out = output_columns(["v1", "v2", "frrp"])[variant.name]
+        bands, outcomes, within = reference_allocation(rows, variant)
+        assert result.get_column(out["band"]).to_list() == bands, variant.name
+        assert result.get_column(out["outcome"]).cast(pl.String).to_list() == outcomes
+        assert result.get_column(out["within_limits"]).to_list() == within
+        assert {"allocated", "no_band", "invalid_input", "not_applicable"} <= set(outcomes)
+
+
+def test_input_order_and_columns_are_kept_and_arrow_is_accepted() -> None:
+    frame = random_rows(2_000, seed=3).sample(fraction=1.0, shuffle=True, seed=5)
+    result = allocate(frame.to_arrow(), ["v1"])
+    assert result.columns == [*frame.columns, "band", "outcome", "within_limits"]
+    assert result.select(frame.columns).equals(frame)
+    expected = reference_allocation(reference_rows(frame), load_variant("v1"))
+    assert result.get_column("band").to_list() == expected[0]
+
+
+def test_chunked_input_gives_the_same_result() -> None:
+    frame = random_rows(5_000, seed=11)
+    chunked = pl.concat([frame.slice(0, 1234), frame.slice(1234, 3000), frame.slice(4234)],
+                        rechunk=False)  # fmt: skip
+    assert chunked.get_column("priceband1").n_chunks() == 3
+    assert allocate(chunked, ["v1", "v2"]).equals(allocate(frame, ["v1", "v2"]))
+
+
+def test_result_dtypes_and_bandavail() -> None:
+    frame = random_rows(1_000, seed=2)
+    result = allocate(frame, ["v2"], bandavail=True)
+    assert result.schema["band"] == pl.Int8
+    assert result.schema["outcome"] == pl.Enum(
+        ["allocated", "not_applicable", "no_band", "invalid_input"]
+    )
+    assert result.schema["within_limits"] == pl.Boolean
+    volumes = result.select([f"bandavail{k}" for k in range(1, 11)]).to_numpy()
+    band = result.get_column("band").fill_null(0).to_numpy()
+    capacity = result.get_column("max_capacity").to_numpy()
+    for i in range(result.height):
+        expected = np.zeros(10)
+        if band[i]:
+            expected[band[i] - 1] = capacity[i]
+        assert np.array_equal(volumes[i], expected)
+
+
+def test_fcas_liability_is_added_to_srmc_only_when_enabled() -> None:
+    # SRMC 35 + liability 10 = 45: v1 SDC FALSE PP=-10 PT=1 is <SRMC+ -> PB6 (40) instead of PB5
+    frame = frame_of(row(price_type=1, price_phase=-10, fcas_liability=10.0))
+    assert allocate(frame, ["v1"]).get_column("band").to_list() == [5]
+    assert allocate(frame, ["v1"], fcas_liability=True).get_column("band").to_list() == [6]
+    missing = frame_of(row(price_type=1, price_phase=-10, fcas_liability=None))
+    result = allocate(missing, ["v1"], fcas_liability=True)
+    assert result.get_column("outcome").to_list() == ["invalid_input"]
+
+
+def unit_series(n_units: int, n_intervals: int, seed: int) -> pl.DataFrame:
+    """Several units' time series with frrp around the thresholds and a few NaN forecasts."""
+    frame = random_rows(n_units * n_intervals, seed, invalid=0.0).drop("price_type", "price_phase")
+    rng = np.random.default_rng(seed)
+    frrp = rng.choice([-50.0, 0.0, 40.0, 80.0, 150.0, np.nan], frame.height,
+                      p=[0.2, 0.2, 0.2, 0.2, 0.17, 0.03])  # fmt: skip
+    units = np.repeat([f"G{u}" for u in range(n_units)], n_intervals)
+    times = [START + timedelta(minutes=5 * (i % n_intervals)) for i in range(frame.height)]
+    return frame.with_columns(
+        duid=pl.Series(units), interval_datetime=pl.Series(times), frrp=frrp,
+        tp_min=pl.lit(10.0), tp_max=pl.lit(100.0), srmc=pl.lit(50.0),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_derived_price_type_and_phase_match_the_reference(shuffle: bool) -> None:
+    frame = unit_series(n_units=6, n_intervals=300, seed=4)
+    horizon = {f"G{u}": h for u, h in enumerate([1, 2, 3, 6, 12, 400])}
+    if shuffle:
+        frame = frame.sample(fraction=1.0, shuffle=True, seed=9)
+    result = allocate_with_report(frame, ["v1", "v2"], phase_horizon=horizon)
+    rows = reference_rows(frame)
+    reference_price_type_phase(rows, horizon)
+    for variant in ("v1", "v2"):
+        bands, outcomes, within = reference_allocation(rows, load_variant(variant))
+        assert result.frame.get_column(f"band_{variant}").to_list() == bands
+        assert result.frame.get_column(f"outcome_{variant}").cast(pl.String).to_list() == outcomes
+        assert result.frame.get_column(f"within_limits_{variant}").to_list() == within
+    n_invalid = sum(pt is None or pp is None for pt, pp in
+                    ((r["price_type"], r["price_phase"]) for r in rows))  # fmt: skip
+    assert result.rejected.height == n_invalid > 0
+    assert set(result.rejected.get_column("reason")) <= {
+        "frrp missing, so price_type cannot be derived",
+        "price_phase unknown: an frrp in the unit's phase horizon is missing, or the unit's "
+        "horizon, duid or interval_datetime is missing",
+    }
+
+
+def test_phase_horizon_from_min_run_time_column_and_mapping_agree() -> None:
+    frame = unit_series(n_units=3, n_intervals=50, seed=8)
+    by_unit = {"G0": 1, "G1": 4, "G2": 9}
+    with_column = frame.with_columns(
+        min_run_time=pl.col("duid").replace_strict(by_unit, return_dtype=pl.Int64)
+    )
+    from_column = allocate(with_column, ["v2"]).get_column("band")
+    from_mapping = allocate(frame, ["v2"], phase_horizon=by_unit).get_column("band")
+    assert from_column.equals(from_mapping)
+    zero = with_column.with_columns(min_run_time=pl.lit(0))
+    assert (
+        allocate(zero, ["v2"]).get_column("band").equals(allocate(frame, ["v2"]).get_column("band"))
+    )
+
+
+def test_single_interval_unit_and_window_cut_at_the_end() -> None:
+    # one unit, one interval: PP is its own PT; frrp 80 -> PT 1 (SRMC 50 < 80 <= 100)
+    frame = unit_series(1, 1, seed=1).with_columns(frrp=pl.lit(80.0))
+    result = allocate(frame, ["v1"], phase_horizon=12)
+    assert result.get_column("outcome").to_list() == ["allocated"]
+    # frrp 200, 80, 20: PT 10, 1, -1; horizon 2 -> PP 1, -1, -1 (the window is cut at the end)
+    three = unit_series(1, 3, seed=1).with_columns(frrp=pl.Series([200.0, 80.0, 20.0]))
+    rows = reference_rows(three)
+    reference_price_type_phase(rows, {"G0": 2})
+    assert [(r["price_type"], r["price_phase"]) for r in rows] == [(10, 1), (1, -1), (-1, -1)]
+    expected = reference_allocation(rows, load_variant("v1"))[0]
+    assert allocate(three, ["v1"], phase_horizon=2).get_column("band").to_list() == expected
+
+
+def test_report_counts_and_rejected_rows() -> None:
+    frame = frame_of(row(), row(price_type=-1, price_phase=1), row(max_capacity=math.nan),
+                     row(priceband2=-2000.0))  # fmt: skip
+    report = allocate_with_report(frame, ["v1", "v2"])
+    counts = report.counts.filter(pl.col("variant") == "v1").row(0, named=True)
+    assert counts == {"variant": "v1", "allocated": 1, "not_applicable": 1, "no_band": 0,
+                      "invalid_input": 2, "within_limits": 1}  # fmt: skip
+    assert report.rejected.get_column("row").to_list() == [2, 3]
+    assert report.rejected.get_column("reason").to_list() == [
+        "max_capacity missing or negative",
+        "band prices not strictly ascending",
+    ]
+
+
+def test_frrp_term_without_frrp_is_rejected_with_its_reason(tmp_path: Path) -> None:
+    frame = frame_of(row(semidispatchcap=True, frrp=None), row(semidispatchcap=True, frrp=5.0))
+    report = allocate_with_report(frame, [frrp_variant(tmp_path)])
+    # max(<FRRP, PB1): with FRRP 5 the highest band below it is PB2 (0)
+    assert report.frame.get_column("band").to_list() == [None, 2]
+    assert report.rejected.get_column("reason").to_list() == [
+        "frrp missing where a rule cell needs it"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (lambda f: f.drop("tp_min", "srmc"), InputError, "missing column(s) 'tp_min', 'srmc'"),
+        (lambda f: f.drop("price_type", "price_phase", "frrp"), InputError, "'frrp' (PT and PP"),
+        (lambda f: f.with_columns(tp_max=pl.lit("high")), InputError, "column 'tp_max' has dtype"),
+        (lambda f: f.with_columns(band=pl.lit(1)), InputError, "already has column(s) 'band'"),
+    ],
+)
+def test_bad_columns_fail_before_any_work(change, error, message) -> None:
+    with pytest.raises(error) as raised:
+        allocate(change(random_rows(10, seed=1)), ["v1"])
+    assert message in str(raised.value)
+
+
+def test_castable_dtypes_are_cast_and_unknown_variants_fail() -> None:
+    frame = random_rows(200, seed=5)
+    as_text = frame.with_columns(
+        pl.col("tp_max").cast(pl.String), pl.col("price_type").cast(pl.Int64)
+    )
+    assert (
+        allocate(as_text, ["v1"])
+        .get_column("band")
+        .equals(allocate(frame, ["v1"]).get_column("band"))
+    )
+    with pytest.raises(RuleError, match="unknown rule variant 'v3'"):
+        allocate(frame, ["v3"])
+    with pytest.raises(InputError, match="phase_horizon applies only"):
+        allocate(frame, ["v1"], phase_horizon=3)
+    with pytest.raises(InputError, match="at least 1"):
+        allocate(frame.drop("price_type", "price_phase"), ["v1"], phase_horizon=0)
+
+
+def test_phase_horizon_column_must_be_constant_per_unit() -> None:
+    frame = unit_series(2, 5, seed=3).with_columns(
+        horizon=pl.Series([1, 1, 1, 1, 1, 2, 2, 3, 2, 2])
+    )
+    with pytest.raises(InputError, match="'horizon' changes within unit 'G1'"):
+        allocate(frame, ["v1"], phase_horizon="horizon")
+
+
+def test_empty_frame() -> None:
+    empty = random_rows(10, seed=1).clear()
+    result = allocate_with_report(empty, ["v1", "v2"])
+    assert result.frame.height == 0
+    assert result.counts.get_column("allocated").to_list() == [0, 0]
+    derived = allocate(empty.drop("price_type", "price_phase"), ["v1"])
+    assert derived.height == 0 and "band" in derived.columns
+
+
+def test_arrow_table_with_chunks_and_nulls() -> None:
+    frame = random_rows(300, seed=12).with_columns(
+        tp_max=pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(pl.col("tp_max"))
+    )
+    table = pa.concat_tables([frame.slice(0, 100).to_arrow(), frame.slice(100).to_arrow()])
+    result = allocate(table, ["v2"])
+    expected = reference_allocation(reference_rows(frame), load_variant("v2"))
+    assert result.get_column("outcome").cast(pl.String).to_list() == expected[1]
+
+
+def test_derive_price_type_phase_is_public_and_leaves_unknowns_null() -> None:
+    frame = unit_series(n_units=2, n_intervals=40, seed=6)
+    derived = derive_price_type_phase(frame, phase_horizon=3)
+    rows = reference_rows(frame)
+    reference_price_type_phase(rows, {"G0": 3, "G1": 3})
+    assert derived.get_column("price_type").to_list() == [r["price_type"] for r in rows]
+    assert derived.get_column("price_phase").to_list() == [r["price_phase"] for r in rows]
+    assert derived.get_column("price_phase").null_count() > 0

@@ -1,0 +1,69 @@
+"""The command line: allocate, rules, demo; user errors as one line and exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from bidstack.cli import main
+
+from allocation_cases import random_rows
+
+
+def test_allocate_writes_results_and_prints_counts(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "in.parquet"
+    frame = random_rows(3_000, seed=4)
+    frame.write_parquet(source)
+    out = tmp_path / "out.parquet"
+    assert main(["allocate", str(source), "--rules", "v1", "--rules", "v2", "-o", str(out)]) == 0
+    result = pl.read_parquet(out)
+    assert result.height == frame.height
+    assert {"band_v1", "outcome_v2", "within_limits_v2"} <= set(result.columns)
+    printed = capsys.readouterr().out
+    counts = result.group_by("outcome_v1").len()
+    allocated = counts.filter(pl.col("outcome_v1") == "allocated").get_column("len").item()
+    assert f"{allocated:,}" in printed
+    assert "rejected as invalid_input" in printed
+    assert "max_capacity missing or negative" in printed
+
+
+def test_rules_show_and_list(capsys) -> None:
+    assert main(["rules", "show", "v2"]) == 0
+    assert "| -1 | N/A | max(<TPmax, <SRMC+) | min(>TPmin, <SRMC+) |" in capsys.readouterr().out
+    assert main(["rules", "list"]) == 0
+    assert capsys.readouterr().out.startswith("v1")
+
+
+def test_demo_runs_on_built_in_data(capsys) -> None:
+    assert main(["demo", "--units", "5", "--days", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "1,440 unit-intervals" in printed
+    assert printed.count("1,440") >= 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rules", "show", "nope"], "unknown rule variant 'nope'"),
+        (["allocate", "missing.parquet", "-o", "x.parquet"], "missing.parquet: cannot read"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(args, message, tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "bidstack", *args], capture_output=True,
+                         text=True, cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr.startswith("bidstack: error: ")
+    assert message in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in run.stderr
+
+
+def test_missing_column_is_named_on_the_command_line(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "in.parquet"
+    random_rows(10, seed=1).drop("srmc").write_parquet(source)
+    assert main(["allocate", str(source), "-o", str(tmp_path / "o.parquet")]) == 2
+    assert "missing column(s) 'srmc'" in capsys.readouterr().err
