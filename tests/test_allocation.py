@@ -126,10 +126,13 @@ def test_hand_computed_cases(variant, overrides, band, outcome, within) -> None:
 def test_status_plus_one_uses_the_sdc_tables_unless_overridden(tmp_path: Path) -> None:
     text = (Path(__file__).parents[1] / "bidstack" / "rules" / "v1.toml").read_text()
     path = tmp_path / "off.toml"
-    path.write_text(text.replace('name = "v1"', 'name = "off"') + (
-        '[constrained_off]\n1 = ["N/A", "N/A", "PB2"]\n-1 = ["N/A", "PB2", "PB2"]\n'
-        '-10 = ["PB2", "PB2", "PB2"]\n'
-    ))  # fmt: skip
+    path.write_text(
+        text.replace('name = "v1"', 'name = "off"')
+        + (
+            '[constrained_off]\n1 = ["N/A", "N/A", "PB2"]\n-1 = ["N/A", "PB2", "PB2"]\n'
+            '-10 = ["PB2", "PB2", "PB2"]\n'
+        )
+    )
     result = allocate(frame_of(row(constraint_status=1)), ["v1", path])
     assert result.select("band_v1", "band_off").row(0) == (4, 2)
 
@@ -196,8 +199,9 @@ def test_input_order_and_columns_are_kept_and_arrow_is_accepted() -> None:
 
 def test_chunked_input_gives_the_same_result() -> None:
     frame = random_rows(5_000, seed=11)
-    chunked = pl.concat([frame.slice(0, 1234), frame.slice(1234, 3000), frame.slice(4234)],
-                        rechunk=False)  # fmt: skip
+    chunked = pl.concat(
+        [frame.slice(0, 1234), frame.slice(1234, 3000), frame.slice(4234)], rechunk=False
+    )
     assert chunked.get_column("priceband1").n_chunks() == 3
     assert allocate(chunked, ["v1", "v2"]).equals(allocate(frame, ["v1", "v2"]))
 
@@ -234,14 +238,19 @@ def unit_series(n_units: int, n_intervals: int, seed: int) -> pl.DataFrame:
     """Several units' time series with frrp around the thresholds and a few NaN forecasts."""
     frame = random_rows(n_units * n_intervals, seed, invalid=0.0).drop("price_type", "price_phase")
     rng = np.random.default_rng(seed)
-    frrp = rng.choice([-50.0, 0.0, 40.0, 80.0, 150.0, np.nan], frame.height,
-                      p=[0.2, 0.2, 0.2, 0.2, 0.17, 0.03])  # fmt: skip
+    frrp = rng.choice(
+        [-50.0, 0.0, 40.0, 80.0, 150.0, np.nan], frame.height, p=[0.2, 0.2, 0.2, 0.2, 0.17, 0.03]
+    )
     units = np.repeat([f"G{u}" for u in range(n_units)], n_intervals)
     times = [START + timedelta(minutes=5 * (i % n_intervals)) for i in range(frame.height)]
     return frame.with_columns(
-        duid=pl.Series(units), interval_datetime=pl.Series(times), frrp=frrp,
-        tp_min=pl.lit(10.0), tp_max=pl.lit(100.0), srmc=pl.lit(50.0),
-    )  # fmt: skip
+        duid=pl.Series(units),
+        interval_datetime=pl.Series(times),
+        frrp=frrp,
+        tp_min=pl.lit(10.0),
+        tp_max=pl.lit(100.0),
+        srmc=pl.lit(50.0),
+    )
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
@@ -258,8 +267,9 @@ def test_derived_price_type_and_phase_match_the_reference(shuffle: bool) -> None
         assert result.frame.get_column(f"band_{variant}").to_list() == bands
         assert result.frame.get_column(f"outcome_{variant}").cast(pl.String).to_list() == outcomes
         assert result.frame.get_column(f"within_limits_{variant}").to_list() == within
-    n_invalid = sum(pt is None or pp is None for pt, pp in
-                    ((r["price_type"], r["price_phase"]) for r in rows))  # fmt: skip
+    n_invalid = sum(
+        pt is None or pp is None for pt, pp in ((r["price_type"], r["price_phase"]) for r in rows)
+    )
     assert result.rejected.height == n_invalid > 0
     assert set(result.rejected.get_column("reason")) <= {
         "frrp missing, so price_type cannot be derived",
@@ -298,12 +308,22 @@ def test_single_interval_unit_and_window_cut_at_the_end() -> None:
 
 
 def test_report_counts_and_rejected_rows() -> None:
-    frame = frame_of(row(), row(price_type=-1, price_phase=1), row(max_capacity=math.nan),
-                     row(priceband2=-2000.0))  # fmt: skip
+    frame = frame_of(
+        row(),
+        row(price_type=-1, price_phase=1),
+        row(max_capacity=math.nan),
+        row(priceband2=-2000.0),
+    )
     report = allocate_with_report(frame, ["v1", "v2"])
     counts = report.counts.filter(pl.col("variant") == "v1").row(0, named=True)
-    assert counts == {"variant": "v1", "allocated": 1, "not_applicable": 1, "no_band": 0,
-                      "invalid_input": 2, "within_limits": 1}  # fmt: skip
+    assert counts == {
+        "variant": "v1",
+        "allocated": 1,
+        "not_applicable": 1,
+        "no_band": 0,
+        "invalid_input": 2,
+        "within_limits": 1,
+    }
     assert report.rejected.get_column("row").to_list() == [2, 3]
     assert report.rejected.get_column("reason").to_list() == [
         "max_capacity missing or negative",

@@ -34,8 +34,14 @@ price_codes = st.one_of(st.sampled_from([10, 1, -1, -10]), st.integers(-12, 12))
 def unit_interval(draw: st.DrawFn) -> dict:
     """One row; its thresholds are often exactly a band's mlf-referred price."""
     kind = draw(st.sampled_from(["ascending", "ascending", "ascending", "any", "nan"]))
-    prices = draw(st.lists(st.integers(-40, 40).map(lambda x: x * 25.0), min_size=10,
-                           max_size=10, unique=kind != "any"))  # fmt: skip
+    prices = draw(
+        st.lists(
+            st.integers(-40, 40).map(lambda x: x * 25.0),
+            min_size=10,
+            max_size=10,
+            unique=kind != "any",
+        )
+    )
     if kind != "any":
         prices.sort()
     if kind == "nan":
@@ -83,17 +89,34 @@ def unit_series(draw: st.DrawFn) -> tuple[pl.DataFrame, dict[str, int]]:
     for unit in range(draw(st.integers(1, 3))):
         duid = f"G{unit}"
         horizon[duid] = draw(st.integers(1, 8))
-        forecasts = draw(st.lists(st.sampled_from([-20.0, 10.0, 30.0, 50.0, 75.0, 100.0, 130.0,
-                                                   nan]), min_size=1, max_size=25))  # fmt: skip
+        forecasts = draw(
+            st.lists(
+                st.sampled_from([-20.0, 10.0, 30.0, 50.0, 75.0, 100.0, 130.0, nan]),
+                min_size=1,
+                max_size=25,
+            )
+        )
         for t, frrp in enumerate(forecasts):
-            rows.append({
-                "duid": duid,
-                "interval_datetime": datetime(2024, 1, 1, 4, 5) + timedelta(minutes=5 * t),
-                **dict(zip(PRICE_BANDS, [-100.0, 0.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0,
-                                         200.0, 1000.0], strict=True)),
-                "max_capacity": 100.0, "tp_min": 10.0, "tp_max": 100.0, "srmc": 50.0,
-                "constraint_status": 0, "semidispatchcap": False, "frrp": frrp,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "duid": duid,
+                    "interval_datetime": datetime(2024, 1, 1, 4, 5) + timedelta(minutes=5 * t),
+                    **dict(
+                        zip(
+                            PRICE_BANDS,
+                            [-100.0, 0.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 200.0, 1000.0],
+                            strict=True,
+                        )
+                    ),
+                    "max_capacity": 100.0,
+                    "tp_min": 10.0,
+                    "tp_max": 100.0,
+                    "srmc": 50.0,
+                    "constraint_status": 0,
+                    "semidispatchcap": False,
+                    "frrp": frrp,
+                }
+            )
     order = draw(st.permutations(range(len(rows))))
     return pl.DataFrame([rows[i] for i in order]), horizon
 

@@ -53,8 +53,9 @@ def test_demo_runs_on_built_in_data(capsys) -> None:
     ],
 )
 def test_user_errors_are_one_line_without_traceback(args, message, tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "bidstack", *args], capture_output=True,
-                         text=True, cwd=tmp_path)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "bidstack", *args], capture_output=True, text=True, cwd=tmp_path
+    )
     assert run.returncode == 2
     assert run.stderr.startswith("bidstack: error: ")
     assert message in run.stderr

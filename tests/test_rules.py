@@ -148,8 +148,10 @@ def test_unknown_variant_and_duplicate_names_are_errors(tmp_path: Path) -> None:
 
 def test_compiled_routes_follow_the_spec_order(tmp_path: Path) -> None:
     path = tmp_path / "off.toml"
-    path.write_text(VALID + '[constrained_off]\n1 = ["N/A", "N/A", "PB2"]\n'
-                    '-1 = ["N/A", "PB2", "PB2"]\n-10 = ["PB2", "PB2", "PB2"]\n')  # fmt: skip
+    path.write_text(
+        VALID + '[constrained_off]\n1 = ["N/A", "N/A", "PB2"]\n'
+        '-1 = ["N/A", "PB2", "PB2"]\n-10 = ["PB2", "PB2", "PB2"]\n'
+    )
     rules = compile_variants([load_variant("v2"), load_variant(path)])
     status_minus, status_zero, status_plus = range(3)
     for v in range(2):

@@ -1,0 +1,226 @@
+"""Fleet files: the trader parameters of the units a backtest re-bids, and the market settings.
+
+A fleet file is TOML::
+
+    [market]
+    frrp = "actual"               # FRRP: the actual dispatch price (perfect foresight, default),
+                                  # or {file = "forecast.parquet", column = "price"} keyed by
+                                  # regionid and interval_datetime
+    gate_closure_seconds = 3600   # bids submitted later than this before an interval are rejected
+    demand = "total_demand"       # regional demand: DISPATCHREGIONSUM.TOTALDEMAND, or "cleared",
+                                  # the sum of the historical dispatch of the units in the data
+
+    [defaults]                    # optional: any unit key, applied to every unit
+    fcas_liability = false
+
+    [units.AGLHAL]
+    tp_min = 0.0                  # $/MWh, TraderPriceMinimum
+    tp_max = 300.0                # $/MWh, TraderPriceMaximum
+    srmc = 95.0                   # $/MWh
+    min_run_time = 30             # minutes; or phase_horizon = 6 (intervals); default 1 interval
+    constraint_status = "from data"   # or -1, 0, 1 (static)
+    semidispatchcap = false       # or "from data"
+    participant = "AGLSA"         # optional: else DUDETAILSUMMARY.PARTICIPANTID
+    region = "SA1"                # optional: else DUDETAILSUMMARY.REGIONID
+    max_capacity = 228.0          # optional: else DUDETAIL.MAXCAPACITY
+    mlf = 0.97                    # optional: else DUDETAILSUMMARY.TRANSMISSIONLOSSFACTOR
+
+Every problem is a :class:`~bidstack.errors.ConfigError` naming the file, the unit and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bidstack.errors import ConfigError
+
+FROM_DATA = "from data"
+DEMAND_SOURCES = ("total_demand", "cleared")
+
+
+@dataclass(frozen=True)
+class UnitParameters:
+    """One unit's trader parameters; None means "take it from the data"."""
+
+    duid: str
+    tp_min: float
+    tp_max: float
+    srmc: float
+    fcas_liability: bool = False
+    min_run_time: float | None = None
+    phase_horizon: int | None = None
+    constraint_status: int | None = 0
+    semidispatchcap: bool | None = False
+    participant: str | None = None
+    region: str | None = None
+    max_capacity: float | None = None
+    mlf: float | None = None
+
+    def horizon(self, interval_minutes: float) -> int:
+        """The phase horizon in intervals: given, or the minimum run time rounded up, ≥ 1."""
+        if self.phase_horizon is not None:
+            return self.phase_horizon
+        if self.min_run_time is not None:
+            return max(1, math.ceil(self.min_run_time / interval_minutes - 1e-9))
+        return 1
+
+
+@dataclass(frozen=True)
+class ForecastFile:
+    """FRRP read from a Parquet file with ``regionid``, ``interval_datetime`` and ``column``."""
+
+    path: Path
+    column: str
+
+
+@dataclass(frozen=True)
+class Fleet:
+    units: dict[str, UnitParameters]
+    frrp: ForecastFile | None = None  # None: the actual dispatch price (perfect foresight)
+    gate_closure_seconds: float = 3600.0
+    demand: str = "total_demand"
+    source: str = "<fleet>"
+
+    def parameters(self, interval_minutes: float) -> pl.DataFrame:
+        """One row per unit: the trader parameters as columns (nulls: take from the data)."""
+        rows = []
+        for unit in self.units.values():
+            row = {f.name: getattr(unit, f.name) for f in fields(UnitParameters)}
+            row["phase_horizon"] = unit.horizon(interval_minutes)
+            rows.append(row)
+        schema = {
+            "duid": pl.String, "tp_min": pl.Float64, "tp_max": pl.Float64, "srmc": pl.Float64,
+            "fcas_liability": pl.Boolean, "min_run_time": pl.Float64, "phase_horizon": pl.Int64,
+            "constraint_status": pl.Int8, "semidispatchcap": pl.Boolean,
+            "participant": pl.String, "region": pl.String, "max_capacity": pl.Float64,
+            "mlf": pl.Float64,
+        }  # fmt: skip
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+_UNIT_KEYS = {f.name for f in fields(UnitParameters)} - {"duid"}
+_REQUIRED = ("tp_min", "tp_max", "srmc")
+_MARKET_KEYS = {"frrp", "gate_closure_seconds", "demand"}
+
+
+def load_fleet(path: str | Path) -> Fleet:
+    """Read and check a fleet file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such fleet file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read fleet file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_fleet(data, source=str(path), base=path.parent)
+
+
+def parse_fleet(data: dict[str, Any], *, source: str, base: Path = Path()) -> Fleet:
+    """Check a fleet file's parsed TOML; ``base`` resolves relative forecast paths."""
+    unknown = set(data) - {"market", "defaults", "units"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown section [{sorted(unknown)[0]}]")
+    market = _table(data.get("market", {}), f"{source}: [market]")
+    bad = set(market) - _MARKET_KEYS
+    if bad:
+        raise ConfigError(f"{source}: [market] has unknown key {sorted(bad)[0]!r}")
+    defaults = _table(data.get("defaults", {}), f"{source}: [defaults]")
+    units = _table(data.get("units", {}), f"{source}: [units]")
+    if not units:
+        raise ConfigError(f"{source}: no units: add a [units.DUID] table per unit")
+    parsed = {
+        duid: _unit(duid, defaults | _table(keys, f"{source}: [units.{duid}]"), source)
+        for duid, keys in units.items()
+    }
+    gate = market.get("gate_closure_seconds", 3600)
+    if isinstance(gate, bool) or not isinstance(gate, int | float) or gate < 0:
+        raise ConfigError(f"{source}: [market] gate_closure_seconds must be a number ≥ 0")
+    demand = market.get("demand", "total_demand")
+    if demand not in DEMAND_SOURCES:
+        raise ConfigError(f"{source}: [market] demand must be one of {', '.join(DEMAND_SOURCES)}")
+    return Fleet(parsed, _frrp(market.get("frrp", "actual"), source, base), float(gate), demand,
+                 source)  # fmt: skip
+
+
+def _table(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table")
+    return value
+
+
+def _frrp(value: object, source: str, base: Path) -> ForecastFile | None:
+    if value == "actual":
+        return None
+    if (
+        isinstance(value, dict)
+        and set(value) == {"file", "column"}
+        and all(isinstance(v, str) for v in value.values())
+    ):
+        return ForecastFile(base / value["file"], value["column"])
+    raise ConfigError(
+        f'{source}: [market] frrp must be "actual" or {{file = "...", column = "..."}}'
+    )
+
+
+def _unit(duid: str, keys: dict[str, Any], source: str) -> UnitParameters:
+    where = f"{source}: unit {duid}"
+    unknown = set(keys) - _UNIT_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    missing = [key for key in _REQUIRED if key not in keys]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)}")
+    values: dict[str, Any] = {}
+    for key in ("tp_min", "tp_max", "srmc", "max_capacity", "mlf", "min_run_time"):
+        if key in keys:
+            values[key] = _number(keys[key], f"{where}: {key}")
+    if values["tp_min"] > values["tp_max"]:
+        raise ConfigError(f"{where}: tp_min ({values['tp_min']}) is above tp_max")
+    for key in ("max_capacity", "min_run_time"):
+        if values.get(key, 0.0) < 0:
+            raise ConfigError(f"{where}: {key} must not be negative")
+    if values.get("mlf", 1.0) <= 0:
+        raise ConfigError(f"{where}: mlf must be positive")
+    if "phase_horizon" in keys:
+        horizon = keys["phase_horizon"]
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise ConfigError(f"{where}: phase_horizon must be a whole number of intervals ≥ 1")
+        values["phase_horizon"] = horizon
+    for key in ("participant", "region"):
+        if key in keys:
+            if not isinstance(keys[key], str) or not keys[key]:
+                raise ConfigError(f"{where}: {key} must be a non-empty string")
+            values[key] = keys[key]
+    if "fcas_liability" in keys:
+        if not isinstance(keys["fcas_liability"], bool):
+            raise ConfigError(f"{where}: fcas_liability must be true or false")
+        values["fcas_liability"] = keys["fcas_liability"]
+    status = keys.get("constraint_status", 0)
+    if status == FROM_DATA:
+        values["constraint_status"] = None
+    elif status in (-1, 0, 1) and not isinstance(status, bool):
+        values["constraint_status"] = status
+    else:
+        raise ConfigError(f'{where}: constraint_status must be -1, 0, 1 or "{FROM_DATA}"')
+    cap = keys.get("semidispatchcap", False)
+    if cap == FROM_DATA:
+        values["semidispatchcap"] = None
+    elif isinstance(cap, bool):
+        values["semidispatchcap"] = cap
+    else:
+        raise ConfigError(f'{where}: semidispatchcap must be true, false or "{FROM_DATA}"')
+    return UnitParameters(duid=duid, **values)
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    return float(value)

@@ -1,0 +1,249 @@
+"""Settlement: energy × spot price × loss factor in integer cents, net positions, statements.
+
+Money never passes through a float sum. Prices are turned into integer cents exactly (the
+dispatch price is read as an exact decimal of up to eight places); each unit-interval's amount is
+rounded to the cent once, half away from zero; every total after that is a sum of integer cents,
+so statements reconcile to the cent by construction, and :func:`reconcile` checks that they do.
+
+Spot prices follow AEMO: intervals ending up to 2021-10-01 00:00 (before five-minute settlement)
+settle at the 30-minute trading price, the mean of the six 5-minute dispatch prices of the
+half-hour rounded to 2 dp; later intervals settle at their own 5-minute dispatch price rounded to
+2 dp. Ties round half away from zero, which reproduces AEMO's published TRADINGPRICE.RRP.
+Timestamps are AEMO's: market time (AEST, no daylight saving), period ending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from bidstack.errors import InputError
+
+#: The first interval settled on its own 5-minute price ends just after this instant.
+FIVE_MINUTE_SETTLEMENT = datetime(2021, 10, 1)
+#: Dispatch prices are read exactly to this many decimal places.
+PRICE_DECIMALS = 8
+_SCALE = 10**PRICE_DECIMALS
+_CENTS_PER_SCALED = _SCALE // 100
+
+
+def _round_half_away(numerator: pl.Expr, denominator: int) -> pl.Expr:
+    """Integer ``numerator / denominator`` rounded half away from zero (exact, no floats)."""
+    magnitude = numerator.abs()
+    quotient = magnitude // denominator
+    up = (magnitude % denominator) * 2 >= denominator
+    rounded = quotient + up.cast(pl.Int64)
+    return pl.when(numerator < 0).then(-rounded).otherwise(rounded)
+
+
+def trading_interval_end(interval: pl.Expr) -> pl.Expr:
+    """The end of the 30-minute trading interval an interval (period ending) belongs to."""
+    return interval.dt.offset_by("-1us").dt.truncate("30m").dt.offset_by("30m")
+
+
+def settlement_prices(dispatch_prices: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Spot prices in cents per region and 5-minute interval, and the intervals with none.
+
+    ``dispatch_prices`` has ``regionid``, ``interval_datetime`` (5-minute, period ending) and
+    ``price`` ($/MWh, the dispatch RRP). Returns ``(prices, missing)``: ``prices`` has
+    ``regionid``, ``interval_datetime``, ``settlement_interval`` (the end of the interval that
+    sets the price: its trading half-hour before five-minute settlement, else itself) and
+    ``spot_price_cents`` (Int64); ``missing`` lists the intervals of a half-hour with fewer
+    than six dispatch prices, which cannot be settled (``regionid``, ``interval_datetime``).
+    """
+    scaled = (pl.col("price") * _SCALE).round(0).cast(pl.Int64)
+    frame = dispatch_prices.select(
+        "regionid",
+        "interval_datetime",
+        scaled.alias("scaled"),
+        pl.when(pl.col("interval_datetime") <= FIVE_MINUTE_SETTLEMENT)
+        .then(trading_interval_end(pl.col("interval_datetime")))
+        .otherwise(pl.col("interval_datetime"))
+        .alias("settlement_interval"),
+    )
+    per_settlement = frame.group_by("regionid", "settlement_interval").agg(
+        pl.col("scaled").sum().alias("total"), pl.len().alias("n")
+    )
+    half_hourly = pl.col("settlement_interval") <= FIVE_MINUTE_SETTLEMENT
+    per_settlement = per_settlement.with_columns(
+        pl.when(half_hourly)
+        .then(_round_half_away(pl.col("total"), 6 * _CENTS_PER_SCALED))
+        .otherwise(_round_half_away(pl.col("total"), _CENTS_PER_SCALED))
+        .alias("spot_price_cents"),
+        (half_hourly & (pl.col("n") != 6)).alias("incomplete"),
+    )
+    joined = frame.join(per_settlement, on=["regionid", "settlement_interval"], how="left")
+    missing = joined.filter("incomplete").select("regionid", "interval_datetime")
+    prices = joined.filter(~pl.col("incomplete")).select(
+        "regionid", "interval_datetime", "settlement_interval", "spot_price_cents"
+    )
+    return prices.sort("regionid", "interval_datetime"), missing.sort(
+        "regionid", "interval_datetime"
+    )
+
+
+def trading_prices(dispatch_prices: pl.DataFrame) -> pl.DataFrame:
+    """AEMO's TRADINGPRICE.RRP rebuilt from dispatch prices: one row per region and settlement
+    interval (30-minute before five-minute settlement, 5-minute after), ``rrp`` as Float64 with
+    2 dp, for the complete intervals only."""
+    prices, _ = settlement_prices(dispatch_prices)
+    return (
+        prices.group_by("regionid", "settlement_interval")
+        .agg(pl.col("spot_price_cents").first())
+        .select(
+            "regionid",
+            pl.col("settlement_interval").alias("interval_datetime"),
+            (pl.col("spot_price_cents") / 100).alias("rrp"),
+        )
+        .sort("regionid", "interval_datetime")
+    )
+
+
+UNIT_ENERGY_COLUMNS = ("duid", "interval_datetime", "energy_mwh")
+UNIT_COLUMNS = ("duid", "participantid", "regionid", "mlf")
+
+
+def settle(
+    energy: pl.DataFrame, units: pl.DataFrame, prices: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Amounts per unit and interval, and the unit-intervals that cannot be settled.
+
+    ``energy``: ``duid``, ``interval_datetime``, ``energy_mwh`` (sent out positive; a load's
+    consumption negative). ``units``: ``duid``, ``participantid``, ``regionid``, ``mlf``.
+    ``prices``: from :func:`settlement_prices`. The amount is ``energy_mwh × spot price × mlf``
+    in cents, rounded once: positive is paid to the participant, negative charged to it.
+    Returns ``(amounts, unsettled)``; ``unsettled`` names each unit-interval without a unit
+    record or a price, with ``reason``.
+    """
+    for name, frame, columns in (("energy", energy, UNIT_ENERGY_COLUMNS),
+                                 ("units", units, UNIT_COLUMNS)):  # fmt: skip
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise InputError(f"settlement {name} is missing column(s) {', '.join(missing)}")
+    with_unit = energy.join(units.select(UNIT_COLUMNS), on="duid", how="left")
+    with_price = with_unit.join(
+        prices.select("regionid", "interval_datetime", "spot_price_cents"),
+        on=["regionid", "interval_datetime"],
+        how="left",
+    )
+    unsettled = with_price.filter(
+        pl.col("participantid").is_null() | pl.col("spot_price_cents").is_null()
+        | pl.col("energy_mwh").is_null() | pl.col("energy_mwh").is_nan()
+    ).select(
+        "duid",
+        "interval_datetime",
+        pl.when(pl.col("participantid").is_null())
+        .then(pl.lit("no unit record (participant, region, mlf)"))
+        .when(pl.col("spot_price_cents").is_null())
+        .then(pl.lit("no spot price for the region and interval"))
+        .otherwise(pl.lit("no energy"))
+        .alias("reason"),
+    )  # fmt: skip
+    cents = pl.col("energy_mwh") * pl.col("spot_price_cents") * pl.col("mlf")
+    amounts = with_price.join(unsettled.select("duid", "interval_datetime"),
+                              on=["duid", "interval_datetime"], how="anti")  # fmt: skip
+    amounts = amounts.with_columns(
+        (cents.sign() * (cents.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_cents")
+    )
+    return amounts.sort("participantid", "duid", "interval_datetime"), unsettled
+
+
+@dataclass(frozen=True)
+class Statements:
+    """Per-interval amounts, their sums per participant and interval, per day, and in total."""
+
+    amounts: pl.DataFrame
+    intervals: pl.DataFrame
+    daily: pl.DataFrame
+    totals: pl.DataFrame
+
+    def write(self, folder: Path) -> list[Path]:
+        """Parquet and CSV of each table, and a readable summary per participant."""
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in ("amounts", "intervals", "daily", "totals"):
+            table = getattr(self, name)
+            for suffix, write in ((".parquet", table.write_parquet), (".csv", table.write_csv)):
+                write(folder / f"{name}{suffix}")
+                written.append(folder / f"{name}{suffix}")
+        for row in self.totals.iter_rows(named=True):
+            path = folder / f"statement_{row['participantid']}.txt"
+            path.write_text(self.summary(row["participantid"]))
+            written.append(path)
+        return written
+
+    def summary(self, participant: str) -> str:
+        total = self.totals.filter(pl.col("participantid") == participant).row(0, named=True)
+        days = self.daily.filter(pl.col("participantid") == participant).sort("trading_day")
+        lines = [
+            f"Settlement statement: {participant}",
+            f"intervals {total['first_interval']} .. {total['last_interval']} "
+            "(market time, period ending)",
+            f"energy {total['energy_mwh']:,.3f} MWh, "
+            f"net position {format_cents(total['net_cents'])}",
+            "",
+            f"{'trading day':<12}{'energy MWh':>16}{'net position':>20}",
+        ]
+        for day in days.iter_rows(named=True):
+            net = format_cents(day["net_cents"])
+            lines.append(f"{day['trading_day']!s:<12}{day['energy_mwh']:>16,.3f}{net:>20}")
+        return "\n".join(lines) + "\n"
+
+
+def format_cents(cents: int) -> str:
+    """``-123456`` -> ``-$1,234.56``."""
+    sign = "-" if cents < 0 else ""
+    dollars, rest = divmod(abs(int(cents)), 100)
+    return f"{sign}${dollars:,}.{rest:02d}"
+
+
+def trading_day(interval: pl.Expr) -> pl.Expr:
+    """The trading day (04:00 to 04:00, market time) of a period-ending interval."""
+    return (interval - timedelta(hours=4, microseconds=1)).dt.date()
+
+
+def statements(amounts: pl.DataFrame) -> Statements:
+    """Net position per participant and interval, per trading day, and over the whole run."""
+    intervals = (
+        amounts.group_by("participantid", "interval_datetime")
+        .agg(pl.col("energy_mwh").sum(), pl.col("amount_cents").sum().alias("net_cents"))
+        .sort("participantid", "interval_datetime")
+    )
+    daily = (
+        intervals.with_columns(trading_day(pl.col("interval_datetime")).alias("trading_day"))
+        .group_by("participantid", "trading_day")
+        .agg(pl.col("energy_mwh").sum(), pl.col("net_cents").sum())
+        .sort("participantid", "trading_day")
+    )
+    totals = (
+        amounts.group_by("participantid")
+        .agg(
+            pl.col("energy_mwh").sum(),
+            pl.col("amount_cents").sum().alias("net_cents"),
+            pl.col("interval_datetime").min().alias("first_interval"),
+            pl.col("interval_datetime").max().alias("last_interval"),
+        )
+        .sort("participantid")
+    )
+    result = Statements(amounts, intervals, daily, totals)
+    reconcile(result)
+    return result
+
+
+def reconcile(result: Statements) -> None:
+    """Check that intervals, days and totals are sums of the amounts, to the cent."""
+    by_participant = {
+        name: frame.group_by("participantid").agg(pl.col(column).sum()).sort("participantid")
+        for name, frame, column in (
+            ("amounts", result.amounts, "amount_cents"),
+            ("intervals", result.intervals, "net_cents"),
+            ("daily", result.daily, "net_cents"),
+        )
+    }
+    expected = result.totals.select("participantid", "net_cents").rows()
+    for name, sums in by_participant.items():
+        if sums.rows() != expected:
+            raise AssertionError(f"settlement {name} do not reconcile with the totals")

@@ -1,0 +1,132 @@
+"""Settlement in integer cents: spot prices as AEMO sets them, amounts, statements."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+from bidstack.errors import InputError
+from bidstack.stages.settlement import format_cents, settle, settlement_prices, statements
+
+
+def dispatch(region: str, end: datetime, prices: list[float]) -> pl.DataFrame:
+    times = [end - timedelta(minutes=5 * k) for k in reversed(range(len(prices)))]
+    return pl.DataFrame({"regionid": region, "interval_datetime": times, "price": prices})
+
+
+def test_half_hour_price_is_the_rounded_mean_of_six_before_five_minute_settlement() -> None:
+    # mean 100.005 exactly: half away from zero gives 100.01 (a float mean would give 100.0)
+    frame = dispatch(
+        "NSW1", datetime(2021, 9, 30, 12, 30), [100.0, 100.01, 100.0, 100.01, 100.0, 100.01]
+    )
+    prices, missing = settlement_prices(frame)
+    assert missing.height == 0
+    assert prices.get_column("spot_price_cents").to_list() == [10001] * 6
+    assert prices.get_column("settlement_interval").unique().to_list() == [
+        datetime(2021, 9, 30, 12, 30)
+    ]
+    negative = dispatch("SA1", datetime(2021, 9, 30, 13, 0), [-100.0, -100.01] * 3)
+    assert settlement_prices(negative)[0].get_column("spot_price_cents")[0] == -10001
+
+
+def test_five_minute_prices_after_1_october_2021_and_the_boundary() -> None:
+    frame = dispatch(
+        "VIC1", datetime(2021, 10, 1, 0, 10), [10.0, 20.0, 30.0, 40.0, 50.0, 60.004, 70.005, 80.0]
+    )
+    prices, missing = settlement_prices(frame)
+    by_end = dict(
+        zip(
+            prices.get_column("interval_datetime"),
+            prices.get_column("spot_price_cents"),
+            strict=True,
+        )
+    )
+    # the half-hour ending 2021-10-01 00:00 is the last 30-minute one: mean(10..60.004) = 35.000667
+    assert by_end[datetime(2021, 10, 1, 0, 0)] == 3500
+    assert by_end[datetime(2021, 10, 1, 0, 5)] == 7001
+    assert by_end[datetime(2021, 10, 1, 0, 10)] == 8000
+    assert missing.height == 0
+
+
+def test_incomplete_half_hours_are_reported_not_settled() -> None:
+    frame = dispatch("QLD1", datetime(2020, 1, 1, 12, 30), [50.0, 51.0, 52.0])
+    prices, missing = settlement_prices(frame)
+    assert prices.height == 0
+    assert missing.height == 3
+
+
+UNITS = pl.DataFrame(
+    {
+        "duid": ["GEN1", "GEN2", "LOAD1"],
+        "participantid": ["ALPHA", "ALPHA", "BETA"],
+        "regionid": ["NSW1", "NSW1", "NSW1"],
+        "mlf": [0.98, 1.0, 1.02],
+    }
+)
+
+
+def test_amounts_are_rounded_once_and_statements_reconcile() -> None:
+    start = datetime(2024, 1, 1, 4, 5)
+    times = [start + timedelta(minutes=5 * k) for k in range(3)]
+    prices = pl.DataFrame(
+        {
+            "regionid": "NSW1",
+            "interval_datetime": times,
+            "settlement_interval": times,
+            "spot_price_cents": [10023, -5000, 0],
+        }
+    )
+    energy = pl.DataFrame(
+        {
+            "duid": ["GEN1"] * 3 + ["GEN2"] * 3 + ["LOAD1"] * 3 + ["GHOST"],
+            "interval_datetime": times * 3 + [times[0]],
+            "energy_mwh": [100 / 12, 100 / 12, 5.0, 1.0, 2.0, 3.0, -4.0, -4.0, -4.0, 1.0],
+        }
+    )
+    amounts, unsettled = settle(energy, UNITS, prices)
+    assert unsettled.rows() == [("GHOST", times[0], "no unit record (participant, region, mlf)")]
+    cents = {
+        (r["duid"], r["interval_datetime"]): r["amount_cents"]
+        for r in amounts.iter_rows(named=True)
+    }
+    # 8.3333 MWh x 100.23 $/MWh x 0.98 = $818.545 -> 81855 cents (half away from zero)
+    assert cents[("GEN1", times[0])] == 81855
+    assert cents[("GEN1", times[1])] == -40833  # 8.3333 x -50 x 0.98 = -408.3333
+    assert cents[("LOAD1", times[0])] == -40894  # -4 x 100.23 x 1.02 = -408.9384 (charged)
+    result = statements(amounts)
+    alpha = result.totals.filter(pl.col("participantid") == "ALPHA").row(0, named=True)
+    assert alpha["net_cents"] == sum(v for (duid, _), v in cents.items() if duid.startswith("GEN"))
+    assert result.daily.get_column("net_cents").sum() == amounts.get_column("amount_cents").sum()
+    assert "net position $" in result.summary("ALPHA") or "net position -$" in result.summary(
+        "ALPHA"
+    )
+
+
+def test_statements_are_written_as_parquet_csv_and_text(tmp_path) -> None:
+    prices = pl.DataFrame(
+        {
+            "regionid": "NSW1",
+            "interval_datetime": [datetime(2024, 1, 1, 4, 5)],
+            "settlement_interval": [datetime(2024, 1, 1, 4, 5)],
+            "spot_price_cents": [5000],
+        }
+    )
+    energy = pl.DataFrame(
+        {"duid": ["GEN2"], "interval_datetime": [datetime(2024, 1, 1, 4, 5)], "energy_mwh": [10.0]}
+    )
+    result = statements(settle(energy, UNITS, prices)[0])
+    written = result.write(tmp_path / "statements")
+    assert {p.name for p in written} >= {"daily.parquet", "daily.csv", "statement_ALPHA.txt"}
+    assert pl.read_csv(tmp_path / "statements" / "totals.csv").get_column(
+        "net_cents"
+    ).to_list() == [50000]
+    assert "$500.00" in (tmp_path / "statements" / "statement_ALPHA.txt").read_text()
+
+
+def test_missing_columns_and_money_format() -> None:
+    with pytest.raises(InputError, match="missing column"):
+        settle(pl.DataFrame({"duid": ["X"]}), UNITS, pl.DataFrame())
+    assert format_cents(-123456) == "-$1,234.56"
+    assert format_cents(5) == "$0.05"
