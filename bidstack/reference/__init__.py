@@ -1,0 +1,1 @@
+"""Plain, slow references that the kernels are tested and benchmarked against."""
