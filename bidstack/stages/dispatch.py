@@ -63,9 +63,10 @@ class DispatchResult:
 
     ``units``: one row per dispatched offer: ``duid, regionid, interval_datetime, dispatch_mw,
     lower_mw, upper_mw`` (the unit's limits in that interval), ``ramp_base_mw`` (the output its
-    ramp limits started from; null when none applied), ``ramp_up_limited`` (the upper limit is the
-    ramp-up limit), ``ramp_down_limited`` (the lower limit is the ramp-down limit) and
-    ``ramp_down_cut`` (that limit exceeded the upper limit and was cut to it).
+    ramp rates count from: its previous dispatch, or ``initial_mw`` at its first interval; null
+    after a gap or without ``initial_mw``, when no ramp limit applies), ``ramp_up_limited`` (the
+    upper limit is the ramp-up limit), ``ramp_down_limited`` (the lower limit is the ramp-down
+    limit) and ``ramp_down_cut`` (that limit exceeded the upper limit and was cut to it).
 
     ``regions``: one row per dispatched region-interval: ``regionid, interval_datetime, price``
     ($/MWh at the regional reference node), ``demand, dispatched_mw, unserved_mw, oversupply_mw,
