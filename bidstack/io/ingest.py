@@ -1,4 +1,4 @@
-"""Ingest AEMO MMS files into a store: the engine behind ``bidstack ingest``.
+"""Ingest AEMO MMS and NEM12 files into a store: the engine behind ``bidstack ingest``.
 
 Each file given (folders are walked) ends in exactly one :class:`Outcome`:
 
@@ -6,7 +6,7 @@ Each file given (folders are walked) ends in exactly one :class:`Outcome`:
 - ``unchanged``: the same path was ingested before with the same content hash;
 - ``duplicate``: another path with the same content hash is already in the store;
 - ``rejected``: unreadable (corrupt zip, truncated file); nothing of it was written;
-- ``not-mms``: not an MMS file (a workbook, a database, another CSV layout).
+- ``not-mms``: not an MMS or NEM12 file (a workbook, a database, another CSV layout).
 
 A source is keyed by its absolute path and identified by the SHA-256 of its bytes.
 """
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from bidstack.errors import IngestError, InputError, StoreError
 from bidstack.io.mms import MmsReader
+from bidstack.io.nem12 import Nem12Reader
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import TableSpec
 from bidstack.io.sources import ZIP_ERRORS, Member, Source, inspect, line_chunks, sha256
@@ -180,7 +181,11 @@ def _frames(
     try:
         with member.open() as stream:
             chunks = line_chunks(stream, advance, digest)
-            yield from MmsReader(member.where, report, strict=strict).frames(chunks)
+            if member.kind == "nem12":
+                reader = Nem12Reader(member.where, report, Path(member.where).name)
+            else:
+                reader = MmsReader(member.where, report, strict=strict)
+            yield from reader.frames(chunks)
     except ZIP_ERRORS as exc:
         raise IngestError(f"{member.where}: truncated or corrupt zip ({exc})") from exc
     except OSError as exc:

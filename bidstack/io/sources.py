@@ -1,8 +1,8 @@
 """Files given to ``bidstack ingest``: what they hold, and their bytes as whole lines.
 
 A source is a plain CSV or a zip of CSVs. Its kind comes from its first bytes, not its name: an
-MMS file starts with a ``C,`` row; anything else (a workbook, a SQLite database, another CSV
-layout) is "not an MMS file" and is reported, not read.
+MMS file starts with a ``C,`` row, a NEM12 file with ``100,NEM12``; anything else (a workbook, a
+SQLite database, another CSV layout) is "not an MMS file" and is reported, not read.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 UTF8_BOM = b"\xef\xbb\xbf"
 
 #: Leading bytes of each kind of source bidstack reads.
-KIND_MARKERS = {"mms": (b"C,",)}
+KIND_MARKERS = {"mms": (b"C,",), "nem12": (b"100,NEM12",)}
 
 #: Errors Python's zip reader raises on a truncated or corrupt archive.
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError)
 
 
 def kind_of(head: bytes) -> str | None:
-    """``"mms"`` or None, from a file's first bytes."""
+    """``"mms"``, ``"nem12"`` or None, from a file's first bytes."""
     head = head.removeprefix(UTF8_BOM)
     return next((kind for kind, markers in KIND_MARKERS.items() if head.startswith(markers)), None)
 
@@ -98,7 +98,7 @@ def _inspect_zip(path: Path, size: int) -> Source:
     source = Source(path, size, members, zipped=True)
     if not members:
         names = ", ".join(info.filename for info in infos[:3]) or "nothing"
-        source.not_mms = f"zip holds no MMS CSV ({names})"
+        source.not_mms = f"zip holds no MMS or NEM12 CSV ({names})"
     return source
 
 
@@ -114,7 +114,7 @@ def _describe(head: bytes) -> str:
     if head.startswith(b"SQLite format 3"):
         return "SQLite database"
     first = head.splitlines()[0][:24].decode("latin-1")
-    return f"first line starts {first!r}, not 'C,' (MMS)"
+    return f"first line starts {first!r}, not 'C,' (MMS) or '100,NEM12'"
 
 
 def sha256(path: Path) -> str:

@@ -18,7 +18,8 @@ from bidstack.io.sources import inspect, kind_of, line_chunks
     [
         (b"C,NEMP.WORLD,DISPATCHIS", "mms"),
         (b"\xef\xbb\xbfC,SETP.WORLD", "mms"),
-        (b"100,NEM12,200506081149,UNITEDDP,NEMMCO", None),
+        (b"100,NEM12,200506081149,UNITEDDP,NEMMCO", "nem12"),
+        (b"100,NEM13,200506081149", None),
         (b"I,DISPATCH,PRICE", None),
         (b"", None),
     ],
@@ -56,7 +57,7 @@ def test_a_workbook_is_not_mms(tmp_path: Path):
     path = tmp_path / "book.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("[Content_Types].xml", "<xml/>")
-    assert inspect(path).not_mms == "zip holds no MMS CSV ([Content_Types].xml)"
+    assert inspect(path).not_mms == "zip holds no MMS or NEM12 CSV ([Content_Types].xml)"
 
 
 def test_a_broken_zip_is_an_ingest_error(tmp_path: Path):
