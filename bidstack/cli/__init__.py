@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from bidstack.errors import BidstackError
 
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("ingest", "store")
 
 
 def build_parser() -> argparse.ArgumentParser:
