@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
+import pyarrow as pa
 from tqdm import tqdm
 
 from bidstack.errors import IngestError, InputError, StoreError
@@ -152,8 +152,8 @@ def _read_and_commit(
     with writer.staging(key) as staging:
         for member in source.members:
             feed = hasher.update if hasher else None
-            for spec, frame in _frames(member, report, strict, feed, lambda n: advance(n * scale)):
-                staging.write(spec, frame)
+            for spec, table in _tables(member, report, strict, feed, lambda n: advance(n * scale)):
+                staging.write(spec, table)
         digest = digest or hasher.hexdigest()
         known = _known(writer, source.path, digest)
         if known:
@@ -170,22 +170,23 @@ def _read_and_commit(
     return Outcome(source.path, status, _describe(report), report)
 
 
-def _frames(
+def _tables(
     member: Member,
     report: SourceReport,
     strict: bool,
     digest: Callable[[memoryview], object] | None,
     advance: Callable[[int], object],
-) -> Iterator[tuple[TableSpec, pl.DataFrame]]:
-    """Typed frames of one member, read by the reader for its kind."""
+) -> Iterator[tuple[TableSpec, pa.Table]]:
+    """Typed tables of one member, read by the reader for its kind."""
     try:
         with member.open() as stream:
-            chunks = line_chunks(stream, advance, digest)
             if member.kind == "nem12":
                 reader = Nem12Reader(member.where, report, Path(member.where).name)
+                yield from reader.tables(line_chunks(stream, advance, digest))
             else:
                 reader = MmsReader(member.where, report, strict=strict)
-            yield from reader.frames(chunks)
+                chunks = line_chunks(stream, advance, digest, reader.expected_prefix)
+                yield from reader.tables(chunks)
     except ZIP_ERRORS as exc:
         raise IngestError(f"{member.where}: truncated or corrupt zip ({exc})") from exc
     except OSError as exc:

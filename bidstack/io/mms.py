@@ -7,9 +7,11 @@ whose ``n`` is the file's line count. Line ends are CRLF or LF; date-times are
 
 The reader walks the file in chunks of whole lines. Control rows (``C`` and ``I``) are found with
 a byte search; the ``D`` rows between them go to Arrow's multi-threaded CSV parser with the
-columns the ``I`` row names, so columns are matched by name whatever their order. Dates are parsed
-by Polars with the fixed MMS format. Every row comes out typed, or is counted in the
-:class:`~bidstack.io.report.SourceReport` with its line and the reason.
+columns the ``I`` row names, so columns are matched by name whatever their order, and dates
+dictionary-encoded so that Polars parses each distinct date-time once, with the fixed MMS format.
+If anything in a block does not type, the block is read again as text and checked row by row.
+Every row comes out typed, or is counted in the :class:`~bidstack.io.report.SourceReport` with its
+line and the reason.
 """
 
 from __future__ import annotations
@@ -26,22 +28,29 @@ import pyarrow.csv as pacsv
 from bidstack.errors import IngestError
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import KINDS, TableSpec, clean_report_name, resolve
-from bidstack.io.sources import Chunk
+from bidstack.io.sources import Chunk, count_line_starts
 
 DATE_FORMAT = "%Y/%m/%d %H:%M:%S%.f"
 END_OF_REPORT = "END OF REPORT"
 RECORD_FIELDS = ("_record", "_namespace", "_report", "_version")
 CONTROL_MARKERS = (b"\nC,", b"\nI,")
+#: Bytes per Arrow CSV block: the unit of Arrow's parallel parse.
+ARROW_BLOCK_BYTES = 4 << 20
 
-#: How Arrow parses each kind on the fast path; dates stay text until Polars parses them.
+#: How Arrow parses each kind on the fast path. Dates are dictionary-encoded text: a column
+#: holds few distinct date-times, so Polars parses each distinct text once.
 FAST_TYPES = {
-    "datetime": pa.string(),
-    "date": pa.string(),
+    "datetime": pa.dictionary(pa.int32(), pa.string()),
+    "date": pa.dictionary(pa.int32(), pa.string()),
     "float": pa.float64(),
     "int": pa.int64(),
     "string": pa.large_string(),
 }
 TEXT_KINDS = ("datetime", "date")
+
+
+class _SlowPath(Exception):
+    """The fast parse found a value it cannot type; the block is re-read row by row."""
 
 
 @dataclass
@@ -58,7 +67,7 @@ class Section:
 
 
 class MmsReader:
-    """Reads one MMS CSV file (``where`` names it in messages) into typed Polars frames."""
+    """Reads one MMS CSV file (``where`` names it in messages) into typed Arrow tables."""
 
     def __init__(self, where: str, report: SourceReport, *, strict: bool = False) -> None:
         self.where = where
@@ -69,14 +78,15 @@ class MmsReader:
         self.section: Section | None = None
         self.closed = False
 
-    def frames(self, chunks: Iterable[Chunk]) -> Iterator[tuple[TableSpec, pl.DataFrame]]:
-        """Typed frames, one per table section and chunk, in file order."""
+    def tables(self, chunks: Iterable[Chunk]) -> Iterator[tuple[TableSpec, pa.Table]]:
+        """Typed Arrow tables, one per table section and chunk, in file order."""
         for chunk in chunks:
-            data, size = chunk.data, chunk.size
-            count = data.count(b"\n", 0, size)
-            if self._only_data_rows(data, size, count):
-                yield from self._data_rows(data, 0, size, count, verified=True)
+            table = self._continuation(chunk)
+            if table is not None:
+                if table.num_rows:
+                    yield self.section.spec, table
                 continue
+            data, size = chunk.data, chunk.size
             start = 0
             for control in _control_lines(data, size):
                 yield from self._data_rows(data, start, control)
@@ -92,12 +102,33 @@ class MmsReader:
                 f'C,"{END_OF_REPORT}" row (truncated?); nothing was stored from it'
             )
 
-    def _only_data_rows(self, data: bytearray, size: int, count: int) -> bool:
-        """True when all ``count`` lines of the chunk are ``D`` rows of the open section."""
+    def expected_prefix(self) -> bytes | None:
+        """How the next chunk's lines start if they continue the open section (the usual case)."""
+        return None if self.section is None or self.closed else self.section.prefix
+
+    def _continuation(self, chunk: Chunk) -> pa.Table | None:
+        """The chunk's rows when, as usual, it only continues the open section with rows that all
+        type; None when it holds anything else (it is then read line by line).
+
+        The reading thread counted the lines starting with the section's ``D`` prefix; if Arrow
+        parses exactly that many rows, with no line of another shape, every line was such a row.
+        """
         section = self.section
-        if section is None or self.closed:
-            return False
-        return _count_prefixed(data, 0, size, section.prefix) == count
+        if (
+            section is None
+            or self.closed
+            or section.skip_reason
+            or chunk.marker != section.prefix
+            or _last_line_is_control(chunk)
+        ):
+            return None
+        with memoryview(chunk.data) as view:
+            lines = np.arange(self.line, self.line + chunk.marked)
+            table = _Parse(self, section, view[: chunk.size], lines).clean_table()
+        if table is not None:
+            self.line += chunk.marked
+            self.report.stored(section.spec.store_name, table.num_rows)
+        return table
 
     # control rows -----------------------------------------------------------------------------
 
@@ -157,18 +188,10 @@ class MmsReader:
     # data rows --------------------------------------------------------------------------------
 
     def _data_rows(
-        self,
-        data: bytearray,
-        start: int,
-        stop: int,
-        count: int | None = None,
-        *,
-        verified: bool = False,
-    ) -> Iterator[tuple[TableSpec, pl.DataFrame]]:
-        """Rows ``data[start:stop]``: ``count`` lines, all ``D`` rows of the section if
-        ``verified``."""
-        if count is None:
-            count = data.count(b"\n", start, stop)
+        self, data: bytearray, start: int, stop: int
+    ) -> Iterator[tuple[TableSpec, pa.Table]]:
+        """The lines ``data[start:stop]``, between control rows: rows of the open section."""
+        count = data.count(b"\n", start, stop)
         first = self.line
         self.line += count
         if count == 0:
@@ -181,16 +204,16 @@ class MmsReader:
         if section.skip_reason:
             section.skipped_rows += count
             return
-        if verified or _count_prefixed(data, start, stop, section.prefix) == count:
+        if count_line_starts(data, start, stop, section.prefix) == count:
             with memoryview(data) as view:
                 lines = np.arange(first, first + count)
-                frame = _Parse(self, section, view[start:stop], lines).frame()
+                table = _Parse(self, section, view[start:stop], lines).table()
         else:
             block, lines = self._sift(bytes(data[start:stop]), first, section)
-            frame = _Parse(self, section, block, lines).frame()
-        if frame.height:
-            self.report.stored(section.spec.store_name, frame.height)
-            yield section.spec, frame
+            table = _Parse(self, section, block, lines).table()
+        if table.num_rows:
+            self.report.stored(section.spec.store_name, table.num_rows)
+            yield section.spec, table
 
     def _sift(self, block: bytes, first: int, section: Section) -> tuple[bytes, np.ndarray]:
         """Keep the block's lines that are ``D`` rows of ``section``; reject the others."""
@@ -217,7 +240,7 @@ class MmsReader:
 
 
 class _Parse:
-    """Parses one block of ``D`` rows of one section into the table's typed frame."""
+    """Parses one block of ``D`` rows of one section into the table's typed rows."""
 
     def __init__(
         self, reader: MmsReader, section: Section, block: bytes | memoryview, lines: np.ndarray
@@ -229,27 +252,61 @@ class _Parse:
         self.lines = lines
         self.kinds = {name: self.spec.kinds[name] for name in section.columns}
 
-    def frame(self) -> pl.DataFrame:
+    def table(self) -> pa.Table:
+        """The block's rows in the table's full schema; rows that cannot be typed are rejected."""
         try:
-            table = self._arrow({c: FAST_TYPES[k] for c, k in self.kinds.items()})
-        except pa.ArrowInvalid:
-            table = self._arrow_as_text()
-        typed = self._typed(pl.from_arrow(table))
-        return typed.select(
-            pl.col(column.name).cast(KINDS[column.kind][0])
-            if column.name in self.kinds
-            else pl.lit(None, KINDS[column.kind][0]).alias(column.name)
-            for column in self.spec.columns
+            table = self._fast()
+        except (pa.ArrowInvalid, _SlowPath):
+            table = self._typed(pl.from_arrow(self._arrow_as_text())).to_arrow()
+        return self._conform(table)
+
+    def clean_table(self) -> pa.Table | None:
+        """The block's rows if there is one per line and every value types, else None."""
+        try:
+            table = self._fast(strict=True)
+        except (pa.ArrowInvalid, _SlowPath):
+            return None
+        return self._conform(table)
+
+    def _conform(self, table: pa.Table) -> pa.Table:
+        """``table`` in the table's full schema: columns in order, absent ones null."""
+        rows = table.num_rows
+        return pa.Table.from_arrays(
+            [
+                table.column(field.name).cast(field.type)
+                if field.name in self.kinds
+                else pa.nulls(rows, field.type)
+                for field in self.spec.arrow_schema
+            ],
+            schema=self.spec.arrow_schema,
         )
+
+    def _fast(self, *, strict: bool = False) -> pa.Table:
+        """Parse with the final types; :class:`_SlowPath` if a date is bad or the time missing,
+        or (``strict``) if a line is not a row of the block's width or rows and lines differ."""
+        table, bad_rows = self._arrow({c: FAST_TYPES[k] for c, k in self.kinds.items()})
+        if strict and (bad_rows or table.num_rows != len(self.lines)):
+            raise _SlowPath
+        table = table.unify_dictionaries()
+        for name, kind in self.kinds.items():
+            if kind in TEXT_KINDS:
+                index = table.schema.get_field_index(name)
+                table = table.set_column(index, name, _typed_dates(table.column(name), kind))
+        if table.column(self.spec.time_column).null_count:
+            raise _SlowPath
+        self._reject_field_counts(bad_rows)
+        return table
 
     def _arrow_as_text(self) -> pa.Table:
         """Every column as text, so that bad values can be found row by row."""
         text = dict.fromkeys(self.kinds, pa.large_string())
         try:
-            return self._arrow(text)
+            table, bad_rows = self._arrow(text)
         except pa.ArrowInvalid:
             self._drop_undecodable_lines()
-            return self._arrow(text)
+            table, bad_rows = self._arrow(text)
+        self._reject_field_counts(bad_rows)
+        return table
 
     def _drop_undecodable_lines(self) -> None:
         kept, lines = [], []
@@ -265,14 +322,14 @@ class _Parse:
             lines.append(number)
         self.block, self.lines = b"".join(kept), np.array(lines, dtype=np.int64)
 
-    def _arrow(self, types: dict[str, pa.DataType]) -> pa.Table:
+    def _arrow(self, types: dict[str, pa.DataType]) -> tuple[pa.Table, list[pacsv.InvalidRow]]:
+        """The block parsed with ``types``, and its rows with the wrong number of fields."""
         bad_rows: list[pacsv.InvalidRow] = []
         table = self._read_csv(types, bad_rows, threads=True)
         if bad_rows:
             bad_rows.clear()
             table = self._read_csv(types, bad_rows, threads=False)
-            self._reject_field_counts(bad_rows)
-        return table
+        return table, bad_rows
 
     def _read_csv(
         self, types: dict[str, pa.DataType], bad_rows: list, *, threads: bool
@@ -286,9 +343,11 @@ class _Parse:
             read_options=pacsv.ReadOptions(
                 column_names=[*RECORD_FIELDS, *self.section.columns],
                 use_threads=threads,
-                block_size=4 << 20,
+                block_size=ARROW_BLOCK_BYTES,
             ),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=keep_aside),
+            parse_options=pacsv.ParseOptions(
+                invalid_row_handler=keep_aside, ignore_empty_lines=False
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
                 include_columns=self.section.columns,
@@ -298,6 +357,8 @@ class _Parse:
         )
 
     def _reject_field_counts(self, bad_rows: list[pacsv.InvalidRow]) -> None:
+        if not bad_rows:
+            return
         positions = np.array([row.number - 1 for row in bad_rows], dtype=np.int64)
         for position, row in zip(positions, bad_rows, strict=True):
             self.reader.reject(
@@ -345,6 +406,20 @@ class _Parse:
         return frame.filter(~missing)
 
 
+def _typed_dates(codes: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
+    """A column of MMS date-time texts, dictionary-encoded with one dictionary, as timestamps (or
+    dates): each distinct text is parsed once. :class:`_SlowPath` if one is not a date-time."""
+    chunks = [chunk for chunk in codes.chunks if len(chunk)]
+    if not chunks:
+        return pa.chunked_array([], type=KINDS[kind][1])
+    text = pl.from_arrow(chunks[0].dictionary)
+    parsed = text.str.strptime(KINDS[kind][0], DATE_FORMAT, strict=False)
+    if parsed.null_count() != text.null_count():
+        raise _SlowPath
+    values = parsed.to_arrow()
+    return pa.chunked_array([values.take(chunk.indices) for chunk in chunks], type=values.type)
+
+
 def _convert(name: str, kind: str) -> pl.Expr:
     """Text to ``kind``; a value that does not convert becomes null."""
     text = pl.col(name)
@@ -373,6 +448,11 @@ def _skip_reason(
     return None
 
 
+def _last_line_is_control(chunk: Chunk) -> bool:
+    last = chunk.data.rfind(b"\n", 0, chunk.size - 1) + 1
+    return chunk.data.startswith((b"C,", b"I,"), last, chunk.size)
+
+
 def _control_lines(data: bytearray, size: int) -> list[int]:
     """Offsets of the lines of ``data[:size]`` that are ``C`` or ``I`` rows."""
     starts = [0] if data.startswith((b"C,", b"I,"), 0, size) else []
@@ -382,10 +462,3 @@ def _control_lines(data: bytearray, size: int) -> list[int]:
             starts.append(found + 1)
             found = data.find(marker, found + 1, size)
     return sorted(starts)
-
-
-def _count_prefixed(data: bytearray, start: int, stop: int, prefix: bytes) -> int:
-    """How many lines of ``data[start:stop]`` start with ``prefix``."""
-    if start == 0:
-        return data.count(b"\n" + prefix, 0, stop) + data.startswith(prefix, 0, stop)
-    return data.count(b"\n" + prefix, start - 1, stop)

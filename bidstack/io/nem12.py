@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import polars as pl
+import pyarrow as pa
 
 from bidstack.errors import IngestError
 from bidstack.io.report import SourceReport
@@ -115,7 +116,7 @@ class _Rows:
 
 
 class Nem12Reader:
-    """Reads one NEM12 file (``where`` names it in messages) into ``nem12_interval`` frames."""
+    """Reads one NEM12 file (``where`` names it in messages) into ``nem12_interval`` tables."""
 
     def __init__(self, where: str, report: SourceReport, source_file: str) -> None:
         self.where = where
@@ -126,7 +127,7 @@ class Nem12Reader:
         self.day: _Day | None = None
         self.ended = False
 
-    def frames(self, chunks: Iterable[Chunk]) -> Iterator[tuple[TableSpec, pl.DataFrame]]:
+    def tables(self, chunks: Iterable[Chunk]) -> Iterator[tuple[TableSpec, pa.Table]]:
         for chunk in chunks:
             rows = _Rows()
             for fields in csv.reader(chunk.text().splitlines()):
@@ -135,7 +136,7 @@ class Nem12Reader:
             if rows.days:
                 frame = rows.frame(self.source_file)
                 self.report.stored(NEM12_INTERVAL.store_name, frame.height)
-                yield NEM12_INTERVAL, frame
+                yield NEM12_INTERVAL, frame.to_arrow().cast(NEM12_INTERVAL.arrow_schema)
         if not self.ended:
             raise IngestError(
                 f"{self.where}:{self.line}: file ends without its 900 record (truncated?); "

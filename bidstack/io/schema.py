@@ -140,6 +140,13 @@ class TableSpec:
         return "settlementdate" if self.by_trading_day else self.time_column
 
     @property
+    def statistics_columns(self) -> list[str]:
+        """Columns whose Parquet statistics are kept, for readers to skip row groups: the
+        interval and key columns (statistics on every column cost ingest time for no use)."""
+        keys = [self.time_column, self.partition_column, *self.primary_key]
+        return [column.name for column in self.columns if column.name in keys]
+
+    @property
     def store_name(self) -> str:
         """The table's directory name in the store: the MMS name lower-cased."""
         return self.name.lower()

@@ -11,6 +11,7 @@ import hashlib
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,13 +132,21 @@ def sha256(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Whole lines of a stream: ``data[:size]``, ending with ``\\n``.
+    """Whole lines of a stream: ``data[:size]``, each line ending with ``\\n``.
 
-    ``data`` is reused for the next chunk, so copy what must outlive the current one.
+    ``data`` is reused two chunks later, so copy what must outlive the current chunk. ``read`` is
+    how many bytes were read from the stream to fill it; ``marked`` how many lines start with
+    ``marker`` (the marker the caller expected when the chunk was read, if any).
     """
 
     data: bytearray
     size: int
+    read: int
+    marker: bytes | None = None
+    marked: int = 0
+
+    def lines(self) -> int:
+        return self.data.count(b"\n", 0, self.size)
 
     def text(self) -> str:
         return self.data[: self.size].decode("utf-8", "replace")
@@ -147,15 +156,45 @@ def line_chunks(
     stream: BinaryIO,
     advance: Callable[[int], None],
     digest: Callable[[memoryview], object] | None = None,
+    marker: Callable[[], bytes | None] = lambda: None,
 ) -> Iterator[Chunk]:
     """The stream's bytes in chunks of whole lines, about :data:`CHUNK_BYTES` each.
 
-    ``advance`` is told how many bytes were read; ``digest``, if given, is fed every byte read.
-    A last line without a line end gets one, so every chunk splits cleanly into lines. One buffer
-    serves every chunk, so reading costs no allocation per chunk.
+    ``advance`` is told how many bytes were read; ``digest``, if given, is fed every byte read;
+    ``marker()`` names the line start to count in the next chunk. A last line without a line end
+    gets one, so every chunk splits cleanly into lines. While the caller works on one chunk, a
+    background thread reads, hashes and counts the next one into a second buffer; the two buffers
+    serve every chunk, so reading allocates nothing per chunk.
     """
-    buffer = bytearray(CHUNK_BYTES)
-    filled = 0
+    buffers = (bytearray(CHUNK_BYTES), bytearray(CHUNK_BYTES))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-read") as reader:
+        chunk, tail = _fill(stream, digest, buffers[0], b"", marker())
+        turn = 0
+        while chunk is not None:
+            turn ^= 1
+            upcoming = reader.submit(_fill, stream, digest, buffers[turn], tail, marker())
+            advance(chunk.read)
+            yield chunk
+            chunk, tail = upcoming.result()
+
+
+def count_line_starts(data: bytes | bytearray, start: int, stop: int, prefix: bytes) -> int:
+    """How many lines of ``data[start:stop]`` start with ``prefix`` (``start`` begins a line)."""
+    if start == 0:
+        return data.count(b"\n" + prefix, 0, stop) + data.startswith(prefix, 0, stop)
+    return data.count(b"\n" + prefix, start - 1, stop)
+
+
+def _fill(
+    stream: BinaryIO,
+    digest: Callable[[memoryview], object] | None,
+    buffer: bytearray,
+    tail: bytes,
+    marker: bytes | None,
+) -> tuple[Chunk | None, bytes]:
+    """Read whole lines into ``buffer`` after ``tail``; return them and the new partial line."""
+    buffer[: len(tail)] = tail
+    filled, read = len(tail), 0
     while True:
         if filled == len(buffer):  # a line longer than the buffer: make room
             buffer.extend(bytes(len(buffer)))
@@ -165,15 +204,19 @@ def line_chunks(
                 digest(view[filled : filled + got])
         if not got:
             break
-        advance(got)
         filled += got
+        read += got
         end = buffer.rfind(b"\n", 0, filled) + 1
         if end:
-            yield Chunk(buffer, end)
-            buffer[: filled - end] = bytes(buffer[end:filled])
-            filled -= end
-    if filled:
-        if filled == len(buffer):
-            buffer.append(0)
-        buffer[filled] = ord("\n")
-        yield Chunk(buffer, filled + 1)
+            return _chunk(buffer, end, read, marker), bytes(buffer[end:filled])
+    if not filled:
+        return None, b""
+    if filled == len(buffer):
+        buffer.append(0)
+    buffer[filled] = ord("\n")
+    return _chunk(buffer, filled + 1, read, marker), b""
+
+
+def _chunk(buffer: bytearray, size: int, read: int, marker: bytes | None) -> Chunk:
+    marked = count_line_starts(buffer, 0, size, marker) if marker else 0
+    return Chunk(buffer, size, read, marker, marked)

@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bidstack.errors import InputError, StoreError
@@ -112,15 +114,15 @@ class Staging:
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-parquet")
         self._pending: Future | None = None
 
-    def write(self, spec: TableSpec, frame: pl.DataFrame) -> None:
-        """Append ``frame`` (already in ``spec``'s schema) to its month partitions."""
-        time = frame.get_column(spec.partition_column)
-        months = time.dt.year() * 100 + time.dt.month()
-        if months.n_unique() == 1:
-            parts = {months[0]: frame}
+    def write(self, spec: TableSpec, table: pa.Table) -> None:
+        """Append ``table`` (in ``spec``'s Arrow schema) to its month partitions."""
+        time = table.column(spec.partition_column)
+        months = pc.add(pc.multiply(pc.year(time), 100), pc.month(time))
+        numbers = pc.unique(months).to_pylist()
+        if len(numbers) == 1:
+            parts = {numbers[0]: table}
         else:
-            split = frame.with_columns(_month=months).partition_by("_month", as_dict=True)
-            parts = {month: part.drop("_month") for (month,), part in split.items()}
+            parts = {number: table.filter(pc.equal(months, number)) for number in numbers}
         self._wait()
         self._pending = self._encoder.submit(self._write_parts, spec, parts)
 
@@ -129,21 +131,23 @@ class Staging:
         if pending is not None:
             pending.result()
 
-    def _write_parts(self, spec: TableSpec, parts: dict[int, pl.DataFrame]) -> None:
+    def _write_parts(self, spec: TableSpec, parts: dict[int, pa.Table]) -> None:
         for number, part in parts.items():
             month = f"{number // 100:04d}-{number % 100:02d}"
             final = f"{spec.store_name}/month={month}/{self.stem}.parquet"
-            table = part.to_arrow()
-            if table.schema != spec.arrow_schema:
-                table = table.cast(spec.arrow_schema)
-            self._writer(final, spec).write_table(table)
-            self.rows[final] = self.rows.get(final, 0) + part.height
+            self._writer(final, spec).write_table(part)
+            self.rows[final] = self.rows.get(final, 0) + part.num_rows
 
     def _writer(self, final: str, spec: TableSpec) -> pq.ParquetWriter:
         if final not in self.writers:
             path = self.dir / final
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.writers[final] = pq.ParquetWriter(path, spec.arrow_schema, compression=COMPRESSION)
+            self.writers[final] = pq.ParquetWriter(
+                path,
+                spec.arrow_schema,
+                compression=COMPRESSION,
+                write_statistics=spec.statistics_columns,
+            )
         return self.writers[final]
 
     def close(self) -> None:
@@ -340,7 +344,7 @@ def write_table(
     report.stored(spec.store_name, typed.height)
     with open_for_writing(store) as writer, writer.staging(key) as staging:
         if typed.height:
-            staging.write(spec, typed)
+            staging.write(spec, typed.to_arrow().cast(spec.arrow_schema))
         entry = report.as_manifest() | {"sha256": None, "bytes": None, "ingested_at": utc_now()}
         writer.commit(staging, entry)
     return typed.height

@@ -96,3 +96,24 @@ def test_small_chunks_split_rows_and_sections_correctly(
     [outcome] = ingest([path], tmp_path / "store")
     assert dict(outcome.report.rows) == {"dispatchprice": 15, "dispatch_unit_scada": 3}
     assert outcome.report.issues == []
+
+
+@pytest.mark.parametrize("chunk_bytes", [120, 400, 1 << 20])
+def test_bad_rows_deep_in_a_file_are_found_once_with_their_line(
+    write_mms, tmp_path: Path, monkeypatch, chunk_bytes: int
+):
+    monkeypatch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
+    rows = [
+        [f"2024/09/01 {hour:02d}:{minute:02d}:00", "1", "NSW1", "1", "0", "5"]
+        for hour in range(3)
+        for minute in range(0, 60, 5)
+    ]
+    rows[20][0] = "2024/09/01 25:00:00"
+    rows[30].append("extra")
+    path = write_mms("deep.csv", ("DISPATCH", "PRICE", 5, PRICE, rows))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert sorted(str(issue) for issue in outcome.report.issues) == [
+        f"{path}:23: bad datetime in SETTLEMENTDATE: '2024/09/01 25:00:00' (1 row rejected)",
+        f"{path}:33: D row has 11 fields; the I row at {path}:2 names 10 (1 row rejected)",
+    ]
+    assert outcome.report.rows["dispatchprice"] == len(rows) - 2

@@ -20,8 +20,8 @@ ROW = "D,DISPATCH,UNIT_SCADA,1,2024/09/01 00:05:00,AGLHAL,1"
 def read(text: str, **options) -> tuple[list[tuple[str, pl.DataFrame]], SourceReport]:
     report = SourceReport("test.csv", "mms")
     chunks = line_chunks(io.BytesIO(text.encode()), lambda _: None)
-    frames = MmsReader("test.csv", report, **options).frames(chunks)
-    return [(spec.name, frame) for spec, frame in frames], report
+    tables = MmsReader("test.csv", report, **options).tables(chunks)
+    return [(spec.name, pl.from_arrow(table)) for spec, table in tables], report
 
 
 def test_rows_come_out_typed_in_the_table_schema():

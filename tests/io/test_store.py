@@ -99,11 +99,11 @@ def test_a_failure_mid_write_leaves_no_partial_partition(tmp_path: Path, monkeyp
     before = (parquet_files(store), read_manifest(store))
     writes = []
 
-    def fail_on_second_write(self, spec, frame):
-        writes.append(frame.height)
+    def fail_on_second_write(self, spec, table):
+        writes.append(table.num_rows)
         if len(writes) == 2:
             raise Interrupted
-        original_write(self, spec, frame)
+        original_write(self, spec, table)
 
     original_write = Staging.write
     monkeypatch.setattr(Staging, "write", fail_on_second_write)
