@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from bidstack.io.ingest import Outcome, ingest
+    from bidstack.io.report import SEVERITIES
 
     def show(outcome: Outcome) -> None:
         tqdm.write(f"{outcome.status:9} {outcome.path}: {outcome.detail}")
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         for issue in issues[:SHOWN_ISSUES]:
             tqdm.write(f"  {issue.severity:8} {issue}")
         if outcome.report and len(issues) > SHOWN_ISSUES:
-            hidden = sum(outcome.report.counts[s] for s in ("warning", "skipped", "rejected"))
+            hidden = sum(outcome.report.counts[severity] for severity in SEVERITIES)
             tqdm.write(f"  ... {hidden - SHOWN_ISSUES} more issues in {args.store}/_manifest.json")
 
     outcomes = ingest(args.paths, args.store, strict=args.strict, on_outcome=show)

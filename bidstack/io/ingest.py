@@ -31,8 +31,6 @@ from bidstack.io.schema import TableSpec
 from bidstack.io.sources import ZIP_ERRORS, Member, Source, inspect, line_chunks, sha256
 from bidstack.io.store import StoreWriter, open_for_writing, utc_now
 
-STATUSES = ("ingested", "replaced", "unchanged", "duplicate", "rejected", "not-mms")
-
 
 @dataclass
 class Outcome:

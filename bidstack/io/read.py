@@ -160,14 +160,15 @@ def effective_on(
     entity = list(spec.entity)
     if entity:
         wanted = wanted.join(rows.select(entity).unique(), how="cross").sort("date")
-    return wanted.join_asof(
+    in_force = wanted.join_asof(
         rows,
         left_on="date",
         right_on=spec.effective_date,
         by=entity or None,
         strategy="backward",
         check_sortedness=False,
-    ).filter(pl.col(spec.effective_date).is_not_null())
+    )
+    return in_force.filter(pl.col(spec.effective_date).is_not_null()).sort("date", *entity)
 
 
 def read_local_price(

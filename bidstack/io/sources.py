@@ -145,9 +145,6 @@ class Chunk:
     marker: bytes | None = None
     marked: int = 0
 
-    def lines(self) -> int:
-        return self.data.count(b"\n", 0, self.size)
-
     def text(self) -> str:
         return self.data[: self.size].decode("utf-8", "replace")
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from iohelpers import Ingested, manifest_counts
 
-from bidstack.io import read
+from bidstack.io import read, read_effective
 from bidstack.io.schema import resolve
 
 NOT_MMS = {
@@ -201,3 +201,40 @@ def test_per_interval_bids_are_partitioned_by_trading_day(samples: Ingested):
         datetime(2024, 10, 1, 4, 0),
     ]
     assert set(after_midnight["settlementdate"]) == {datetime(2024, 9, 30)}
+
+
+INTERVAL = datetime(2024, 9, 1, 0, 5)
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "expected"),
+    [
+        ("DISPATCHPRICE", {"regionid": "NSW1"}, {"rrp": 57.00002, "dispatchinterval": 20240831241}),
+        ("TRADINGPRICE", {"regionid": "NSW1"}, {"rrp": 57.0, "periodid": 1}),
+        (
+            "DISPATCHREGIONSUM",
+            {"regionid": "NSW1"},
+            {"totaldemand": 6867.97, "availablegeneration": 12275.7871},
+        ),
+        ("DISPATCHLOAD", {"duid": "AGLHAL"}, {"connectionpointid": "SHPS1", "rampdownrate": 720}),
+        ("DISPATCH_UNIT_SCADA", {"duid": "HDWF2"}, {"scadavalue": 67.8}),
+    ],
+)
+def test_known_values_of_dispatch_tables(samples: Ingested, table, key, expected):
+    frame = read(samples.store, table, "2024-09-01", INTERVAL).collect()
+    [row] = frame.filter(**key).select(*expected).rows(named=True)
+    assert row == expected
+
+
+def test_known_values_of_registration_tables(samples: Ingested):
+    on = datetime(2021, 1, 1)
+    [summary] = (
+        read_effective(samples.store, "DUDETAILSUMMARY", on, ["AGLHAL"]).collect().rows(named=True)
+    )
+    assert (summary["regionid"], summary["transmissionlossfactor"]) == ("SA1", 0.9666)
+    [unit] = read_effective(samples.store, "DUDETAIL", on, ["AGLHAL"]).collect().rows(named=True)
+    assert (unit["effectivedate"], unit["maxcapacity"]) == (datetime(2020, 1, 20), 255.0)
+    [limits] = (
+        read_effective(samples.store, "MARKET_PRICE_THRESHOLDS", on).collect().rows(named=True)
+    )
+    assert (limits["voll"], limits["marketpricefloor"]) == (15000.0, -1000.0)

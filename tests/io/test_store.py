@@ -215,3 +215,10 @@ def test_manifest_is_plain_json(tmp_path: Path):
     ingest([price_file(tmp_path / "a.csv", 1)], tmp_path / "store")
     manifest = json.loads((tmp_path / "store" / "_manifest.json").read_text())
     assert manifest["format"] == "bidstack-store/1"
+
+
+def test_a_store_inside_the_ingested_folder_is_not_read_as_input(tmp_path: Path):
+    price_file(tmp_path / "prices.csv", 1)
+    ingest([tmp_path], tmp_path / "store")
+    outcomes = ingest([tmp_path], tmp_path / "store")
+    assert [(o.path.name, o.status) for o in outcomes] == [("prices.csv", "unchanged")]
