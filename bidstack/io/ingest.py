@@ -176,17 +176,20 @@ def _tables(
     advance: Callable[[int], object],
 ) -> Iterator[tuple[TableSpec, pa.Table]]:
     """Typed tables of one member, read by the reader for its kind."""
+    if member.kind == "nem12":
+        reader = Nem12Reader(member.where, report, Path(member.where).name)
+        marker = None
+    else:
+        reader = MmsReader(member.where, report, strict=strict)
+        marker = reader.expected_prefix
     try:
         with member.open() as stream:
-            if member.kind == "nem12":
-                reader = Nem12Reader(member.where, report, Path(member.where).name)
-                yield from reader.tables(line_chunks(stream, advance, digest))
-            else:
-                reader = MmsReader(member.where, report, strict=strict)
-                chunks = line_chunks(stream, advance, digest, reader.expected_prefix)
-                yield from reader.tables(chunks)
+            yield from reader.tables(line_chunks(stream, advance, digest, marker))
     except ZIP_ERRORS as exc:
-        raise IngestError(f"{member.where}: truncated or corrupt zip ({exc})") from exc
+        found = f", found reading past line {reader.lines_read}" if reader.lines_read else ""
+        raise IngestError(
+            f"{member.where}: truncated or corrupt zip{found} ({exc}); nothing was stored from it"
+        ) from exc
     except OSError as exc:
         raise IngestError(f"{member.where}: cannot be read ({exc})") from exc
 

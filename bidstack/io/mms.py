@@ -102,6 +102,10 @@ class MmsReader:
                 f'C,"{END_OF_REPORT}" row (truncated?); nothing was stored from it'
             )
 
+    @property
+    def lines_read(self) -> int:
+        return self.line - 1
+
     def expected_prefix(self) -> bytes | None:
         """How the next chunk's lines start if they continue the open section (the usual case)."""
         return None if self.section is None or self.closed else self.section.prefix

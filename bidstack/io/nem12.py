@@ -127,6 +127,10 @@ class Nem12Reader:
         self.day: _Day | None = None
         self.ended = False
 
+    @property
+    def lines_read(self) -> int:
+        return self.line
+
     def tables(self, chunks: Iterable[Chunk]) -> Iterator[tuple[TableSpec, pa.Table]]:
         for chunk in chunks:
             rows = _Rows()

@@ -85,7 +85,9 @@ def _inspect_zip(path: Path, size: int) -> Source:
         infos = [info for info in archive.infolist() if not info.is_dir()]
         heads = {info.filename: archive.open(info).read(HEAD_BYTES) for info in infos}
     except (*ZIP_ERRORS, OSError) as exc:
-        raise IngestError(f"{path}: truncated or corrupt zip ({exc})") from exc
+        raise IngestError(
+            f"{path}: truncated or corrupt zip ({exc}); nothing was stored from it"
+        ) from exc
     members = [
         Member(
             f"{path}[{info.filename}]",
@@ -153,23 +155,24 @@ def line_chunks(
     stream: BinaryIO,
     advance: Callable[[int], None],
     digest: Callable[[memoryview], object] | None = None,
-    marker: Callable[[], bytes | None] = lambda: None,
+    marker: Callable[[], bytes | None] | None = None,
 ) -> Iterator[Chunk]:
     """The stream's bytes in chunks of whole lines, about :data:`CHUNK_BYTES` each.
 
     ``advance`` is told how many bytes were read; ``digest``, if given, is fed every byte read;
-    ``marker()`` names the line start to count in the next chunk. A last line without a line end
-    gets one, so every chunk splits cleanly into lines. While the caller works on one chunk, a
-    background thread reads, hashes and counts the next one into a second buffer; the two buffers
-    serve every chunk, so reading allocates nothing per chunk.
+    ``marker()``, if given, names the line start to count in the next chunk. A last line without
+    a line end gets one, so every chunk splits cleanly into lines. While the caller works on one
+    chunk, a background thread reads, hashes and counts the next one into a second buffer; the
+    two buffers serve every chunk, so reading allocates nothing per chunk.
     """
     buffers = (bytearray(CHUNK_BYTES), bytearray(CHUNK_BYTES))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-read") as reader:
-        chunk, tail = _fill(stream, digest, buffers[0], b"", marker())
+        expected = marker or (lambda: None)
+        chunk, tail = _fill(stream, digest, buffers[0], b"", expected())
         turn = 0
         while chunk is not None:
             turn ^= 1
-            upcoming = reader.submit(_fill, stream, digest, buffers[turn], tail, marker())
+            upcoming = reader.submit(_fill, stream, digest, buffers[turn], tail, expected())
             advance(chunk.read)
             yield chunk
             chunk, tail = upcoming.result()

@@ -171,8 +171,9 @@ def test_corrupt_zip_data_stops_before_writing(tmp_path: Path):
     path.write_bytes(bytes(data))
     [outcome] = ingest([path], tmp_path / "store")
     assert outcome.status == "rejected"
+    assert outcome.detail.startswith(f"{path}[PUBLIC_DVD_DISPATCHPRICE_202409010000.CSV]: ")
     assert "truncated or corrupt zip" in outcome.detail
-    assert outcome.detail.startswith(f"{path}")
+    assert outcome.detail.endswith("; nothing was stored from it")
     assert nothing_written(tmp_path / "store")
 
 
