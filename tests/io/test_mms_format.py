@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from iohelpers import mms_text
 
 from bidstack.io import ingest, read
@@ -117,3 +119,34 @@ def test_bad_rows_deep_in_a_file_are_found_once_with_their_line(
         f"{path}:33: D row has 11 fields; the I row at {path}:2 names 10 (1 row rejected)",
     ]
     assert outcome.report.rows["dispatchprice"] == len(rows) - 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    order=st.permutations(range(len(PRICE))),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    quote_dates=st.booleans(),
+    chunk_bytes=st.integers(min_value=40, max_value=2000),
+)
+def test_any_column_order_line_end_quoting_and_chunking_reads_the_same(
+    tmp_path_factory, order, newline, quote_dates, chunk_bytes
+):
+    rows = [
+        [f"2024/09/01 00:{5 * (i % 12):02d}:00", "1", f"R{i}", str(i), "0", f"{i / 3:.4f}"]
+        for i in range(40)
+    ]
+    if quote_dates:
+        rows = [[f'"{row[0]}"', *row[1:]] for row in rows]
+    text = mms_text(
+        ("DISPATCH", "PRICE", 5, [PRICE[i] for i in order], [[r[i] for i in order] for r in rows]),
+        newline=newline,
+    )
+    folder = tmp_path_factory.mktemp("prop")
+    (folder / "p.csv").write_bytes(text.encode())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
+        [outcome] = ingest([folder / "p.csv"], folder / "store")
+    frame = stored_prices(folder / "store").sort("dispatchinterval")
+    assert outcome.report.issues == [] and frame.height == 40
+    assert frame["regionid"].to_list() == [f"R{i}" for i in range(40)]
+    assert frame["rrp"].to_list() == [round(i / 3, 4) for i in range(40)]

@@ -3,10 +3,12 @@ prices, registration rows in force."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bidstack.errors import InputError, StoreError
 from bidstack.io import (
@@ -280,3 +282,10 @@ def test_effective_on_works_on_any_frame():
 def test_registration_rows_in_force_during_the_window(unit_store, start, end, capacities):
     frame = read(unit_store, "DUDETAIL", start, end, ["AGLHAL"]).collect()
     assert frame["maxcapacity"].to_list() == capacities
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)))
+def test_trading_day_contains_the_moment(moment: datetime):
+    day = trading_day(moment)
+    opens = datetime.combine(day, datetime.min.time()) + timedelta(hours=4)
+    assert opens < moment <= opens + timedelta(days=1)
