@@ -132,6 +132,7 @@ class Nem12Reader:
         return self.line
 
     def tables(self, chunks: Iterable[Chunk]) -> Iterator[tuple[TableSpec, pa.Table]]:
+        """``nem12_interval`` rows, one table per chunk of the file."""
         for chunk in chunks:
             rows = _Rows()
             for fields in csv.reader(chunk.text().splitlines()):
