@@ -1,0 +1,261 @@
+"""Reader for NEM12 interval meter data files (AEMO's Meter Data File Format).
+
+Records: ``100`` header (``100,NEM12,...``); ``200`` NMI data details (NMI, configuration,
+register, NMI suffix, data stream, meter serial, unit of measure, interval length in minutes);
+``300`` one day of interval values (date ``YYYYMMDD``, one value per interval, quality method,
+reason code and description, update and MSATS load times ``YYYYMMDDhhmmss``); ``400`` quality
+events overriding the quality of a range of intervals of the ``300`` row above (used when its
+quality method is ``V``, variable); ``500`` B2B details (not interval data); ``900`` end of file.
+
+Every interval becomes one row of the ``nem12_interval`` table. Interval ``k`` of a day of
+``L``-minute intervals ends at ``date + k·L`` minutes (period-ending, NEM market time, AEST
+without daylight saving, as the format specifies). ``value`` is kept as given, in the ``200``
+record's unit; ``energy_mwh`` converts kWh, MWh and Wh to MWh and is null for other units.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import polars as pl
+import pyarrow as pa
+
+from bidstack.errors import IngestError
+from bidstack.io.report import SourceReport
+from bidstack.io.schema import NEM12_INTERVAL, TableSpec
+from bidstack.io.sources import Chunk
+
+#: Interval lengths (minutes) the format allows.
+INTERVAL_MINUTES = (5, 15, 30)
+#: Quality methods' leading flag: Actual, Estimated, Final substitute, Null, Substituted, Variable.
+QUALITY_FLAGS = frozenset("AEFNSV")
+#: MWh per unit, for the units of measure that are energy.
+MWH_PER_UNIT = {"KWH": 1e-3, "MWH": 1.0, "WH": 1e-6}
+DETAIL_FIELDS = (
+    "nmi",
+    "nmi_configuration",
+    "register_id",
+    "nmi_suffix",
+    "mdm_data_stream_identifier",
+    "meter_serial_number",
+    "uom",
+)
+TRAILING_300_FIELDS = 5
+
+
+@dataclass
+class _Details:
+    """A ``200`` record: the data stream its ``300`` rows belong to."""
+
+    line: int
+    fields: dict[str, str]
+    interval_minutes: int
+    bad: str | None = None
+
+    @property
+    def intervals(self) -> int:
+        return 1440 // self.interval_minutes
+
+
+@dataclass
+class _Day:
+    """A ``300`` record, kept until the ``400`` records that may follow it are read."""
+
+    line: int
+    details: _Details
+    day: date
+    values: list[float]
+    quality: list[str]
+    reason_code: list[int | None]
+    reason_description: list[str | None]
+    update_datetime: datetime | None
+    msats_load_datetime: datetime | None
+
+
+@dataclass
+class _Rows:
+    days: list[_Day] = field(default_factory=list)
+
+    def frame(self, source_file: str) -> pl.DataFrame:
+        days = self.days
+        frame = pl.DataFrame(
+            {
+                **{name: [d.details.fields[name] for d in days] for name in DETAIL_FIELDS},
+                "interval_minutes": [d.details.interval_minutes for d in days],
+                "interval_date": [d.day for d in days],
+                "value": [d.values for d in days],
+                "quality_method": [d.quality for d in days],
+                "reason_code": [d.reason_code for d in days],
+                "reason_description": [d.reason_description for d in days],
+                "update_datetime": [d.update_datetime for d in days],
+                "msats_load_datetime": [d.msats_load_datetime for d in days],
+            },
+            schema_overrides={
+                "value": pl.List(pl.Float64),
+                "reason_code": pl.List(pl.Int64),
+                "reason_description": pl.List(pl.String),
+                "update_datetime": pl.Datetime("us"),
+                "msats_load_datetime": pl.Datetime("us"),
+            },
+        )
+        intervals = frame.with_columns(
+            interval_number=pl.int_ranges(1, pl.col("value").list.len() + 1)
+        ).explode(
+            ["value", "quality_method", "reason_code", "reason_description", "interval_number"]
+        )
+        factor = pl.col("uom").str.to_uppercase().replace_strict(MWH_PER_UNIT, default=None)
+        return intervals.with_columns(
+            interval_datetime=pl.col("interval_date").cast(pl.Datetime("us"))
+            + pl.duration(minutes=pl.col("interval_number") * pl.col("interval_minutes")),
+            energy_mwh=pl.col("value") * factor,
+            source_file=pl.lit(source_file),
+        ).select(NEM12_INTERVAL.polars_schema.names())
+
+
+class Nem12Reader:
+    """Reads one NEM12 file (``where`` names it in messages) into ``nem12_interval`` tables."""
+
+    def __init__(self, where: str, report: SourceReport, source_file: str) -> None:
+        self.where = where
+        self.report = report
+        self.source_file = source_file
+        self.line = 0
+        self.details: _Details | None = None
+        self.day: _Day | None = None
+        self.ended = False
+
+    @property
+    def lines_read(self) -> int:
+        return self.line
+
+    def tables(self, chunks: Iterable[Chunk]) -> Iterator[tuple[TableSpec, pa.Table]]:
+        """``nem12_interval`` rows, one table per chunk of the file."""
+        for chunk in chunks:
+            rows = _Rows()
+            for fields in csv.reader(chunk.text().splitlines()):
+                self.line += 1
+                self._record(fields, rows)
+            if rows.days:
+                frame = rows.frame(self.source_file)
+                self.report.stored(NEM12_INTERVAL.store_name, frame.height)
+                yield NEM12_INTERVAL, frame.to_arrow().cast(NEM12_INTERVAL.arrow_schema)
+        if not self.ended:
+            raise IngestError(
+                f"{self.where}:{self.line}: file ends without its 900 record (truncated?); "
+                "nothing was stored from it"
+            )
+
+    def _reject(self, message: str, rows: int = 1) -> None:
+        self.report.add("rejected", f"{self.where}:{self.line}", message, rows)
+
+    def _record(self, fields: list[str], rows: _Rows) -> None:
+        indicator = fields[0].strip() if fields else ""
+        if not indicator:
+            return
+        if self.ended:
+            self._reject(f"record {indicator} after the 900 record")
+        elif indicator == "400":
+            self._event(fields)
+        else:
+            self._finish_day(rows)
+            handler = {"100": self._header, "200": self._data_details, "300": self._interval_day}
+            if indicator in handler:
+                handler[indicator](fields)
+            elif indicator == "900":
+                self.ended = True
+            elif indicator != "500":
+                self._reject(f"unknown NEM12 record {indicator!r}")
+
+    def _header(self, fields: list[str]) -> None:
+        if self.line != 1 or fields[1:2] != ["NEM12"]:
+            self._reject("a 100 record belongs on the first line, as 100,NEM12,...")
+
+    def _data_details(self, fields: list[str]) -> None:
+        values = dict(zip(DETAIL_FIELDS, (f.strip() for f in fields[1:8]), strict=False))
+        minutes = fields[8].strip() if len(fields) > 8 else ""
+        details = _Details(self.line, values, int(minutes) if minutes.isdigit() else 0)
+        if len(fields) not in (9, 10):
+            details.bad = f"200 record has {len(fields)} fields, not 10"
+        elif details.interval_minutes not in INTERVAL_MINUTES:
+            details.bad = f"interval length {minutes!r} is not one of {INTERVAL_MINUTES}"
+        elif not values["nmi"]:
+            details.bad = "200 record has no NMI"
+        if details.bad:
+            self._reject(details.bad, 0)
+        self.details = details
+
+    def _interval_day(self, fields: list[str]) -> None:
+        details = self.details
+        if details is None:
+            self._reject("300 record before any 200 record")
+            return
+        if details.bad:
+            self._reject(f"300 record under the bad 200 record at line {details.line}")
+            return
+        count = details.intervals
+        if len(fields) != 2 + count + TRAILING_300_FIELDS:
+            self._reject(
+                f"300 record has {len(fields)} fields; {count} intervals of "
+                f"{details.interval_minutes} min need {2 + count + TRAILING_300_FIELDS}"
+            )
+            return
+        quality, code, description, updated, loaded = fields[2 + count :]
+        try:
+            day = datetime.strptime(fields[1].strip(), "%Y%m%d").date()
+            values = [float(value) for value in fields[2 : 2 + count]]
+            timestamps = [_timestamp(text) for text in (updated, loaded)]
+            reason = int(code) if code.strip() else None
+        except ValueError as exc:
+            self._reject(f"bad 300 record ({exc})")
+            return
+        if quality[:1] not in QUALITY_FLAGS:
+            self._reject(
+                f"quality method {quality!r} is not one of {''.join(sorted(QUALITY_FLAGS))}"
+            )
+            return
+        self.day = _Day(
+            self.line,
+            details,
+            day,
+            values,
+            [quality] * count,
+            [reason] * count,
+            [description or None] * count,
+            *timestamps,
+        )
+
+    def _event(self, fields: list[str]) -> None:
+        day = self.day
+        if day is None:
+            self._reject("400 record without a 300 record above it")
+            return
+        try:
+            first, last = int(fields[1]), int(fields[2])
+            quality, code, description = fields[3:6]
+            reason = int(code) if code.strip() else None
+        except (ValueError, IndexError) as exc:
+            self._reject(f"bad 400 record ({exc})")
+            return
+        if not 1 <= first <= last <= len(day.values) or quality[:1] not in QUALITY_FLAGS - {"V"}:
+            self._reject(
+                f"400 record for intervals {first}..{last} with quality {quality!r} does not fit "
+                f"the 300 record at line {day.line} ({len(day.values)} intervals)"
+            )
+            return
+        for index in range(first - 1, last):
+            day.quality[index] = quality
+            day.reason_code[index] = reason
+            day.reason_description[index] = description or None
+
+    def _finish_day(self, rows: _Rows) -> None:
+        if self.day is not None:
+            rows.days.append(self.day)
+            self.day = None
+
+
+def _timestamp(text: str) -> datetime | None:
+    text = text.strip()
+    return datetime.strptime(text, "%Y%m%d%H%M%S") if text else None

@@ -1,0 +1,308 @@
+"""Reading tables back from a store, with the MMS semantics every stage relies on, in one place.
+
+Time conventions. Every timestamp is naive and in NEM market time: AEST (UTC+10), no daylight
+saving, exactly as AEMO writes it. Interval timestamps are period-ending: the dispatch interval
+``SETTLEMENTDATE = 10:05`` covers 10:00 to 10:05. So a window ``(start, end]`` selects
+``start < t <= end``, as NEMOSIS does. A trading day runs from 04:00 to 04:00: trading day ``D``
+holds the intervals ending in ``(D 04:00, D+1 04:00]`` (see :func:`trading_day`).
+
+MMS semantics applied by :func:`read` (pass ``raw=True`` to get rows as stored):
+
+- prices and dispatch results keep the ``INTERVENTION = 0`` (pricing) run only;
+- bids keep the latest offer per key, by ``VERSIONNO`` then ``OFFERDATE``, and energy bids only
+  (``BIDTYPE = 'ENERGY'``; pass ``bidtype=None`` for every type);
+- ``BIDDAYOFFER_D`` is selected by trading day: every trading day that overlaps the window;
+- registration tables (``DUDETAIL``, ``DUDETAILSUMMARY``, ...) keep the latest version of each
+  effective date, and the rows in force at some time in the window (see :func:`effective_on` for
+  the row in force on given dates);
+- rows stored twice (overlapping sources) are kept once: the one last changed.
+
+``DISPATCH_LOCAL_PRICE`` holds only non-zero adjustments; :func:`read_local_price` fills the rest
+with zeros.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+
+from bidstack.errors import InputError, StoreError
+from bidstack.io.schema import KINDS, TableSpec, table_spec
+from bidstack.io.store import MONTH_FORMAT, recover
+
+MARKET_TIME = timezone(timedelta(hours=10), "AEST")
+TRADING_DAY_START = timedelta(hours=4)
+DISPATCH_INTERVAL = timedelta(minutes=5)
+EPSILON = timedelta(microseconds=1)
+
+#: Tables whose rows of the non-pricing (intervention) run are dropped.
+PRICING_RUN_TABLES = frozenset(
+    {"DISPATCHPRICE", "TRADINGPRICE", "DISPATCHREGIONSUM", "DISPATCHLOAD"}
+)
+#: Bid tables: the latest offer per key wins, ordered by these columns.
+BID_ORDER = ("versionno", "offerdate")
+BID_TABLES = frozenset({"BIDDAYOFFER_D", "BIDPEROFFER_D", "BIDDAYOFFER", "BIDPEROFFER"})
+#: Columns that order versions of the same row (the greatest wins), where not ``LASTCHANGED``.
+LATEST_BY = {"NEM12_INTERVAL": ("update_datetime", "msats_load_datetime")}
+#: Tables holding one row per trading day, whose interval column is the trading day's date.
+TRADING_DAY_TABLES = frozenset({"BIDDAYOFFER_D", "BIDDAYOFFER", "MNSP_DAYOFFER"})
+
+Moment = datetime | date | str
+
+
+def trading_day(value: pl.Expr | Moment) -> pl.Expr | date:
+    """The trading day of a period-ending market time: day ``D`` covers ``(D 04:00, D+1 04:00]``.
+
+    Works on a Polars expression (returns a ``Date`` expression) or a single time.
+
+    >>> trading_day(datetime(2024, 9, 2, 4, 0))
+    datetime.date(2024, 9, 1)
+    >>> trading_day(datetime(2024, 9, 2, 4, 5))
+    datetime.date(2024, 9, 2)
+    """
+    if isinstance(value, pl.Expr):
+        return (value - pl.duration(hours=4, microseconds=1)).dt.date()
+    return (market_time(value) - TRADING_DAY_START - EPSILON).date()
+
+
+def market_time(value: Moment) -> datetime:
+    """``value`` as a naive market-time datetime (ISO strings accepted; aware times converted)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InputError(f"{value!r} is not an ISO date or date-time") from exc
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(MARKET_TIME).replace(tzinfo=None)
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    raise InputError(f"{value!r} is not a date-time")
+
+
+def read(
+    store: str | os.PathLike,
+    table: str,
+    start: Moment | None = None,
+    end: Moment | None = None,
+    duids: Iterable[str] | None = None,
+    *,
+    bidtype: str | None = "ENERGY",
+    raw: bool = False,
+) -> pl.LazyFrame:
+    """Rows of ``table`` with interval time in ``(start, end]``, for ``duids`` if given.
+
+    ``table`` is an MMS table name in any case (``"BIDDAYOFFER_D"``, ``"dispatchprice"``) or
+    ``"nem12_interval"``. Columns are the MMS names lower-cased, typed (see
+    :mod:`bidstack.io.schema`). The MMS semantics in this module's docstring are applied unless
+    ``raw``; ``bidtype`` applies to bid tables only.
+    """
+    spec = table_spec(table)
+    begin = market_time(start) if start is not None else None
+    finish = market_time(end) if end is not None else None
+    if begin is not None and finish is not None and finish < begin:
+        raise InputError(f"end {finish} is before start {begin}")
+    frame = _scan(store, spec)
+    if duids is not None:
+        if "duid" not in spec.kinds:
+            raise InputError(f"{spec.name} has no DUID column to select units by")
+        frame = frame.filter(pl.col("duid").is_in(list(duids)))
+    if spec.effective_date:
+        frame = _in_force(frame, spec, begin, finish)
+    elif spec.name in TRADING_DAY_TABLES:
+        frame = _trading_days(frame, spec, begin, finish)
+    else:
+        frame = _window(frame, spec, begin, finish)
+    if not raw:
+        frame = _mms_semantics(frame, spec, bidtype)
+    return frame.drop("month").sort([spec.time_column, *spec.primary_key])
+
+
+def read_effective(
+    store: str | os.PathLike,
+    table: str,
+    dates: Moment | Sequence[Moment],
+    duids: Iterable[str] | None = None,
+) -> pl.LazyFrame:
+    """For each date, the registration rows in force on it (see :func:`effective_on`)."""
+    frame = read(store, table, duids=duids, raw=True)
+    return effective_on(frame, table, dates)
+
+
+def effective_on(
+    frame: pl.LazyFrame | pl.DataFrame, table: str, dates: Moment | Sequence[Moment]
+) -> pl.LazyFrame:
+    """The row of ``frame`` (a registration table) in force on each date, per entity.
+
+    The row in force on a date is the one with the latest ``EFFECTIVEDATE`` (``START_DATE`` for
+    ``DUDETAILSUMMARY``) on or before it, and among those the latest ``VERSIONNO``. The result
+    has a ``date`` column first; entities with no row in force on a date are absent.
+    """
+    spec = table_spec(table)
+    if spec.effective_date is None:
+        raise InputError(f"{spec.name} is not an effective-dated registration table")
+    rows = frame.lazy()
+    names = rows.collect_schema().names()
+    missing = [name for name in (*spec.entity, spec.effective_date) if name not in names]
+    if missing:
+        raise InputError(f"{spec.name} rows need column(s) {', '.join(missing)}")
+    rows = _latest_versions(rows, spec, names).sort(spec.effective_date)
+    if isinstance(dates, str | date):
+        dates = [dates]
+    wanted = pl.LazyFrame(
+        {"date": [market_time(value) for value in dates]}, schema={"date": KINDS["datetime"][0]}
+    ).sort("date")
+    entity = list(spec.entity)
+    if entity:
+        wanted = wanted.join(rows.select(entity).unique(), how="cross").sort("date")
+    in_force = wanted.join_asof(
+        rows,
+        left_on="date",
+        right_on=spec.effective_date,
+        by=entity or None,
+        strategy="backward",
+        check_sortedness=False,
+    )
+    return in_force.filter(pl.col(spec.effective_date).is_not_null()).sort("date", *entity)
+
+
+def read_local_price(
+    store: str | os.PathLike,
+    start: Moment,
+    end: Moment,
+    duids: Iterable[str],
+    *,
+    intervals: Sequence[Moment] | None = None,
+) -> pl.LazyFrame:
+    """``DISPATCH_LOCAL_PRICE`` as a dense frame: one row per dispatch interval and unit.
+
+    AEMO publishes only non-zero adjustments, so an interval and unit with no row has
+    ``local_price_adjustment = 0`` and ``locally_constrained = 0``. ``intervals`` defaults to
+    every 5-minute (period-ending) dispatch interval in ``(start, end]``.
+    """
+    begin, finish = market_time(start), market_time(end)
+    duids = list(duids)
+    if intervals is None:
+        intervals = _dispatch_intervals(begin, finish)
+    grid = pl.LazyFrame(
+        {"settlementdate": [market_time(value) for value in intervals]},
+        schema={"settlementdate": KINDS["datetime"][0]},
+    ).join(pl.LazyFrame({"duid": duids}, schema={"duid": pl.String}), how="cross")
+    prices = read(store, "DISPATCH_LOCAL_PRICE", begin, finish, duids)
+    dense = grid.join(prices, on=["settlementdate", "duid"], how="left")
+    return dense.with_columns(
+        pl.col("local_price_adjustment").fill_null(0.0),
+        pl.col("locally_constrained").fill_null(0),
+    ).sort("settlementdate", "duid")
+
+
+def _dispatch_intervals(begin: datetime, finish: datetime) -> list[datetime]:
+    midnight = datetime.combine(begin.date(), time())
+    first = begin + DISPATCH_INTERVAL - (begin - midnight) % DISPATCH_INTERVAL
+    count = max(0, (finish - first) // DISPATCH_INTERVAL + 1)
+    return [first + index * DISPATCH_INTERVAL for index in range(count)]
+
+
+def _scan(store: str | os.PathLike, spec: TableSpec) -> pl.LazyFrame:
+    root = Path(store)
+    if not root.is_dir():
+        raise StoreError(f"{root}: no such store")
+    recover(root)
+    directory = root / spec.store_name
+    empty = pl.LazyFrame(schema=spec.polars_schema | {"month": pl.String})
+    if not any(directory.glob("month=*/*.parquet")):
+        return empty
+    return pl.scan_parquet(
+        directory, hive_partitioning=True, hive_schema={"month": pl.String}
+    ).select(empty.collect_schema().names())
+
+
+def _months(first: date | None, last: date | None) -> pl.Expr:
+    """Partition filter: the months from ``first`` to ``last`` (either may be open)."""
+    condition = pl.lit(True)
+    if first is not None:
+        condition &= pl.col("month") >= first.strftime(MONTH_FORMAT)
+    if last is not None:
+        condition &= pl.col("month") <= last.strftime(MONTH_FORMAT)
+    return condition
+
+
+def _window(
+    frame: pl.LazyFrame, spec: TableSpec, begin: datetime | None, finish: datetime | None
+) -> pl.LazyFrame:
+    """Rows with ``begin < time <= finish``, reading only the partitions that can hold them."""
+    if spec.by_trading_day:
+        first = trading_day(begin + EPSILON) if begin is not None else None
+        last = trading_day(finish) if finish is not None else None
+        frame = frame.filter(_months(first, last))
+    else:
+        frame = frame.filter(_months(begin, finish))
+    column = pl.col(spec.time_column)
+    if begin is not None:
+        frame = frame.filter(column > begin)
+    if finish is not None:
+        frame = frame.filter(column <= finish)
+    return frame
+
+
+def _trading_days(
+    frame: pl.LazyFrame, spec: TableSpec, begin: datetime | None, finish: datetime | None
+) -> pl.LazyFrame:
+    """Rows of every trading day overlapping ``(begin, finish]``."""
+    first = market_time(trading_day(begin + EPSILON)) if begin is not None else None
+    last = market_time(trading_day(finish)) if finish is not None else None
+    frame = frame.filter(_months(first, last))
+    if first is not None:
+        frame = frame.filter(pl.col(spec.time_column) >= first)
+    if last is not None:
+        frame = frame.filter(pl.col(spec.time_column) <= last)
+    return frame
+
+
+def _over(expression: pl.Expr, keys: Sequence[str]) -> pl.Expr:
+    return expression.over(keys) if keys else expression
+
+
+def _latest(frame: pl.LazyFrame, keys: Sequence[str], order: Sequence[str]) -> pl.LazyFrame:
+    """One row per ``keys``: the greatest by ``order`` (nulls last), ties broken arbitrarily."""
+    for column in order:
+        frame = frame.filter(pl.col(column).eq_missing(_over(pl.col(column).max(), keys)))
+    return frame.unique(subset=list(keys) or None, keep="any")
+
+
+def _latest_versions(frame: pl.LazyFrame, spec: TableSpec, columns: Sequence[str]) -> pl.LazyFrame:
+    """The latest version of each entity's row for each effective date."""
+    order = [column for column in ("versionno", "lastchanged") if column in columns]
+    return _latest(frame, [*spec.entity, spec.effective_date], order)
+
+
+def _in_force(
+    frame: pl.LazyFrame, spec: TableSpec, begin: datetime | None, finish: datetime | None
+) -> pl.LazyFrame:
+    """Registration rows in force at some time in ``(begin, finish]``."""
+    effective = pl.col(spec.effective_date)
+    if finish is not None:
+        frame = frame.filter(effective <= finish)
+    if begin is None:
+        return frame
+    in_force_at_begin = _over(pl.when(effective <= begin).then(effective).max(), spec.entity)
+    return frame.filter((effective > begin) | effective.eq_missing(in_force_at_begin))
+
+
+def _mms_semantics(frame: pl.LazyFrame, spec: TableSpec, bidtype: str | None) -> pl.LazyFrame:
+    if spec.name in PRICING_RUN_TABLES and "intervention" in spec.kinds:
+        frame = frame.filter(pl.col("intervention") == 0)
+    if spec.name in BID_TABLES:
+        if bidtype is not None:
+            frame = frame.filter(pl.col("bidtype") == bidtype)
+        key = [column for column in spec.primary_key if column not in BID_ORDER]
+        return _latest(frame, key, BID_ORDER)
+    if spec.effective_date:
+        return _latest_versions(frame, spec, list(spec.kinds))
+    order = LATEST_BY.get(spec.name, ("lastchanged",) if "lastchanged" in spec.kinds else ())
+    return _latest(frame, spec.primary_key, order)

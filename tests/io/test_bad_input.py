@@ -1,0 +1,192 @@
+"""Bad input: each case gives one clear message naming file and line, and either skips what it
+must (counted in the manifest) or stops before writing anything."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from iohelpers import mms_text
+
+from bidstack.io import ingest, read, read_manifest
+
+PRICE = ("SETTLEMENTDATE", "RUNNO", "REGIONID", "DISPATCHINTERVAL", "INTERVENTION", "RRP")
+GOOD = ["2024/09/01 00:05:00", "1", "NSW1", "20240901001", "0", "57.5"]
+ALSO_GOOD = ["2024/09/01 00:10:00", "1", "NSW1", "20240901002", "0", "60"]
+
+
+def prices(*rows: list[str]):
+    return ("DISPATCH", "PRICE", 5, PRICE, rows)
+
+
+def issues(outcome, severity: str) -> list[str]:
+    return [str(issue) for issue in outcome.report.issues if issue.severity == severity]
+
+
+def nothing_written(store: Path) -> bool:
+    return not any(store.glob("*/month=*/*.parquet")) and not (store / "_staging").exists()
+
+
+def test_wrong_field_count_rejects_the_row_and_names_file_and_line(write_mms, tmp_path: Path):
+    path = write_mms("fields.csv", prices(GOOD, [*ALSO_GOOD, "extra"], GOOD[:4]))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "rejected") == [
+        f"{path}:4: D row has 11 fields; the I row at {path}:2 names 10 (1 row rejected)",
+        f"{path}:5: D row has 8 fields; the I row at {path}:2 names 10 (1 row rejected)",
+    ]
+    assert outcome.failed and outcome.report.rows["dispatchprice"] == 1
+    entry = read_manifest(tmp_path / "store")["sources"][str(path.resolve())]
+    assert entry["counts"]["rejected_rows"] == 2
+
+
+def test_bad_date_rejects_the_row_naming_line_and_column(write_mms, tmp_path: Path):
+    bad = ["2024/13/01 00:05:00", *GOOD[1:]]
+    path = write_mms("date.csv", prices(GOOD, bad, ALSO_GOOD))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "rejected") == [
+        f"{path}:4: bad datetime in SETTLEMENTDATE: '2024/13/01 00:05:00' (1 row rejected)"
+    ]
+    assert read(tmp_path / "store", "DISPATCHPRICE", raw=True).collect().height == 2
+
+
+def test_bad_number_rejects_the_row_naming_line_and_column(write_mms, tmp_path: Path):
+    path = write_mms("number.csv", prices(GOOD, [*ALSO_GOOD[:5], "sixty"]))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "rejected") == [f"{path}:4: bad float in RRP: 'sixty' (1 row rejected)"]
+    assert outcome.report.rows["dispatchprice"] == 1
+
+
+def test_missing_interval_time_rejects_the_row(write_mms, tmp_path: Path):
+    path = write_mms("time.csv", prices(GOOD, ["", *ALSO_GOOD[1:]]))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "rejected") == [f"{path}:4: no SETTLEMENTDATE value (1 row rejected)"]
+
+
+def test_invalid_utf8_rejects_the_row(tmp_path: Path):
+    text = mms_text(prices(GOOD, [*ALSO_GOOD[:2], "N\xffSW1", *ALSO_GOOD[3:]]))
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(text.encode("latin-1"))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "rejected") == [f"{path}:4: not valid UTF-8 text (1 row rejected)"]
+    assert outcome.report.rows["dispatchprice"] == 1
+
+
+def test_unknown_table_is_skipped_and_counted(write_mms, tmp_path: Path):
+    path = write_mms(
+        "unknown.csv", ("DREGION", "", 3, ["SETTLEMENTDATE", "RRP"], [["x", "1"]] * 4), prices(GOOD)
+    )
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "skipped") == [
+        f"{path}:2: DREGION.- v3: no such table in the MMS Data Model v5.7 (4 rows skipped)"
+    ]
+    assert not outcome.failed and outcome.report.rows["dispatchprice"] == 1
+    entry = read_manifest(tmp_path / "store")["sources"][str(path.resolve())]
+    assert entry["counts"]["skipped_rows"] == 4
+
+
+def test_unknown_column_skips_the_section(write_mms, tmp_path: Path):
+    path = write_mms("column.csv", ("DISPATCH", "PRICE", 9, [*PRICE, "NEWCOLUMN"], [[*GOOD, "1"]]))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "skipped") == [
+        f"{path}:2: DISPATCH.PRICE v9: columns NEWCOLUMN are not in DISPATCHPRICE "
+        "(unknown version?) (1 row skipped)"
+    ]
+    assert nothing_written(tmp_path / "store")
+
+
+def test_unknown_version_with_known_columns_is_stored_with_a_warning(write_mms, tmp_path: Path):
+    path = write_mms("version.csv", ("DISPATCH", "PRICE", 9, PRICE, [GOOD]))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "warning") == [
+        f"{path}:2: DISPATCH.PRICE v9 is a version bidstack was not checked against "
+        "(checked: 1, 4, 5); columns matched by name"
+    ]
+    assert outcome.report.rows["dispatchprice"] == 1
+
+
+def test_rows_outside_a_section_are_rejected(tmp_path: Path):
+    path = tmp_path / "orphans.csv"
+    text = mms_text(prices(GOOD)).replace("I,DISPATCH", "D,DISPATCH,PRICE,5,x\nI,DISPATCH", 1)
+    path.write_text(text)
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "rejected")[0].startswith(f"{path}:2: rows before any I row")
+
+
+def test_closing_count_disagreeing_is_a_warning_by_default(write_mms, tmp_path: Path):
+    path = write_mms("count.csv", prices(GOOD), closing=99)
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "warning") == [
+        f"{path}:4: closing count 99 disagrees with the 4 lines read; "
+        "accepted (rewritten by a tool?)"
+    ]
+    assert outcome.status == "ingested"
+
+
+def test_closing_count_disagreeing_stops_before_writing_when_strict(write_mms, tmp_path: Path):
+    path = write_mms("count.csv", prices(GOOD), closing=99)
+    store = tmp_path / "store"
+    [outcome] = ingest([path], store, strict=True)
+    assert outcome.status == "rejected"
+    assert outcome.detail == (
+        f"{path}:4: closing count 99 disagrees with the 4 lines read; nothing was stored from it"
+    )
+    assert nothing_written(store)
+    assert read_manifest(store)["rejected"][str(path.resolve())]["reason"] == outcome.detail
+
+
+def test_truncated_csv_stops_before_writing(write_mms, tmp_path: Path):
+    path = write_mms("cut.csv", prices(GOOD, ALSO_GOOD))
+    path.write_bytes(path.read_bytes().rsplit(b"\n", 2)[0])
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "rejected"
+    assert outcome.detail.startswith(f'{path}:4: file ends without its C,"END OF REPORT" row')
+    assert nothing_written(tmp_path / "store")
+
+
+def zipped(tmp_path: Path, rows: int = 2000) -> Path:
+    path = tmp_path / "PUBLIC_DVD_DISPATCHPRICE_202409010000.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "PUBLIC_DVD_DISPATCHPRICE_202409010000.CSV",
+            mms_text(prices(*[[*GOOD[:5], str(i)] for i in range(rows)])),
+        )
+    return path
+
+
+def test_truncated_zip_stops_before_writing(tmp_path: Path):
+    path = zipped(tmp_path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "rejected"
+    assert outcome.detail.startswith(f"{path}: truncated or corrupt zip")
+    assert nothing_written(tmp_path / "store")
+
+
+def test_corrupt_zip_data_stops_before_writing(tmp_path: Path):
+    path = zipped(tmp_path)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "rejected"
+    assert outcome.detail.startswith(f"{path}[PUBLIC_DVD_DISPATCHPRICE_202409010000.CSV]: ")
+    assert "truncated or corrupt zip" in outcome.detail
+    assert outcome.detail.endswith("; nothing was stored from it")
+    assert nothing_written(tmp_path / "store")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.csv", b"", "empty file"),
+        ("book.csv", b"name,value\nx,1\n", "first line starts 'name,value'"),
+        ("data.db", b"SQLite format 3\x00...", "SQLite database"),
+    ],
+)
+def test_other_files_are_reported_as_not_mms(tmp_path: Path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    [outcome] = ingest([tmp_path / name], tmp_path / "store")
+    assert outcome.status == "not-mms"
+    assert outcome.detail.startswith("not an MMS file") and reason in outcome.detail

@@ -1,0 +1,77 @@
+"""The ``bidstack ingest`` and ``bidstack store info`` commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from iohelpers import Ingested, mms_text
+
+from bidstack.cli import main
+from bidstack.io import describe, ingest
+
+PRICE = ("SETTLEMENTDATE", "RUNNO", "REGIONID", "DISPATCHINTERVAL", "INTERVENTION", "RRP")
+GOOD = ["2024/09/01 00:05:00", "1", "NSW1", "20240901001", "0", "57.5"]
+
+
+def prices(path: Path, closing: int | None = None, *rows: list[str]) -> Path:
+    path.write_text(mms_text(("DISPATCH", "PRICE", 5, PRICE, rows or [GOOD]), closing=closing))
+    return path
+
+
+def test_whole_sample_folder_reports_files_that_are_not_mms(
+    samples: Ingested, mms_dir: Path, capsys
+):
+    assert main(["ingest", str(mms_dir), "--store", str(samples.store)]) == 0
+    out = capsys.readouterr().out
+    xlsx = mms_dir / "nemosis/aemo_static/NEM-Registration-and-Exemption-List.xlsx"
+    database = mms_dir / "nempy/market_management_system.db"
+    assert f"not-mms   {xlsx}: not an MMS file: zip holds no MMS or NEM12 CSV" in out
+    assert f"not-mms   {database}: not an MMS file: SQLite database" in out
+    assert out.strip().splitlines()[-1] == "237 files: 6 not-mms, 231 unchanged"
+
+
+def test_cli_reports_rejections_in_one_line_each_and_exits_1(tmp_path: Path, capsys):
+    good = prices(tmp_path / "good.csv")
+    bad = prices(tmp_path / "bad.csv", 99)
+    status = main(["ingest", str(good), str(bad), "--store", str(tmp_path / "s"), "--strict"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert f"rejected  {bad}: {bad}:4: closing count 99" in out
+    assert f"ingested  {good}: 1 rows (dispatchprice 1)" in out
+    assert "Traceback" not in out + err
+
+
+def test_cli_prints_issues_under_their_file(tmp_path: Path, capsys):
+    path = prices(tmp_path / "p.csv", None, GOOD, [*GOOD[:5], "x"])
+    assert main(["ingest", str(path), "--store", str(tmp_path / "s")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"ingested  {path}: 1 rows (dispatchprice 1); 1 rows rejected"
+    assert lines[1] == f"  rejected {path}:4: bad float in RRP: 'x' (1 row rejected)"
+
+
+def test_cli_names_a_missing_path_without_traceback(tmp_path: Path, capsys):
+    status = main(["ingest", str(tmp_path / "nope"), "--store", str(tmp_path / "s")])
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert err == f"bidstack: error: {tmp_path / 'nope'}: no such file or folder\n"
+
+
+def test_describe_and_store_info(tmp_path: Path, capsys):
+    store = tmp_path / "store"
+    ingest([prices(tmp_path / "a.csv", None, GOOD, ["2024/09/01 00:10:00", *GOOD[1:]])], store)
+    summary = describe(store).row(0, named=True)
+    assert summary["table"] == "dispatchprice" and summary["rows"] == 2
+    assert (summary["first"], summary["last"]) == (
+        datetime(2024, 9, 1, 0, 5),
+        datetime(2024, 9, 1, 0, 10),
+    )
+    assert main(["store", "info", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "dispatchprice" in out and "2024-09-01 00:05:00  2024-09-01 00:10:00" in out
+    assert "1 tables, 2 rows from 1 sources" in out
+
+
+def test_store_info_on_a_folder_that_is_not_a_store(tmp_path: Path, capsys):
+    assert main(["store", "info", "--store", str(tmp_path)]) == 2
+    assert "not a bidstack store" in capsys.readouterr().err

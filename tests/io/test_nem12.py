@@ -1,0 +1,147 @@
+"""NEM12 interval meter data into the ``nem12_interval`` table.
+
+``tests/data/nem12/nem12_30min.csv`` is written from the public format description: one NMI,
+two data streams (E1 import, B1 export) of 30-minute kWh intervals, a variable-quality day whose
+400 records substitute intervals 21..48, a 500 record, CRLF line ends.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from bidstack.io import ingest, read
+
+DATA = Path(__file__).parents[1] / "data" / "nem12"
+HEADER = "100,NEM12,202409020830,MDPONE,RETAILX"
+
+
+def stream(uom: str = "kWh", minutes: int = 5, suffix: str = "E1") -> str:
+    return f"200,NMI0000001,{suffix},1,{suffix},,M1,{uom},{minutes},"
+
+
+def day(date: str, count: int, value: str = "1.5", tail: str = "A,,,20240902083000,") -> str:
+    return f"300,{date},{','.join([value] * count)},{tail}"
+
+
+def nem12(tmp_path: Path, *records: str, name: str = "meter.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join([HEADER, *records]) + "\n")
+    return path
+
+
+@pytest.fixture
+def thirty_minute(tmp_path: Path) -> pl.DataFrame:
+    [outcome] = ingest([DATA / "nem12_30min.csv"], tmp_path / "store")
+    assert outcome.status == "ingested" and outcome.report.issues == []
+    return read(tmp_path / "store", "nem12_interval").collect()
+
+
+def test_every_interval_becomes_a_period_ending_row(thirty_minute: pl.DataFrame):
+    e1 = thirty_minute.filter(pl.col("nmi_suffix") == "E1")
+    assert thirty_minute.height == 3 * 48 and e1.height == 2 * 48
+    assert e1["interval_datetime"][0] == datetime(2024, 9, 1, 0, 30)
+    assert e1["interval_datetime"][47] == datetime(2024, 9, 2, 0, 0)
+    assert e1["interval_number"].to_list()[:3] == [1, 2, 3]
+    assert set(e1["interval_minutes"]) == {30}
+    assert e1["value"][:2].to_list() == [0.1, 0.2]
+    assert e1["energy_mwh"][:2].to_list() == pytest.approx([0.0001, 0.0002])
+    first = e1.row(0, named=True)
+    assert (first["nmi"], first["uom"], first["register_id"], first["meter_serial_number"]) == (
+        "NEM1201009",
+        "kWh",
+        "1",
+        "01009",
+    )
+    assert first["update_datetime"] == datetime(2024, 9, 2, 8, 30)
+    assert first["source_file"] == "nem12_30min.csv"
+
+
+def test_400_events_set_the_quality_of_their_intervals(thirty_minute: pl.DataFrame):
+    second_day = thirty_minute.filter(
+        (pl.col("nmi_suffix") == "E1") & (pl.col("interval_date") == datetime(2024, 9, 2).date())
+    )
+    assert set(second_day["quality_method"][:20]) == {"A"}
+    assert set(second_day["quality_method"][20:]) == {"S53"}
+    assert set(second_day["reason_code"][20:]) == {32}
+    assert set(second_day["reason_description"][20:]) == {"Meter reading substituted"}
+    assert second_day["reason_code"][:20].null_count() == 20
+
+
+def test_export_stream_is_its_own_register(thirty_minute: pl.DataFrame):
+    b1 = thirty_minute.filter(pl.col("nmi_suffix") == "B1")
+    assert b1.height == 48 and b1["value"].sum() == pytest.approx(0.01 * 48 * 49 / 2)
+
+
+@pytest.mark.parametrize(
+    ("uom", "factor"), [("kWh", 1e-3), ("MWH", 1.0), ("Wh", 1e-6), ("kVArh", None)]
+)
+def test_energy_is_converted_by_unit(tmp_path: Path, uom: str, factor):
+    path = nem12(tmp_path, stream(uom), day("20240901", 288, "2.0"), "900")
+    ingest([path], tmp_path / "store")
+    frame = read(tmp_path / "store", "nem12_interval").collect()
+    assert frame.height == 288 and frame["interval_datetime"][0] == datetime(2024, 9, 1, 0, 5)
+    expected = None if factor is None else 2.0 * factor
+    assert set(frame["energy_mwh"].to_list()) == {expected}
+
+
+def test_zipped_nem12_ingests(tmp_path: Path):
+    path = tmp_path / "meter.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(DATA / "nem12_30min.csv", "nem12_30min.csv")
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.report.rows == {"nem12_interval": 144}
+
+
+def test_read_window_on_interval_time(tmp_path: Path):
+    ingest([DATA / "nem12_30min.csv"], tmp_path / "store")
+    frame = read(tmp_path / "store", "nem12_interval", "2024-09-01 00:00", "2024-09-01 01:00")
+    assert frame.collect()["interval_datetime"].unique().sort().to_list() == [
+        datetime(2024, 9, 1, 0, 30),
+        datetime(2024, 9, 1, 1, 0),
+    ]
+
+
+def test_a_later_update_of_the_same_day_wins(tmp_path: Path):
+    old = nem12(tmp_path, stream(), day("20240901", 288, "1.0"), "900", name="old.csv")
+    newer_tail = "A,,,20240903083000,"
+    new = nem12(tmp_path, stream(), day("20240901", 288, "3.0", newer_tail), "900", name="new.csv")
+    ingest([new, old], tmp_path / "store")
+    frame = read(tmp_path / "store", "nem12_interval").collect()
+    assert frame.height == 288 and set(frame["value"]) == {3.0}
+
+
+@pytest.mark.parametrize(
+    ("records", "line", "message"),
+    [
+        ([stream(), day("20240901", 287), "900"], 3, "300 record has 294 fields; 288 intervals"),
+        ([day("20240901", 288), "900"], 2, "300 record before any 200 record"),
+        ([stream(), day("20241301", 288), "900"], 3, "bad 300 record"),
+        ([stream(), day("20240901", 288, "x"), "900"], 3, "bad 300 record"),
+        ([stream(minutes=7), day("20240901", 205), "900"], 3, "under the bad 200 record at line 2"),
+        ([stream(), day("20240901", 288), "400,280,300,A,,", "900"], 4, "400 record for"),
+        ([stream(), "250,NMI,E1", "900"], 3, "unknown NEM12 record '250'"),
+        ([stream(), day("20240901", 288, tail="Q,,,,"), "900"], 3, "quality method 'Q'"),
+    ],
+)
+def test_bad_records_are_rejected_naming_file_and_line(tmp_path: Path, records, line, message):
+    path = nem12(tmp_path, *records)
+    [outcome] = ingest([path], tmp_path / "store")
+    rejected = [issue for issue in outcome.report.issues if issue.severity == "rejected"]
+    assert rejected and rejected[-1].where == f"{path}:{line}"
+    assert message in rejected[-1].message
+    assert outcome.failed
+
+
+def test_missing_end_record_stops_before_writing(tmp_path: Path):
+    path = nem12(tmp_path, stream(), day("20240901", 288))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "rejected"
+    assert outcome.detail == (
+        f"{path}:3: file ends without its 900 record (truncated?); nothing was stored from it"
+    )
+    assert not list((tmp_path / "store").rglob("*.parquet"))

@@ -1,0 +1,291 @@
+"""Read-back semantics: windows, pricing run, latest bids, trading days, zero-filled local
+prices, registration rows in force."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bidstack.errors import InputError, StoreError
+from bidstack.io import (
+    effective_on,
+    market_time,
+    read,
+    read_effective,
+    read_local_price,
+    trading_day,
+    write_table,
+)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize(
+    ("moment", "day"),
+    [
+        ("2024-09-01 04:00", date(2024, 8, 31)),
+        ("2024-09-01 04:05", date(2024, 9, 1)),
+        ("2024-09-01 23:55", date(2024, 9, 1)),
+        ("2024-09-02 00:00", date(2024, 9, 1)),
+        ("2024-09-02 04:00", date(2024, 9, 1)),
+        ("2024-09-02 04:00:01", date(2024, 9, 2)),
+    ],
+)
+def test_trading_day_runs_0400_to_0400_period_ending(moment: str, day: date):
+    assert trading_day(moment) == day
+    assert trading_day(at(moment)) == day
+    frame = pl.DataFrame({"t": [at(moment)]})
+    assert frame.select(trading_day(pl.col("t")))["t"].to_list() == [day]
+
+
+def test_market_time_converts_aware_times_to_aest():
+    assert market_time(datetime(2024, 9, 1, 0, 0, tzinfo=UTC)) == datetime(2024, 9, 1, 10, 0)
+    assert market_time(date(2024, 9, 1)) == datetime(2024, 9, 1)
+    with pytest.raises(InputError, match="not an ISO date"):
+        market_time("1 Sept")
+
+
+@pytest.fixture
+def price_store(tmp_path):
+    store = tmp_path / "store"
+    times = [at("2024-09-01 00:05"), at("2024-09-01 00:10"), at("2024-09-01 00:15")]
+    write_table(
+        store,
+        "DISPATCHPRICE",
+        pl.DataFrame(
+            {
+                "settlementdate": [*times, times[1]],
+                "runno": [1, 1, 1, 1],
+                "regionid": ["NSW1"] * 4,
+                "dispatchinterval": [1, 2, 3, 2],
+                "intervention": [0, 0, 0, 1],
+                "rrp": [50.0, 60.0, 70.0, 999.0],
+            }
+        ),
+    )
+    return store
+
+
+def test_window_is_start_exclusive_end_inclusive(price_store):
+    frame = read(price_store, "DISPATCHPRICE", "2024-09-01 00:05", "2024-09-01 00:15").collect()
+    assert frame["settlementdate"].to_list() == [at("2024-09-01 00:10"), at("2024-09-01 00:15")]
+
+
+def test_prices_keep_the_pricing_run_only(price_store):
+    assert read(price_store, "DISPATCHPRICE").collect()["rrp"].to_list() == [50.0, 60.0, 70.0]
+    raw = read(price_store, "DISPATCHPRICE", raw=True).collect()
+    assert sorted(raw["rrp"].to_list()) == [50.0, 60.0, 70.0, 999.0]
+
+
+def test_rows_stored_twice_are_read_once_latest_change_first(price_store):
+    duplicate = {
+        "settlementdate": [at("2024-09-01 00:05")],
+        "runno": [1],
+        "regionid": ["NSW1"],
+        "dispatchinterval": [1],
+        "intervention": [0],
+        "rrp": [55.0],
+        "lastchanged": [at("2024-09-01 00:06")],
+    }
+    write_table(price_store, "DISPATCHPRICE", pl.DataFrame(duplicate), source="revision")
+    assert read(price_store, "DISPATCHPRICE").collect()["rrp"].to_list() == [55.0, 60.0, 70.0]
+
+
+def test_read_errors(price_store, tmp_path):
+    with pytest.raises(InputError, match="end 2024-09-01 00:00:00 is before start"):
+        read(price_store, "DISPATCHPRICE", "2024-09-02", "2024-09-01")
+    with pytest.raises(InputError, match="DISPATCHPRICE has no DUID column"):
+        read(price_store, "DISPATCHPRICE", duids=["AGLHAL"])
+    with pytest.raises(InputError, match="unknown table"):
+        read(price_store, "NOT_A_TABLE")
+    with pytest.raises(StoreError, match="no such store"):
+        read(tmp_path / "missing", "DISPATCHPRICE")
+
+
+def test_a_table_not_stored_reads_empty_with_its_schema(price_store):
+    frame = read(price_store, "DISPATCHLOAD").collect()
+    assert frame.height == 0
+    assert frame.schema["totalcleared"] == pl.Float64 and "month" not in frame.schema
+
+
+def test_dispatchload_pricing_run_and_duids(tmp_path):
+    write_table(
+        tmp_path,
+        "DISPATCHLOAD",
+        pl.DataFrame(
+            {
+                "settlementdate": [at("2024-09-01 00:05")] * 3,
+                "runno": [1, 1, 1],
+                "duid": ["AGLHAL", "AGLHAL", "HDWF2"],
+                "intervention": [0, 1, 0],
+                "totalcleared": [100.0, 90.0, 50.0],
+            }
+        ),
+    )
+    frame = read(tmp_path, "DISPATCHLOAD", duids=["AGLHAL"]).collect()
+    assert frame.select("duid", "intervention", "totalcleared").rows() == [("AGLHAL", 0, 100.0)]
+
+
+def day_offers(*rows):
+    columns = ("settlementdate", "duid", "bidtype", "versionno", "offerdate", "priceband1")
+    return pl.DataFrame([dict(zip(columns, row, strict=True)) for row in rows])
+
+
+@pytest.fixture
+def bid_store(tmp_path):
+    store = tmp_path / "store"
+    d1, d2 = at("2024-09-01"), at("2024-09-02")
+    write_table(
+        store,
+        "BIDDAYOFFER_D",
+        day_offers(
+            (d1, "AGLHAL", "ENERGY", 1, at("2024-08-30 10:00"), -1000.0),
+            (d1, "AGLHAL", "ENERGY", 2, at("2024-08-30 09:00"), 10.0),
+            (d1, "AGLHAL", "ENERGY", 2, at("2024-08-31 12:00"), 20.0),
+            (d1, "AGLHAL", "RAISEREG", 1, at("2024-08-30 10:00"), 5.0),
+            (d2, "AGLHAL", "ENERGY", 1, at("2024-09-01 10:00"), 30.0),
+        ),
+    )
+    return store
+
+
+def test_bids_are_the_latest_per_key_by_versionno_then_offerdate(bid_store):
+    frame = read(bid_store, "BIDDAYOFFER_D").collect()
+    assert frame.select("settlementdate", "bidtype", "versionno", "priceband1").rows() == [
+        (at("2024-09-01"), "ENERGY", 2, 20.0),
+        (at("2024-09-02"), "ENERGY", 1, 30.0),
+    ]
+
+
+def test_other_bid_types_on_request(bid_store):
+    every = read(bid_store, "BIDDAYOFFER_D", bidtype=None).collect()
+    assert sorted(every["bidtype"].to_list()) == ["ENERGY", "ENERGY", "RAISEREG"]
+    raise_reg = read(bid_store, "BIDDAYOFFER_D", bidtype="RAISEREG").collect()
+    assert raise_reg["priceband1"].to_list() == [5.0]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "days"),
+    [
+        ("2024-09-01 04:00", "2024-09-02 04:00", [at("2024-09-01")]),
+        ("2024-09-01 03:00", "2024-09-01 05:00", [at("2024-09-01")]),
+        ("2024-09-01 04:00", "2024-09-02 04:05", [at("2024-09-01"), at("2024-09-02")]),
+        ("2024-09-02 00:00", "2024-09-02 01:00", [at("2024-09-01")]),
+        ("2024-09-02 05:00", "2024-09-03 01:00", [at("2024-09-02")]),
+    ],
+)
+def test_daily_bids_are_selected_by_trading_day(bid_store, start, end, days):
+    frame = read(bid_store, "BIDDAYOFFER_D", start, end).collect()
+    assert frame["settlementdate"].to_list() == days
+
+
+def test_per_interval_bids_are_latest_per_interval(tmp_path):
+    interval = at("2024-09-01 04:05")
+    columns = ("settlementdate", "duid", "bidtype", "interval_datetime", "versionno", "offerdate")
+    rows = [
+        (at("2024-09-01"), "AGLHAL", "ENERGY", interval, 1, at("2024-08-30"), 100.0),
+        (at("2024-09-01"), "AGLHAL", "ENERGY", interval, 3, at("2024-08-31"), 150.0),
+    ]
+    write_table(
+        tmp_path,
+        "BIDPEROFFER_D",
+        pl.DataFrame([dict(zip((*columns, "maxavail"), row, strict=True)) for row in rows]),
+    )
+    frame = read(tmp_path, "BIDPEROFFER_D", "2024-09-01 04:00", "2024-09-01 04:05").collect()
+    assert frame.select("versionno", "maxavail").rows() == [(3, 150.0)]
+
+
+def test_local_price_missing_rows_mean_zero(tmp_path):
+    write_table(
+        tmp_path,
+        "DISPATCH_LOCAL_PRICE",
+        pl.DataFrame(
+            {
+                "settlementdate": [at("2024-09-01 00:10")],
+                "duid": ["BHB1"],
+                "local_price_adjustment": [-16.81],
+                "locally_constrained": [1],
+            }
+        ),
+    )
+    dense = read_local_price(tmp_path, "2024-09-01 00:00", "2024-09-01 00:15", ["AGLHAL", "BHB1"])
+    assert dense.collect().rows() == [
+        (at("2024-09-01 00:05"), "AGLHAL", 0.0, 0),
+        (at("2024-09-01 00:05"), "BHB1", 0.0, 0),
+        (at("2024-09-01 00:10"), "AGLHAL", 0.0, 0),
+        (at("2024-09-01 00:10"), "BHB1", -16.81, 1),
+        (at("2024-09-01 00:15"), "AGLHAL", 0.0, 0),
+        (at("2024-09-01 00:15"), "BHB1", 0.0, 0),
+    ]
+    chosen = read_local_price(
+        tmp_path, "2024-09-01", "2024-09-02", ["BHB1"], intervals=["2024-09-01 00:10"]
+    )
+    assert chosen.collect()["local_price_adjustment"].to_list() == [-16.81]
+
+
+@pytest.fixture
+def unit_store(tmp_path):
+    rows = [
+        ("AGLHAL", at("2020-01-01"), 1, 200.0),
+        ("AGLHAL", at("2020-01-01"), 2, 210.0),
+        ("AGLHAL", at("2021-01-01"), 1, 220.0),
+        ("HDWF2", at("2017-12-01"), 1, 102.0),
+    ]
+    columns = ("duid", "effectivedate", "versionno", "maxcapacity")
+    frame = pl.DataFrame([dict(zip(columns, row, strict=True)) for row in rows])
+    write_table(tmp_path, "DUDETAIL", frame)
+    return tmp_path
+
+
+def test_registration_row_in_force_on_each_date(unit_store):
+    frame = read_effective(unit_store, "DUDETAIL", ["2019-06-01", "2020-06-01", "2021-06-01"])
+    assert frame.collect().select("date", "duid", "versionno", "maxcapacity").sort(
+        "date", "duid"
+    ).rows() == [
+        (at("2019-06-01"), "HDWF2", 1, 102.0),
+        (at("2020-06-01"), "AGLHAL", 2, 210.0),
+        (at("2020-06-01"), "HDWF2", 1, 102.0),
+        (at("2021-06-01"), "AGLHAL", 1, 220.0),
+        (at("2021-06-01"), "HDWF2", 1, 102.0),
+    ]
+
+
+def test_effective_on_works_on_any_frame():
+    frame = pl.DataFrame(
+        {
+            "duid": ["A", "A"],
+            "start_date": [at("2020-07-01"), at("2021-07-01")],
+            "transmissionlossfactor": [0.97, 0.96],
+        }
+    )
+    on = effective_on(frame, "DUDETAILSUMMARY", "2021-01-01").collect()
+    assert on["transmissionlossfactor"].to_list() == [0.97]
+    with pytest.raises(InputError, match="not an effective-dated"):
+        effective_on(frame, "DISPATCHPRICE", "2021-01-01")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "capacities"),
+    [
+        ("2020-06-01", "2020-12-31", [210.0]),
+        ("2020-06-01", "2021-06-01", [210.0, 220.0]),
+        ("2019-01-01", "2019-12-31", []),
+        (None, None, [210.0, 220.0]),
+    ],
+)
+def test_registration_rows_in_force_during_the_window(unit_store, start, end, capacities):
+    frame = read(unit_store, "DUDETAIL", start, end, ["AGLHAL"]).collect()
+    assert frame["maxcapacity"].to_list() == capacities
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)))
+def test_trading_day_contains_the_moment(moment: datetime):
+    day = trading_day(moment)
+    opens = datetime.combine(day, datetime.min.time()) + timedelta(hours=4)
+    assert opens < moment <= opens + timedelta(days=1)
