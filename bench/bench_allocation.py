@@ -159,8 +159,9 @@ print(imported - start, given - imported, time.perf_counter() - given)
 
 def peak_memory(n: int) -> dict[str, int]:
     script = PEAK_SCRIPT.format(bench=str(Path(__file__).parent), n=n)
-    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True)  # fmt: skip
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
@@ -181,8 +182,15 @@ def main() -> None:
         variants8 = eight_variants(Path(folder))
         table = {n: measure(n, args.repeat, variants8) for n in args.rows}
 
-    names = ["ceiling", "kernel", "kernel x8", "allocate", "allocate derived", "allocate x8",
-             "polars"]  # fmt: skip
+    names = [
+        "ceiling",
+        "kernel",
+        "kernel x8",
+        "allocate",
+        "allocate derived",
+        "allocate x8",
+        "polars",
+    ]
     print(f"\n{'unit-intervals/s':<28}" + "".join(f"{n:>16,}" for n in args.rows))
     for name in names:
         print(f"{name:<28}" + "".join(f"{n / table[n][name] / 1e6:>14.1f} M" for n in args.rows))

@@ -375,9 +375,18 @@ def _kernel_inputs(batch: pl.DataFrame, fcas_liability: bool, needs_frrp: bool) 
     frrp = arrays.pop() if needs_frrp else _readonly(np.empty(0))
     (mlf_, tp_min, tp_max, srmc_plus, capacity, status, sdc, price_type, price_phase) = arrays[10:]
     return _KernelInputs(
-        tuple(arrays[:10]), mlf_, tp_min, tp_max, srmc_plus, frrp, capacity,
-        status, sdc, price_type, price_phase,
-    )  # fmt: skip
+        tuple(arrays[:10]),
+        mlf_,
+        tp_min,
+        tp_max,
+        srmc_plus,
+        frrp,
+        capacity,
+        status,
+        sdc,
+        price_type,
+        price_phase,
+    )
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:

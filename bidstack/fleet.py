@@ -10,13 +10,19 @@ A fleet file is TOML::
     demand = "total_demand"       # regional demand: DISPATCHREGIONSUM.TOTALDEMAND, or "cleared",
                                   # the sum of the historical dispatch of the units in the data
 
+    demand_bids = "retail.parquet"    # optional: retailers' demand bids, one row per bid:
+                                  # regionid, interval_datetime, participantid, price, mw, and
+                                  # optionally submitted (the bid's submission time)
+
     [defaults]                    # optional: any unit key, applied to every unit
-    fcas_liability = false
+    fcas_liability = 0.0
 
     [units.AGLHAL]
     tp_min = 0.0                  # $/MWh, TraderPriceMinimum
     tp_max = 300.0                # $/MWh, TraderPriceMaximum
     srmc = 95.0                   # $/MWh
+    fcas_liability = 0.0          # $/MWh added to SRMC to make SRMC+ (raise-contingency FCAS
+                                  # liability); false or 0 leaves it out, as by default
     min_run_time = 30             # minutes; or phase_horizon = 6 (intervals); default 1 interval
     constraint_status = "from data"   # or -1, 0, 1 (static)
     semidispatchcap = false       # or "from data"
@@ -24,6 +30,7 @@ A fleet file is TOML::
     region = "SA1"                # optional: else DUDETAILSUMMARY.REGIONID
     max_capacity = 228.0          # optional: else DUDETAIL.MAXCAPACITY
     mlf = 0.97                    # optional: else DUDETAILSUMMARY.TRANSMISSIONLOSSFACTOR
+    nmi = "4001234567"            # optional: meter the baseline from this NMI's NEM12 reads
 
 Every problem is a :class:`~bidstack.errors.ConfigError` naming the file, the unit and the key.
 """
@@ -52,7 +59,7 @@ class UnitParameters:
     tp_min: float
     tp_max: float
     srmc: float
-    fcas_liability: bool = False
+    fcas_liability: float = 0.0
     min_run_time: float | None = None
     phase_horizon: int | None = None
     constraint_status: int | None = 0
@@ -61,6 +68,7 @@ class UnitParameters:
     region: str | None = None
     max_capacity: float | None = None
     mlf: float | None = None
+    nmi: str | None = None
 
     def horizon(self, interval_minutes: float) -> int:
         """The phase horizon in intervals: given, or the minimum run time rounded up, ≥ 1."""
@@ -85,6 +93,7 @@ class Fleet:
     frrp: ForecastFile | None = None  # None: the actual dispatch price (perfect foresight)
     gate_closure_seconds: float = 3600.0
     demand: str = "total_demand"
+    demand_bids: Path | None = None
     source: str = "<fleet>"
 
     def parameters(self, interval_minutes: float) -> pl.DataFrame:
@@ -95,18 +104,27 @@ class Fleet:
             row["phase_horizon"] = unit.horizon(interval_minutes)
             rows.append(row)
         schema = {
-            "duid": pl.String, "tp_min": pl.Float64, "tp_max": pl.Float64, "srmc": pl.Float64,
-            "fcas_liability": pl.Boolean, "min_run_time": pl.Float64, "phase_horizon": pl.Int64,
-            "constraint_status": pl.Int8, "semidispatchcap": pl.Boolean,
-            "participant": pl.String, "region": pl.String, "max_capacity": pl.Float64,
+            "duid": pl.String,
+            "tp_min": pl.Float64,
+            "tp_max": pl.Float64,
+            "srmc": pl.Float64,
+            "fcas_liability": pl.Float64,
+            "min_run_time": pl.Float64,
+            "phase_horizon": pl.Int64,
+            "constraint_status": pl.Int8,
+            "semidispatchcap": pl.Boolean,
+            "participant": pl.String,
+            "region": pl.String,
+            "max_capacity": pl.Float64,
             "mlf": pl.Float64,
-        }  # fmt: skip
+            "nmi": pl.String,
+        }
         return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 _UNIT_KEYS = {f.name for f in fields(UnitParameters)} - {"duid"}
 _REQUIRED = ("tp_min", "tp_max", "srmc")
-_MARKET_KEYS = {"frrp", "gate_closure_seconds", "demand"}
+_MARKET_KEYS = {"frrp", "gate_closure_seconds", "demand", "demand_bids"}
 
 
 def load_fleet(path: str | Path) -> Fleet:
@@ -146,8 +164,17 @@ def parse_fleet(data: dict[str, Any], *, source: str, base: Path = Path()) -> Fl
     demand = market.get("demand", "total_demand")
     if demand not in DEMAND_SOURCES:
         raise ConfigError(f"{source}: [market] demand must be one of {', '.join(DEMAND_SOURCES)}")
-    return Fleet(parsed, _frrp(market.get("frrp", "actual"), source, base), float(gate), demand,
-                 source)  # fmt: skip
+    bids = market.get("demand_bids")
+    if bids is not None and not isinstance(bids, str):
+        raise ConfigError(f"{source}: [market] demand_bids must be the path of a Parquet file")
+    return Fleet(
+        parsed,
+        _frrp(market.get("frrp", "actual"), source, base),
+        float(gate),
+        demand,
+        base / bids if bids else None,
+        source,
+    )
 
 
 def _table(value: object, where: str) -> dict[str, Any]:
@@ -194,15 +221,18 @@ def _unit(duid: str, keys: dict[str, Any], source: str) -> UnitParameters:
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             raise ConfigError(f"{where}: phase_horizon must be a whole number of intervals ≥ 1")
         values["phase_horizon"] = horizon
-    for key in ("participant", "region"):
+    for key in ("participant", "region", "nmi"):
         if key in keys:
             if not isinstance(keys[key], str) or not keys[key]:
                 raise ConfigError(f"{where}: {key} must be a non-empty string")
             values[key] = keys[key]
     if "fcas_liability" in keys:
-        if not isinstance(keys["fcas_liability"], bool):
-            raise ConfigError(f"{where}: fcas_liability must be true or false")
-        values["fcas_liability"] = keys["fcas_liability"]
+        liability = keys["fcas_liability"]
+        if liability is False:
+            liability = 0.0
+        values["fcas_liability"] = _number(liability, f"{where}: fcas_liability ($/MWh, or false)")
+        if values["fcas_liability"] < 0:
+            raise ConfigError(f"{where}: fcas_liability must not be negative")
     status = keys.get("constraint_status", 0)
     if status == FROM_DATA:
         values["constraint_status"] = None

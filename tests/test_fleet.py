@@ -12,8 +12,9 @@ from bidstack.fleet import load_fleet
 GOOD = """
 [market]
 gate_closure_seconds = 1800
+demand_bids = "retail.parquet"
 [defaults]
-fcas_liability = true
+fcas_liability = 2.5
 [units.AGLHAL]
 tp_min = 0.0
 tp_max = 300
@@ -41,7 +42,8 @@ def test_good_fleet(tmp_path: Path) -> None:
     fleet = load_fleet(write(tmp_path, GOOD))
     assert fleet.gate_closure_seconds == 1800 and fleet.frrp is None
     hal, hdwf = fleet.units["AGLHAL"], fleet.units["HDWF2"]
-    assert hal.fcas_liability and not hdwf.fcas_liability
+    assert hal.fcas_liability == 2.5 and hdwf.fcas_liability == 0.0
+    assert fleet.demand_bids == tmp_path / "retail.parquet"
     assert hal.constraint_status is None and hal.semidispatchcap is False
     assert hdwf.semidispatchcap is None and hdwf.participant == "HORNSDL2"
     assert hal.horizon(5) == 3 and hal.horizon(30) == 1 and hdwf.horizon(5) == 3
@@ -94,6 +96,11 @@ def test_forecast_file_is_relative_to_the_fleet_file(tmp_path: Path) -> None:
         (lambda t: t.replace("[market]", '[market]\ndemand = "forecast"'), "demand must be one of"),
         (lambda t: t.replace("[market]", "[market]\nfrrp = 3"), "frrp must be"),
         (lambda t: t + "[units", "not valid TOML"),
+        (lambda t: t.replace("fcas_liability = 2.5", "fcas_liability = true"), "fcas_liability"),
+        (
+            lambda t: t.replace("fcas_liability = 2.5", "fcas_liability = -1"),
+            "must not be negative",
+        ),
     ],
 )
 def test_bad_fleet_names_unit_and_key(tmp_path: Path, change, message: str) -> None:

@@ -34,8 +34,10 @@ def _term(term: Term) -> pl.Expr:
     """``>X``: the first band from PB1 up priced above X; ``<X``: the first from PB10 down below."""
     x = pl.col(_THRESHOLDS[term.reference])
     bands = list(reversed(_BANDS)) if term.direction == "<" else list(_BANDS)
-    met = [pl.col(_referred(k)) > x if term.direction == ">" else pl.col(_referred(k)) < x
-           for k in bands]  # fmt: skip
+    met = [
+        pl.col(_referred(k)) > x if term.direction == ">" else pl.col(_referred(k)) < x
+        for k in bands
+    ]
     return pl.coalesce(
         [pl.when(m).then(pl.lit(k, dtype=pl.Int8)) for m, k in zip(met, bands, strict=True)]
     ).alias(_term_column(term))
@@ -87,8 +89,11 @@ def _band(variant: Variant) -> pl.Expr:
     numbered = [(codes.CELL_PRICE_TYPE_10, variant.price_type_10)]
     for s, table in enumerate(codes.TABLES):
         for (phase, type_), c in variant.tables.get(table, {}).items():
-            index = (s * codes.CELLS_PER_TABLE + codes.TABLE_PRICE_PHASES.index(phase) * 3
-                     + codes.TABLE_PRICE_TYPES.index(type_))  # fmt: skip
+            index = (
+                s * codes.CELLS_PER_TABLE
+                + codes.TABLE_PRICE_PHASES.index(phase) * 3
+                + codes.TABLE_PRICE_TYPES.index(type_)
+            )
             numbered.append((index, c))
     for index, c in numbered:
         if c.op == "N/A":

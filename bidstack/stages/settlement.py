@@ -15,12 +15,13 @@ Timestamps are AEMO's: market time (AEST, no daylight saving), period ending.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from bidstack.errors import InputError
+from bidstack.io import trading_day
 
 #: The first interval settled on its own 5-minute price ends just after this instant.
 FIVE_MINUTE_SETTLEMENT = datetime(2021, 10, 1)
@@ -118,8 +119,10 @@ def settle(
     Returns ``(amounts, unsettled)``; ``unsettled`` names each unit-interval without a unit
     record or a price, with ``reason``.
     """
-    for name, frame, columns in (("energy", energy, UNIT_ENERGY_COLUMNS),
-                                 ("units", units, UNIT_COLUMNS)):  # fmt: skip
+    for name, frame, columns in (
+        ("energy", energy, UNIT_ENERGY_COLUMNS),
+        ("units", units, UNIT_COLUMNS),
+    ):
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise InputError(f"settlement {name} is missing column(s) {', '.join(missing)}")
@@ -130,8 +133,10 @@ def settle(
         how="left",
     )
     unsettled = with_price.filter(
-        pl.col("participantid").is_null() | pl.col("spot_price_cents").is_null()
-        | pl.col("energy_mwh").is_null() | pl.col("energy_mwh").is_nan()
+        pl.col("participantid").is_null()
+        | pl.col("spot_price_cents").is_null()
+        | pl.col("energy_mwh").is_null()
+        | pl.col("energy_mwh").is_nan()
     ).select(
         "duid",
         "interval_datetime",
@@ -141,10 +146,11 @@ def settle(
         .then(pl.lit("no spot price for the region and interval"))
         .otherwise(pl.lit("no energy"))
         .alias("reason"),
-    )  # fmt: skip
+    )
     cents = pl.col("energy_mwh") * pl.col("spot_price_cents") * pl.col("mlf")
-    amounts = with_price.join(unsettled.select("duid", "interval_datetime"),
-                              on=["duid", "interval_datetime"], how="anti")  # fmt: skip
+    amounts = with_price.join(
+        unsettled.select("duid", "interval_datetime"), on=["duid", "interval_datetime"], how="anti"
+    )
     amounts = amounts.with_columns(
         (cents.sign() * (cents.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_cents")
     )
@@ -153,18 +159,22 @@ def settle(
 
 @dataclass(frozen=True)
 class Statements:
-    """Per-interval amounts, their sums per participant and interval, per day, and in total."""
+    """Net positions from settled amounts: per participant and interval, per day, in total.
 
-    amounts: pl.DataFrame
+    ``amounts`` (one row per unit and interval, from :func:`settle`) may be lazy, for runs too
+    long to hold in memory; the three sums are always collected.
+    """
+
+    amounts: pl.LazyFrame
     intervals: pl.DataFrame
     daily: pl.DataFrame
     totals: pl.DataFrame
 
     def write(self, folder: Path) -> list[Path]:
-        """Parquet and CSV of each table, and a readable summary per participant."""
+        """The three sums as Parquet and CSV, and a readable summary per participant."""
         folder.mkdir(parents=True, exist_ok=True)
         written = []
-        for name in ("amounts", "intervals", "daily", "totals"):
+        for name in ("intervals", "daily", "totals"):
             table = getattr(self, name)
             for suffix, write in ((".parquet", table.write_parquet), (".csv", table.write_csv)):
                 write(folder / f"{name}{suffix}")
@@ -200,17 +210,14 @@ def format_cents(cents: int) -> str:
     return f"{sign}${dollars:,}.{rest:02d}"
 
 
-def trading_day(interval: pl.Expr) -> pl.Expr:
-    """The trading day (04:00 to 04:00, market time) of a period-ending interval."""
-    return (interval - timedelta(hours=4, microseconds=1)).dt.date()
-
-
-def statements(amounts: pl.DataFrame) -> Statements:
+def statements(amounts: pl.DataFrame | pl.LazyFrame) -> Statements:
     """Net position per participant and interval, per trading day, and over the whole run."""
+    amounts = amounts.lazy()
     intervals = (
         amounts.group_by("participantid", "interval_datetime")
         .agg(pl.col("energy_mwh").sum(), pl.col("amount_cents").sum().alias("net_cents"))
         .sort("participantid", "interval_datetime")
+        .collect(engine="streaming")
     )
     daily = (
         intervals.with_columns(trading_day(pl.col("interval_datetime")).alias("trading_day"))
@@ -227,6 +234,7 @@ def statements(amounts: pl.DataFrame) -> Statements:
             pl.col("interval_datetime").max().alias("last_interval"),
         )
         .sort("participantid")
+        .collect(engine="streaming")
     )
     result = Statements(amounts, intervals, daily, totals)
     reconcile(result)
@@ -235,15 +243,14 @@ def statements(amounts: pl.DataFrame) -> Statements:
 
 def reconcile(result: Statements) -> None:
     """Check that intervals, days and totals are sums of the amounts, to the cent."""
-    by_participant = {
-        name: frame.group_by("participantid").agg(pl.col(column).sum()).sort("participantid")
-        for name, frame, column in (
-            ("amounts", result.amounts, "amount_cents"),
-            ("intervals", result.intervals, "net_cents"),
-            ("daily", result.daily, "net_cents"),
-        )
+    sums = {
+        "amounts": result.amounts.group_by("participantid")
+        .agg(pl.col("amount_cents").sum().alias("net_cents"))
+        .collect(engine="streaming"),
+        "intervals": result.intervals.group_by("participantid").agg(pl.col("net_cents").sum()),
+        "daily": result.daily.group_by("participantid").agg(pl.col("net_cents").sum()),
     }
     expected = result.totals.select("participantid", "net_cents").rows()
-    for name, sums in by_participant.items():
-        if sums.rows() != expected:
+    for name, by_participant in sums.items():
+        if by_participant.sort("participantid").rows() != expected:
             raise AssertionError(f"settlement {name} do not reconcile with the totals")

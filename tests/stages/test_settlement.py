@@ -118,7 +118,11 @@ def test_statements_are_written_as_parquet_csv_and_text(tmp_path) -> None:
     )
     result = statements(settle(energy, UNITS, prices)[0])
     written = result.write(tmp_path / "statements")
-    assert {p.name for p in written} >= {"daily.parquet", "daily.csv", "statement_ALPHA.txt"}
+    assert {p.name for p in written} == {
+        f"{name}.{suffix}"
+        for name in ("intervals", "daily", "totals")
+        for suffix in ("parquet", "csv")
+    } | {"statement_ALPHA.txt"}
     assert pl.read_csv(tmp_path / "statements" / "totals.csv").get_column(
         "net_cents"
     ).to_list() == [50000]

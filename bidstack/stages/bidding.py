@@ -1,0 +1,225 @@
+"""The bidding round: the offers each scenario dispatches.
+
+The *baseline* keeps every unit's historical bid. In each rule variant the fleet's units bid by
+the allocation kernel instead: the unit's whole capacity in the band its rule table chooses, at
+its historical prices for the day, everything else as history had it (availability, ramp rates).
+All variants are allocated in one pass of the kernel.
+
+Gate closure (the round's timeout, ``Fleet.gate_closure_seconds`` before an interval starts):
+a bid submitted later is rejected and reported as ``late_bid``; the unit offers nothing in that
+interval. Rule-based bids are made by the round itself and are never late. Retailers' demand bids
+(price, MW) join every scenario: a bid of Q MW at P is Q MW of demand plus Q MW that "generates"
+(is not consumed) once the price exceeds P, which the dispatch kernel handles as a unit with no
+ramp limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import polars as pl
+
+from bidstack.allocation import Allocation, allocate_with_report
+from bidstack.errors import InputError
+from bidstack.fleet import Fleet
+from bidstack.stages.offers import BAND_VOLUMES, PRICE_BANDS, PROBLEM_SCHEMA
+
+BASELINE = "baseline"
+#: Demand bids become units named like this in dispatch and settlement.
+DEMAND_BID_PREFIX = "DEMAND:"
+#: Step between the padding prices of a demand bid's unused bands ($/MWh).
+_PAD = 1e-3
+
+
+@dataclass(frozen=True)
+class BiddingRound:
+    """``scenarios``: the offers to dispatch per scenario (``baseline`` and each variant), with
+    the columns of :class:`bidstack.stages.offers.OfferBook`. ``allocation``: the fleet's
+    allocation under every variant. ``extra_demand``: MW of demand bids per region-interval
+    (``regionid, interval_datetime, demand_bid_mw``). ``problems``: rejected bids and unknown
+    fleet units."""
+
+    scenarios: dict[str, pl.DataFrame]
+    allocation: Allocation | None
+    extra_demand: pl.DataFrame
+    problems: pl.DataFrame
+
+
+def bidding_round(
+    offers: pl.DataFrame,
+    fleet: Fleet,
+    variants: list,
+    *,
+    frrp: pl.DataFrame,
+    interval_minutes: float,
+    constraint_status: pl.DataFrame | None = None,
+    semidispatchcap: pl.DataFrame | None = None,
+    demand_bids: pl.DataFrame | None = None,
+) -> BiddingRound:
+    """Build each scenario's offers.
+
+    ``frrp``: ``regionid, interval_datetime, frrp``. ``constraint_status`` and
+    ``semidispatchcap``: ``duid, interval_datetime`` and the value, for the units whose fleet
+    entry says ``"from data"``. ``demand_bids``: ``regionid, interval_datetime, participantid,
+    price, mw`` and optionally ``submitted``.
+    """
+    on_time, late = _gate_closure(offers, "offerdate", fleet.gate_closure_seconds, interval_minutes)
+    problems = [late]
+    known = set(offers.get_column("duid").unique().to_list())
+    unknown = sorted(set(fleet.units) - known)
+    problems.append(
+        pl.DataFrame(
+            {
+                "kind": "fleet_unit_unknown",
+                "regionid": None,
+                "duid": unknown,
+                "interval_datetime": None,
+                "detail": "the fleet names a unit with no offers",
+            },
+            schema=PROBLEM_SCHEMA,
+        )
+    )
+    bids, extra = _demand_bids(demand_bids, fleet.gate_closure_seconds, interval_minutes, problems)
+    is_fleet = pl.col("duid").is_in(list(fleet.units))
+    others = pl.concat([on_time.filter(~is_fleet), bids], how="diagonal_relaxed")
+    scenarios = {BASELINE: pl.concat([others, on_time.filter(is_fleet)], how="diagonal_relaxed")}
+    fleet_offers = offers.filter(is_fleet)
+    allocation = None
+    if variants and not fleet_offers.is_empty():
+        frame = allocation_input(
+            fleet_offers, fleet, frrp, interval_minutes, constraint_status, semidispatchcap
+        )
+        allocation = allocate_with_report(
+            frame, variants, phase_horizon="phase_horizon", fcas_liability=True, bandavail=True
+        )
+        names = allocation.variants
+        for name in names:
+            suffix = "" if len(names) == 1 else f"_{name}"
+            rebid = allocation.frame.select(
+                pl.col(f"{c}{suffix}").alias(c) if c in BAND_VOLUMES else pl.col(c)
+                for c in fleet_offers.columns
+            )
+            scenarios[name] = pl.concat([others, rebid], how="diagonal_relaxed")
+    return BiddingRound(scenarios, allocation, extra, pl.concat(problems))
+
+
+def allocation_input(
+    fleet_offers: pl.DataFrame,
+    fleet: Fleet,
+    frrp: pl.DataFrame,
+    interval_minutes: float,
+    constraint_status: pl.DataFrame | None,
+    semidispatchcap: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """The fleet's offers with the columns :func:`bidstack.allocate` needs."""
+    parameters = fleet.parameters(interval_minutes)
+    frame = fleet_offers.join(
+        parameters.rename({c: f"fleet_{c}" for c in parameters.columns if c != "duid"}),
+        on="duid",
+    ).join(
+        frrp.select("regionid", "interval_datetime", "frrp"),
+        on=["regionid", "interval_datetime"],
+        how="left",
+    )
+    keys = ["duid", "interval_datetime"]
+    for column, table in (
+        ("constraint_status", constraint_status),
+        ("semidispatchcap", semidispatchcap),
+    ):
+        data = pl.lit(None)
+        if table is not None:
+            frame = frame.join(
+                table.select(*keys, pl.col(column).alias(f"data_{column}")), on=keys, how="left"
+            )
+            data = pl.col(f"data_{column}")
+        frame = frame.with_columns(pl.coalesce(pl.col(f"fleet_{column}"), data).alias(column))
+    return frame.with_columns(
+        pl.col("semidispatchcap").cast(pl.Boolean),
+        pl.col("constraint_status").cast(pl.Int8),
+        pl.coalesce("fleet_max_capacity", "max_capacity").alias("max_capacity"),
+        pl.coalesce("fleet_mlf", "mlf").alias("mlf"),
+        pl.col("fleet_tp_min").alias("tp_min"),
+        pl.col("fleet_tp_max").alias("tp_max"),
+        pl.col("fleet_srmc").alias("srmc"),
+        pl.col("fleet_fcas_liability").alias("fcas_liability"),
+        pl.col("fleet_phase_horizon").alias("phase_horizon"),
+    ).drop(pl.selectors.starts_with("fleet_", "data_"), *BAND_VOLUMES)
+
+
+def _gate_closure(
+    frame: pl.DataFrame, submitted: str, gate_seconds: float, interval_minutes: float
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split bids into those submitted by gate closure and the late ones (as problems)."""
+    closes = pl.col("interval_datetime") - timedelta(minutes=interval_minutes, seconds=gate_seconds)
+    late = pl.col(submitted).is_not_null() & (pl.col(submitted) > closes)
+    rejected = (
+        frame.filter(late)
+        .select(
+            pl.lit("late_bid").alias("kind"),
+            pl.col("regionid"),
+            pl.col("duid") if "duid" in frame.columns else pl.lit(None, pl.String).alias("duid"),
+            "interval_datetime",
+            pl.format("submitted {}, after gate closure at {}", pl.col(submitted), closes).alias(
+                "detail"
+            ),
+        )
+        .cast(PROBLEM_SCHEMA)
+    )
+    return frame.filter(~late), rejected
+
+
+def _demand_bids(
+    bids: pl.DataFrame | None, gate_seconds: float, interval_minutes: float, problems: list
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Demand bids as offers of virtual units, and the MW they add to demand."""
+    extra_schema = {
+        "regionid": pl.String,
+        "interval_datetime": pl.Datetime("us"),
+        "demand_bid_mw": pl.Float64,
+    }
+    if bids is None or bids.is_empty():
+        return pl.DataFrame(), pl.DataFrame(schema=extra_schema)
+    needed = ["regionid", "interval_datetime", "participantid", "price", "mw"]
+    missing = [c for c in needed if c not in bids.columns]
+    if missing:
+        raise InputError(f"demand bids are missing column(s) {', '.join(missing)}")
+    if "submitted" in bids.columns:
+        bids, late = _gate_closure(bids, "submitted", gate_seconds, interval_minutes)
+        problems.append(late)
+    bad = ~(pl.col("mw") >= 0) | pl.col("price").is_null() | pl.col("price").is_nan()
+    problems.append(
+        bids.filter(bad)
+        .select(
+            pl.lit("bad_demand_bid").alias("kind"),
+            "regionid",
+            (DEMAND_BID_PREFIX + pl.col("participantid")).alias("duid"),
+            "interval_datetime",
+            pl.lit("a demand bid needs a price and MW ≥ 0").alias("detail"),
+        )
+        .cast(PROBLEM_SCHEMA)
+    )
+    bids = (
+        bids.filter(~bad)
+        .group_by("regionid", "interval_datetime", "participantid", "price")
+        .agg(pl.col("mw").sum())
+    )
+    bids = bids.with_columns(
+        (DEMAND_BID_PREFIX + pl.col("participantid") + "@" + pl.col("price").cast(pl.String)).alias(
+            "duid"
+        )
+    )
+    offers = bids.select(
+        "duid",
+        "regionid",
+        "participantid",
+        "interval_datetime",
+        *((pl.col("price") + k * _PAD).alias(name) for k, name in enumerate(PRICE_BANDS)),
+        pl.col("mw").alias("bandavail1"),
+        *(pl.lit(0.0).alias(name) for name in BAND_VOLUMES[1:]),
+        pl.lit(1.0).alias("mlf"),
+    )
+    extra = bids.group_by("regionid", "interval_datetime").agg(
+        pl.col("mw").sum().alias("demand_bid_mw")
+    )
+    return offers, extra.cast(extra_schema)

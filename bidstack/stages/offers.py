@@ -1,0 +1,186 @@
+"""Offers: what each unit offers in each interval, from the store's bids and registration.
+
+An offer row joins a unit's energy volumes for one interval (``BIDPEROFFER_D``: ``bandavail1..10``,
+``maxavail``, ``rocup``/``rocdown`` in MW/min) to its prices for that trading day
+(``BIDDAYOFFER_D``: ``priceband1..10``) and to its registration in force that day
+(``DUDETAILSUMMARY``: region, participant, loss factor, dispatch type; ``DUDETAIL``: maximum
+capacity). The offer's submission time is the later of the two bids' ``OFFERDATE``.
+
+Rows that cannot become offers are reported, one per unit-interval, never dropped silently:
+``no_price_bands`` (volumes without that day's prices), ``no_registration`` (a unit that bids but
+has no DUDETAIL/DUDETAILSUMMARY row in force), and ``load_not_modelled`` (scheduled loads and the
+LOAD side of bidirectional units: their consumption stays as history has it, inside regional
+demand, and their bids are not re-dispatched).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from bidstack.io import effective_on, read, trading_day
+
+PRICE_BANDS = [f"priceband{k}" for k in range(1, 11)]
+BAND_VOLUMES = [f"bandavail{k}" for k in range(1, 11)]
+PROBLEM_SCHEMA = {
+    "kind": pl.String,
+    "regionid": pl.String,
+    "duid": pl.String,
+    "interval_datetime": pl.Datetime("us"),
+    "detail": pl.String,
+}
+UNIT_SCHEMA = {
+    "trading_day": pl.Date,
+    "duid": pl.String,
+    "regionid": pl.String,
+    "participantid": pl.String,
+    "mlf": pl.Float64,
+    "dispatchtype": pl.String,
+    "max_capacity": pl.Float64,
+}
+
+
+@dataclass(frozen=True)
+class OfferBook:
+    """``offers``: one row per generating unit and interval: ``duid``, ``regionid``,
+    ``participantid``, ``interval_datetime``, ``trading_day``, ``priceband1..10``,
+    ``bandavail1..10``, ``maxavail``, ``rocup``, ``rocdown``, ``mlf``, ``max_capacity``,
+    ``offerdate``. ``units``: the registration of each unit per trading day (see
+    :data:`UNIT_SCHEMA`). ``problems``: ``kind, regionid, duid, interval_datetime, detail``."""
+
+    offers: pl.DataFrame
+    units: pl.DataFrame
+    problems: pl.DataFrame
+
+
+def load_offers(store: str | os.PathLike, start: datetime, end: datetime) -> OfferBook:
+    """The offers of every unit with energy bids in ``(start, end]``."""
+    volumes = read(store, "BIDPEROFFER_D", start, end).collect()
+    prices = read(store, "BIDDAYOFFER_D", start, end).collect()
+    days = sorted(set(volumes.get_column("settlementdate").dt.date().to_list()))
+    summary = read(store, "DUDETAILSUMMARY").collect()
+    detail = read(store, "DUDETAIL").collect()
+    units = registration(summary, detail, days)
+    return build_offers(volumes, prices, units)
+
+
+def registration(summary: pl.DataFrame, detail: pl.DataFrame, days: list) -> pl.DataFrame:
+    """Each unit's registration in force on each trading day (columns of :data:`UNIT_SCHEMA`)."""
+    if not days or summary.is_empty():
+        return pl.DataFrame(schema=UNIT_SCHEMA)
+    in_force = effective_on(summary, "DUDETAILSUMMARY", days).collect()
+    capacity = (
+        effective_on(detail, "DUDETAIL", days).collect().select("date", "duid", "maxcapacity")
+        if not detail.is_empty()
+        else pl.DataFrame(
+            schema={"date": pl.Datetime("us"), "duid": pl.String, "maxcapacity": pl.Float64}
+        )
+    )
+    return (
+        in_force.join(capacity, on=["date", "duid"], how="left")
+        .select(
+            pl.col("date").dt.date().alias("trading_day"),
+            "duid",
+            "regionid",
+            "participantid",
+            pl.col("transmissionlossfactor").alias("mlf"),
+            "dispatchtype",
+            pl.col("maxcapacity").alias("max_capacity"),
+        )
+        .cast(UNIT_SCHEMA)
+    )
+
+
+def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFrame) -> OfferBook:
+    """Join volumes to prices and registration; see the module docstring for what is reported."""
+    volumes = volumes.with_columns(
+        pl.col("settlementdate").dt.date().alias("trading_day"),
+        _direction(volumes),
+    )
+    prices = prices.with_columns(
+        pl.col("settlementdate").dt.date().alias("trading_day"), _direction(prices)
+    ).select(
+        "duid",
+        "trading_day",
+        "direction",
+        *PRICE_BANDS,
+        pl.col("offerdate").alias("day_offerdate"),
+        "participantid",
+    )
+    joined = volumes.join(prices, on=["duid", "trading_day", "direction"], how="left")
+    joined = joined.join(
+        units.rename({"participantid": "registered_participant"}),
+        on=["trading_day", "duid"],
+        how="left",
+    )
+    no_prices = pl.col("priceband1").is_null()
+    no_unit = pl.col("regionid").is_null()
+    load = (pl.col("direction") == "LOAD") | (pl.col("dispatchtype") == "LOAD")
+    problems = pl.concat(
+        [
+            _problems(
+                joined,
+                no_prices,
+                "no_price_bands",
+                "energy volumes without the trading day's BIDDAYOFFER_D prices",
+            ),
+            _problems(
+                joined,
+                ~no_prices & no_unit,
+                "no_registration",
+                "no DUDETAIL/DUDETAILSUMMARY row in force for the trading day",
+            ),
+            _problems(
+                joined,
+                ~no_prices & ~no_unit & load,
+                "load_not_modelled",
+                "load bids are not re-dispatched; the load stays in regional demand",
+            ),
+        ]
+    )
+    offers = joined.filter(~no_prices & ~no_unit & ~load).select(
+        "duid",
+        "regionid",
+        pl.coalesce("registered_participant", "participantid").alias("participantid"),
+        "interval_datetime",
+        "trading_day",
+        *PRICE_BANDS,
+        *BAND_VOLUMES,
+        "maxavail",
+        "rocup",
+        "rocdown",
+        pl.col("mlf").fill_null(1.0),
+        "max_capacity",
+        pl.max_horizontal("offerdate", "day_offerdate").alias("offerdate"),
+    )
+    return OfferBook(offers.sort("duid", "interval_datetime"), units, problems)
+
+
+def _direction(frame: pl.DataFrame) -> pl.Expr:
+    """Bids before BIDPEROFFER_D v3 carry no DIRECTION: they are all GEN."""
+    if "direction" not in frame.columns:
+        return pl.lit("GEN").alias("direction")
+    return pl.col("direction").fill_null("GEN")
+
+
+def _problems(frame: pl.DataFrame, where: pl.Expr, kind: str, detail: str) -> pl.DataFrame:
+    return (
+        frame.filter(where)
+        .select(
+            pl.lit(kind).alias("kind"),
+            pl.col("regionid"),
+            "duid",
+            "interval_datetime",
+            pl.lit(detail).alias("detail"),
+        )
+        .cast(PROBLEM_SCHEMA)
+    )
+
+
+def trading_days(start: datetime, end: datetime) -> list:
+    """Every trading day with an interval in ``(start, end]``."""
+    first, last = trading_day(start), trading_day(end)
+    return pl.date_range(first, last, "1d", eager=True).to_list()
