@@ -288,7 +288,8 @@ def _fleet_overrides(offers: pl.DataFrame, fleet: Fleet) -> pl.DataFrame:
 def _demand(
     store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet, offers: pl.DataFrame
 ) -> pl.DataFrame:
-    """Regional demand, with the day's market price cap and floor, for the regions offered in."""
+    """Regional demand with the day's market price cap and floor. Demand in a region where no
+    unit offers stays in: dispatch reports it (``demand_without_offers``) rather than drop it."""
     if fleet.demand == "cleared":
         units = offers.select("duid", "regionid").unique()
         cleared = read(store, "DISPATCHLOAD", left, right, units.get_column("duid")).collect()
@@ -307,8 +308,7 @@ def _demand(
                 pl.col("totaldemand").alias("demand"),
             )
         )
-    regions = offers.get_column("regionid").unique()
-    return _with_price_limits(store, demand.filter(pl.col("regionid").is_in(regions)))
+    return _with_price_limits(store, demand)
 
 
 def _with_price_limits(store: str | os.PathLike, demand: pl.DataFrame) -> pl.DataFrame:

@@ -196,7 +196,7 @@ def _bids(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     price_rows, volume_frames = [], []
     trading_day = np.repeat(np.arange(len(days)), 288)
-    for unit in units.iter_rows(named=True):
+    for index, unit in enumerate(units.iter_rows(named=True)):
         tech = TECHNOLOGIES[unit["technology"]]
         for day in days:
             jittered = np.array(tech.bands) * rng.uniform(0.9, 1.1, 10)
@@ -215,11 +215,11 @@ def _bids(
             )
         available = unit["capacity"] * _availability(rng, unit["technology"], times)
         volume = np.outer(available, tech.volume)
-        # now and then a rebid at 04:30 on the day, after gate closure for its first hour
+        # one unit-day in 29 is rebid at 04:30 on the day, after gate closure for its first hour
         midnight = [datetime.combine(day, datetime.min.time()) for day in days]
         submitted = [
-            m + timedelta(hours=4, minutes=30) if rng.random() < 0.03 else m - timedelta(hours=12)
-            for m in midnight
+            m + timedelta(hours=4, minutes=30) if (index + d) % 29 == 0 else m - timedelta(hours=12)
+            for d, m in enumerate(midnight)
         ]
         volume_frames.append(
             pl.DataFrame(

@@ -26,3 +26,12 @@ def shared_dir() -> Path:
 def mms_dir(shared_dir: Path) -> Path:
     """The real AEMO MMS sample files (see MANIFEST.tsv in that folder)."""
     return shared_dir / "data" / "mms"
+
+
+@pytest.fixture(scope="session")
+def sample_ingest(tmp_path_factory: pytest.TempPathFactory, mms_dir: Path) -> tuple[Path, list]:
+    """Every shared sample file ingested into one store, once per session: (store, outcomes)."""
+    from bidstack.io.ingest import ingest
+
+    store = tmp_path_factory.mktemp("samples") / "store"
+    return store, ingest([mms_dir], store, progress=False)

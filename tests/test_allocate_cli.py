@@ -38,13 +38,6 @@ def test_rules_show_and_list(capsys) -> None:
     assert capsys.readouterr().out.startswith("v1")
 
 
-def test_demo_runs_on_built_in_data(capsys) -> None:
-    assert main(["demo", "--units", "5", "--days", "1"]) == 0
-    printed = capsys.readouterr().out
-    assert "1,440 unit-intervals" in printed
-    assert printed.count("1,440") >= 3
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [

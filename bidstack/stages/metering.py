@@ -34,7 +34,8 @@ def meter(
 
     ``dispatched``: the dispatch stage's ``units`` (``duid, interval_datetime, dispatch_mw``).
     ``offers``: the scenario's offers (for the MW of demand bids). ``measured``: optional
-    ``duid, interval_datetime, energy_mwh, source`` that takes precedence.
+    ``duid, interval_datetime, energy_mwh, source``, used instead of the dispatch target for
+    the unit-intervals dispatched (the first row per unit-interval wins).
     """
     hours = interval_minutes / 60.0
     keys = ["duid", "interval_datetime"]
@@ -56,9 +57,17 @@ def meter(
         )
     )
     if measured is not None and not measured.is_empty():
-        energy = pl.concat(
-            [measured.select(list(ENERGY_SCHEMA)).cast(ENERGY_SCHEMA), energy.cast(ENERGY_SCHEMA)]
-        ).unique(keys, keep="first", maintain_order=True)
+        measured = measured.select(
+            *keys, pl.col("energy_mwh").alias("m"), pl.col("source").alias("s")
+        )
+        energy = (
+            energy.join(measured.unique(keys, keep="first"), on=keys, how="left")
+            .with_columns(
+                pl.coalesce("m", "energy_mwh").alias("energy_mwh"),
+                pl.coalesce("s", "source").alias("source"),
+            )
+            .drop("m", "s")
+        )
     return energy.cast(ENERGY_SCHEMA).sort(keys)
 
 

@@ -87,18 +87,14 @@ def settlement_prices(dispatch_prices: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
 
 
 def trading_prices(dispatch_prices: pl.DataFrame) -> pl.DataFrame:
-    """AEMO's TRADINGPRICE.RRP rebuilt from dispatch prices: one row per region and settlement
-    interval (30-minute before five-minute settlement, 5-minute after), ``rrp`` as Float64 with
-    2 dp, for the complete intervals only."""
+    """AEMO's TRADINGPRICE.RRP rebuilt from dispatch prices, in cents: one row per region and
+    settlement interval (30-minute before five-minute settlement, 5-minute after) with
+    ``spot_price_cents``, for the complete intervals only."""
     prices, _ = settlement_prices(dispatch_prices)
     return (
         prices.group_by("regionid", "settlement_interval")
         .agg(pl.col("spot_price_cents").first())
-        .select(
-            "regionid",
-            pl.col("settlement_interval").alias("interval_datetime"),
-            (pl.col("spot_price_cents") / 100).alias("rrp"),
-        )
+        .rename({"settlement_interval": "interval_datetime"})
         .sort("regionid", "interval_datetime")
     )
 

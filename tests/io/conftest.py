@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from iohelpers import Ingested, Section, mms_text
 
-from bidstack.io.ingest import ingest
+from iohelpers import Ingested, Section, mms_text
 
 
 @pytest.fixture
@@ -31,8 +30,7 @@ def manifest_rows(mms_dir: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory, mms_dir: Path) -> Ingested:
+def samples(sample_ingest: tuple[Path, list], mms_dir: Path) -> Ingested:
     """Every shared sample file ingested into one store, once per session."""
-    store = tmp_path_factory.mktemp("samples") / "store"
-    outcomes = ingest([mms_dir], store, progress=False)
+    store, outcomes = sample_ingest
     return Ingested(store, {str(o.path.relative_to(mms_dir)): o for o in outcomes})

@@ -7,9 +7,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from iohelpers import mms_text
 
 from bidstack.io import ingest, read, read_manifest
+
+from iohelpers import mms_text
 
 PRICE = ("SETTLEMENTDATE", "RUNNO", "REGIONID", "DISPATCHINTERVAL", "INTERVENTION", "RRP")
 GOOD = ["2024/09/01 00:05:00", "1", "NSW1", "20240901001", "0", "57.5"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from iohelpers import Ingested, mms_text
-
 from bidstack.cli import main
 from bidstack.io import describe, ingest
+
+from iohelpers import Ingested, mms_text
 
 PRICE = ("SETTLEMENTDATE", "RUNNO", "REGIONID", "DISPATCHINTERVAL", "INTERVENTION", "RRP")
 GOOD = ["2024/09/01 00:05:00", "1", "NSW1", "20240901001", "0", "57.5"]

@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iohelpers import mms_text
 
 from bidstack.io import ingest, read
+
+from iohelpers import mms_text
 
 PRICE = ("SETTLEMENTDATE", "RUNNO", "REGIONID", "DISPATCHINTERVAL", "INTERVENTION", "RRP")
 PRICE_ROWS = [

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from iohelpers import Ingested, manifest_counts
 
 from bidstack.io import read, read_effective
 from bidstack.io.schema import resolve
+
+from iohelpers import Ingested, manifest_counts
 
 NOT_MMS = {
     "MANIFEST.tsv",

@@ -12,11 +12,12 @@ import duckdb
 import polars as pl
 import pyarrow.dataset as ds
 import pytest
-from iohelpers import mms_text
 
 from bidstack.errors import InputError, StoreError
 from bidstack.io import ingest, partition_dir, read, read_manifest, table_dir, write_table
 from bidstack.io.store import COMMIT, STAGING, Staging, open_for_writing, source_id
+
+from iohelpers import mms_text
 
 PRICE = ("SETTLEMENTDATE", "RUNNO", "REGIONID", "DISPATCHINTERVAL", "INTERVENTION", "RRP")
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dispatch_stacks import PRICE_GRID, Stack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bidstack.kernel import dispatch as kernel
+
+from dispatch_stacks import PRICE_GRID, Stack
 
 TOLERANCE = 1e-6
 

@@ -7,10 +7,11 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
-from dispatch_stacks import Stack, random_stack
 
 from bidstack.kernel import dispatch as kernel
 from bidstack.stages.dispatch import BAND_AVAILS, PRICE_BANDS, dispatch
+
+from dispatch_stacks import Stack, random_stack
 
 TOLERANCE = 1e-6
 CASES = 400

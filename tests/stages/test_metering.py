@@ -40,7 +40,10 @@ def test_measured_energy_takes_precedence() -> None:
         {"duid": ["GEN", "GEN"], "interval_datetime": TIMES[:2], "dispatch_mw": [120.0, 60.0]}
     )
     scada = pl.DataFrame({"duid": ["GEN"], "settlementdate": [T0], "scadavalue": [96.0]})
-    energy = meter(dispatched, dispatched.clear(), 5, scada_energy(scada, 5))
+    no_bids = pl.DataFrame(
+        schema={"duid": pl.String, "interval_datetime": pl.Datetime("us"), "bandavail1": pl.Float64}
+    )
+    energy = meter(dispatched, no_bids, 5, scada_energy(scada, 5))
     assert energy.get_column("energy_mwh").to_list() == [8.0, 5.0]
     assert energy.get_column("source").to_list() == ["scada", "dispatch"]
 

@@ -134,3 +134,58 @@ def test_missing_columns_and_money_format() -> None:
         settle(pl.DataFrame({"duid": ["X"]}), UNITS, pl.DataFrame())
     assert format_cents(-123456) == "-$1,234.56"
     assert format_cents(5) == "$0.05"
+
+
+def test_trading_prices_rebuilt_from_dispatch_prices_match_aemo(sample_ingest) -> None:
+    """Every TRADINGPRICE.RRP in the samples whose dispatch prices are all there, exactly."""
+    from bidstack.io import read
+    from bidstack.stages.settlement import trading_prices
+
+    store, _ = sample_ingest
+    dispatch = (
+        read(store, "DISPATCHPRICE")
+        .collect()
+        .select(
+            "regionid",
+            pl.col("settlementdate").alias("interval_datetime"),
+            pl.col("rrp").alias("price"),
+        )
+    )
+    published = read(store, "TRADINGPRICE").collect()
+    aemo_cents = pl.col("rrp") * 100
+    assert published.select(((aemo_cents - aemo_cents.round(0)).abs() < 1e-6).all()).item()
+    published = published.select(
+        "regionid",
+        pl.col("settlementdate").alias("interval_datetime"),
+        aemo_cents.round(0).cast(pl.Int64).alias("aemo_cents"),
+    )
+    rebuilt = trading_prices(dispatch)
+    compared = published.join(rebuilt, on=["regionid", "interval_datetime"], how="inner")
+    assert compared.height > 28_000
+    assert compared.filter(pl.col("spot_price_cents") != pl.col("aemo_cents")).height == 0
+    before = compared.filter(pl.col("interval_datetime") <= datetime(2021, 10, 1))
+    assert before.height > 2_000  # 30-minute trading intervals were compared too
+    # a published price is left out only where some of its dispatch prices are not in the
+    # samples (they hold TRADINGPRICE for months without DISPATCHPRICE, and filtered days)
+    left_out = published.join(rebuilt, on=["regionid", "interval_datetime"], how="anti")
+    half_hourly = pl.col("interval_datetime") <= datetime(2021, 10, 1)
+    needed = (
+        left_out.with_columns(
+            end=pl.col("interval_datetime"),
+            k=pl.when(half_hourly).then(pl.int_ranges(0, 6)).otherwise(pl.int_ranges(0, 1)),
+        )
+        .explode("k")
+        .select(
+            "regionid",
+            "end",
+            (pl.col("end") - pl.duration(minutes=5 * pl.col("k"))).alias("interval_datetime"),
+        )
+    )
+    present = dispatch.select("regionid", "interval_datetime", present=pl.lit(True))
+    per_row = (
+        needed.join(present, on=["regionid", "interval_datetime"], how="left")
+        .group_by("regionid", "end")
+        .agg(pl.col("present").fill_null(False).all().alias("complete"))
+    )
+    assert per_row.height == left_out.height
+    assert not per_row.get_column("complete").any()

@@ -1,0 +1,298 @@
+"""The backtest end to end: a synthetic market, the real samples, and bad input reported."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from bidstack.backtest import backtest, month_windows
+from bidstack.cli import main
+from bidstack.demo import synthetic_market
+from bidstack.errors import InputError
+from bidstack.fleet import load_fleet, parse_fleet
+from bidstack.io import read, write_table
+from bidstack.report import write_report
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory: pytest.TempPathFactory):
+    return synthetic_market(tmp_path_factory.mktemp("market") / "store", n_units=15, days=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def result(market, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    return backtest(
+        market.store,
+        load_fleet(market.fleet_file),
+        ["v1", "v2"],
+        market.start,
+        market.end,
+        out,
+        progress=False,
+    )
+
+
+def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
+    assert result.scenarios == ("baseline", "v1", "v2")
+    for scenario in result.scenarios:
+        folder = result.out / scenario
+        units = pl.read_parquet(folder / "dispatch_units")
+        amounts = pl.read_parquet(folder / "amounts")
+        assert units.height > 0 and amounts.height == units.height
+        totals = result.statements[scenario].totals
+        # statements reconcile to the cent with the per-interval amounts written
+        assert totals.get_column("net_cents").sum() == amounts.get_column("amount_cents").sum()
+        daily = pl.read_parquet(folder / "statements" / "daily.parquet")
+        assert daily.get_column("net_cents").sum() == totals.get_column("net_cents").sum()
+        for participant in totals.get_column("participantid"):
+            assert (folder / "statements" / f"statement_{participant}.txt").exists()
+    summary = result.summary.sort("scenario")
+    assert summary.get_column("price_impact")[0] == 0.0
+    assert summary.filter(pl.col("scenario") == "v1").get_column("allocated").item() > 0
+
+
+def test_baseline_is_metered_from_scada_and_variants_from_dispatch(result) -> None:
+    baseline = pl.read_parquet(result.out / "baseline" / "amounts")
+    variant = pl.read_parquet(result.out / "v1" / "amounts")
+    assert baseline.height > 0 and variant.height > 0
+    scada = pl.read_parquet(result.out / "baseline" / "dispatch_units")
+    assert scada.height == baseline.height
+
+
+def test_late_rebids_are_reported_and_the_report_is_written(result) -> None:
+    problems = pl.read_parquet(result.out / "problems")
+    assert set(problems.get_column("kind")) >= {"late_bid"}
+    assert result.problems.filter(pl.col("kind") == "late_bid").get_column("rows").item() == (
+        problems.filter(pl.col("kind") == "late_bid").height
+    )
+    page = write_report(result).read_text()
+    assert page.count("<svg") == 2 and "late_bid" in page and "Bid stack" in page
+
+
+def test_output_folder_is_replaced_only_if_it_holds_a_backtest(market, result, tmp_path) -> None:
+    stranger = tmp_path / "mine"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not empty"):
+        backtest(
+            market.store,
+            load_fleet(market.fleet_file),
+            ["v2"],
+            market.start,
+            market.start + timedelta(hours=1),
+            stranger,
+            progress=False,
+        )
+    again = backtest(
+        market.store,
+        load_fleet(market.fleet_file),
+        ["v2"],
+        market.start,
+        market.start + timedelta(hours=1),
+        result.out,
+        progress=False,
+    )
+    assert again.scenarios == ("baseline", "v2")
+    assert not (result.out / "v1").exists()
+
+
+def test_bad_input_is_reported_by_unit_and_interval(market, tmp_path) -> None:
+    """A unit with no registration, an interval with no price, demand with no offers,
+    negative availability and a fleet naming an unknown unit: each reported, none zeroed."""
+    store = tmp_path / "store"
+    for table in (
+        "DUDETAILSUMMARY",
+        "DUDETAIL",
+        "BIDDAYOFFER_D",
+        "BIDPEROFFER_D",
+        "DISPATCHREGIONSUM",
+        "DISPATCHPRICE",
+        "DISPATCHLOAD",
+        "MARKET_PRICE_THRESHOLDS",
+    ):
+        frame = read(market.store, table, raw=True).collect().drop("month", strict=False)
+        write_table(store, table, frame)
+    window = (market.start, market.start + timedelta(hours=2))
+    first = window[0] + timedelta(minutes=5)
+    volumes = read(store, "BIDPEROFFER_D", *window).collect()
+    on_time = volumes.filter(pl.col("offerdate") < window[0] - timedelta(hours=1))
+    some_unit = on_time.get_column("duid").sort()[0]
+    ghost = volumes.filter(pl.col("duid") == some_unit).with_columns(duid=pl.lit("GHOST1"))
+    negative = volumes.filter(pl.col("duid") == some_unit).with_columns(
+        pl.when(pl.col("interval_datetime") == first)
+        .then(-5.0)
+        .otherwise(pl.col("bandavail1"))
+        .alias("bandavail1")
+    )
+    prices = read(store, "BIDDAYOFFER_D", *window).collect()
+    write_table(
+        store,
+        "BIDPEROFFER_D",
+        pl.concat([volumes.filter(pl.col("duid") != some_unit), negative, ghost]).drop(
+            "month", strict=False
+        ),
+    )
+    write_table(
+        store,
+        "BIDDAYOFFER_D",
+        pl.concat(
+            [prices, prices.filter(pl.col("duid") == some_unit).with_columns(duid=pl.lit("GHOST1"))]
+        ).drop("month", strict=False),
+    )
+    dispatch_prices = read(store, "DISPATCHPRICE", raw=True).collect()
+    write_table(
+        store,
+        "DISPATCHPRICE",
+        dispatch_prices.filter(pl.col("settlementdate") != first + timedelta(minutes=30)).drop(
+            "month", strict=False
+        ),
+    )
+    demand = read(store, "DISPATCHREGIONSUM", raw=True).collect().drop("month", strict=False)
+    write_table(
+        store,
+        "DISPATCHREGIONSUM",
+        pl.concat(
+            [
+                demand,
+                demand.filter(pl.col("regionid") == "NSW1").with_columns(regionid=pl.lit("TAS1")),
+            ]
+        ),
+        source="tas",
+    )
+    fleet_text = Path(market.fleet_file).read_text() + (
+        "[units.NOSUCH]\ntp_min = 0\ntp_max = 100\nsrmc = 50\n"
+    )
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text(fleet_text)
+    run = backtest(store, load_fleet(fleet_file), ["v2"], *window, tmp_path / "out", progress=False)
+    problems = pl.read_parquet(tmp_path / "out" / "problems")
+    kinds = set(problems.get_column("kind"))
+    assert {"no_registration", "negative_availability", "fleet_unit_unknown"} <= kinds
+    ghost_rows = problems.filter(pl.col("kind") == "no_registration")
+    assert set(ghost_rows.get_column("duid")) == {"GHOST1"} and ghost_rows.height == 24
+    negative_rows = problems.filter(pl.col("kind") == "negative_availability")
+    assert negative_rows.get_column("interval_datetime").unique().to_list() == [first]
+    assert problems.filter(pl.col("kind") == "fleet_unit_unknown").get_column("duid").to_list() == [
+        "NOSUCH"
+    ]
+    # the interval without a dispatch price has no FRRP: the fleet's rows are invalid_input
+    allocation = pl.read_parquet(tmp_path / "out" / "allocation")
+    no_price = allocation.filter(pl.col("interval_datetime") == first + timedelta(minutes=30))
+    assert set(no_price.get_column("outcome").cast(pl.String)) == {"invalid_input"}
+    # demand in a region where nobody offers is reported, interval by interval
+    tas = problems.filter(
+        (pl.col("kind") == "demand_without_offers") & (pl.col("scenario") == "v2")
+    )
+    assert set(tas.get_column("regionid")) == {"TAS1"} and tas.height == 24
+    assert run.summary.get_column("scenario").to_list() == ["baseline", "v2"]
+
+
+def test_month_windows() -> None:
+    windows = month_windows(datetime(2024, 11, 30, 12), datetime(2025, 2, 1))
+    assert [w[0] for w in windows] == [
+        datetime(2024, 11, 30, 12),
+        datetime(2024, 12, 1),
+        datetime(2025, 1, 1),
+    ]
+
+
+def test_backtest_over_the_real_sample_months(sample_ingest, tmp_path: Path) -> None:
+    """AGLHAL and HDWF2 re-bid over real AEMO data; statements reconcile."""
+    store, _ = sample_ingest
+    fleet = parse_fleet(
+        {
+            "market": {"demand": "cleared"},
+            "units": {
+                "AGLHAL": {
+                    "tp_min": 50.0,
+                    "tp_max": 600.0,
+                    "srmc": 180.0,
+                    "min_run_time": 30,
+                    "constraint_status": "from data",
+                },
+                "HDWF2": {
+                    "tp_min": -40.0,
+                    "tp_max": 120.0,
+                    "srmc": 0.0,
+                    "semidispatchcap": "from data",
+                },
+            },
+        },
+        source="sample fleet",
+    )
+    result = backtest(
+        store,
+        fleet,
+        ["v1", "v2"],
+        "2024-09-01 04:00",
+        "2024-09-03 04:00",
+        tmp_path / "out",
+        progress=False,
+    )
+    for scenario in result.scenarios:
+        amounts = pl.read_parquet(tmp_path / "out" / scenario / "amounts")
+        assert amounts.height > 0
+        assert result.statements[scenario].totals.get_column("net_cents").sum() == (
+            amounts.get_column("amount_cents").sum()
+        )
+    v1 = result.summary.filter(pl.col("scenario") == "v1").row(0, named=True)
+    assert v1["allocated"] + v1["not_applicable"] + v1["no_band"] + v1["invalid_input"] == 2 * 576
+    baseline = pl.read_parquet(tmp_path / "out" / "baseline" / "dispatch_regions")
+    assert set(baseline.get_column("regionid")) == {"SA1"}
+
+
+def test_backtest_command_line(market, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "cli"
+    args = [
+        "backtest",
+        "--store",
+        str(market.store),
+        "--fleet",
+        str(market.fleet_file),
+        "--rules",
+        "v1",
+        "--start",
+        str(market.start),
+        "--end",
+        str(market.start + timedelta(hours=3)),
+        "-o",
+        str(out),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "baseline" in printed and "v1" in printed and "report:" in printed
+    assert (out / "report.html").exists() and (out / "summary.csv").exists()
+    assert (
+        main(
+            [
+                "backtest",
+                "--store",
+                str(market.store),
+                "--fleet",
+                str(tmp_path / "no.toml"),
+                "--start",
+                "2024-01-01",
+                "--end",
+                "2024-01-02",
+                "-o",
+                str(out),
+            ]
+        )
+        == 2
+    )
+    assert "no such fleet file" in capsys.readouterr().err
+
+
+def test_demo_command_runs_the_backtest_on_built_in_data(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--units", "9", "--days", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "synthetic market: 9 units, 1 days" in printed
+    for scenario in ("baseline", "v1", "v2"):
+        assert scenario in printed
+        assert (tmp_path / "demo" / "results" / scenario / "statements" / "totals.csv").exists()
+    assert (tmp_path / "demo" / "results" / "report.html").exists()
+    assert (tmp_path / "demo" / "fleet.toml").exists()
