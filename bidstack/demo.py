@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from tqdm import tqdm
 
 from bidstack.io import write_table
 from bidstack.stages.dispatch import dispatch
@@ -28,6 +29,8 @@ from bidstack.stages.offers import build_offers, registration
 REGIONS = ("NSW1", "QLD1", "SA1")
 PRICE_CAP = 16600.0  # the 2023-24 market price cap, $/MWh
 PRICE_FLOOR = -1000.0
+#: Trading days drawn and written at a time.
+MONTH_DAYS = 31
 FLEET_PARTICIPANT = "DEMOGEN"
 PARTICIPANTS = ("ALPHAGEN", "BETAPOWER", "GAMMAENERGY", "DELTAHYDRO", "EPSILONWIND")
 
@@ -110,42 +113,52 @@ def synthetic_market(
     first_day: date = date(2024, 1, 1),
     seed: int = 0,
     fleet_size: int = 10,
+    progress: bool | None = False,
 ) -> Market:
-    """Write a seeded synthetic market into ``store`` and a fleet file beside it."""
+    """Write a seeded synthetic market into ``store`` and a fleet file beside it.
+
+    The market is drawn and written a month of trading days at a time, so that a year of
+    hundreds of units fits in memory; its "history" is dispatched month by month with ramp
+    limits carried across.
+    """
     rng = np.random.default_rng(seed)
     store = Path(store)
     units = _units(rng, n_units, fleet_size)
-    trading_days = [first_day + timedelta(days=d) for d in range(days)]
-    start = datetime.combine(first_day, datetime.min.time()) + timedelta(hours=4)
-    times = np.datetime64(start, "us") + np.arange(1, days * 288 + 1) * np.timedelta64(5, "m")
-    prices, volumes = _bids(rng, units, trading_days, times)
-    demand = _demand(rng, units, times)
     summary, detail = _registration(units)
-    history = _history(volumes, prices, summary, detail, demand, units, trading_days)
-    tables = {
-        "DUDETAILSUMMARY": summary,
-        "DUDETAIL": detail,
-        "BIDDAYOFFER_D": prices,
-        "BIDPEROFFER_D": volumes,
-        "DISPATCHREGIONSUM": demand,
-        "MARKET_PRICE_THRESHOLDS": pl.DataFrame(
-            {
-                "effectivedate": [datetime(2023, 7, 1)],
-                "versionno": [1],
-                "voll": [PRICE_CAP],
-                "marketpricefloor": [-1000.0],
-                "administered_price_threshold": [600.0],
-            }
-        ),
-        "DISPATCH_LOCAL_PRICE": _local_prices(rng, units, times),
-        **history,
-    }
-    for table, frame in tables.items():
+    thresholds = pl.DataFrame({
+        "effectivedate": [datetime(2023, 7, 1)], "versionno": [1], "voll": [PRICE_CAP],
+        "marketpricefloor": [PRICE_FLOOR], "administered_price_threshold": [600.0],
+    })  # fmt: skip
+    for table, frame in (("DUDETAILSUMMARY", summary), ("DUDETAIL", detail),
+                         ("MARKET_PRICE_THRESHOLDS", thresholds)):  # fmt: skip
         write_table(store, table, frame, source=f"synthetic:{table}")
+    start = datetime.combine(first_day, datetime.min.time()) + timedelta(hours=4)
+    initial_mw = None
+    chunks = range(0, days, MONTH_DAYS)
+    for first in tqdm(chunks, desc="synthetic market", unit="month",
+                      disable=None if progress is None else not progress):  # fmt: skip
+        chunk = [first_day + timedelta(days=d) for d in range(first, min(days, first + MONTH_DAYS))]
+        begin = np.datetime64(start, "us") + np.timedelta64(first * 288 * 5, "m")
+        times = begin + np.arange(1, len(chunk) * 288 + 1) * np.timedelta64(5, "m")
+        prices, volumes = _bids(rng, units, chunk, times, first)
+        demand = _demand(rng, units, times)
+        history, initial_mw = _history(
+            volumes, prices, summary, detail, demand, units, chunk, initial_mw
+        )
+        tables = {
+            "BIDDAYOFFER_D": prices,
+            "BIDPEROFFER_D": volumes,
+            "DISPATCHREGIONSUM": demand,
+            "DISPATCH_LOCAL_PRICE": _local_prices(rng, units, times),
+            **history,
+        }
+        for table, frame in tables.items():
+            write_table(store, table, frame, source=f"synthetic:{table}:{first}")
     fleet_file = store.parent / "fleet.toml"
     fleet_units = units.filter(pl.col("participantid") == FLEET_PARTICIPANT)
     fleet_file.write_text(_fleet_toml(rng, fleet_units))
-    return Market(store, start, times[-1].astype(datetime), fleet_file, units)
+    end = start + timedelta(days=days)
+    return Market(store, start, end, fleet_file, units)
 
 
 def _units(rng: np.random.Generator, n_units: int, fleet_size: int) -> pl.DataFrame:
@@ -192,8 +205,11 @@ def _availability(rng: np.random.Generator, technology: str, times: np.ndarray) 
 
 
 def _bids(
-    rng: np.random.Generator, units: pl.DataFrame, days: list[date], times: np.ndarray
+    rng: np.random.Generator, units: pl.DataFrame, days: list[date], times: np.ndarray, first: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Price bands per unit and trading day, volumes per unit and interval; ``first`` is the
+    index of ``days[0]`` in the whole market, so that rebids fall on the same days whatever
+    the chunking."""
     price_rows, volume_frames = [], []
     trading_day = np.repeat(np.arange(len(days)), 288)
     for index, unit in enumerate(units.iter_rows(named=True)):
@@ -218,7 +234,9 @@ def _bids(
         # one unit-day in 29 is rebid at 04:30 on the day, after gate closure for its first hour
         midnight = [datetime.combine(day, datetime.min.time()) for day in days]
         submitted = [
-            m + timedelta(hours=4, minutes=30) if (index + d) % 29 == 0 else m - timedelta(hours=12)
+            m + timedelta(hours=4, minutes=30)
+            if (index + first + d) % 29 == 0
+            else m - timedelta(hours=12)
             for d, m in enumerate(midnight)
         ]
         volume_frames.append(
@@ -310,8 +328,10 @@ def _history(
     demand: pl.DataFrame,
     units: pl.DataFrame,
     days: list[date],
-) -> dict[str, pl.DataFrame]:
-    """Dispatch the synthetic bids once: the market's prices, unit dispatch and SCADA."""
+    initial_mw: pl.DataFrame | None,
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """Dispatch the synthetic bids once: the market's prices, unit dispatch and SCADA, and each
+    unit's last dispatch (where the next month's ramp limits start)."""
     book = build_offers(volumes, prices, registration(summary, detail, days))
     result = dispatch(
         book.offers,
@@ -320,6 +340,7 @@ def _history(
             pl.col("settlementdate").alias("interval_datetime"),
             pl.col("totaldemand").alias("demand"),
         ),
+        initial_mw=initial_mw,
         market_price_cap=PRICE_CAP,
         market_floor_price=PRICE_FLOOR,
     )
@@ -329,7 +350,12 @@ def _history(
         book.offers.select("duid", "interval_datetime", "maxavail"),
         on=["duid", "interval_datetime"],
     )
-    return {
+    last = (
+        result.units.sort("interval_datetime")
+        .unique("duid", keep="last")
+        .select("duid", pl.col("dispatch_mw").alias("initial_mw"))
+    )
+    tables = {
         "DISPATCHPRICE": regions.select(
             pl.col("interval_datetime").alias("settlementdate"),
             pl.lit(1).alias("runno"),
@@ -355,6 +381,7 @@ def _history(
             (pl.col("dispatch_mw") * 0.995).round(3).alias("scadavalue"),
         ),
     }
+    return tables, last
 
 
 def _local_prices(rng: np.random.Generator, units: pl.DataFrame, times: np.ndarray) -> pl.DataFrame:

@@ -1,0 +1,93 @@
+"""End-to-end backtest throughput: a synthetic fleet-year, every stage, in unit-intervals/s.
+
+Generates a seeded synthetic market (by default 500 units over 365 days of 5-minute intervals:
+52.6 million unit-intervals of bids) into a store, then runs ``bidstack.backtest`` with the
+variants v1 and v2 in a fresh process and prints its time, unit-intervals/s and peak memory.
+
+    python bench/bench_backtest.py                       # a fleet-year: about 10 GB of disk
+    python bench/bench_backtest.py --units 100 --days 31  # a quick look
+    python bench/bench_backtest.py --store DIR            # reuse a market made earlier
+
+The market's units are all dispatched in every scenario; ``--fleet`` of them are re-bid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bidstack.demo import synthetic_market
+
+RUN = """
+import json, time
+from bidstack.backtest import backtest
+from bidstack.fleet import load_fleet
+began = time.perf_counter()
+result = backtest({store!r}, load_fleet({fleet!r}), ["v1", "v2"], {start!r}, {end!r}, {out!r},
+                  progress=False)
+print(json.dumps({{"seconds": time.perf_counter() - began, "scenarios": len(result.scenarios)}}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=500)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--fleet", type=int, default=50, help="units re-bid (default 50)")
+    parser.add_argument("--store", type=Path, help="a folder for the market (kept), or reuse")
+    args = parser.parse_args()
+
+    folder = args.store or Path(tempfile.mkdtemp(prefix="bidstack-bench-"))
+    marker = folder / "market.json"
+    if marker.exists():
+        market = json.loads(marker.read_text())
+        print(f"reusing the market in {folder}")
+    else:
+        began = time.perf_counter()
+        made = synthetic_market(
+            folder / "store",
+            n_units=args.units,
+            days=args.days,
+            fleet_size=args.fleet,
+            progress=True,
+        )
+        market = {
+            "store": str(made.store),
+            "fleet": str(made.fleet_file),
+            "start": str(made.start),
+            "end": str(made.end),
+            "units": args.units,
+            "days": args.days,
+        }
+        marker.write_text(json.dumps(market))
+        print(f"synthetic market written in {time.perf_counter() - began:,.0f} s -> {folder}")
+
+    script = RUN.format(
+        store=market["store"],
+        fleet=market["fleet"],
+        start=market["start"],
+        end=market["end"],
+        out=str(folder / "results"),
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if child.returncode:
+        sys.exit(child.stderr)
+    run = json.loads(child.stdout.strip().splitlines()[-1])
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    unit_intervals = market["units"] * market["days"] * 288
+    print(
+        f"backtest of {market['units']} units x {market['days']} days "
+        f"({unit_intervals:,} unit-intervals, {run['scenarios']} scenarios): "
+        f"{run['seconds']:,.1f} s = {unit_intervals / run['seconds'] / 1e6:,.2f} M "
+        f"unit-intervals/s; peak memory {peak / 1e9:,.2f} GB"
+    )
+
+
+if __name__ == "__main__":
+    main()
