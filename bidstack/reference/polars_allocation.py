@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from bidstack.kernel import codes
-from bidstack.rules import Term, Variant
+from bidstack.rules import Cell, Term, Variant, numbered_cells
 
 _BANDS = range(1, 11)
 _THRESHOLDS = {"TPmin": "tp_min", "TPmax": "tp_max", "SRMC+": "srmc_plus"}
@@ -31,16 +31,15 @@ def _term_column(term: Term) -> str:
 
 
 def _term(term: Term) -> pl.Expr:
-    """``>X``: the first band from PB1 up priced above X; ``<X``: the first from PB10 down below."""
+    """``>X``: one more than the number of bands priced at or below X (bands ascend);
+    ``<X``: the number of bands priced below X; null when no band qualifies."""
     x = pl.col(_THRESHOLDS[term.reference])
-    bands = list(reversed(_BANDS)) if term.direction == "<" else list(_BANDS)
-    met = [
-        pl.col(_referred(k)) > x if term.direction == ">" else pl.col(_referred(k)) < x
-        for k in bands
-    ]
-    return pl.coalesce(
-        [pl.when(m).then(pl.lit(k, dtype=pl.Int8)) for m, k in zip(met, bands, strict=True)]
-    ).alias(_term_column(term))
+    referred = [pl.col(_referred(k)) for k in _BANDS]
+    if term.direction == ">":
+        band = pl.sum_horizontal([(r <= x).cast(pl.Int8) for r in referred]) + 1
+        return pl.when(band <= 10).then(band).cast(pl.Int8).alias(_term_column(term))
+    band = pl.sum_horizontal([(r < x).cast(pl.Int8) for r in referred])
+    return pl.when(band >= 1).then(band).cast(pl.Int8).alias(_term_column(term))
 
 
 def _invalid() -> pl.Expr:
@@ -61,18 +60,18 @@ def _invalid() -> pl.Expr:
 
 
 def _cell_index() -> pl.Expr:
-    """The kernel's cell numbering: table slot x 9 + PP row x 3 + PT column, or the PT = 10 cell."""
+    """The cell within a table: PP row x 3 + PT column, or the PT = 10 cell (kernel numbering)."""
     pt, pp = pl.col("price_type"), pl.col("price_phase")
     row_col = pl.lit(0, dtype=pl.Int16)
     for (r, phase), (c, type_) in itertools.product(
         enumerate(codes.TABLE_PRICE_PHASES), enumerate(codes.TABLE_PRICE_TYPES)
     ):
         row_col = pl.when((pp == phase) & (pt == type_)).then(r * 3 + c).otherwise(row_col)
-    return pl.when(pt == 10).then(codes.CELL_PRICE_TYPE_10).otherwise(row_col)
+    return pl.when(pt == 10).then(codes.CELL_PRICE_TYPE_10).otherwise(row_col).cast(pl.Int16)
 
 
-def _band(variant: Variant) -> pl.Expr:
-    """The band of each row under ``variant`` (null for N/A or no band), from the cell column."""
+def _variant_cell(variant: Variant) -> pl.Expr:
+    """The cell of each row under ``variant``: its table (by status and cap), then the cell."""
     status, sdc = pl.col("constraint_status"), pl.col("semidispatchcap")
     slot = (
         pl.when(status == -1)
@@ -83,29 +82,30 @@ def _band(variant: Variant) -> pl.Expr:
         .then(codes.SLOT_SDC_TRUE)
         .otherwise(codes.SLOT_SDC_FALSE)
     )
-    cell = pl.when(pl.col(_CELL) == codes.CELL_PRICE_TYPE_10).then(pl.col(_CELL))
-    cell = cell.otherwise(slot * codes.CELLS_PER_TABLE + pl.col(_CELL))
-    chain = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Int8))
-    numbered = [(codes.CELL_PRICE_TYPE_10, variant.price_type_10)]
-    for s, table in enumerate(codes.TABLES):
-        for (phase, type_), c in variant.tables.get(table, {}).items():
-            index = (
-                s * codes.CELLS_PER_TABLE
-                + codes.TABLE_PRICE_PHASES.index(phase) * 3
-                + codes.TABLE_PRICE_TYPES.index(type_)
-            )
-            numbered.append((index, c))
-    for index, c in numbered:
+    cell = pl.col(_CELL)
+    in_table = slot * codes.CELLS_PER_TABLE + cell
+    return pl.when(cell == codes.CELL_PRICE_TYPE_10).then(cell).otherwise(in_table).cast(pl.Int16)
+
+
+def _band(variant: Variant, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The band each row's cell picks (null for none), and whether the cell is N/A. Cells
+    with the same text share one branch."""
+    branches: dict[str, tuple[Cell, list[int]]] = {}
+    not_applicable = []
+    for index, c in numbered_cells(variant):
         if c.op == "N/A":
-            continue
+            not_applicable.append(index)
+        else:
+            branches.setdefault(c.text, (c, []))[1].append(index)
+    chain = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Int8))
+    for c, indices in branches.values():
         bands = [
             pl.lit(t.band, dtype=pl.Int8) if not t.direction else pl.col(_term_column(t))
             for t in c.terms
         ]
         value = pl.max_horizontal(bands) if c.op == "max" else pl.min_horizontal(bands)
-        chain = chain.when(cell == index).then(value)
-    not_applicable = cell.is_in([i for i, c in numbered if c.op == "N/A"])
-    return chain.otherwise(None), not_applicable
+        chain = chain.when(cell.is_in(indices)).then(value)
+    return chain.otherwise(None), cell.is_in(not_applicable)
 
 
 def allocate_polars(
@@ -119,26 +119,35 @@ def allocate_polars(
     for variant in variants:
         if variant.uses_frrp:
             raise ValueError(f"{variant.name}: the Polars baseline has no per-interval FRRP terms")
-    cells = [c for v in variants for t in v.tables.values() for c in t.values()]
-    cells += [v.price_type_10 for v in variants]
+    cells = [c for v in variants for _, c in numbered_cells(v)]
     terms = {t for c in cells for t in c.terms if t.direction}
-    lazy = frame.lazy()
+    stage = [f"__stage_{v.name}" for v in variants]
     helpers = [_INVALID, _CELL, *(_referred(k) for k in _BANDS), *map(_term_column, terms)]
-    lazy = lazy.with_columns(
+    lazy = frame.lazy().with_columns(
         _invalid(),
         _cell_index().alias(_CELL),
         *((pl.col(f"priceband{k}") / pl.col("mlf")).alias(_referred(k)) for k in _BANDS),
     )
     lazy = lazy.with_columns(*(_term(t) for t in terms))
-    outputs = []
-    for variant in variants:
-        band_or_none, not_applicable = _band(variant)
+    lazy = lazy.with_columns(
+        _variant_cell(v).alias(f"{s}_cell") for v, s in zip(variants, stage, strict=True)
+    )
+    columns = []
+    for variant, s in zip(variants, stage, strict=True):
+        band, not_applicable = _band(variant, pl.col(f"{s}_cell"))
         invalid = pl.col(_INVALID)
-        band = pl.when(invalid | not_applicable).then(None).otherwise(band_or_none)
+        columns += [
+            pl.when(invalid | not_applicable).then(None).otherwise(band).alias(f"{s}_band"),
+            (not_applicable & ~invalid).alias(f"{s}_na"),
+        ]
+    lazy = lazy.with_columns(columns)
+    outputs = []
+    for variant, s in zip(variants, stage, strict=True):
+        band = pl.col(f"{s}_band")
         outcome = (
-            pl.when(invalid)
+            pl.when(pl.col(_INVALID))
             .then(pl.lit("invalid_input"))
-            .when(not_applicable)
+            .when(pl.col(f"{s}_na"))
             .then(pl.lit("not_applicable"))
             .when(band.is_null())
             .then(pl.lit("no_band"))
@@ -153,4 +162,5 @@ def allocate_polars(
             outcome.alias(f"outcome_{variant.name}"),
             within.alias(f"within_limits_{variant.name}"),
         ]
+        helpers += [f"{s}_cell", f"{s}_band", f"{s}_na"]
     return lazy.with_columns(outputs).drop(helpers)

@@ -256,7 +256,7 @@ def compile_variants(variants: Iterable[Variant]) -> CompiledRules:
     route = np.zeros((n, 3, 2), dtype=np.int8)
     op_codes = {"N/A": codes.OP_NOT_APPLICABLE, "max": codes.OP_MAX}
     for v, variant in enumerate(variants):
-        for index, cell in _numbered_cells(variant):
+        for index, cell in numbered_cells(variant):
             op[v, index] = op_codes.get(cell.op, codes.OP_MIN)
             terms[v, index, : len(cell.terms)] = [term.code for term in cell.terms]
         status_off = (
@@ -270,7 +270,7 @@ def compile_variants(variants: Iterable[Variant]) -> CompiledRules:
     return CompiledRules(op, terms, route, any(v.uses_frrp for v in variants))
 
 
-def _numbered_cells(variant: Variant) -> Iterable[tuple[int, Cell]]:
+def numbered_cells(variant: Variant) -> Iterable[tuple[int, Cell]]:
     """Each cell of the variant with its index in the kernel's cell numbering."""
     yield codes.CELL_PRICE_TYPE_10, variant.price_type_10
     n_types = len(codes.TABLE_PRICE_TYPES)
