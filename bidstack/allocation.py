@@ -495,20 +495,17 @@ def _per_unit(
         raise InputError(
             f"column {column!r} must hold whole numbers of intervals, not {series.dtype}"
         )
-    values = series.cast(pl.Float64).to_numpy()
-    values = values[order] if order.size else values
-    if unit_start.size <= 1:
-        return np.empty(0)
-    starts = unit_start[:-1]
-    low = np.fmin.reduceat(values, starts)  # NaN only where all of a unit's values are missing
-    high = np.fmax.reduceat(values, starts)
-    some_missing = np.logical_or.reduceat(np.isnan(values), starts)
-    known = ~np.isnan(low)
+    values = series.cast(pl.Float64)
+    values = _readonly((values.fill_null(math.nan) if values.has_nulls() else values).to_numpy())
+    n_units = unit_start.size - 1
+    value, varies = np.empty(n_units), np.empty(n_units, dtype=np.bool_)
+    phase.unit_values(values, order, unit_start, value, varies)
+    known = ~np.isnan(value)
     for problem, units in (
-        ("changes within", known & ((low != high) | some_missing)),
-        ("is not a whole number of intervals for", known & (low != np.floor(low))),
+        ("changes within", varies),
+        ("is not a whole number of intervals for", known & (value != np.floor(value))),
     ):
         if units.any():
             duid = data.get_column("duid")[int(first_rows[np.argmax(units)])]
             raise InputError(f"column {column!r} {problem} unit {duid!r}; give one whole number")
-    return low
+    return value

@@ -122,3 +122,20 @@ def derive_price_type_phase(
             else:
                 pp = 10
             price_phase_out[i] = pp
+
+
+@njit(cache=True, parallel=True)
+def unit_values(values, order, unit_start, first_out, varies_out):
+    """One value per unit: ``first_out[u]`` the unit's first value (NaN if missing), and
+    ``varies_out[u]`` True when the unit's values (NaN = missing) are not all equal."""
+    ordered = order.size == 0
+    for u in prange(unit_start.size - 1):
+        first = values[unit_start[u] if ordered else order[unit_start[u]]]
+        varies = False
+        for j in range(unit_start[u] + 1, unit_start[u + 1]):
+            value = values[j if ordered else order[j]]
+            if value != first and not (np.isnan(value) and np.isnan(first)):
+                varies = True
+                break
+        first_out[u] = first
+        varies_out[u] = varies
