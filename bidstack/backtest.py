@@ -25,28 +25,29 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 from tqdm import tqdm
 
+from bidstack import inputs
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
-from bidstack.io import effective_on, market_time, read, read_local_price, trading_day
-from bidstack.stages.bidding import BASELINE, DEMAND_BID_PREFIX, BiddingRound, bidding_round
+from bidstack.inputs import INTERVAL_MINUTES
+from bidstack.io import market_time, trading_day
+from bidstack.rules import load_variants
+from bidstack.stages.bidding import BASELINE, BiddingRound, bidding_round
 from bidstack.stages.dispatch import DispatchResult, dispatch
 from bidstack.stages.evaluation import evaluate, unit_availability
-from bidstack.stages.metering import meter, nem12_energy, scada_energy
+from bidstack.stages.metering import meter
 from bidstack.stages.offers import BAND_VOLUMES, PRICE_BANDS, PROBLEM_SCHEMA, load_offers
 from bidstack.stages.settlement import Statements, settle, settlement_prices, statements
 
-DEFAULT_PRICE_CAP = 15000.0
-DEFAULT_PRICE_FLOOR = -1000.0
+#: Folder names a variant may not take.
+RESERVED = {BASELINE, "allocation", "problems"}
 #: The file that marks a folder as a backtest's output (it holds the run's parameters).
 MARKER = "backtest.json"
-#: Dispatch intervals in the store (DISPATCHREGIONSUM, DISPATCHPRICE) are 5 minutes long.
-INTERVAL_MINUTES = 5.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ def backtest(
     start, end = market_time(start), market_time(end)
     if not start < end:
         raise InputError(f"the backtest window ({start}, {end}] is empty")
+    names = [variant.name for variant in load_variants(variants)]
+    clash = sorted(set(names) & RESERVED)
+    if clash:
+        raise InputError(f"a rule variant may not be named {clash[0]!r}: it names an output")
     out = _prepare_output(Path(out))
     totals = _Totals(set(fleet.units))
     initial_mw: dict[str, pl.DataFrame | None] = {}
@@ -166,7 +171,7 @@ def _run_month(
     problems = []
     book = load_offers(store, left, right)
     problems.append(book.problems.with_columns(scenario=pl.lit("all")))
-    offers = _fleet_overrides(book.offers, fleet)
+    offers = inputs.fleet_overrides(book.offers, fleet)
     if offers.is_empty():
         detail = f"no energy offers with prices and registration in ({left}, {right}]"
         problems.append(_problem("no_offers", detail))
@@ -174,26 +179,27 @@ def _run_month(
             _write(pl.concat(problems, how="diagonal_relaxed"), out / "problems", month)
         )
         return
-    demand = _demand(store, left, right, fleet, offers)
+    demand = inputs.demand(store, left, right, fleet, offers)
     bidding = bidding_round(
         offers,
         fleet,
         variants,
-        frrp=_frrp(store, left, right, fleet),
+        frrp=inputs.frrp(store, left, right, fleet),
         interval_minutes=INTERVAL_MINUTES,
-        constraint_status=_constraint_status(store, left, right, fleet),
-        semidispatchcap=_semidispatchcap(store, left, right, fleet),
-        demand_bids=_demand_bids(fleet, left, right),
+        constraint_status=inputs.constraint_status(store, left, right, fleet),
+        semidispatchcap=inputs.semidispatchcap(store, left, right, fleet),
+        demand_bids=inputs.demand_bids(fleet, left, right),
     )
     problems.append(bidding.problems.with_columns(scenario=pl.lit("all")))
     if bidding.allocation is not None:
         totals.allocation.append(bidding.allocation.counts)
         _write(_allocation_output(bidding), out / "allocation", month)
-    demand = _with_demand_bids(demand, bidding.extra_demand)
-    units = _settlement_units(book.units, fleet, bidding.scenarios[BASELINE])
-    measured = _measured(store, left, right, fleet)
+        problems.append(_rejected_allocations(bidding))
+    demand = inputs.with_demand_bids(demand, bidding.extra_demand)
+    units = inputs.settlement_units(book.units, fleet, bidding.scenarios[BASELINE])
+    measured = inputs.measured(store, left, right, fleet)
     if not initial_mw:
-        initial_mw.update(dict.fromkeys(bidding.scenarios, _initial_mw(store, left)))
+        initial_mw.update(dict.fromkeys(bidding.scenarios, inputs.initial_mw(store, left)))
     stack_interval = totals.stack_interval(demand, offers)
     for scenario, scenario_offers in bidding.scenarios.items():
         result = dispatch(scenario_offers, demand, initial_mw=initial_mw.get(scenario))
@@ -250,6 +256,26 @@ def _allocation_output(bidding: BiddingRound) -> pl.DataFrame:
     return frame.select(c for c in frame.columns if not c.startswith("bandavail"))
 
 
+def _rejected_allocations(bidding: BiddingRound) -> pl.DataFrame:
+    """The fleet's unit-intervals the allocation kernel could not evaluate, with why."""
+    rejected = bidding.allocation.rejected
+    regions = bidding.allocation.frame.select(
+        pl.int_range(pl.len(), dtype=pl.UInt64).alias("row"), "regionid"
+    )
+    return (
+        rejected.join(regions, on="row", how="left")
+        .select(
+            pl.lit("invalid_input").alias("kind"),
+            "regionid",
+            "duid",
+            "interval_datetime",
+            pl.col("reason").alias("detail"),
+        )
+        .cast(PROBLEM_SCHEMA)
+        .with_columns(scenario=pl.lit("all"))
+    )
+
+
 def _problem(kind: str, detail: str) -> pl.DataFrame:
     return pl.DataFrame(
         {
@@ -271,203 +297,6 @@ def _as_problems(frame: pl.DataFrame, kind: str, detail: str | None) -> pl.DataF
         "interval_datetime",
         pl.lit(detail).alias("detail") if detail else pl.col("reason").alias("detail"),
     ).cast(PROBLEM_SCHEMA)
-
-
-def _fleet_overrides(offers: pl.DataFrame, fleet: Fleet) -> pl.DataFrame:
-    """A fleet entry's ``region`` and ``participant`` replace the registered ones."""
-    region = {d: u.region for d, u in fleet.units.items() if u.region}
-    participant = {d: u.participant for d, u in fleet.units.items() if u.participant}
-    return offers.with_columns(
-        pl.col("duid").replace_strict(region, default=pl.col("regionid")).alias("regionid"),
-        pl.col("duid")
-        .replace_strict(participant, default=pl.col("participantid"))
-        .alias("participantid"),
-    )
-
-
-def _demand(
-    store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet, offers: pl.DataFrame
-) -> pl.DataFrame:
-    """Regional demand with the day's market price cap and floor. Demand in a region where no
-    unit offers stays in: dispatch reports it (``demand_without_offers``) rather than drop it."""
-    if fleet.demand == "cleared":
-        units = offers.select("duid", "regionid").unique()
-        cleared = read(store, "DISPATCHLOAD", left, right, units.get_column("duid")).collect()
-        demand = (
-            cleared.join(units, on="duid")
-            .group_by("regionid", pl.col("settlementdate").alias("interval_datetime"))
-            .agg(pl.col("totalcleared").sum().alias("demand"))
-        )
-    else:
-        demand = (
-            read(store, "DISPATCHREGIONSUM", left, right)
-            .collect()
-            .select(
-                "regionid",
-                pl.col("settlementdate").alias("interval_datetime"),
-                pl.col("totaldemand").alias("demand"),
-            )
-        )
-    return _with_price_limits(store, demand)
-
-
-def _with_price_limits(store: str | os.PathLike, demand: pl.DataFrame) -> pl.DataFrame:
-    """The market price cap (VOLL) and floor in force on each interval's trading day."""
-    day = trading_day(pl.col("interval_datetime")).alias("day")
-    thresholds = read(store, "MARKET_PRICE_THRESHOLDS").collect()
-    days = demand.select(day).unique().get_column("day").to_list()
-    limits = pl.DataFrame(
-        schema={"day": pl.Date, "market_price_cap": pl.Float64, "market_floor_price": pl.Float64}
-    )
-    if days and not thresholds.is_empty():
-        limits = (
-            effective_on(thresholds, "MARKET_PRICE_THRESHOLDS", days)
-            .collect()
-            .select(
-                pl.col("date").dt.date().alias("day"),
-                pl.col("voll").alias("market_price_cap"),
-                pl.col("marketpricefloor").alias("market_floor_price"),
-            )
-        )
-    return (
-        demand.with_columns(day)
-        .join(limits, on="day", how="left")
-        .with_columns(
-            pl.col("market_price_cap").fill_null(DEFAULT_PRICE_CAP),
-            pl.col("market_floor_price").fill_null(DEFAULT_PRICE_FLOOR),
-        )
-        .drop("day")
-    )
-
-
-def _with_demand_bids(demand: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
-    if extra.is_empty():
-        return demand
-    return (
-        demand.join(extra, on=["regionid", "interval_datetime"], how="left")
-        .with_columns(pl.col("demand") + pl.col("demand_bid_mw").fill_null(0.0))
-        .drop("demand_bid_mw")
-    )
-
-
-def _frrp(store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet) -> pl.DataFrame:
-    """The forecast price: the actual dispatch price, or the fleet's forecast file."""
-    if fleet.frrp is None:
-        return (
-            read(store, "DISPATCHPRICE", left, right)
-            .collect()
-            .select(
-                "regionid",
-                pl.col("settlementdate").alias("interval_datetime"),
-                pl.col("rrp").alias("frrp"),
-            )
-        )
-    path, column = fleet.frrp.path, fleet.frrp.column
-    try:
-        forecast = pl.scan_parquet(path)
-        names = forecast.collect_schema().names()
-    except (OSError, pl.exceptions.ComputeError) as exc:
-        raise InputError(f"{path}: cannot read the forecast file: {exc}") from exc
-    missing = [c for c in ("regionid", "interval_datetime", column) if c not in names]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    window = pl.col("interval_datetime").is_between(left, right, closed="right")
-    return (
-        forecast.filter(window)
-        .select("regionid", "interval_datetime", pl.col(column).cast(pl.Float64).alias("frrp"))
-        .collect()
-    )
-
-
-def _constraint_status(
-    store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet
-) -> pl.DataFrame | None:
-    """The sign of each "from data" unit's local price adjustment: +1 constrained off, -1 on."""
-    units = [d for d, u in fleet.units.items() if u.constraint_status is None]
-    if not units:
-        return None
-    local = read_local_price(store, left, right, units).collect()
-    return local.select(
-        "duid",
-        pl.col("settlementdate").alias("interval_datetime"),
-        pl.col("local_price_adjustment").sign().cast(pl.Int8).alias("constraint_status"),
-    )
-
-
-def _semidispatchcap(
-    store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet
-) -> pl.DataFrame | None:
-    """DISPATCHLOAD.SEMIDISPATCHCAP of each "from data" unit."""
-    units = [d for d, u in fleet.units.items() if u.semidispatchcap is None]
-    if not units:
-        return None
-    return (
-        read(store, "DISPATCHLOAD", left, right, units)
-        .collect()
-        .select(
-            "duid",
-            pl.col("settlementdate").alias("interval_datetime"),
-            (pl.col("semidispatchcap") == 1).alias("semidispatchcap"),
-        )
-    )
-
-
-def _demand_bids(fleet: Fleet, left: datetime, right: datetime) -> pl.DataFrame | None:
-    if fleet.demand_bids is None:
-        return None
-    try:
-        bids = pl.read_parquet(fleet.demand_bids)
-    except (OSError, pl.exceptions.ComputeError) as exc:
-        raise InputError(f"{fleet.demand_bids}: cannot read the demand bids: {exc}") from exc
-    if "interval_datetime" not in bids.columns:
-        raise InputError(f"{fleet.demand_bids}: missing column interval_datetime")
-    return bids.filter(pl.col("interval_datetime").is_between(left, right, closed="right"))
-
-
-def _settlement_units(units: pl.DataFrame, fleet: Fleet, offers: pl.DataFrame) -> pl.DataFrame:
-    """Participant, region and loss factor of every unit settled this month."""
-    latest = units.sort("trading_day").unique("duid", keep="last")
-    given = pl.DataFrame(
-        [(d, u.participant, u.region, u.mlf) for d, u in fleet.units.items()],
-        schema={
-            "duid": pl.String,
-            "participantid": pl.String,
-            "regionid": pl.String,
-            "mlf": pl.Float64,
-        },
-        orient="row",
-    )
-    registered = latest.join(given, on="duid", how="left", suffix="_fleet").select(
-        "duid",
-        *(pl.coalesce(f"{c}_fleet", c).alias(c) for c in ("participantid", "regionid", "mlf")),
-    )
-    virtual = (
-        offers.filter(pl.col("duid").str.starts_with(DEMAND_BID_PREFIX))
-        .select("duid", "participantid", "regionid", pl.lit(1.0).alias("mlf"))
-        .unique("duid")
-    )
-    return pl.concat([registered.with_columns(pl.col("mlf").fill_null(1.0)), virtual])
-
-
-def _measured(store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet):
-    """SCADA for every unit, and NEM12 for fleet units with an NMI (NEM12 first)."""
-    scada = scada_energy(
-        read(store, "DISPATCH_UNIT_SCADA", left, right).collect(), INTERVAL_MINUTES
-    )
-    nmis = {d: u.nmi for d, u in fleet.units.items() if u.nmi}
-    if not nmis:
-        return scada
-    reads = read(store, "nem12_interval", left, right).collect()
-    return pl.concat([nem12_energy(reads, nmis, INTERVAL_MINUTES), scada], how="vertical_relaxed")
-
-
-def _initial_mw(store: str | os.PathLike, left: datetime) -> pl.DataFrame | None:
-    """Each unit's output as the run starts: DISPATCHLOAD.INITIALMW of the first interval."""
-    first = read(store, "DISPATCHLOAD", left, left + timedelta(minutes=INTERVAL_MINUTES))
-    first = first.collect()
-    if first.is_empty():
-        return None
-    return first.select("duid", pl.col("initialmw").alias("initial_mw")).drop_nulls()
 
 
 def _last_dispatch(units: pl.DataFrame) -> pl.DataFrame:

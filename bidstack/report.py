@@ -44,10 +44,11 @@ def write_report(result: BacktestResult, *, title: str = "bidstack backtest") ->
     """Write ``report.html`` into the backtest's output folder and return its path."""
     out = result.out
     summary = result.summary
-    base = summary.filter(pl.col("scenario") == BASELINE).get_column("fleet_net_cents")
-    summary = summary.with_columns(
-        (pl.col("fleet_net_cents") - (base[0] if base.len() else 0)).alias("net_change_cents")
-    )
+    if "fleet_net_cents" in summary.columns:
+        base = summary.filter(pl.col("scenario") == BASELINE).get_column("fleet_net_cents")
+        summary = summary.with_columns(
+            (pl.col("fleet_net_cents") - (base[0] if base.len() else 0)).alias("net_change_cents")
+        )
     totals = {s: st.totals for s, st in result.statements.items()}
     window = _window(totals)
     parts = [

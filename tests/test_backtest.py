@@ -183,12 +183,36 @@ def test_bad_input_is_reported_by_unit_and_interval(market, tmp_path) -> None:
     allocation = pl.read_parquet(tmp_path / "out" / "allocation")
     no_price = allocation.filter(pl.col("interval_datetime") == first + timedelta(minutes=30))
     assert set(no_price.get_column("outcome").cast(pl.String)) == {"invalid_input"}
+    # ... and so are earlier intervals whose phase horizon reaches it; each is a problem row
+    invalid = problems.filter(pl.col("kind") == "invalid_input")
+    assert invalid.height == allocation.filter(pl.col("outcome") == "invalid_input").height
+    assert "frrp missing, so price_type cannot be derived" in set(invalid.get_column("detail"))
     # demand in a region where nobody offers is reported, interval by interval
     tas = problems.filter(
         (pl.col("kind") == "demand_without_offers") & (pl.col("scenario") == "v2")
     )
     assert set(tas.get_column("regionid")) == {"TAS1"} and tas.height == 24
     assert run.summary.get_column("scenario").to_list() == ["baseline", "v2"]
+
+
+def test_variant_names_must_not_name_an_output(market, tmp_path: Path) -> None:
+    rules = tmp_path / "baseline.toml"
+    rules.write_text(
+        (Path(__file__).parents[1] / "bidstack/rules/v1.toml")
+        .read_text()
+        .replace('name = "v1"', 'name = "baseline"')
+    )
+    with pytest.raises(InputError, match="may not be named 'baseline'"):
+        backtest(
+            market.store,
+            load_fleet(market.fleet_file),
+            [rules],
+            market.start,
+            market.end,
+            tmp_path / "out",
+            progress=False,
+        )
+    assert not (tmp_path / "out").exists()
 
 
 def test_month_windows() -> None:
