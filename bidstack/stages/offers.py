@@ -21,7 +21,7 @@ from datetime import datetime
 
 import polars as pl
 
-from bidstack.io import effective_on, read, trading_day
+from bidstack.io import effective_on, read
 
 PRICE_BANDS = [f"priceband{k}" for k in range(1, 11)]
 BAND_VOLUMES = [f"bandavail{k}" for k in range(1, 11)]
@@ -178,9 +178,3 @@ def _problems(frame: pl.DataFrame, where: pl.Expr, kind: str, detail: str) -> pl
         )
         .cast(PROBLEM_SCHEMA)
     )
-
-
-def trading_days(start: datetime, end: datetime) -> list:
-    """Every trading day with an interval in ``(start, end]``."""
-    first, last = trading_day(start), trading_day(end)
-    return pl.date_range(first, last, "1d", eager=True).to_list()
