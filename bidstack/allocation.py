@@ -59,13 +59,16 @@ class Allocation:
     the number of rows of each outcome (``allocated``, ``not_applicable``, ``no_band``,
     ``invalid_input``) and how many allocations were within limits (``within_limits``).
     ``rejected`` lists every row that is ``invalid_input`` under some variant: its position in
-    the input (``row``), ``duid``, ``interval_datetime`` and ``reason``.
+    the input (``row``), ``duid``, ``interval_datetime`` and ``reason``. ``derived``, when PT and
+    PP were derived from ``frrp``, holds them row by row (``price_type``, ``price_phase``, Int8,
+    null where unknown).
     """
 
     frame: pl.DataFrame
     variants: tuple[str, ...]
     counts: pl.DataFrame
     rejected: pl.DataFrame
+    derived: pl.DataFrame | None = None
 
 
 def output_columns(variant_names: Sequence[str], *, bandavail: bool = False) -> dict[str, dict]:
@@ -87,6 +90,7 @@ def allocate(
     phase_horizon: PhaseHorizon = None,
     fcas_liability: bool = False,
     bandavail: bool = False,
+    lookahead: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Allocate each unit-interval's capacity to one price band under each rule variant.
 
@@ -102,6 +106,9 @@ def allocate(
     ``min_run_time`` column (in intervals, at least 1) if there is one, else 1. With
     ``fcas_liability`` SRMC+ is ``srmc + fcas_liability``, else ``srmc``. With ``bandavail`` the
     BIDPEROFFER-shaped volumes ``bandavail1..10`` (max_capacity in the chosen band) are added.
+    ``lookahead``, for a frame that is one chunk of a longer run, holds the units' intervals that
+    follow it (``duid``, ``interval_datetime``, ``frrp``, the thresholds and the horizon column):
+    PP looks ahead into them as if they were part of the frame; they are not allocated.
 
     Returns the input rows in input order with, per variant, ``band`` (Int8, null when none),
     ``outcome`` (Enum: allocated, not_applicable, no_band, invalid_input) and ``within_limits``
@@ -110,7 +117,7 @@ def allocate(
     says which and why. Raises :class:`~bidstack.errors.InputError` (missing column, a dtype that
     cannot be cast, bad ``phase_horizon``) or :class:`~bidstack.errors.RuleError` before any work.
     """
-    return _Run(frame, variants, phase_horizon, fcas_liability, bandavail).frame
+    return _Run(frame, variants, phase_horizon, fcas_liability, bandavail, lookahead).frame
 
 
 def allocate_with_report(
@@ -120,10 +127,12 @@ def allocate_with_report(
     phase_horizon: PhaseHorizon = None,
     fcas_liability: bool = False,
     bandavail: bool = False,
+    lookahead: pl.DataFrame | None = None,
 ) -> Allocation:
     """:func:`allocate`, with counts per variant and outcome and the list of rejected rows."""
-    run = _Run(frame, variants, phase_horizon, fcas_liability, bandavail)
-    return Allocation(run.frame, run.variant_names, run.counts(), run.rejected())
+    run = _Run(frame, variants, phase_horizon, fcas_liability, bandavail, lookahead)
+    derived = run.price_type_phase and _price_type_phase_columns(*run.price_type_phase)
+    return Allocation(run.frame, run.variant_names, run.counts(), run.rejected(), derived)
 
 
 def derive_price_type_phase(
@@ -131,20 +140,29 @@ def derive_price_type_phase(
     *,
     phase_horizon: PhaseHorizon = None,
     fcas_liability: bool = False,
+    lookahead: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The input with ``price_type`` and ``price_phase`` (Int8) derived from ``frrp`` (SPEC §3).
 
     Needs ``duid``, ``interval_datetime``, ``frrp``, ``tp_min``, ``tp_max``, ``srmc`` (and
-    ``fcas_liability`` when enabled); ``phase_horizon`` is as for :func:`allocate`. Where PT or
-    PP cannot be known (a missing forecast or threshold) the value is null.
+    ``fcas_liability`` when enabled); ``phase_horizon`` and ``lookahead`` are as for
+    :func:`allocate`. Where PT or PP cannot be known (a missing forecast or threshold) the value
+    is null. The input must not have ``price_type`` or ``price_phase`` columns already.
     """
     source = _as_frame(frame)
+    present = [c for c in ("price_type", "price_phase") if c in source.columns]
+    if present:
+        raise InputError(f"input already has column(s) {', '.join(map(repr, present))}")
     needed = ["duid", "interval_datetime", "frrp", "tp_min", "tp_max", "srmc"]
     data = _checked(source, needed + (["fcas_liability"] if fcas_liability else []), True)
-    price_type, price_phase = _derive(data, phase_horizon, fcas_liability)
-    return source.with_columns(
-        pl.Series("price_type", price_type).replace(codes.MISSING_CODE, None),
-        pl.Series("price_phase", price_phase).replace(codes.MISSING_CODE, None),
+    price_type, price_phase = _derive(data, phase_horizon, fcas_liability, lookahead)
+    return source.hstack(_price_type_phase_columns(price_type, price_phase).get_columns())
+
+
+def _price_type_phase_columns(price_type: np.ndarray, price_phase: np.ndarray) -> pl.DataFrame:
+    """Derived PT and PP as Int8 columns, null where they cannot be known."""
+    return pl.DataFrame({"price_type": price_type, "price_phase": price_phase}).with_columns(
+        pl.all().replace(codes.MISSING_CODE, None)
     )
 
 
@@ -158,6 +176,7 @@ class _Run:
         phase_horizon: PhaseHorizon,
         fcas_liability: bool,
         bandavail: bool,
+        lookahead: pl.DataFrame | None,
     ) -> None:
         source = _as_frame(frame)
         loaded = load_variants(variants)
@@ -169,9 +188,14 @@ class _Run:
         written = [name for out in self.columns.values() for name in out.values()]
         data = _checked(source, needed, self.derived, written)
         if self.derived:
-            price_type, price_phase = _derive(data, phase_horizon, fcas_liability)
-        elif phase_horizon is not None:
-            raise InputError("phase_horizon applies only when PT and PP are derived from frrp")
+            price_type, price_phase = _derive(data, phase_horizon, fcas_liability, lookahead)
+            self.price_type_phase = (price_type, price_phase)
+        elif phase_horizon is not None or lookahead is not None:
+            raise InputError(
+                "phase_horizon and lookahead apply only when PT and PP are derived from frrp"
+            )
+        else:
+            self.price_type_phase = None
         self.data = data
         self.outcomes: list[np.ndarray] = []
         self.within: list[np.ndarray] = []
@@ -399,9 +423,18 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 
 
 def _derive(
-    data: pl.DataFrame, phase_horizon: PhaseHorizon, fcas_liability: bool
+    data: pl.DataFrame,
+    phase_horizon: PhaseHorizon,
+    fcas_liability: bool,
+    lookahead: pl.DataFrame | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """PT and PP for every row (SPEC §3), ``codes.MISSING_CODE`` where they cannot be known."""
+    """PT and PP for every row (SPEC §3), ``codes.MISSING_CODE`` where they cannot be known.
+
+    ``lookahead`` rows follow ``data`` in time: they take part in PP's windows only.
+    """
+    n = data.height
+    if lookahead is not None and lookahead.height:
+        data = _with_lookahead(data, lookahead, phase_horizon, fcas_liability)
     unit_code, n_codes = _unit_codes(data)
     interval = _readonly(
         data.get_column("interval_datetime").to_physical().cast(pl.Int64).fill_null(0).to_numpy()
@@ -421,7 +454,26 @@ def _derive(
     if data.get_column("interval_datetime").has_nulls():
         unknown = data.get_column("interval_datetime").is_null().to_numpy()
         price_phase[unknown] = codes.MISSING_CODE
-    return price_type, price_phase
+    return price_type[:n], price_phase[:n]
+
+
+def _with_lookahead(
+    data: pl.DataFrame, lookahead: pl.DataFrame, phase_horizon: PhaseHorizon, fcas_liability: bool
+) -> pl.DataFrame:
+    """The derivation's columns of ``data`` followed by those of the look-ahead rows."""
+    columns = ["duid", "interval_datetime", "frrp", "tp_min", "tp_max", "srmc"]
+    columns += ["fcas_liability"] if fcas_liability else []
+    if isinstance(phase_horizon, str):
+        columns.append(phase_horizon)
+    elif phase_horizon is None and "min_run_time" in data.columns:
+        columns.append("min_run_time")
+    missing = [c for c in columns if c not in lookahead.columns]
+    if missing:
+        raise InputError(f"lookahead is missing column(s) {', '.join(map(repr, missing))}")
+    ahead = _checked(_as_frame(lookahead), columns, True).select(columns)
+    both = [frame.select(columns).with_columns(pl.col("duid").cast(pl.String))
+            for frame in (data, ahead)]  # fmt: skip
+    return pl.concat(both, how="vertical_relaxed")
 
 
 def _unit_codes(data: pl.DataFrame) -> tuple[np.ndarray, int]:

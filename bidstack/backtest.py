@@ -112,7 +112,7 @@ def backtest(
     )
     for left, right in bar:
         bar.set_postfix_str(f"{left:%Y-%m}")
-        _run_month(store, fleet, list(variants), left, right, out, totals, initial_mw)
+        _run_month(store, fleet, list(variants), (left, right, end), out, totals, initial_mw)
     scenarios = tuple(totals.scenarios)
     settled = {}
     for scenario in scenarios:
@@ -161,12 +161,13 @@ def _run_month(
     store: str | os.PathLike,
     fleet: Fleet,
     variants: list,
-    left: datetime,
-    right: datetime,
+    window: tuple[datetime, datetime, datetime],
     out: Path,
     totals: _Totals,
     initial_mw: dict[str, pl.DataFrame | None],
 ) -> None:
+    """One month ``(left, right]`` of the run that ends at ``end``."""
+    left, right, end = window
     month = f"{left:%Y-%m}"
     problems = []
     book = load_offers(store, left, right)
@@ -189,6 +190,7 @@ def _run_month(
         constraint_status=inputs.constraint_status(store, left, right, fleet),
         semidispatchcap=inputs.semidispatchcap(store, left, right, fleet),
         demand_bids=inputs.demand_bids(fleet, left, right),
+        lookahead=inputs.lookahead(store, right, end, fleet, offers),
     )
     problems.append(bidding.problems.with_columns(scenario=pl.lit("all")))
     if bidding.allocation is not None:
@@ -251,9 +253,14 @@ def _write(frame: pl.DataFrame, folder: Path, month: str) -> pl.DataFrame:
 
 
 def _allocation_output(bidding: BiddingRound) -> pl.DataFrame:
-    """The fleet's allocation inputs and results, without the 80-byte band volumes."""
-    frame = bidding.allocation.frame
-    return frame.select(c for c in frame.columns if not c.startswith("bandavail"))
+    """The fleet's allocation inputs, derived PT and PP, and results, without band volumes."""
+    allocation = bidding.allocation
+    frame = allocation.frame.select(
+        c for c in allocation.frame.columns if not c.startswith("bandavail")
+    )
+    return (
+        frame.hstack(allocation.derived.get_columns()) if allocation.derived is not None else frame
+    )
 
 
 def _rejected_allocations(bidding: BiddingRound) -> pl.DataFrame:

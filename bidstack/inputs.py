@@ -218,3 +218,22 @@ def initial_mw(store: str | os.PathLike, left: datetime) -> pl.DataFrame | None:
     if first.is_empty():
         return None
     return first.select("duid", pl.col("initialmw").alias("initial_mw")).drop_nulls()
+
+
+def lookahead(
+    store: str | os.PathLike, right: datetime, end: datetime, fleet: Fleet, offers: pl.DataFrame
+) -> pl.DataFrame | None:
+    """The fleet's intervals in ``(right, end]`` that its longest phase horizon reaches, with
+    their forecast price: what PP looks ahead into past the end of a month."""
+    longest = max(unit.horizon(INTERVAL_MINUTES) for unit in fleet.units.values())
+    until = min(end, right + timedelta(minutes=INTERVAL_MINUTES * (longest - 1)))
+    if until <= right:
+        return None
+    intervals = read(store, "BIDPEROFFER_D", right, until, list(fleet.units)).collect()
+    regions = offers.select("duid", "regionid").unique("duid")
+    return (
+        intervals.select("duid", "interval_datetime")
+        .unique()
+        .join(regions, on="duid")
+        .join(frrp(store, right, until, fleet), on=["regionid", "interval_datetime"], how="left")
+    )

@@ -298,11 +298,12 @@ def test_single_interval_unit_and_window_cut_at_the_end() -> None:
     frame = unit_series(1, 1, seed=1).with_columns(frrp=pl.lit(80.0))
     result = allocate(frame, ["v1"], phase_horizon=12)
     assert result.get_column("outcome").to_list() == ["allocated"]
-    # frrp 200, 80, 20: PT 10, 1, -1; horizon 2 -> PP 1, -1, -1 (the window is cut at the end)
+    # frrp 200, 80, 20: PT 10, 1, -1; horizon 2 -> PP 10 (PT = 10: PP does not matter), -1, -1
+    # (the last window is cut at the end)
     three = unit_series(1, 3, seed=1).with_columns(frrp=pl.Series([200.0, 80.0, 20.0]))
     rows = reference_rows(three)
     reference_price_type_phase(rows, {"G0": 2})
-    assert [(r["price_type"], r["price_phase"]) for r in rows] == [(10, 1), (1, -1), (-1, -1)]
+    assert [(r["price_type"], r["price_phase"]) for r in rows] == [(10, 10), (1, -1), (-1, -1)]
     expected = reference_allocation(rows, load_variant("v1"))[0]
     assert allocate(three, ["v1"], phase_horizon=2).get_column("band").to_list() == expected
 
@@ -368,7 +369,7 @@ def test_castable_dtypes_are_cast_and_unknown_variants_fail() -> None:
     )
     with pytest.raises(RuleError, match="unknown rule variant 'v3'"):
         allocate(frame, ["v3"])
-    with pytest.raises(InputError, match="phase_horizon applies only"):
+    with pytest.raises(InputError, match="phase_horizon and lookahead apply only"):
         allocate(frame, ["v1"], phase_horizon=3)
     with pytest.raises(InputError, match="at least 1"):
         allocate(frame.drop("price_type", "price_phase"), ["v1"], phase_horizon=0)
@@ -409,3 +410,45 @@ def test_derive_price_type_phase_is_public_and_leaves_unknowns_null() -> None:
     assert derived.get_column("price_type").to_list() == [r["price_type"] for r in rows]
     assert derived.get_column("price_phase").to_list() == [r["price_phase"] for r in rows]
     assert derived.get_column("price_phase").null_count() > 0
+
+
+def test_price_type_10_is_allocated_even_when_its_phase_cannot_be_known() -> None:
+    # frrp 100, missing, 100 with TPmax 100... PT 10 needs frrp > TPmax: use 150
+    frame = unit_series(1, 3, seed=2).with_columns(frrp=pl.Series([150.0, None, 150.0]))
+    result = allocate(frame, ["v1"], phase_horizon=2)
+    assert result.get_column("outcome").cast(pl.String).to_list() == [
+        "allocated",
+        "invalid_input",
+        "allocated",
+    ]
+    assert result.get_column("band").to_list() == [1, None, 1]
+
+
+def test_lookahead_makes_chunks_agree_with_the_whole() -> None:
+    frame = unit_series(n_units=3, n_intervals=60, seed=13).sort("duid", "interval_datetime")
+    cut = START + timedelta(minutes=5 * 30)
+    # G1 sees PT 1 up to the cut and PT -10 just after it: its last PPs before the cut are -10
+    frame = frame.with_columns(
+        frrp=pl.when(pl.col("duid") != "G1")
+        .then(pl.col("frrp"))
+        .when(pl.col("interval_datetime") < cut)
+        .then(80.0)
+        .otherwise(-50.0)
+    )
+    horizon = {"G0": 4, "G1": 9, "G2": 1}
+    whole = allocate_with_report(frame, ["v2"], phase_horizon=horizon)
+    first = frame.filter(pl.col("interval_datetime") < cut)
+    rest = frame.filter(pl.col("interval_datetime") >= cut)
+    chunk = allocate_with_report(first, ["v2"], phase_horizon=horizon, lookahead=rest)
+    expected = whole.frame.filter(pl.col("interval_datetime") < cut)
+    assert chunk.frame.get_column("band").equals(expected.get_column("band"))
+    inside = pl.col("interval_datetime") < cut
+    whole_pp = whole.derived.filter(frame.select(inside).to_series()).get_column("price_phase")
+    assert chunk.derived.get_column("price_phase").equals(whole_pp)
+    without = derive_price_type_phase(first, phase_horizon=horizon).get_column("price_phase")
+    g1_last = (first.get_column("duid") == "G1") & (
+        first.get_column("interval_datetime") >= cut - timedelta(minutes=20)
+    )
+    assert set(without.filter(g1_last)) == {1} and set(whole_pp.filter(g1_last)) == {-10}
+    with pytest.raises(InputError, match="lookahead is missing column"):
+        allocate(first, ["v2"], phase_horizon=horizon, lookahead=rest.drop("frrp"))

@@ -320,3 +320,37 @@ def test_demo_command_runs_the_backtest_on_built_in_data(tmp_path: Path, capsys)
         assert (tmp_path / "demo" / "results" / scenario / "statements" / "totals.csv").exists()
     assert (tmp_path / "demo" / "results" / "report.html").exists()
     assert (tmp_path / "demo" / "fleet.toml").exists()
+
+
+def test_price_phase_looks_across_the_month_boundary(tmp_path: Path) -> None:
+    from datetime import date
+
+    from bidstack import derive_price_type_phase
+
+    market = synthetic_market(tmp_path / "store", n_units=9, days=3, first_day=date(2024, 1, 30))
+    fleet = load_fleet(market.fleet_file)
+    # the price collapses just after midnight on 1 February: PT = -10 for every unit there,
+    # which every unit's PP just before midnight must see
+    prices = read(market.store, "DISPATCHPRICE", raw=True).collect()
+    collapse = pl.col("settlementdate") == datetime(2024, 2, 1, 0, 5)
+    prices = prices.with_columns(rrp=pl.when(collapse).then(-1000.0).otherwise(pl.col("rrp")))
+    write_table(market.store, "DISPATCHPRICE", prices, source="synthetic:DISPATCHPRICE:0")
+    result = backtest(
+        market.store, fleet, ["v2"], market.start, market.end, tmp_path / "out", progress=False
+    )
+    allocation = pl.read_parquet(tmp_path / "out" / "allocation").sort("duid", "interval_datetime")
+    assert allocation.get_column("month").n_unique() == 2
+    stored = allocation.select("price_type", "price_phase")
+    whole = derive_price_type_phase(
+        allocation.drop("price_type", "price_phase"),
+        phase_horizon="phase_horizon",
+        fcas_liability=True,
+    ).select("price_type", "price_phase")
+    assert stored.equals(whole)
+    before = allocation.filter(
+        (pl.col("interval_datetime") == datetime(2024, 2, 1))
+        & (pl.col("phase_horizon") > 1)
+        & (pl.col("price_type") != 10)
+    )
+    assert before.height > 0 and set(before.get_column("price_phase")) == {-10}
+    assert result.summary.height == 2

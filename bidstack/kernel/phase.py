@@ -85,7 +85,7 @@ def derive_price_type_phase(
     unit's phase horizon in intervals (below 1: unknown, so its rows' PP is missing). PP at a row
     is the lowest PT other than 10 over that row and the unit's next ``horizon - 1`` rows (cut at
     the unit's last row), 10 when all are 10; a missing PT in the window leaves PP missing unless
-    a -10 settles it.
+    a -10 settles it. Where PT is 10, PP does not matter (SPEC §2) and is written as 10.
     """
     n_units = unit_start.size - 1
     ordered = order.size == 0
@@ -109,7 +109,9 @@ def derive_price_type_phase(
             elif pt == MISSING_CODE:
                 next_missing = j
             end = j + window
-            if window < 1:
+            if pt == 10:
+                pp = 10  # PP does not matter when PT = 10 (SPEC §2); never leave it unknown
+            elif window < 1:
                 pp = MISSING_CODE
             elif next_low < end:
                 pp = -10

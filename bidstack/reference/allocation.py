@@ -107,10 +107,14 @@ def derive_price_phases(price_types: Sequence[int | None], horizon: int) -> list
     """SPEC §3: PP for one unit's intervals in time order (None where it cannot be known).
 
     PP at t is the lowest PT other than 10 over t .. t+horizon-1 (cut at the end), 10 when all of
-    them are 10. An unknown PT in the window leaves PP unknown unless a -10 settles it.
+    them are 10. An unknown PT in the window leaves PP unknown unless a -10 settles it. Where PT
+    is 10, PP does not matter and is 10.
     """
     phases: list[int | None] = []
     for t in range(len(price_types)):
+        if price_types[t] == 10:
+            phases.append(10)  # PP does not matter when PT = 10 (SPEC §2)
+            continue
         window = price_types[t : t + horizon]
         known = [pt for pt in window if pt is not None and pt != 10]
         if -10 in known:

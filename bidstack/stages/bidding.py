@@ -56,13 +56,16 @@ def bidding_round(
     constraint_status: pl.DataFrame | None = None,
     semidispatchcap: pl.DataFrame | None = None,
     demand_bids: pl.DataFrame | None = None,
+    lookahead: pl.DataFrame | None = None,
 ) -> BiddingRound:
     """Build each scenario's offers.
 
     ``frrp``: ``regionid, interval_datetime, frrp``. ``constraint_status`` and
     ``semidispatchcap``: ``duid, interval_datetime`` and the value, for the units whose fleet
     entry says ``"from data"``. ``demand_bids``: ``regionid, interval_datetime, participantid,
-    price, mw`` and optionally ``submitted``.
+    price, mw`` and optionally ``submitted``. ``lookahead``: ``duid, interval_datetime, frrp``
+    of the fleet's intervals just after this round's, so that PP looks ahead across the end of a
+    chunk of a longer run (see :func:`bidstack.allocate`).
     """
     on_time, late = _gate_closure(offers, "offerdate", fleet.gate_closure_seconds, interval_minutes)
     problems = [late]
@@ -91,7 +94,12 @@ def bidding_round(
             fleet_offers, fleet, frrp, interval_minutes, constraint_status, semidispatchcap
         )
         allocation = allocate_with_report(
-            frame, variants, phase_horizon="phase_horizon", fcas_liability=True, bandavail=True
+            frame,
+            variants,
+            phase_horizon="phase_horizon",
+            fcas_liability=True,
+            bandavail=True,
+            lookahead=_lookahead_input(lookahead, fleet, interval_minutes),
         )
         names = allocation.variants
         for name in names:
@@ -145,6 +153,18 @@ def allocation_input(
         pl.col("fleet_fcas_liability").alias("fcas_liability"),
         pl.col("fleet_phase_horizon").alias("phase_horizon"),
     ).drop(pl.selectors.starts_with("fleet_", "data_"), *BAND_VOLUMES)
+
+
+def _lookahead_input(
+    lookahead: pl.DataFrame | None, fleet: Fleet, interval_minutes: float
+) -> pl.DataFrame | None:
+    """The look-ahead rows with the fleet's thresholds and horizons, as the derivation needs."""
+    if lookahead is None or lookahead.is_empty():
+        return None
+    parameters = fleet.parameters(interval_minutes).select(
+        "duid", "tp_min", "tp_max", "srmc", "fcas_liability", "phase_horizon"
+    )
+    return lookahead.select("duid", "interval_datetime", "frrp").join(parameters, on="duid")
 
 
 def _gate_closure(
