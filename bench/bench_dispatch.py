@@ -22,9 +22,10 @@ import time
 import numpy as np
 import polars as pl
 
+from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.kernel.dispatch import BANDS, dispatch_regions
 from bidstack.reference.dispatch_lp import dispatch_interval
-from bidstack.stages.dispatch import BAND_AVAILS, PRICE_BANDS, dispatch
+from bidstack.stages.dispatch import dispatch
 
 PER_DAY = 288  # 5-minute intervals
 
@@ -90,7 +91,7 @@ def frames(data: dict[str, np.ndarray], units: int, days: int) -> tuple[pl.DataF
             "duid": pl.Series([f"U{u:04d}" for u in range(units)]).gather(data["row_unit"][:rows]),
             "interval_datetime": np.repeat(when, units),
             **{column: price[:, k] for k, column in enumerate(PRICE_BANDS)},
-            **{column: data["band_avail"][:rows, k] for k, column in enumerate(BAND_AVAILS)},
+            **{column: data["band_avail"][:rows, k] for k, column in enumerate(BAND_VOLUMES)},
             "rocup": ramp,
             "rocdown": ramp,
         }

@@ -17,14 +17,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from bidstack.columns import ArrowColumns
+from bidstack.columns import BAND_VOLUMES, PRICE_BANDS, ArrowColumns
 from bidstack.errors import InputError
 from bidstack.kernel import codes, phase
 from bidstack.kernel.allocation import allocate_rows, unpack_allocation
 from bidstack.rules import compile_variants, load_variants
 
-PRICE_BANDS = tuple(f"priceband{k}" for k in range(1, 11))
-BAND_VOLUMES = tuple(f"bandavail{k}" for k in range(1, 11))
 REQUIRED = (
     "duid",
     "interval_datetime",

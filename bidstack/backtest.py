@@ -32,6 +32,7 @@ import polars as pl
 from tqdm import tqdm
 
 from bidstack import inputs
+from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
 from bidstack.inputs import INTERVAL_MINUTES
@@ -41,7 +42,7 @@ from bidstack.stages.bidding import BASELINE, BiddingRound, bidding_round
 from bidstack.stages.dispatch import DispatchResult, dispatch
 from bidstack.stages.evaluation import evaluate, unit_availability
 from bidstack.stages.metering import meter
-from bidstack.stages.offers import BAND_VOLUMES, PRICE_BANDS, PROBLEM_SCHEMA, load_offers
+from bidstack.stages.offers import PROBLEM_SCHEMA, load_offers
 from bidstack.stages.settlement import Statements, settle, settlement_prices, statements
 
 #: Folder names a variant may not take.
@@ -104,6 +105,15 @@ def backtest(
     if clash:
         raise InputError(f"a rule variant may not be named {clash[0]!r}: it names an output")
     out = _prepare_output(Path(out))
+    run = {
+        "store": str(store),
+        "fleet": fleet.source,
+        "variants": [str(v) for v in variants],
+        "start": str(start),
+        "end": str(end),
+        "finished": False,
+    }
+    (out / MARKER).write_text(json.dumps(run, indent=2))
     totals = _Totals(set(fleet.units))
     initial_mw: dict[str, pl.DataFrame | None] = {}
     windows = month_windows(start, end)
@@ -125,14 +135,7 @@ def backtest(
     daily.write_parquet(out / "fleet_daily.parquet")
     if totals.stack is not None:
         totals.stack.write_parquet(out / "bid_stack.parquet")
-    run = {
-        "store": str(store),
-        "fleet": fleet.source,
-        "variants": [str(v) for v in variants],
-        "start": str(start),
-        "end": str(end),
-        "scenarios": list(scenarios),
-    }
+    run.update(scenarios=list(scenarios), finished=True, seconds=time.perf_counter() - began)
     (out / MARKER).write_text(json.dumps(run, indent=2))
     return BacktestResult(
         out,
@@ -197,14 +200,26 @@ def _run_month(
         totals.allocation.append(bidding.allocation.counts)
         _write(_allocation_output(bidding), out / "allocation", month)
         problems.append(_rejected_allocations(bidding))
-    demand = inputs.with_demand_bids(demand, bidding.extra_demand)
+    demand, orphans = inputs.with_demand_bids(demand, bidding.extra_demand)
+    problems.append(
+        _as_problems(
+            orphans,
+            "demand_bid_without_demand",
+            "no regional demand row for the interval: the demand bid is not dispatched",
+        ).with_columns(scenario=pl.lit("all"))
+    )
     units = inputs.settlement_units(book.units, fleet, bidding.scenarios[BASELINE])
     measured = inputs.measured(store, left, right, fleet)
     if not initial_mw:
         initial_mw.update(dict.fromkeys(bidding.scenarios, inputs.initial_mw(store, left)))
     stack_interval = totals.stack_interval(demand, offers)
     for scenario, scenario_offers in bidding.scenarios.items():
-        result = dispatch(scenario_offers, demand, initial_mw=initial_mw.get(scenario))
+        result = dispatch(
+            scenario_offers,
+            demand,
+            initial_mw=_carried(initial_mw.get(scenario), left),
+            interval_minutes=INTERVAL_MINUTES,
+        )
         initial_mw[scenario] = _last_dispatch(result.units)
         energy = meter(
             result.units,
@@ -307,11 +322,20 @@ def _as_problems(frame: pl.DataFrame, kind: str, detail: str | None) -> pl.DataF
 
 
 def _last_dispatch(units: pl.DataFrame) -> pl.DataFrame:
+    """Each unit's last dispatch, and when: where its ramp limits start next month."""
     return (
         units.sort("interval_datetime")
         .unique("duid", keep="last")
-        .select("duid", pl.col("dispatch_mw").alias("initial_mw"))
+        .select("duid", pl.col("dispatch_mw").alias("initial_mw"), "interval_datetime")
     )
+
+
+def _carried(last: pl.DataFrame | None, left: datetime) -> pl.DataFrame | None:
+    """The previous month's last dispatch of the units dispatched in its last interval (the one
+    ending at ``left``); after a gap a unit starts without a ramp limit, as within a month."""
+    if last is None or "interval_datetime" not in last.columns:
+        return last
+    return last.filter(pl.col("interval_datetime") == left).drop("interval_datetime")
 
 
 @dataclass
@@ -374,7 +398,7 @@ class _Totals:
         return pl.concat(self.problems).group_by("scenario", "kind").sum().sort("scenario", "kind")
 
     def stack_interval(self, demand: pl.DataFrame, offers: pl.DataFrame) -> tuple | None:
-        """The region-interval of highest demand in the fleet's largest region, if it beats
+        """The interval of highest demand in the region of the fleet's largest unit, if it beats
         the ones seen so far: its bid stack is drawn in the report."""
         fleet = offers.filter(pl.col("duid").is_in(list(self.fleet_units)))
         if fleet.is_empty():
@@ -476,6 +500,8 @@ class _Totals:
                 .rename({"variant": "scenario"})
             )
             summary = summary.join(counts, on="scenario", how="left").with_columns(
-                (pl.col("within_limits") / pl.col("allocated")).alias("within_limits_rate")
+                pl.when(pl.col("allocated") > 0)
+                .then(pl.col("within_limits") / pl.col("allocated"))
+                .alias("within_limits_rate")
             )
         return summary

@@ -1,4 +1,5 @@
-"""Kernel outputs (NumPy buffers) to Polars columns, through Arrow without copying."""
+"""Column names every stage shares, and kernel outputs (NumPy buffers) to Polars columns,
+through Arrow without copying."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from functools import cache
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
+#: A unit's ten offer prices ($/MWh, BIDDAYOFFER) and volumes (MW, BIDPEROFFER), as MMS names them.
+PRICE_BANDS = tuple(f"priceband{k}" for k in range(1, 11))
+BAND_VOLUMES = tuple(f"bandavail{k}" for k in range(1, 11))
+#: Retailers' demand bids take part in dispatch as units named with this prefix.
+DEMAND_BID_PREFIX = "DEMAND:"
 
 
 class ArrowColumns:

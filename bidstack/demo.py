@@ -424,7 +424,7 @@ def _fleet_toml(rng: np.random.Generator, fleet: pl.DataFrame) -> str:
             f"tp_min = {tech.srmc - rng.uniform(5.0, 80.0):.1f}",
             f"tp_max = {tech.srmc + rng.uniform(30.0, 400.0):.1f}",
             f"srmc = {tech.srmc:.1f}",
-            f"min_run_time = {int(rng.choice([5, 30, 60, 120, 240]))}",
+            f"min_run_time_minutes = {int(rng.choice([5, 30, 60, 120, 240]))}",
             'constraint_status = "from data"',
             f"semidispatchcap = {cap}",
             "",

@@ -23,7 +23,8 @@ A fleet file is TOML::
     srmc = 95.0                   # $/MWh
     fcas_liability = 0.0          # $/MWh added to SRMC to make SRMC+ (raise-contingency FCAS
                                   # liability); false or 0 leaves it out, as by default
-    min_run_time = 30             # minutes; or phase_horizon = 6 (intervals); default 1 interval
+    min_run_time_minutes = 30     # PP's horizon, rounded up to intervals; or phase_horizon = 6
+                                  # (in intervals); by default one interval
     constraint_status = "from data"   # or -1, 0, 1 (static)
     semidispatchcap = false       # or "from data"
     participant = "AGLSA"         # optional: else DUDETAILSUMMARY.PARTICIPANTID
@@ -60,7 +61,7 @@ class UnitParameters:
     tp_max: float
     srmc: float
     fcas_liability: float = 0.0
-    min_run_time: float | None = None
+    min_run_time_minutes: float | None = None
     phase_horizon: int | None = None
     constraint_status: int | None = 0
     semidispatchcap: bool | None = False
@@ -74,8 +75,8 @@ class UnitParameters:
         """The phase horizon in intervals: given, or the minimum run time rounded up, ≥ 1."""
         if self.phase_horizon is not None:
             return self.phase_horizon
-        if self.min_run_time is not None:
-            return max(1, math.ceil(self.min_run_time / interval_minutes - 1e-9))
+        if self.min_run_time_minutes is not None:
+            return max(1, math.ceil(self.min_run_time_minutes / interval_minutes - 1e-9))
         return 1
 
 
@@ -109,7 +110,7 @@ class Fleet:
             "tp_max": pl.Float64,
             "srmc": pl.Float64,
             "fcas_liability": pl.Float64,
-            "min_run_time": pl.Float64,
+            "min_run_time_minutes": pl.Float64,
             "phase_horizon": pl.Int64,
             "constraint_status": pl.Int8,
             "semidispatchcap": pl.Boolean,
@@ -131,7 +132,7 @@ def load_fleet(path: str | Path) -> Fleet:
     """Read and check a fleet file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
+        data = tomllib.loads(path.read_text("utf-8-sig"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such fleet file") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -151,6 +152,9 @@ def parse_fleet(data: dict[str, Any], *, source: str, base: Path = Path()) -> Fl
     if bad:
         raise ConfigError(f"{source}: [market] has unknown key {sorted(bad)[0]!r}")
     defaults = _table(data.get("defaults", {}), f"{source}: [defaults]")
+    bad = set(defaults) - _UNIT_KEYS
+    if bad:
+        raise ConfigError(f"{source}: [defaults] has unknown key {sorted(bad)[0]!r}")
     units = _table(data.get("units", {}), f"{source}: [units]")
     if not units:
         raise ConfigError(f"{source}: no units: add a [units.DUID] table per unit")
@@ -206,12 +210,12 @@ def _unit(duid: str, keys: dict[str, Any], source: str) -> UnitParameters:
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}")
     values: dict[str, Any] = {}
-    for key in ("tp_min", "tp_max", "srmc", "max_capacity", "mlf", "min_run_time"):
+    for key in ("tp_min", "tp_max", "srmc", "max_capacity", "mlf", "min_run_time_minutes"):
         if key in keys:
             values[key] = _number(keys[key], f"{where}: {key}")
     if values["tp_min"] > values["tp_max"]:
         raise ConfigError(f"{where}: tp_min ({values['tp_min']}) is above tp_max")
-    for key in ("max_capacity", "min_run_time"):
+    for key in ("max_capacity", "min_run_time_minutes"):
         if values.get(key, 0.0) < 0:
             raise ConfigError(f"{where}: {key} must not be negative")
     if values.get("mlf", 1.0) <= 0:
@@ -236,7 +240,7 @@ def _unit(duid: str, keys: dict[str, Any], source: str) -> UnitParameters:
     status = keys.get("constraint_status", 0)
     if status == FROM_DATA:
         values["constraint_status"] = None
-    elif status in (-1, 0, 1) and not isinstance(status, bool):
+    elif type(status) is int and status in (-1, 0, 1):
         values["constraint_status"] = status
     else:
         raise ConfigError(f'{where}: constraint_status must be -1, 0, 1 or "{FROM_DATA}"')

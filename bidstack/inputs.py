@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from bidstack.columns import DEMAND_BID_PREFIX
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
 from bidstack.io import effective_on, read, read_local_price, trading_day
-from bidstack.stages.bidding import DEMAND_BID_PREFIX
 from bidstack.stages.metering import nem12_energy, scada_energy
 
 DEFAULT_PRICE_CAP = 15000.0
@@ -24,15 +24,17 @@ INTERVAL_MINUTES = 5.0
 
 
 def fleet_overrides(offers: pl.DataFrame, fleet: Fleet) -> pl.DataFrame:
-    """A fleet entry's ``region`` and ``participant`` replace the registered ones."""
-    region = {d: u.region for d, u in fleet.units.items() if u.region}
-    participant = {d: u.participant for d, u in fleet.units.items() if u.participant}
-    return offers.with_columns(
-        pl.col("duid").replace_strict(region, default=pl.col("regionid")).alias("regionid"),
-        pl.col("duid")
-        .replace_strict(participant, default=pl.col("participantid"))
-        .alias("participantid"),
-    )
+    """A fleet entry's ``region``, ``participant``, ``mlf`` and ``max_capacity`` replace the
+    registered ones, in every scenario (so that the baseline differs only in the bids)."""
+    columns = {"region": "regionid", "participant": "participantid", "mlf": "mlf",
+               "max_capacity": "max_capacity"}  # fmt: skip
+    replaced = []
+    for key, column in columns.items():
+        given = {d: getattr(u, key) for d, u in fleet.units.items() if getattr(u, key) is not None}
+        if given:
+            value = pl.col("duid").replace_strict(given, default=pl.col(column))
+            replaced.append(value.cast(offers.schema[column]).alias(column))
+    return offers.with_columns(replaced) if replaced else offers
 
 
 def demand(
@@ -90,14 +92,20 @@ def with_price_limits(store: str | os.PathLike, demand: pl.DataFrame) -> pl.Data
     )
 
 
-def with_demand_bids(demand: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
+def with_demand_bids(
+    demand: pl.DataFrame, extra: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Demand plus the demand bids' MW, and the bids' region-intervals that have no demand
+    row (``regionid``, ``interval_datetime``): those cannot be dispatched."""
+    keys = ["regionid", "interval_datetime"]
     if extra.is_empty():
-        return demand
-    return (
-        demand.join(extra, on=["regionid", "interval_datetime"], how="left")
+        return demand, extra.select(keys)
+    added = (
+        demand.join(extra, on=keys, how="left")
         .with_columns(pl.col("demand") + pl.col("demand_bid_mw").fill_null(0.0))
         .drop("demand_bid_mw")
     )
+    return added, extra.join(demand, on=keys, how="anti").select(keys)
 
 
 def frrp(store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet) -> pl.DataFrame:
@@ -115,18 +123,17 @@ def frrp(store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet
     path, column = fleet.frrp.path, fleet.frrp.column
     try:
         forecast = pl.scan_parquet(path)
-        names = forecast.collect_schema().names()
+        schema = forecast.collect_schema()
     except (OSError, pl.exceptions.ComputeError) as exc:
         raise InputError(f"{path}: cannot read the forecast file: {exc}") from exc
-    missing = [c for c in ("regionid", "interval_datetime", column) if c not in names]
+    missing = [c for c in ("regionid", "interval_datetime", column) if c not in schema]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
     window = pl.col("interval_datetime").is_between(left, right, closed="right")
-    return (
-        forecast.filter(window)
-        .select("regionid", "interval_datetime", pl.col(column).cast(pl.Float64).alias("frrp"))
-        .collect()
-    )
+    types = {"regionid": pl.String, "interval_datetime": pl.Datetime("us"), column: pl.Float64}
+    _typed(pl.DataFrame(schema=schema), path, types)
+    rows = forecast.filter(window).select("regionid", "interval_datetime", column).collect()
+    return _typed(rows, path, types).rename({column: "frrp"})
 
 
 def constraint_status(
@@ -163,38 +170,70 @@ def semidispatchcap(
 
 
 def demand_bids(fleet: Fleet, left: datetime, right: datetime) -> pl.DataFrame | None:
+    """The retailers' demand bids of the fleet file's ``demand_bids``, typed, in the window."""
     if fleet.demand_bids is None:
         return None
+    path = fleet.demand_bids
     try:
-        bids = pl.read_parquet(fleet.demand_bids)
+        bids = pl.read_parquet(path)
     except (OSError, pl.exceptions.ComputeError) as exc:
-        raise InputError(f"{fleet.demand_bids}: cannot read the demand bids: {exc}") from exc
-    if "interval_datetime" not in bids.columns:
-        raise InputError(f"{fleet.demand_bids}: missing column interval_datetime")
+        raise InputError(f"{path}: cannot read the demand bids: {exc}") from exc
+    types = {"regionid": pl.String, "interval_datetime": pl.Datetime("us"),
+             "participantid": pl.String, "price": pl.Float64, "mw": pl.Float64}  # fmt: skip
+    if "submitted" in bids.columns:
+        types["submitted"] = pl.Datetime("us")
+    bids = _typed(bids, path, types)
+    timeless = bids.get_column("interval_datetime").null_count()
+    if timeless:
+        raise InputError(f"{path}: {timeless} demand bid(s) have no interval_datetime")
     return bids.filter(pl.col("interval_datetime").is_between(left, right, closed="right"))
 
 
+def _typed(frame: pl.DataFrame, path: os.PathLike, types: dict) -> pl.DataFrame:
+    """``frame`` with these columns cast to these types, or an error naming file and column.
+
+    Numbers must be stored as numbers and times as times; text is not parsed.
+    """
+    missing = [c for c in types if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column, dtype in types.items():
+        given = frame.schema[column]
+        fits = (
+            given.is_numeric() if dtype.is_numeric()
+            else isinstance(given, pl.Datetime | pl.Date) if isinstance(dtype, pl.Datetime)
+            else given in (pl.String, pl.Categorical, pl.Null) or isinstance(given, pl.Enum)
+        )  # fmt: skip
+        if not fits and given != pl.Null:
+            raise InputError(f"{path}: column {column!r} ({given}) is not {dtype}")
+        frame = frame.with_columns(pl.col(column).cast(dtype))
+    return frame
+
+
 def settlement_units(units: pl.DataFrame, fleet: Fleet, offers: pl.DataFrame) -> pl.DataFrame:
-    """Participant, region and loss factor of every unit settled this month."""
-    latest = units.sort("trading_day").unique("duid", keep="last")
+    """Participant, region and loss factor of every unit on each trading day settled: the
+    registration in force that day, a fleet entry's overrides, and the demand bids' units."""
     given = pl.DataFrame(
         [(d, u.participant, u.region, u.mlf) for d, u in fleet.units.items()],
-        schema={
-            "duid": pl.String,
-            "participantid": pl.String,
-            "regionid": pl.String,
-            "mlf": pl.Float64,
-        },
+        schema={"duid": pl.String, "participantid": pl.String, "regionid": pl.String,
+                "mlf": pl.Float64},
         orient="row",
-    )
-    registered = latest.join(given, on="duid", how="left", suffix="_fleet").select(
+    )  # fmt: skip
+    registered = units.join(given, on="duid", how="left", suffix="_fleet").select(
+        "trading_day",
         "duid",
         *(pl.coalesce(f"{c}_fleet", c).alias(c) for c in ("participantid", "regionid", "mlf")),
     )
     virtual = (
         offers.filter(pl.col("duid").str.starts_with(DEMAND_BID_PREFIX))
-        .select("duid", "participantid", "regionid", pl.lit(1.0).alias("mlf"))
-        .unique("duid")
+        .select(
+            trading_day(pl.col("interval_datetime")).alias("trading_day"),
+            "duid",
+            "participantid",
+            "regionid",
+            pl.lit(1.0).alias("mlf"),
+        )
+        .unique(["trading_day", "duid"])
     )
     return pl.concat([registered.with_columns(pl.col("mlf").fill_null(1.0)), virtual])
 

@@ -1,4 +1,4 @@
-"""Seeded synthetic fleets: the built-in data of ``bidstack demo``, tests and benchmarks.
+"""Seeded synthetic allocation inputs, for the allocation benchmark and tests.
 
 Everything is drawn with NumPy from one seed, vectorised, so that fifty million unit-intervals take
 seconds. Prices look like NEM offers (ten ascending bands from the market floor to near the cap),
@@ -13,7 +13,8 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from bidstack.allocation import PRICE_BANDS, derive_price_type_phase
+from bidstack.allocation import derive_price_type_phase
+from bidstack.columns import PRICE_BANDS
 
 #: A typical set of NEM energy price bands ($/MWh), jittered per unit and trading day.
 TYPICAL_BANDS = np.array([-1000.0, -50.0, 0.0, 45.0, 90.0, 150.0, 300.0, 1000.0, 5000.0, 16000.0])

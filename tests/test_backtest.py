@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -50,6 +51,23 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
         assert daily.get_column("net_cents").sum() == totals.get_column("net_cents").sum()
         for participant in totals.get_column("participantid"):
             assert (folder / "statements" / f"statement_{participant}.txt").exists()
+    # v1 is metered from its dispatch: rebuild its amounts from dispatch and prices alone
+    units = pl.read_parquet(result.out / "v1" / "dispatch_units")
+    regions = pl.read_parquet(result.out / "v1" / "dispatch_regions")
+    mlf = pl.read_parquet(result.out / "v1" / "amounts").select("duid", "mlf").unique()
+    half_up = lambda x: (x.sign() * (x.abs() + 0.5).floor()).cast(pl.Int64)  # noqa: E731
+    expected = (
+        units.join(
+            regions.select("regionid", "interval_datetime", "price"),
+            on=["regionid", "interval_datetime"],
+        )
+        .join(mlf, on="duid")
+        .select(
+            half_up(pl.col("dispatch_mw") / 12 * half_up(pl.col("price") * 100) * pl.col("mlf"))
+        )
+    )
+    written = pl.read_parquet(result.out / "v1" / "amounts").get_column("amount_cents")
+    assert expected.to_series().sum() == written.sum()
     summary = result.summary.sort("scenario")
     assert summary.get_column("price_impact")[0] == 0.0
     assert summary.filter(pl.col("scenario") == "v1").get_column("allocated").item() > 0
@@ -235,7 +253,7 @@ def test_backtest_over_the_real_sample_months(sample_ingest, tmp_path: Path) -> 
                     "tp_min": 50.0,
                     "tp_max": 600.0,
                     "srmc": 180.0,
-                    "min_run_time": 30,
+                    "min_run_time_minutes": 30,
                     "constraint_status": "from data",
                 },
                 "HDWF2": {
@@ -354,3 +372,81 @@ def test_price_phase_looks_across_the_month_boundary(tmp_path: Path) -> None:
     )
     assert before.height > 0 and set(before.get_column("price_phase")) == {-10}
     assert result.summary.height == 2
+
+
+def test_a_fleet_mlf_override_applies_to_the_baseline_too(market, tmp_path: Path) -> None:
+    text = Path(market.fleet_file).read_text()
+    first_unit = text.split("[units.")[1].split("]")[0]
+    text = text.replace(f"[units.{first_unit}]", f"[units.{first_unit}]\nmlf = 0.5")
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text(text)
+    window = (market.start + timedelta(hours=3), market.start + timedelta(hours=4))
+    backtest(
+        market.store, load_fleet(fleet_file), ["v1"], *window, tmp_path / "out", progress=False
+    )
+    for scenario in ("baseline", "v1"):
+        amounts = pl.read_parquet(tmp_path / "out" / scenario / "amounts")
+        assert set(amounts.filter(pl.col("duid") == first_unit).get_column("mlf")) == {0.5}
+    allocation = pl.read_parquet(tmp_path / "out" / "allocation")
+    assert set(allocation.filter(pl.col("duid") == first_unit).get_column("mlf")) == {0.5}
+
+
+def test_forecast_and_demand_bid_files_with_bad_types_are_named(market, tmp_path: Path) -> None:
+    pl.DataFrame(
+        {"regionid": ["NSW1"], "interval_datetime": [market.start], "price": ["cheap"]}
+    ).write_parquet(tmp_path / "forecast.parquet")
+    pl.DataFrame(
+        {
+            "regionid": ["NSW1"],
+            "interval_datetime": [market.start],
+            "participantid": ["R"],
+            "price": ["x"],
+            "mw": [1.0],
+        }
+    ).write_parquet(tmp_path / "bids.parquet")
+    units = {"units": {"X": {"tp_min": 0.0, "tp_max": 1.0, "srmc": 0.5}}}
+    window = (market.start, market.start + timedelta(hours=1))
+    cases = [
+        ({"frrp": {"file": "forecast.parquet", "column": "price"}}, "column 'price' (String)"),
+        ({"demand_bids": "bids.parquet"}, "bids.parquet: column 'price' (String)"),
+    ]
+    for market_keys, message in cases:
+        fleet = parse_fleet({"market": market_keys} | units, source="f", base=tmp_path)
+        with pytest.raises(InputError, match=re.escape(message)):
+            backtest(market.store, fleet, ["v1"], *window, tmp_path / "o", progress=False)
+
+
+def test_retailers_demand_bids_are_dispatched_and_charged(market, tmp_path: Path) -> None:
+    window = (market.start + timedelta(hours=3), market.start + timedelta(hours=4))
+    times = [window[0] + timedelta(minutes=5 * k) for k in range(1, 13)]
+    pl.DataFrame(
+        {
+            "regionid": ["NSW1"] * 12 + ["TAS1"],
+            "interval_datetime": [*times, times[0]],
+            "participantid": "RETAILCO",
+            "price": 16000.0,  # takes its MW whatever the price, so it is charged for all of it
+            "mw": 50.0,
+        }
+    ).write_parquet(tmp_path / "bids.parquet")
+    text = (
+        Path(market.fleet_file)
+        .read_text()
+        .replace("[market]", '[market]\ndemand_bids = "bids.parquet"')
+    )
+    (tmp_path / "fleet.toml").write_text(text)
+    result = backtest(
+        market.store,
+        load_fleet(tmp_path / "fleet.toml"),
+        ["v1"],
+        *window,
+        tmp_path / "out",
+        progress=False,
+    )
+    for scenario in ("baseline", "v1"):
+        totals = result.statements[scenario].totals.filter(pl.col("participantid") == "RETAILCO")
+        assert totals.get_column("energy_mwh").item() == pytest.approx(-50.0)  # 50 MW for 1 h
+        assert totals.get_column("net_cents").item() < 0
+    orphans = pl.read_parquet(tmp_path / "out" / "problems").filter(
+        pl.col("kind") == "demand_bid_without_demand"
+    )
+    assert orphans.select("regionid", "interval_datetime").rows() == [("TAS1", times[0])]

@@ -19,7 +19,7 @@ fcas_liability = 2.5
 tp_min = 0.0
 tp_max = 300
 srmc = 95.5
-min_run_time = 12
+min_run_time_minutes = 12
 constraint_status = "from data"
 [units.HDWF2]
 tp_min = -50
@@ -92,6 +92,14 @@ def test_forecast_file_is_relative_to_the_fleet_file(tmp_path: Path) -> None:
             "unknown key 'gate_closure'",
         ),
         (lambda t: t.replace("[defaults]", "[default]"), "unknown section [default]"),
+        (
+            lambda t: t.replace("fcas_liability = 2.5", "fcas_liablity = 2.5"),
+            "[defaults] has unknown key 'fcas_liablity'",
+        ),
+        (
+            lambda t: t.replace('constraint_status = "from data"', "constraint_status = 1.0"),
+            "constraint_status must be",
+        ),
         (lambda t: t.split("[units.AGLHAL]")[0], "no units"),
         (lambda t: t.replace("[market]", '[market]\ndemand = "forecast"'), "demand must be one of"),
         (lambda t: t.replace("[market]", "[market]\nfrrp = 3"), "frrp must be"),

@@ -123,6 +123,8 @@ def test_cell_text_is_read_leniently_and_shown_canonically(tmp_path: Path) -> No
         (lambda t: t.replace('"<TPmax", ">TPmin"', '3, ">TPmin"'), "a cell must be a string"),
         (lambda t: t.replace('">TPmin"]', '"min(PB1, PB2, PB3, PB4, PB5)"]', 1), "1 to 4 terms"),
         (lambda t: t.replace("[-10, -1, 1]", "[-10, 1, 1]"), "`price_types` must list"),
+        (lambda t: t.replace("[-10, -1, 1]", "[-10, -1, true]"), "`price_types` must list"),
+        (lambda t: t.replace('"PB10", "PB10"', '"PB010", "PB10"'), "'PB010' is not a term"),
         (lambda t: t.replace('name = "mine"', 'name = "my rules"'), "`name` must be"),
         (lambda t: t.replace("[constrained_on]", "[constrained_on"), "not valid TOML"),
         (lambda t: t[: t.index("[constrained_on]")], "table [constrained_on] is missing"),
@@ -174,3 +176,9 @@ def test_format_shows_the_three_tables() -> None:
     assert "SDC FALSE" in text and "SDC TRUE" in text and "Constrained on (status -1)" in text
     assert "| -10 | PB10 | PB10 | max(<TPmax, <SRMC+) |" in text
     assert "Constraint status +1 uses the SDC tables of status 0." in text
+
+
+def test_a_byte_order_mark_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + VALID.encode())
+    assert load_variant(path).name == "mine"

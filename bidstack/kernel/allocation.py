@@ -46,6 +46,7 @@ from bidstack.kernel.codes import (
     REF_FRRP,
     TERM_ABOVE,
     TERM_BELOW,
+    TERM_NONE,
 )
 
 N_BANDS = 10
@@ -192,7 +193,7 @@ def _resolve_cell(op, terms, answers, with_frrp):
     band = BAND_NONE
     for t in range(MAX_TERMS):
         term = terms[t]
-        if term == 0:
+        if term == TERM_NONE:
             break
         if not with_frrp and (term == TERM_ABOVE + REF_FRRP or term == TERM_BELOW + REF_FRRP):
             return CELL_PER_INTERVAL

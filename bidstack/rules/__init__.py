@@ -35,7 +35,7 @@ TABLE_TITLES = {
 }
 _TOP_LEVEL_KEYS = {"name", "description", "price_types", "price_type_10", *codes.TABLES}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_TERM = re.compile(r"^(?:PB(?P<band>\d+)|(?P<dir>[<>])\s*(?P<ref>[A-Za-z+]+))$", re.IGNORECASE)
+_TERM = re.compile(r"^(?:PB(?P<band>[1-9]\d*)|(?P<dir>[<>])\s*(?P<ref>[A-Za-z+]+))$", re.IGNORECASE)
 _CALL = re.compile(r"^(?P<op>min|max)\s*\((?P<args>.*)\)$", re.IGNORECASE)
 _REFERENCE_BY_KEY = {ref.lower(): ref for ref in codes.REFERENCES}
 
@@ -118,7 +118,7 @@ def load_variant(name_or_path: str | Path) -> Variant:
             f"({', '.join(BUILTIN)}) and no such file"
         )
     try:
-        text = path.read_text("utf-8")
+        text = path.read_text("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleError(f"{path}: cannot read rule file: {exc}") from exc
     return parse_variant(text, source=str(path), default_name=path.stem)
@@ -174,7 +174,11 @@ def parse_variant(text: str, *, source: str, default_name: str) -> Variant:
 
 
 def _parse_price_types(value: object, source: str) -> tuple[int, ...]:
-    if not isinstance(value, list) or sorted(value) != sorted(codes.TABLE_PRICE_TYPES):
+    if (
+        not isinstance(value, list)
+        or not all(type(pt) is int for pt in value)
+        or sorted(value) != sorted(codes.TABLE_PRICE_TYPES)
+    ):
         raise RuleError(
             f"{source}: `price_types` must list the table columns -10, -1 and 1 once each, "
             f"got {value!r}"

@@ -21,13 +21,13 @@ from datetime import timedelta
 import polars as pl
 
 from bidstack.allocation import Allocation, allocate_with_report
+from bidstack.columns import BAND_VOLUMES, DEMAND_BID_PREFIX, PRICE_BANDS
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
-from bidstack.stages.offers import BAND_VOLUMES, PRICE_BANDS, PROBLEM_SCHEMA
+from bidstack.rules import load_variants
+from bidstack.stages.offers import PROBLEM_SCHEMA
 
 BASELINE = "baseline"
-#: Demand bids become units named like this in dispatch and settlement.
-DEMAND_BID_PREFIX = "DEMAND:"
 #: Step between the padding prices of a demand bid's unused bands ($/MWh).
 _PAD = 1e-3
 
@@ -88,8 +88,11 @@ def bidding_round(
     others = pl.concat([on_time.filter(~is_fleet), bids], how="diagonal_relaxed")
     scenarios = {BASELINE: pl.concat([others, on_time.filter(is_fleet)], how="diagonal_relaxed")}
     fleet_offers = offers.filter(is_fleet)
+    names = [variant.name for variant in load_variants(variants)] if variants else []
+    for name in names:
+        scenarios[name] = others  # the fleet's rule-based bids join below, where it has offers
     allocation = None
-    if variants and not fleet_offers.is_empty():
+    if names and not fleet_offers.is_empty():
         frame = allocation_input(
             fleet_offers, fleet, frrp, interval_minutes, constraint_status, semidispatchcap
         )
@@ -101,7 +104,6 @@ def bidding_round(
             bandavail=True,
             lookahead=_lookahead_input(lookahead, fleet, interval_minutes),
         )
-        names = allocation.variants
         for name in names:
             suffix = "" if len(names) == 1 else f"_{name}"
             rebid = allocation.frame.select(
@@ -207,7 +209,13 @@ def _demand_bids(
     if "submitted" in bids.columns:
         bids, late = _gate_closure(bids, "submitted", gate_seconds, interval_minutes)
         problems.append(late)
-    bad = ~(pl.col("mw") >= 0) | pl.col("price").is_null() | pl.col("price").is_nan()
+    bad = (
+        (~(pl.col("mw") >= 0)).fill_null(True)
+        | pl.col("price").is_null()
+        | pl.col("price").is_nan()
+        | pl.col("regionid").is_null()
+        | pl.col("participantid").is_null()
+    )
     problems.append(
         bids.filter(bad)
         .select(
@@ -215,7 +223,9 @@ def _demand_bids(
             "regionid",
             (DEMAND_BID_PREFIX + pl.col("participantid")).alias("duid"),
             "interval_datetime",
-            pl.lit("a demand bid needs a price and MW ≥ 0").alias("detail"),
+            pl.lit("a demand bid needs a region, a participant, a price and MW ≥ 0").alias(
+                "detail"
+            ),
         )
         .cast(PROBLEM_SCHEMA)
     )
@@ -225,9 +235,9 @@ def _demand_bids(
         .agg(pl.col("mw").sum())
     )
     bids = bids.with_columns(
-        (DEMAND_BID_PREFIX + pl.col("participantid") + "@" + pl.col("price").cast(pl.String)).alias(
-            "duid"
-        )
+        pl.format(
+            "{}{}:{}@{}", pl.lit(DEMAND_BID_PREFIX), "participantid", "regionid", "price"
+        ).alias("duid")
     )
     offers = bids.select(
         "duid",

@@ -35,18 +35,17 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
 from bidstack.kernel import dispatch as kernel
 
-PRICE_BANDS = tuple(f"priceband{k}" for k in range(1, kernel.BANDS + 1))
-BAND_AVAILS = tuple(f"bandavail{k}" for k in range(1, kernel.BANDS + 1))
 KEYS = ("regionid", "interval_datetime")
 
 OFFER_COLUMNS = {
     "regionid": pl.String,
     "duid": pl.String,
     "interval_datetime": pl.Datetime,
-    **dict.fromkeys(PRICE_BANDS + BAND_AVAILS, pl.Float64),
+    **dict.fromkeys(PRICE_BANDS + BAND_VOLUMES, pl.Float64),
 }
 OPTIONAL_OFFER_COLUMNS = dict.fromkeys(("maxavail", "rocup", "rocdown", "mlf"), pl.Float64)
 DEMAND_COLUMNS = {"regionid": pl.String, "interval_datetime": pl.Datetime, "demand": pl.Float64}
@@ -310,10 +309,10 @@ def _offer_checks() -> list[Check]:
         _column_check("missing_price", {c: _missing(c) for c in PRICE_BANDS}),
         _column_check(
             "missing_availability",
-            {c: _missing(c) for c in BAND_AVAILS} | {"maxavail": pl.col("maxavail").is_nan()},
+            {c: _missing(c) for c in BAND_VOLUMES} | {"maxavail": pl.col("maxavail").is_nan()},
         ),
         _column_check(
-            "negative_availability", {c: pl.col(c) < 0 for c in (*BAND_AVAILS, "maxavail")}
+            "negative_availability", {c: pl.col(c) < 0 for c in (*BAND_VOLUMES, "maxavail")}
         ),
         _column_check("prices_not_ascending", ascending),
         _column_check("bad_mlf", {"mlf": (pl.col("mlf") <= 0) | ~pl.col("mlf").is_finite()}),
@@ -426,7 +425,7 @@ def _run_kernel(
         return offers[column].fill_null(np.inf).to_numpy()[order]
 
     band_avail = np.empty((len(order), kernel.BANDS))
-    for k, column in enumerate(BAND_AVAILS):
+    for k, column in enumerate(BAND_VOLUMES):
         band_avail[:, k] = offers[column].to_numpy()[order]
     (
         dispatch_mw,

@@ -1,8 +1,9 @@
 """Grid evaluation: per region and interval, offered capacity against demand.
 
 The reserve margin is the capacity offered in a region (each unit's availability: the lower of
-its MAXAVAIL and the sum of its band volumes) less demand. Lack-of-reserve flags follow AEMO's
-levels with the largest units as the credible contingencies (a simplification, stated here):
+its MAXAVAIL and the sum of its band volumes; demand bids are not capacity) less demand.
+Lack-of-reserve flags follow AEMO's levels with the largest units as the credible contingencies
+(a simplification, stated here):
 LOR3 when the margin is below zero, LOR2 below the largest single unit's availability, LOR1
 below the sum of the two largest.
 """
@@ -11,9 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from bidstack.columns import BAND_VOLUMES, DEMAND_BID_PREFIX
 from bidstack.errors import InputError
-
-BAND_VOLUMES = [f"bandavail{k}" for k in range(1, 11)]
 
 
 def unit_availability(offers: pl.DataFrame) -> pl.Expr:
@@ -42,8 +42,11 @@ def evaluate(offers: pl.DataFrame, demand: pl.DataFrame) -> pl.DataFrame:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise InputError(f"evaluation {name} is missing column(s) {', '.join(missing)}")
+    generating = offers.filter(~pl.col("duid").str.starts_with(DEMAND_BID_PREFIX))
     offered = (
-        offers.select("regionid", "interval_datetime", unit_availability(offers).alias("mw"))
+        generating.select(
+            "regionid", "interval_datetime", unit_availability(generating).alias("mw")
+        )
         .group_by("regionid", "interval_datetime")
         .agg(
             pl.col("mw").sum().alias("offered_mw"),

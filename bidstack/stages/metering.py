@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from bidstack.stages.bidding import DEMAND_BID_PREFIX
+from bidstack.columns import DEMAND_BID_PREFIX
 
 ENERGY_SCHEMA = {
     "duid": pl.String,

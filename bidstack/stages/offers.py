@@ -21,10 +21,9 @@ from datetime import datetime
 
 import polars as pl
 
+from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.io import effective_on, read
 
-PRICE_BANDS = [f"priceband{k}" for k in range(1, 11)]
-BAND_VOLUMES = [f"bandavail{k}" for k in range(1, 11)]
 PROBLEM_SCHEMA = {
     "kind": pl.String,
     "regionid": pl.String,

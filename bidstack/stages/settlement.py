@@ -109,7 +109,9 @@ def settle(
     """Amounts per unit and interval, and the unit-intervals that cannot be settled.
 
     ``energy``: ``duid``, ``interval_datetime``, ``energy_mwh`` (sent out positive; a load's
-    consumption negative). ``units``: ``duid``, ``participantid``, ``regionid``, ``mlf``.
+    consumption negative). ``units``: ``duid``, ``participantid``, ``regionid``, ``mlf``, one
+    row per unit, or with a ``trading_day`` column one row per unit and trading day (the
+    registration in force that day).
     ``prices``: from :func:`settlement_prices`. The amount is ``energy_mwh × spot price × mlf``
     in cents, rounded once: positive is paid to the participant, negative charged to it.
     Returns ``(amounts, unsettled)``; ``unsettled`` names each unit-interval without a unit
@@ -122,7 +124,11 @@ def settle(
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise InputError(f"settlement {name} is missing column(s) {', '.join(missing)}")
-    with_unit = energy.join(units.select(UNIT_COLUMNS), on="duid", how="left")
+    keys = ["duid"]
+    if "trading_day" in units.columns:
+        keys.append("trading_day")
+        energy = energy.with_columns(trading_day(pl.col("interval_datetime")).alias("trading_day"))
+    with_unit = energy.join(units.select(*keys[1:], *UNIT_COLUMNS), on=keys, how="left")
     with_price = with_unit.join(
         prices.select("regionid", "interval_datetime", "spot_price_cents"),
         on=["regionid", "interval_datetime"],
@@ -149,7 +155,7 @@ def settle(
     )
     amounts = amounts.with_columns(
         (cents.sign() * (cents.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_cents")
-    )
+    ).drop("trading_day", strict=False)
     return amounts.sort("participantid", "duid", "interval_datetime"), unsettled
 
 

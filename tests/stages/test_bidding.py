@@ -108,3 +108,31 @@ def test_demand_bids_become_virtual_units_and_extra_demand() -> None:
             interval_minutes=5,
             demand_bids=bids.drop("mw"),
         )
+
+
+def test_every_variant_is_a_scenario_even_without_fleet_offers() -> None:
+    absent = parse_fleet(
+        {"units": {"NOSUCH": {"tp_min": 0.0, "tp_max": 1.0, "srmc": 0.5}}}, source="fleet.toml"
+    )
+    result = bidding_round(book(), absent, ["v1", "v2"], frrp=frrp([50.0] * 4), interval_minutes=5)
+    assert list(result.scenarios) == ["baseline", "v1", "v2"]
+    assert result.scenarios["v2"].equals(result.scenarios["baseline"])
+    assert result.allocation is None
+
+
+def test_a_demand_bid_without_mw_is_reported_not_lost() -> None:
+    bids = pl.DataFrame(
+        {
+            "regionid": "SA1",
+            "interval_datetime": times(2),
+            "participantid": "RETAIL",
+            "price": [300.0, 300.0],
+            "mw": [40.0, None],
+        }
+    )
+    result = bidding_round(
+        book(2), FLEET, [], frrp=frrp([50.0] * 2), interval_minutes=5, demand_bids=bids
+    )
+    bad = result.problems.filter(pl.col("kind") == "bad_demand_bid")
+    assert bad.get_column("interval_datetime").to_list() == [times(2)[1]]
+    assert result.extra_demand.get_column("demand_bid_mw").to_list() == [40.0]

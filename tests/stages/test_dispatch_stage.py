@@ -8,8 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
-from bidstack.stages.dispatch import BAND_AVAILS, PRICE_BANDS, dispatch
+from bidstack.stages.dispatch import dispatch
 
 START = dt.datetime(2024, 1, 1, 0, 5)
 
@@ -24,7 +25,7 @@ def offer(duid: str, when: dt.datetime, prices, avails, region: str = "NSW1", **
     avails = [*avails, *[0.0] * (10 - len(avails))]
     row = {"regionid": region, "duid": duid, "interval_datetime": when}
     row |= dict(zip(PRICE_BANDS, map(float, prices), strict=True))
-    row |= dict(zip(BAND_AVAILS, map(float, avails), strict=True))
+    row |= dict(zip(BAND_VOLUMES, map(float, avails), strict=True))
     return row | extra
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.kernel import dispatch as kernel
-from bidstack.stages.dispatch import BAND_AVAILS, PRICE_BANDS, dispatch
+from bidstack.stages.dispatch import dispatch
 
 from dispatch_stacks import Stack, random_stack
 
@@ -27,7 +28,7 @@ def stage_frames(stacks: list[Stack]) -> tuple[pl.DataFrame, pl.DataFrame, pl.Da
             duid = f"{region}_U{u:02d}"
             row = {"regionid": region, "duid": duid, "interval_datetime": TIME}
             row |= dict(zip(PRICE_BANDS, stack.price_band[u], strict=True))
-            row |= dict(zip(BAND_AVAILS, stack.band_avail[u], strict=True))
+            row |= dict(zip(BAND_VOLUMES, stack.band_avail[u], strict=True))
             row |= {
                 "maxavail": _none(stack.max_avail[u]),
                 "rocup": _none(stack.ramp_up_rate[u]),

@@ -189,3 +189,35 @@ def test_trading_prices_rebuilt_from_dispatch_prices_match_aemo(sample_ingest) -
     )
     assert per_row.height == left_out.height
     assert not per_row.get_column("complete").any()
+
+
+def test_each_trading_day_settles_with_the_registration_in_force() -> None:
+    from datetime import date
+
+    # the trading day of 2024-01-01 runs 04:05..04:00; GEN2 changes hands and mlf on 2 January
+    times = [datetime(2024, 1, 2, 4, 0), datetime(2024, 1, 2, 4, 5)]
+    units = pl.DataFrame(
+        {
+            "trading_day": [date(2024, 1, 1), date(2024, 1, 2)],
+            "duid": "GEN2",
+            "participantid": ["OLDCO", "NEWCO"],
+            "regionid": "NSW1",
+            "mlf": [1.0, 0.5],
+        }
+    )
+    prices = pl.DataFrame(
+        {
+            "regionid": "NSW1",
+            "interval_datetime": times,
+            "settlement_interval": times,
+            "spot_price_cents": [10000, 10000],
+        }
+    )
+    energy = pl.DataFrame({"duid": "GEN2", "interval_datetime": times, "energy_mwh": [1.0, 1.0]})
+    amounts, unsettled = settle(energy, units, prices)
+    assert unsettled.height == 0
+    assert amounts.select("participantid", "amount_cents").rows() == [
+        ("NEWCO", 5000),
+        ("OLDCO", 10000),
+    ]
+    assert "trading_day" not in amounts.columns
