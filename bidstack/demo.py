@@ -102,7 +102,6 @@ class Market:
     start: datetime
     end: datetime
     fleet_file: Path
-    units: pl.DataFrame
 
 
 def synthetic_market(
@@ -158,7 +157,7 @@ def synthetic_market(
     fleet_units = units.filter(pl.col("participantid") == FLEET_PARTICIPANT)
     fleet_file.write_text(_fleet_toml(rng, fleet_units))
     end = start + timedelta(days=days)
-    return Market(store, start, end, fleet_file, units)
+    return Market(store, start, end, fleet_file)
 
 
 def _units(rng: np.random.Generator, n_units: int, fleet_size: int) -> pl.DataFrame:

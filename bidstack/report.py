@@ -113,12 +113,20 @@ def _table(frame: pl.DataFrame, columns: list) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
+def _pyplot():
+    """Matplotlib's pyplot on its file-only backend (imported here: it is slow to import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _svg(figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
+    _pyplot().close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
@@ -126,12 +134,9 @@ def _svg(figure) -> str:
 def _daily_plot(daily: pl.DataFrame) -> str:
     if daily.is_empty():
         return "<p>No fleet energy was settled.</p>"
-    import matplotlib
+    from matplotlib.ticker import StrMethodFormatter
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(10, 3.6))
+    figure, axes = _pyplot().subplots(figsize=(10, 3.6))
     for (scenario,), days in daily.partition_by("scenario", as_dict=True).items():
         axes.plot(
             days.get_column("trading_day").to_list(),
@@ -140,7 +145,7 @@ def _daily_plot(daily: pl.DataFrame) -> str:
             label=scenario,
         )
     axes.set_ylabel("net position ($)")
-    axes.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+    axes.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     axes.grid(alpha=0.3)
     axes.legend()
     figure.autofmt_xdate()
@@ -148,12 +153,7 @@ def _daily_plot(daily: pl.DataFrame) -> str:
 
 
 def _stack_plot(stack: pl.DataFrame) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(10, 4.2))
+    figure, axes = _pyplot().subplots(figsize=(10, 4.2))
     first = stack.row(0, named=True)
     for (scenario,), bands in stack.partition_by("scenario", as_dict=True).items():
         ordered = bands.filter(pl.col("mw") > 0).sort("price")

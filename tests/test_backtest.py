@@ -73,12 +73,21 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
     assert summary.filter(pl.col("scenario") == "v1").get_column("allocated").item() > 0
 
 
-def test_baseline_is_metered_from_scada_and_variants_from_dispatch(result) -> None:
+def test_baseline_is_metered_from_scada_and_variants_from_dispatch(market, result) -> None:
     baseline = pl.read_parquet(result.out / "baseline" / "amounts")
     variant = pl.read_parquet(result.out / "v1" / "amounts")
-    assert baseline.height > 0 and variant.height > 0
-    scada = pl.read_parquet(result.out / "baseline" / "dispatch_units")
-    assert scada.height == baseline.height
+    assert set(baseline.get_column("source")) == {"scada"}
+    assert set(variant.get_column("source")) == {"dispatch"}
+    scada = (
+        read(market.store, "DISPATCH_UNIT_SCADA")
+        .collect()
+        .select("duid", pl.col("settlementdate").alias("interval_datetime"), "scadavalue")
+    )
+    metered = baseline.join(scada, on=["duid", "interval_datetime"])
+    assert metered.height == baseline.height
+    assert (
+        metered.get_column("energy_mwh") - metered.get_column("scadavalue") / 12
+    ).abs().max() < 1e-9
 
 
 def test_late_rebids_are_reported_and_the_report_is_written(result) -> None:
