@@ -9,13 +9,16 @@ largest size (in a fresh process), and the first call in a fresh process with a 
     python bench/bench_allocation.py                 # 10M and 50M rows: about 20 GB of RAM
     python bench/bench_allocation.py --rows 2M 5M    # a quicker look
 
-Every number is the best of ``--repeat`` runs after a warm-up. Targets are printed, not asserted.
+Every number is the best of ``--repeat`` rounds after a warm-up round; each round runs every
+measurement once, so that load from elsewhere cannot favour one side of a ratio. Targets are
+printed, not asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -51,14 +54,21 @@ def fleet(n: int, seed: int = 0) -> pl.DataFrame:
     return synthetic_fleet(UNITS, days, seed=seed, price_type_phase=True).slice(0, n)
 
 
-def best_of(repeat: int, work: Callable[[], object]) -> float:
-    work()
-    times = []
+def best_of_each(repeat: int, work: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """The best time of each piece of work over ``repeat`` rounds, after a warm-up round.
+
+    Each round runs every piece once, so a burst of load from elsewhere on a shared machine
+    slows one round of all of them rather than every run of one: ratios stay fair.
+    """
+    for run in work.values():
+        run()
+    best = dict.fromkeys(work, math.inf)
     for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, run in work.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def eight_variants(folder: Path) -> list[str | Path]:
@@ -73,10 +83,12 @@ def eight_variants(folder: Path) -> list[str | Path]:
     return variants
 
 
-def memory_ceiling(inputs, outputs, repeat: int) -> float:
-    """Read every input array and write every output array once, one thread per core."""
+def memory_ceiling(inputs, outputs) -> Callable[[], None]:
+    """A pass that reads every input array and writes every output array once, one thread per
+    core (NumPy releases the GIL), in the same slices as the kernel's threads."""
     threads = os.cpu_count() or 1
     arrays = [*inputs.price_band, *inputs[1:5], inputs.max_capacity, *inputs[7:]]
+    pool = ThreadPoolExecutor(threads)
 
     def part(k: int) -> None:
         for array in arrays:
@@ -86,15 +98,20 @@ def memory_ceiling(inputs, outputs, repeat: int) -> float:
             n = out.shape[-1]
             out[..., k * n // threads : (k + 1) * n // threads] = 0
 
-    with ThreadPoolExecutor(threads) as pool:
-        return best_of(repeat, lambda: list(pool.map(part, range(threads))))
+    return lambda: list(pool.map(part, range(threads)))
 
 
 def kernel_runner(frame: pl.DataFrame, variants) -> tuple[Callable[[], None], object, list]:
     rules = compile_variants(load_variants(variants))
     inputs = _kernel_inputs(frame, False, False)
     n, v = frame.height, len(variants)
-    outputs = [np.empty((v, n), np.uint8), np.zeros(n, np.uint8)]
+    n_bytes = (n + 7) // 8
+    outputs = [
+        np.empty((v, n), np.int8),
+        np.empty((v, n), np.uint8),
+        *np.empty((3, v, n_bytes), np.uint8),
+        np.zeros(n, np.uint8),
+    ]
 
     def run() -> None:
         allocate_rows(*inputs, rules.op, rules.terms, rules.route, *outputs)
@@ -105,24 +122,22 @@ def kernel_runner(frame: pl.DataFrame, variants) -> tuple[Callable[[], None], ob
 def measure(n: int, repeat: int, variants8: list) -> dict[str, float]:
     frame = fleet(n)
     derived = frame.drop("price_type", "price_phase")
-    results: dict[str, float] = {}
-    run, inputs, outputs = kernel_runner(frame, ["v2"])
-    results["kernel"] = best_of(repeat, run)
-    results["ceiling"] = memory_ceiling(inputs, outputs, repeat)
-    del run, inputs, outputs
-    run8, *_ = kernel_runner(frame, variants8)
-    results["kernel x8"] = best_of(repeat, run8)
-    del run8
-    results["allocate"] = best_of(repeat, lambda: allocate(frame, ["v2"]))
-    results["allocate derived"] = best_of(repeat, lambda: allocate(derived, ["v2"]))
-    results["allocate x8"] = best_of(repeat, lambda: allocate(frame, variants8))
+    kernel, inputs, outputs = kernel_runner(frame, ["v2"])
+    kernel8, *_ = kernel_runner(frame, variants8)
     polars_input = frame.lazy().with_columns(srmc_plus=pl.col("srmc"))
     v2 = [load_variant("v2")]
-    results["polars"] = best_of(
-        max(1, repeat // 2),
-        lambda: allocate_polars(polars_input, v2).collect(engine="streaming"),
+    return best_of_each(
+        repeat,
+        {
+            "ceiling": memory_ceiling(inputs, outputs),
+            "kernel": kernel,
+            "kernel x8": kernel8,
+            "allocate": lambda: allocate(frame, ["v2"]),
+            "allocate derived": lambda: allocate(derived, ["v2"]),
+            "allocate x8": lambda: allocate(frame, variants8),
+            "polars": lambda: allocate_polars(polars_input, v2).collect(engine="streaming"),
+        },
     )
-    return results
 
 
 PEAK_SCRIPT = """

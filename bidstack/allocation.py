@@ -20,7 +20,7 @@ import pyarrow as pa
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS, ArrowColumns
 from bidstack.errors import InputError
 from bidstack.kernel import codes, phase
-from bidstack.kernel.allocation import allocate_rows, unpack_allocation
+from bidstack.kernel.allocation import allocate_rows
 from bidstack.rules import compile_variants, load_variants
 
 REQUIRED = (
@@ -215,14 +215,14 @@ class _Run:
     ) -> pl.DataFrame:
         inputs = _kernel_inputs(batch, fcas_liability, self.rules.uses_frrp)
         n_variants, n = len(self.variant_names), batch.height
-        packed = np.empty((n_variants, n), dtype=np.uint8)
-        reason = np.zeros(n, dtype=np.uint8)
-        allocate_rows(*inputs, self.rules.op, self.rules.terms, self.rules.route, packed, reason)
-        n_bytes = (n + 7) // 8
         band = np.empty((n_variants, n), dtype=np.int8)
         outcome = np.empty((n_variants, n), dtype=np.uint8)
-        band_valid, within, within_valid = np.empty((3, n_variants, n_bytes), dtype=np.uint8)
-        unpack_allocation(packed, band, band_valid, outcome, within, within_valid)
+        band_valid, within, within_valid = np.empty((3, n_variants, (n + 7) // 8), np.uint8)
+        reason = np.zeros(n, dtype=np.uint8)
+        allocate_rows(
+            *inputs, self.rules.op, self.rules.terms, self.rules.route,
+            band, outcome, band_valid, within, within_valid, reason,
+        )  # fmt: skip
         self.outcomes.append(outcome)
         self.within.append(within)
         self.reasons.append(reason)

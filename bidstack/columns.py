@@ -4,7 +4,6 @@ through Arrow without copying."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 
 import numpy as np
 import polars as pl
@@ -20,8 +19,9 @@ DEMAND_BID_PREFIX = "DEMAND:"
 class ArrowColumns:
     """Arrow arrays built from NumPy buffers, turned into one Polars frame in a single call.
 
-    Polars converts the columns of one Arrow table in parallel, which matters for Enum columns:
-    their codes are checked on the way in.
+    Numeric and boolean columns go through Arrow without a copy. Enum columns go in as their
+    UInt8 codes and become Enums in one ``with_columns``, which Polars runs in parallel over the
+    columns (the codes are range-checked on the way, about a nanosecond a row).
     """
 
     def __init__(self) -> None:
@@ -40,16 +40,8 @@ class ArrowColumns:
         self._add(pa.field(name, pa.bool_()), pa.Array.from_buffers(pa.bool_(), n, buffers))
 
     def enum(self, name: str, codes: np.ndarray, categories: Sequence[str]) -> None:
-        """Enum whose physical codes are ``codes`` (uint8[n], each below len(categories)).
-
-        An Arrow dictionary array carrying Polars' own Enum metadata, which Polars reads as
-        its Enum type; should a Polars version read it otherwise, :meth:`frame` casts it.
-        """
-        dictionary = pa.DictionaryArray.from_arrays(
-            pa.array(codes, type=pa.uint8()), pa.array(list(categories), type=pa.large_string())
-        )
-        metadata = _enum_metadata(tuple(categories))
-        self._add(pa.field(name, dictionary.type, metadata=metadata), dictionary)
+        """Enum whose physical codes are ``codes`` (uint8[n], each below len(categories))."""
+        self._add(pa.field(name, pa.uint8()), pa.array(codes, type=pa.uint8()))
         self.enums[name] = pl.Enum(list(categories))
 
     def float64(self, name: str, values: np.ndarray) -> None:
@@ -60,15 +52,18 @@ class ArrowColumns:
         self.arrays.append(array)
 
     def frame(self) -> pl.DataFrame:
-        table = pa.Table.from_arrays(self.arrays, schema=pa.schema(self.fields))
-        frame = pl.from_arrow(table)
-        wrong = {n: e for n, e in self.enums.items() if frame.schema[n] != e}
-        return frame.with_columns(pl.col(n).cast(pl.String).cast(e) for n, e in wrong.items())
+        frame = pl.from_arrow(pa.Table.from_arrays(self.arrays, schema=pa.schema(self.fields)))
+        return frame.with_columns(enum_from_codes(n, e) for n, e in self.enums.items())
 
 
-@cache
-def _enum_metadata(categories: tuple[str, ...]) -> dict[bytes, bytes]:
-    # The metadata Polars writes for an Enum field when it exports to Arrow; read it back from
-    # the installed Polars so that a change of format there cannot silently break this module.
-    exported = pl.DataFrame({"x": pl.Series([], dtype=pl.Enum(list(categories)))}).to_arrow()
-    return exported.schema.field("x").metadata or {}
+#: Polars >= 1.44 turns physical codes into an Enum directly; older versions map them.
+_CODES_TO_ENUM = hasattr(pl.col("x").cat, "to")
+
+
+def enum_from_codes(column: str, dtype: pl.Enum, *, direct: bool = _CODES_TO_ENUM) -> pl.Expr:
+    """An Enum ``dtype`` from a column of its physical codes (0 for the first category, ...)."""
+    codes = pl.col(column)
+    if direct:
+        return codes.cat.to(dtype)
+    categories = dtype.categories.to_list()
+    return codes.replace_strict(range(len(categories)), categories, return_dtype=dtype)

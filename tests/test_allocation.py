@@ -14,6 +14,7 @@ import pytest
 
 from bidstack import allocate, allocate_with_report, derive_price_type_phase, output_columns
 from bidstack.errors import InputError, RuleError
+from bidstack.kernel.allocation import BLOCK_ROWS, CHUNK_ROWS
 from bidstack.rules import load_variant
 
 from allocation_cases import (
@@ -186,6 +187,29 @@ def test_100k_random_rows_match_the_reference(tmp_path: Path) -> None:
         assert result.get_column(out["outcome"]).cast(pl.String).to_list() == outcomes
         assert result.get_column(out["within_limits"]).to_list() == within
         assert {"allocated", "no_band", "invalid_input", "not_applicable"} <= set(outcomes)
+
+
+def test_offers_shared_by_runs_of_rows_across_blocks_and_tasks(tmp_path: Path) -> None:
+    # The kernel resolves an offer once per run of rows sharing it, in blocks of BLOCK_ROWS
+    # within parallel tasks of CHUNK_ROWS: runs here cross both boundaries, and the rows of a
+    # run differ in every per-row column (keys, capacity, frrp), some of them invalid.
+    per_row = random_rows(CHUNK_ROWS + BLOCK_ROWS + 13, seed=11)
+    offers = random_rows(200, seed=12)
+    rng = np.random.default_rng(13)
+    lengths = rng.choice([1, 2, 7, 288, BLOCK_ROWS - 1, BLOCK_ROWS + 5, 3 * BLOCK_ROWS], 200)
+    offer_of_row = np.repeat(np.arange(200), lengths)[: per_row.height]
+    assert offer_of_row.size == per_row.height
+    offer_columns = [*PRICE_BANDS, "tp_min", "tp_max", "srmc", "mlf"]
+    frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row])
+    variants = ["v1", "v2", frrp_variant(tmp_path)]
+    result = allocate(frame, variants)
+    rows = reference_rows(frame)
+    for variant in map(load_variant, variants):
+        out = output_columns(["v1", "v2", "frrp"])[variant.name]
+        bands, outcomes, within = reference_allocation(rows, variant)
+        assert result.get_column(out["band"]).to_list() == bands, variant.name
+        assert result.get_column(out["outcome"]).cast(pl.String).to_list() == outcomes
+        assert result.get_column(out["within_limits"]).to_list() == within
 
 
 def test_input_order_and_columns_are_kept_and_arrow_is_accepted() -> None:

@@ -4,13 +4,21 @@ Mirrors :mod:`bidstack.reference.allocation` (plain Python, SPEC §2). Arrays in
 frame API in :mod:`bidstack.allocation` owns columns, dtypes and validation of shapes.
 
 The thresholds a term compares against (TPmin, TPmax, SRMC+) and the band prices change per unit
-and trading day, not per interval. Each thread therefore keeps the *offer* of the previous row
-(ten prices, mlf, TPmin, TPmax, SRMC+) and, for that offer, an *entry* per variant and row key
-(constraint status, semi-dispatch cap, PT, PP: 96 keys) holding the resolved band, outcome and
-within-limits flag. While consecutive rows share an offer, as a unit-day's 288 intervals do, a row
-costs one comparison of its offer and one table look-up per variant; the bands are searched once.
-Rows whose thresholds change every interval miss that cache and are resolved on their own; terms
-on FRRP, which changes per interval by nature, are always resolved per row.
+and trading day, not per interval. The kernel therefore works in *segments*: runs of rows that
+share an offer (ten prices, mlf, TPmin, TPmax, SRMC+), as a unit-day's 288 intervals do. Each
+parallel task takes its rows in blocks of :data:`BLOCK_ROWS` and, for a block,
+
+1. marks the rows whose offer differs from the row before, one column at a time (loops that
+   vectorise), and gives each row its *key*: constraint status, semi-dispatch cap, PT and PP, 96
+   keys in all, plus one for a row whose codes are out of range;
+2. at the start of each segment validates the offer, answers its threshold terms once, and
+   resolves every cell of every variant into a table of 97 entries per variant: the packed band,
+   outcome and within-limits flag of each key;
+3. looks each row of the segment up in that table, a gather per variant and row;
+4. unpacks the block into the buffers of the Arrow output columns while they are in cache.
+
+Rows whose thresholds change every interval make one-row segments and are resolved on their
+own; cells with FRRP terms, which change per interval by nature, are resolved row by row.
 """
 
 from __future__ import annotations
@@ -20,11 +28,10 @@ from numba import njit, prange
 
 from bidstack.kernel.codes import (
     BAND_NONE,
-    CELL_NOT_APPLICABLE,
-    CELL_PER_INTERVAL,
     CELL_PRICE_TYPE_10,
     CELLS_PER_TABLE,
     MAX_TERMS,
+    N_CELLS,
     N_TERMS,
     OP_MAX,
     OP_NOT_APPLICABLE,
@@ -50,18 +57,36 @@ from bidstack.kernel.codes import (
 )
 
 N_BANDS = 10
-#: Offer fields compared row to row: ten prices, then mlf, TPmin, TPmax, SRMC+.
+#: Offer fields: ten prices, then mlf, TPmin, TPmax, SRMC+.
 N_OFFER = N_BANDS + 4
-#: Rows per parallel task; each task starts with an empty cache.
+#: Rows per parallel task.
 CHUNK_ROWS = 1 << 16
-#: Rows per parallel task of :func:`unpack_allocation` (a multiple of 8, for the bitmaps).
-UNPACK_ROWS = 1 << 13
-#: Row keys: 3 constraint statuses x 2 semi-dispatch caps x 4 PT x 4 PP.
+#: Rows a task handles at a time (steps 1-4 above). A multiple of 8, so that a block fills whole
+#: bytes of the output bitmaps, and a divisor of CHUNK_ROWS. Large enough for the column passes
+#: to stream from memory, small enough for the block's columns to stay in the core's L2 cache.
+BLOCK_ROWS = 1 << 12
+#: Row keys: 3 constraint statuses x 2 semi-dispatch caps x 4 PT x 4 PP, then the key of rows
+#: whose codes are out of range (or PP = 10 with PT != 10), always ``invalid_input``.
 N_KEYS = 3 * 2 * 16
-#: Entries not resolved yet for the current offer, or resolved per interval (FRRP terms); no
-#: packed allocation reaches these values (the largest is 10 | 3 << 4 | 2 << 6 = 186).
-ENTRY_UNRESOLVED = 255
-ENTRY_PER_INTERVAL = 254
+KEY_INVALID = N_KEYS
+#: Row codes: constraint status + 1 (0..2), semi-dispatch cap (0..1), PT + 10 and PP + 10
+#: (0..20 each), mixed-radix; N_CODES stands for any value out of those ranges.
+N_CODES = 3 * 2 * 21 * 21
+
+
+def _key_of_code() -> np.ndarray:
+    """uint8[N_CODES + 1]: the row key of each row code (KEY_INVALID for an invalid PT or PP)."""
+    table = np.full(N_CODES + 1, KEY_INVALID, dtype=np.uint8)
+    for status_sdc in range(6):
+        for pt in range(21):
+            for pp in range(21):
+                pti, ppi = int(PT_INDEX[pt]), int(PP_INDEX[pp])
+                if pti >= 0 and ppi >= 0 and (ppi != 3 or pti == 3):
+                    table[(status_sdc * 21 + pt) * 21 + pp] = status_sdc * 16 + pti * 4 + ppi
+    return table
+
+
+KEY_OF_CODE = _key_of_code()
 
 #: A unit-interval's allocation under one variant, packed in one byte: the band (bits 0-3,
 #: 0 = none), the outcome code (bits 4-5) and within limits (bits 6-7: 0 null, 1 false, 2 true).
@@ -71,22 +96,97 @@ NOT_APPLICABLE = OUTCOME.not_applicable << OUTCOME_SHIFT
 NO_BAND = OUTCOME.no_band << OUTCOME_SHIFT
 INVALID_INPUT = OUTCOME.invalid_input << OUTCOME_SHIFT
 ALLOCATED = OUTCOME.allocated << OUTCOME_SHIFT
+#: The entry of a cell with an FRRP term, resolved per interval; no packed allocation reaches
+#: this value (the largest is 10 | 3 << 4 | 2 << 6 = 186).
+ENTRY_PER_INTERVAL = 255
+
+# Resolving a cell without branches (:func:`_cell_program`, :func:`_resolve_entries`). A cell
+# takes the lowest (``min``) or highest (``max``) band its terms answer, ignoring terms that no
+# band satisfies. Per offer, ``pick`` holds each term's answer twice: as is for ``min`` cells,
+# mirrored (11 - band) for ``max`` cells, with NO_PICK where no band satisfies the term and for
+# TERM_NONE; so a cell of either kind is the minimum of its terms' picks, NO_PICK if none
+# answered. ``entry_of[pick + offset]`` then gives the packed entry, the offset saying which
+# half of the table to read (or pointing at the N/A and per-interval entries).
+NO_PICK = N_BANDS + 1
+OFFSET_MIN = 0  # entries at 1..11
+OFFSET_MAX = NO_PICK + 1  # entries at 13..23
+OFFSET_NOT_APPLICABLE = OFFSET_MAX + 1  # no terms, so always entry_of[NO_PICK + 13]
+OFFSET_PER_INTERVAL = OFFSET_MAX + 2  # no terms kept, so always entry_of[NO_PICK + 14]
+N_ENTRY_OF = OFFSET_PER_INTERVAL + NO_PICK + 1
+
+# Constants of the bitmap packing in :func:`_emit`, as uint64 so that Numba keeps the arithmetic
+# unsigned: the low bit of each byte, and the multiplier that gathers those eight bits into the
+# top byte (bit j from byte j).
+_LOW_BITS = np.uint64(0x0101010101010101)
+_GATHER_BITS = np.uint64(0x0102040810204080)
+_U1, _U2, _U3, _U6, _U7, _U56 = (np.uint64(s) for s in (1, 2, 3, 6, 7, 56))
+
+
+@njit(cache=True)
+def _mark_changes(column, lo, hi, changed):
+    """``changed[j] |= column[lo + j] != column[lo + j - 1]`` for rows ``lo..hi-1`` (``lo >= 1``).
+
+    NaN differs from everything, so a row with a missing value always starts a segment.
+    """
+    rows, before = column[lo:hi], column[lo - 1 : hi - 1]
+    for j in range(hi - lo):
+        changed[j] |= rows[j] != before[j]
+
+
+@njit(cache=True)
+def _mark_offer_changes(price_band, mlf, tp_min, tp_max, srmc_plus, lo, hi, first, changed):
+    """Flag the rows of ``lo..hi-1`` whose offer differs from the row before, column by column.
+
+    Row ``lo`` is flagged outright when ``first`` (the start of a task: nothing is resolved).
+    """
+    changed[: hi - lo] = False
+    start = lo + 1 if first else lo
+    flags = changed[start - lo : hi - lo]
+    for k in range(N_BANDS):
+        _mark_changes(price_band[k], start, hi, flags)
+    for column in (mlf, tp_min, tp_max, srmc_plus):
+        _mark_changes(column, start, hi, flags)
+    if first:
+        changed[0] = True
+
+
+@njit(cache=True)
+def _mark_keys(constraint_status, semidispatchcap, price_type, price_phase, max_capacity, lo,
+               hi, code, key):  # fmt: skip
+    """Each row's key (KEY_INVALID where a code or max_capacity is invalid); return how many
+    rows of ``lo..hi-1`` have KEY_INVALID.
+
+    The first loop packs the codes as they are into ``code``, with no table look-up, so that it
+    vectorises; the second looks the keys up.
+    """
+    status_, sdc_ = constraint_status[lo:hi], semidispatchcap[lo:hi]
+    pt_, pp_, capacity = price_type[lo:hi], price_phase[lo:hi], max_capacity[lo:hi]
+    for j in range(hi - lo):
+        status = np.int32(status_[j]) + np.int32(1)
+        sdc = np.int32(sdc_[j])
+        pt = np.int32(pt_[j]) + np.int32(10)
+        pp = np.int32(pp_[j]) + np.int32(10)
+        valid = (
+            (status >= 0) & (status <= 2) & (sdc >= 0) & (sdc <= 1)
+            & (pt >= 0) & (pt <= 20) & (pp >= 0) & (pp <= 20) & (capacity[j] >= 0.0)
+        )  # fmt: skip
+        code[j] = ((status * 2 + sdc) * 21 + pt) * 21 + pp if valid else N_CODES
+    n_invalid = 0
+    for j in range(hi - lo):
+        key[j] = KEY_OF_CODE[code[j]]
+        n_invalid += key[j] == KEY_INVALID
+    return n_invalid
 
 
 @njit(cache=True)
 def _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, i, offer):
-    """Copy row ``i``'s offer into ``offer``; return True if it differed from what was there."""
-    changed = False
+    """Copy row ``i``'s offer into ``offer``."""
     for k in range(N_BANDS):
-        value = price_band[k][i]
-        if value != offer[k]:
-            changed = True
-            offer[k] = value
-    for k, value in enumerate((mlf[i], tp_min[i], tp_max[i], srmc_plus[i])):
-        if value != offer[N_BANDS + k]:
-            changed = True
-            offer[N_BANDS + k] = value
-    return changed
+        offer[k] = price_band[k][i]
+    offer[N_BANDS] = mlf[i]
+    offer[N_BANDS + 1] = tp_min[i]
+    offer[N_BANDS + 2] = tp_max[i]
+    offer[N_BANDS + 3] = srmc_plus[i]
 
 
 @njit(cache=True)
@@ -140,18 +240,6 @@ def _answer_threshold(referred, threshold, ref, answers):
 
 
 @njit(cache=True)
-def _row_key(status, sdc, pt, pp):
-    """The row's key in 0..N_KEYS-1, or -1 if a code is outside its set or PP = 10 < PT."""
-    if not (-1 <= status <= 1 and 0 <= sdc <= 1 and -10 <= pt <= 10 and -10 <= pp <= 10):
-        return -1
-    pti = PT_INDEX[pt + 10]
-    ppi = PP_INDEX[pp + 10]
-    if pti < 0 or ppi < 0 or (ppi == 3 and pti != 3):
-        return -1
-    return ((status + 1) * 2 + sdc) * 16 + pti * 4 + ppi
-
-
-@njit(cache=True)
 def _row_reason(offer_reason, max_capacity, status, sdc, pt, pp):
     """Why a row is invalid (the first check that fails), or 0 if it is valid."""
     if offer_reason != REASON_NONE:
@@ -183,99 +271,218 @@ def _key_cell(route, v, key):
 
 
 @njit(cache=True)
-def _resolve_cell(op, terms, answers, with_frrp):
-    """The band a cell picks, BAND_NONE when no term is met, or CELL_NOT_APPLICABLE.
+def _has_frrp_term(terms, v, cell):
+    for t in range(MAX_TERMS):
+        if terms[v, cell, t] in (TERM_ABOVE + REF_FRRP, TERM_BELOW + REF_FRRP):
+            return True
+    return False
 
-    Without ``with_frrp`` a cell with an FRRP term returns CELL_PER_INTERVAL instead.
+
+@njit(cache=True)
+def _cell_program(op, terms, route):
+    """What resolving each cell needs, from the compiled rules (once per call).
+
+    Returns ``cell_pick`` int64[V, N_CELLS, MAX_TERMS] (where each term's pick is in ``pick``),
+    ``cell_offset`` int64[V, N_CELLS] (its offset in ``entry_of``), ``cell_of_key`` int64[V,
+    N_KEYS] (the cell each row key selects) and ``per_interval`` bool[V] (the variant has cells
+    with FRRP terms).
     """
-    if op == OP_NOT_APPLICABLE:
-        return CELL_NOT_APPLICABLE
+    n_variants = op.shape[0]
+    cell_pick = np.zeros((n_variants, N_CELLS, MAX_TERMS), dtype=np.int64)
+    cell_offset = np.empty((n_variants, N_CELLS), dtype=np.int64)
+    per_interval = np.zeros(n_variants, dtype=np.bool_)
+    for v in range(n_variants):
+        for cell in range(N_CELLS):
+            if op[v, cell] == OP_NOT_APPLICABLE:
+                cell_offset[v, cell] = OFFSET_NOT_APPLICABLE
+            elif _has_frrp_term(terms, v, cell):
+                cell_offset[v, cell] = OFFSET_PER_INTERVAL
+                per_interval[v] = True
+            else:
+                is_max = op[v, cell] == OP_MAX
+                cell_offset[v, cell] = OFFSET_MAX if is_max else OFFSET_MIN
+                ended = False
+                for t in range(MAX_TERMS):
+                    ended = ended or terms[v, cell, t] == TERM_NONE
+                    term = TERM_NONE if ended else terms[v, cell, t]
+                    cell_pick[v, cell, t] = term + (N_TERMS if is_max else 0)
+    cell_of_key = np.empty((n_variants, N_KEYS), dtype=np.int64)
+    for v in range(n_variants):
+        for key in range(N_KEYS):
+            cell_of_key[v, key] = _key_cell(route, v, key)
+    return cell_pick, cell_offset, cell_of_key, per_interval
+
+
+@njit(cache=True)
+def _resolve_entries(answers, within, cell_pick, cell_offset, cell_of_key, pick, entry_of,
+                     cell_entry, entries):  # fmt: skip
+    """Every variant's packed allocation for each row key under the current offer.
+
+    ``answers`` and ``within`` come from :func:`_resolve_offer`; ``pick``, ``entry_of`` and
+    ``cell_entry`` are scratch; ``entries`` is uint8[V, N_KEYS + 1], its last column left as it
+    is (``invalid_input``).
+    """
+    for term in range(N_TERMS):
+        answer = answers[term]
+        pick[term] = answer if answer != BAND_NONE else NO_PICK
+        pick[N_TERMS + term] = NO_PICK - answer if answer != BAND_NONE else NO_PICK
+    pick[TERM_NONE] = NO_PICK
+    pick[N_TERMS + TERM_NONE] = NO_PICK
+    for band in range(1, N_BANDS + 1):
+        entry = band | ALLOCATED | (within[band] + 1) << WITHIN_SHIFT
+        entry_of[OFFSET_MIN + band] = entry
+        entry_of[OFFSET_MAX + NO_PICK - band] = entry
+    entry_of[OFFSET_MIN + NO_PICK] = NO_BAND
+    entry_of[OFFSET_MAX + NO_PICK] = NO_BAND
+    entry_of[OFFSET_NOT_APPLICABLE + NO_PICK] = NOT_APPLICABLE
+    entry_of[OFFSET_PER_INTERVAL + NO_PICK] = ENTRY_PER_INTERVAL
+    for v in range(cell_pick.shape[0]):
+        for cell in range(N_CELLS):
+            at = cell_pick[v, cell]
+            lowest = min(min(pick[at[0]], pick[at[1]]), min(pick[at[2]], pick[at[3]]))
+            cell_entry[cell] = entry_of[lowest + cell_offset[v, cell]]
+        for key in range(N_KEYS):
+            entries[v, key] = cell_entry[cell_of_key[v, key]]
+
+
+@njit(cache=True)
+def _resolve_cell(op, terms, v, cell, answers):
+    """The band cell ``cell`` of variant ``v`` picks from ``answers`` (FRRP terms included),
+    BAND_NONE when no term is met: the per-interval path of cells with FRRP terms."""
     band = BAND_NONE
     for t in range(MAX_TERMS):
-        term = terms[t]
+        term = terms[v, cell, t]
         if term == TERM_NONE:
             break
-        if not with_frrp and (term == TERM_ABOVE + REF_FRRP or term == TERM_BELOW + REF_FRRP):
-            return CELL_PER_INTERVAL
         answer = answers[term]
         if answer == BAND_NONE:
             continue
-        if band == BAND_NONE or (answer > band if op == OP_MAX else answer < band):
+        if band == BAND_NONE or (answer > band if op[v, cell] == OP_MAX else answer < band):
             band = answer
     return band
 
 
 @njit(cache=True)
-def _resolve_frrp_cell(op, terms, answers, referred, frrp):
-    """Resolve a cell with FRRP terms for one interval; CELL_PER_INTERVAL if FRRP is missing."""
+def _frrp_entry(op, terms, v, cell, answers, referred, within, frrp):
+    """The packed allocation of a cell with FRRP terms for one interval's ``frrp``, or
+    ENTRY_PER_INTERVAL if it is missing."""
     if np.isnan(frrp):
-        return CELL_PER_INTERVAL
+        return ENTRY_PER_INTERVAL
     _answer_threshold(referred, frrp, REF_FRRP, answers)
-    return _resolve_cell(op, terms, answers, True)
-
-
-@njit(cache=True)
-def _entry(band, within):
-    """The packed allocation of a resolved cell."""
-    if band == CELL_NOT_APPLICABLE:
-        return NOT_APPLICABLE
+    band = _resolve_cell(op, terms, v, cell, answers)
     if band == BAND_NONE:
         return NO_BAND
     return band | ALLOCATED | (within[band] + 1) << WITHIN_SHIFT
 
 
 @njit(cache=True)
+def _emit(packed, lo, m, band_out, outcome_out, band_valid_out, within_out, within_valid_out):
+    """Write a block's packed allocations (uint8[V, BLOCK_ROWS], ``m`` rows, starting at row
+    ``lo``, a multiple of 8) as the buffers of the Arrow columns."""
+    n_bytes = (m + 7) // 8
+    first_byte = lo // 8
+    for v in range(packed.shape[0]):
+        row, band, outcome = packed[v], band_out[v, lo : lo + m], outcome_out[v, lo : lo + m]
+        for j in range(m):
+            band[j] = row[j] & 0xF
+            outcome[j] = (row[j] >> OUTCOME_SHIFT) & 0x3
+        row[m : n_bytes * 8] = 0
+        words = row.view(np.uint64)
+        for b in range(n_bytes):
+            # Each byte of ``word`` is one row; gather one flag bit per byte, then the eight
+            # flags into one byte, row j at bit j (Arrow's little-endian bitmaps).
+            word = words[b]
+            has_band = (word | word >> _U1 | word >> _U2 | word >> _U3) & _LOW_BITS
+            has_within = (word >> _U6 | word >> _U7) & _LOW_BITS
+            is_within = (word >> _U7) & _LOW_BITS
+            band_valid_out[v, first_byte + b] = (has_band * _GATHER_BITS) >> _U56
+            within_valid_out[v, first_byte + b] = (has_within * _GATHER_BITS) >> _U56
+            within_out[v, first_byte + b] = (is_within * _GATHER_BITS) >> _U56
+
+
+@njit(cache=True)
 def _allocate_chunk(
     lo, hi, price_band, mlf, tp_min, tp_max, srmc_plus, frrp, max_capacity,
-    constraint_status, semidispatchcap, price_type, price_phase, op, terms, route,
-    allocation_out, reason_out,
+    constraint_status, semidispatchcap, price_type, price_phase, op, terms, program,
+    band_out, outcome_out, band_valid_out, within_out, within_valid_out, reason_out,
 ):  # fmt: skip
+    cell_pick, cell_offset, cell_of_key, per_interval = program
     n_variants = op.shape[0]
     offer = np.full(N_OFFER, np.nan)
     referred = np.empty(N_BANDS)
     answers = np.zeros(N_TERMS, dtype=np.int8)
     within = np.zeros(N_BANDS + 1, dtype=np.int8)
-    entries = np.empty((n_variants, N_KEYS), dtype=np.uint8)
+    pick = np.empty(2 * N_TERMS, dtype=np.int64)
+    entry_of = np.empty(N_ENTRY_OF, dtype=np.uint8)
+    cell_entry = np.empty(N_CELLS, dtype=np.uint8)
+    entries = np.full((n_variants, N_KEYS + 1), INVALID_INPUT, dtype=np.uint8)
+    changed = np.empty(BLOCK_ROWS, dtype=np.bool_)
+    code = np.empty(BLOCK_ROWS, dtype=np.int32)
+    key = np.empty(BLOCK_ROWS, dtype=np.uint8)
+    packed = np.empty((n_variants, BLOCK_ROWS), dtype=np.uint8)
     offer_reason = REASON_NONE
-    for i in range(lo, hi):
-        if _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, i, offer):
-            offer_reason = _resolve_offer(offer, referred, answers, within)
-            entries[:, :] = ENTRY_UNRESOLVED
-        status, sdc = constraint_status[i], semidispatchcap[i]
-        pt, pp = price_type[i], price_phase[i]
-        key = _row_key(status, sdc, pt, pp)
-        if offer_reason != REASON_NONE or key < 0 or not max_capacity[i] >= 0.0:
-            reason_out[i] = _row_reason(offer_reason, max_capacity[i], status, sdc, pt, pp)
+    for block_lo in range(lo, hi, BLOCK_ROWS):
+        m = min(hi, block_lo + BLOCK_ROWS) - block_lo
+        first = block_lo == lo
+        _mark_offer_changes(
+            price_band, mlf, tp_min, tp_max, srmc_plus, block_lo, block_lo + m, first, changed
+        )
+        n_invalid = _mark_keys(
+            constraint_status, semidispatchcap, price_type, price_phase, max_capacity,
+            block_lo, block_lo + m, code, key,
+        )  # fmt: skip
+        start = 0
+        while start < m:
+            stop = start + 1
+            while stop < m and not changed[stop]:
+                stop += 1
+            if changed[start]:
+                _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, block_lo + start, offer)
+                offer_reason = _resolve_offer(offer, referred, answers, within)
+                if offer_reason == REASON_NONE:
+                    _resolve_entries(
+                        answers, within, cell_pick, cell_offset, cell_of_key, pick, entry_of,
+                        cell_entry, entries,
+                    )  # fmt: skip
+                else:
+                    entries[:, :] = INVALID_INPUT
+            keys = key[start:stop]
             for v in range(n_variants):
-                allocation_out[v, i] = INVALID_INPUT
-            continue
-        for v in range(n_variants):
-            entry = entries[v, key]
-            if entry >= ENTRY_PER_INTERVAL:
-                cell = _key_cell(route, v, key)
-                if entry == ENTRY_UNRESOLVED:
-                    band = _resolve_cell(op[v, cell], terms[v, cell], answers, False)
-                    entry = (
-                        ENTRY_PER_INTERVAL if band == CELL_PER_INTERVAL else _entry(band, within)
-                    )
-                    entries[v, key] = entry
-                if entry == ENTRY_PER_INTERVAL:
-                    band = _resolve_frrp_cell(
-                        op[v, cell], terms[v, cell], answers, referred, frrp[i]
-                    )
-                    if band == CELL_PER_INTERVAL:
-                        reason_out[i] = REASON_FRRP_MISSING
-                        entry = INVALID_INPUT
-                    else:
-                        entry = _entry(band, within)
-            allocation_out[v, i] = entry
+                table, out = entries[v], packed[v, start:stop]
+                for j in range(stop - start):
+                    out[j] = table[keys[j]]
+            if offer_reason != REASON_NONE or n_invalid:
+                for j in range(start, stop):
+                    if offer_reason != REASON_NONE or key[j] == KEY_INVALID:
+                        i = block_lo + j
+                        reason_out[i] = _row_reason(
+                            offer_reason, max_capacity[i], constraint_status[i],
+                            semidispatchcap[i], price_type[i], price_phase[i],
+                        )  # fmt: skip
+            for v in range(n_variants):
+                if not per_interval[v]:
+                    continue
+                for j in range(start, stop):
+                    if packed[v, j] == ENTRY_PER_INTERVAL:
+                        i = block_lo + j
+                        cell = cell_of_key[v, key[j]]
+                        entry = _frrp_entry(op, terms, v, cell, answers, referred, within, frrp[i])
+                        if entry == ENTRY_PER_INTERVAL:
+                            reason_out[i] = REASON_FRRP_MISSING
+                            entry = INVALID_INPUT
+                        packed[v, j] = entry
+            start = stop
+        _emit(
+            packed, block_lo, m, band_out, outcome_out, band_valid_out, within_out,
+            within_valid_out,
+        )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
 def allocate_rows(
     price_band, mlf, tp_min, tp_max, srmc_plus, frrp, max_capacity,
     constraint_status, semidispatchcap, price_type, price_phase, op, terms, route,
-    allocation_out, reason_out,
+    band_out, outcome_out, band_valid_out, within_out, within_valid_out, reason_out,
 ):  # fmt: skip
     """Allocate every row under every compiled variant, in one parallel pass.
 
@@ -289,55 +496,26 @@ def allocate_rows(
       ``codes.MISSING_CODE``) makes the row ``invalid_input``.
     - ``op``, ``terms``, ``route``: a :class:`bidstack.rules.CompiledRules`.
 
-    Outputs, written in place; entry i of each belongs to input row i:
+    Outputs, written in place, row i of each belonging to input row i; they are the buffers of
+    each variant's three Arrow columns:
 
-    - ``allocation_out``: uint8[V, n], the packed allocation: band 1..10 in bits 0-3 (0 when
-      none), the :data:`bidstack.kernel.codes.OUTCOME` code in bits 4-5, and within limits in
-      bits 6-7 (2 if the band is PB1 or priced over mlf within [TPmin, TPmax], 1 if not, 0 when
-      nothing was allocated). :func:`unpack_allocation` splits it into Arrow-ready buffers.
+    - ``band_out``: int8[V, n], the band 1..10 (0 when none) and ``band_valid_out``: uint8[V,
+      ceil(n / 8)], its validity bitmap (a band was chosen);
+    - ``outcome_out``: uint8[V, n], the :data:`bidstack.kernel.codes.OUTCOME` code;
+    - ``within_out``, ``within_valid_out``: uint8[V, ceil(n / 8)], bitmaps of within limits (the
+      band is PB1, or priced over mlf within [TPmin, TPmax]) and of its validity (something was
+      allocated);
     - ``reason_out``: uint8[n], zeroed by the caller; set where a row is ``invalid_input`` under
       some variant, to why (:data:`bidstack.kernel.codes.INVALID_REASONS`).
     """
     n = max_capacity.size
+    program = _cell_program(op, terms, route)
     n_chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
     for c in prange(n_chunks):
         lo = c * CHUNK_ROWS
         hi = min(n, lo + CHUNK_ROWS)
         _allocate_chunk(
             lo, hi, price_band, mlf, tp_min, tp_max, srmc_plus, frrp, max_capacity,
-            constraint_status, semidispatchcap, price_type, price_phase, op, terms, route,
-            allocation_out, reason_out,
+            constraint_status, semidispatchcap, price_type, price_phase, op, terms, program,
+            band_out, outcome_out, band_valid_out, within_out, within_valid_out, reason_out,
         )  # fmt: skip
-
-
-@njit(cache=True, parallel=True)
-def unpack_allocation(allocation, band, band_valid, outcome, within, within_valid):
-    """Split packed allocations (uint8[V, n]) into the buffers of three Arrow columns per variant.
-
-    Writes ``band`` int8[V, n] and ``outcome`` uint8[V, n], and the little-endian bitmaps
-    (uint8[V, ceil(n / 8)]) ``band_valid`` (a band was chosen), ``within`` (within limits) and
-    ``within_valid`` (something was allocated).
-    """
-    n_variants, n = allocation.shape
-    n_blocks = (n + UNPACK_ROWS - 1) // UNPACK_ROWS
-    for task in prange(n_variants * n_blocks):
-        v = task // n_blocks
-        lo = (task - v * n_blocks) * UNPACK_ROWS
-        hi = min(n, lo + UNPACK_ROWS)
-        for i in range(lo, hi):
-            packed = allocation[v, i]
-            band[v, i] = packed & 0xF
-            outcome[v, i] = (packed >> OUTCOME_SHIFT) & 0x3
-        for b in range(lo // 8, (hi + 7) // 8):
-            has_band = 0
-            is_within = 0
-            has_within = 0
-            for j in range(min(8, n - b * 8)):
-                packed = allocation[v, b * 8 + j]
-                flag = packed >> WITHIN_SHIFT
-                has_band |= np.uint8((packed & 0xF) != 0) << j
-                has_within |= np.uint8(flag != 0) << j
-                is_within |= np.uint8(flag == 2) << j
-            band_valid[v, b] = has_band
-            within[v, b] = is_within
-            within_valid[v, b] = has_within

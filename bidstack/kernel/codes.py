@@ -60,10 +60,8 @@ TERM_ABOVE = 11  # ``>X`` is TERM_ABOVE + ref
 TERM_BELOW = 15  # ``<X`` is TERM_BELOW + ref
 N_TERMS = 19
 
-#: Resolved cell values in the kernel: a band 1..10, or one of these.
+#: What a term answers, and a cell resolves to, when no band satisfies it (bands are 1..10).
 BAND_NONE = 0
-CELL_NOT_APPLICABLE = -1
-CELL_PER_INTERVAL = -2
 
 #: Sentinel for a PT, PP, constraint status or semi-dispatch cap that is missing.
 MISSING_CODE = -128
