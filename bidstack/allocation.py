@@ -480,17 +480,23 @@ def _unit_codes(data: pl.DataFrame) -> tuple[np.ndarray, int]:
     if isinstance(duid.dtype, pl.Categorical | pl.Enum):
         physical = duid.to_physical()
     else:
-        runs = duid.rle()
-        starts = runs.struct.field("value")
-        if starts.n_unique() == starts.len():  # each unit's rows are together: number the runs
-            lengths = runs.struct.field("len").to_numpy()
-            physical = pl.Series(np.repeat(np.arange(lengths.size, dtype=np.uint32), lengths))
-            physical = physical.set(duid.is_null(), None) if duid.has_nulls() else physical
-        else:
+        physical = _run_codes(duid)
+        if physical is None:
             physical = duid.cast(pl.String).cast(pl.Categorical).to_physical()
     n_codes = int(physical.max() or 0) + 2
     codes_ = physical.cast(pl.UInt32).fill_null(n_codes - 1).to_numpy()
     return _readonly(codes_), n_codes
+
+
+def _run_codes(duid: pl.Series) -> pl.Series | None:
+    """The run number of each row when every unit's rows are together (the usual order), which
+    then identifies its unit; None when a unit's rows are in several runs or a duid is null."""
+    if duid.is_empty() or duid.has_nulls():
+        return None
+    runs = duid.rle_id()
+    numbers = runs.to_numpy()
+    starts = np.searchsorted(numbers, np.arange(numbers[-1] + 1, dtype=numbers.dtype))
+    return runs if duid.gather(starts).n_unique() == starts.size else None
 
 
 def _horizon(
@@ -545,8 +551,11 @@ def _per_unit(
         raise InputError(
             f"column {column!r} must hold whole numbers of intervals, not {series.dtype}"
         )
-    values = series.cast(pl.Float64)
-    values = _readonly((values.fill_null(math.nan) if values.has_nulls() else values).to_numpy())
+    if series.dtype.is_integer() and not series.has_nulls():
+        values = series.cast(pl.Int64).to_numpy()  # no copy for Int64, the usual dtype
+    else:
+        values = series.cast(pl.Float64).fill_null(math.nan).to_numpy()
+    values = _readonly(values)
     n_units = unit_start.size - 1
     value, varies = np.empty(n_units), np.empty(n_units, dtype=np.bool_)
     phase.unit_values(values, order, unit_start, value, varies)

@@ -21,7 +21,7 @@ class ArrowColumns:
 
     Numeric and boolean columns go through Arrow without a copy. Enum columns go in as their
     UInt8 codes and become Enums in one ``with_columns``, which Polars runs in parallel over the
-    columns (the codes are range-checked on the way, about a nanosecond a row).
+    columns (about a nanosecond a row: the codes are range-checked and copied).
     """
 
     def __init__(self) -> None:
@@ -56,14 +56,10 @@ class ArrowColumns:
         return frame.with_columns(enum_from_codes(n, e) for n, e in self.enums.items())
 
 
-#: Polars >= 1.44 turns physical codes into an Enum directly; older versions map them.
-_CODES_TO_ENUM = hasattr(pl.col("x").cat, "to")
+def enum_from_codes(column: str, dtype: pl.Enum) -> pl.Expr:
+    """An Enum ``dtype`` from a column of its physical codes (0 for the first category, ...).
 
-
-def enum_from_codes(column: str, dtype: pl.Enum, *, direct: bool = _CODES_TO_ENUM) -> pl.Expr:
-    """An Enum ``dtype`` from a column of its physical codes (0 for the first category, ...)."""
-    codes = pl.col(column)
-    if direct:
-        return codes.cat.to(dtype)
-    categories = dtype.categories.to_list()
-    return codes.replace_strict(range(len(categories)), categories, return_dtype=dtype)
+    The categories, as an Enum series, gathered at the codes: faster than ``cat.to`` (Polars
+    >= 1.44) and Arrow dictionaries, and it raises on a code out of range.
+    """
+    return pl.lit(pl.Series(dtype.categories, dtype=dtype)).gather(pl.col(column)).alias(column)

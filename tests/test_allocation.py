@@ -399,11 +399,23 @@ def test_castable_dtypes_are_cast_and_unknown_variants_fail() -> None:
         allocate(frame.drop("price_type", "price_phase"), ["v1"], phase_horizon=0)
 
 
-def test_phase_horizon_column_must_be_constant_per_unit() -> None:
-    frame = unit_series(2, 5, seed=3).with_columns(
-        horizon=pl.Series([1, 1, 1, 1, 1, 2, 2, 3, 2, 2])
-    )
+@pytest.mark.parametrize(
+    "horizon",
+    [
+        [1, 1, 1, 1, 1, 2, 2, 3, 2, 2],  # Int64, read as it is
+        [1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 2.0, 2.0],
+        [1, 1, 1, 1, 1, 2, None, 2, 2, 2],  # nulls: read as floats, missing as NaN
+    ],
+)
+def test_phase_horizon_column_must_be_constant_per_unit(horizon: list) -> None:
+    frame = unit_series(2, 5, seed=3).with_columns(horizon=pl.Series(horizon))
     with pytest.raises(InputError, match="'horizon' changes within unit 'G1'"):
+        allocate(frame, ["v1"], phase_horizon="horizon")
+
+
+def test_phase_horizon_column_must_hold_whole_intervals() -> None:
+    frame = unit_series(2, 5, seed=3).with_columns(horizon=pl.lit(2.5))
+    with pytest.raises(InputError, match="'horizon' is not a whole number of intervals for unit"):
         allocate(frame, ["v1"], phase_horizon="horizon")
 
 

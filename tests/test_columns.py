@@ -4,31 +4,23 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bidstack.columns import _CODES_TO_ENUM, ArrowColumns, enum_from_codes
+from bidstack.columns import ArrowColumns, enum_from_codes
 from bidstack.kernel.codes import OUTCOME_NAMES
 
 OUTCOME = pl.Enum(list(OUTCOME_NAMES))
-PATHS = [
-    False,
-    pytest.param(True, marks=pytest.mark.skipif(not _CODES_TO_ENUM, reason="Polars has no cat.to")),
-]
 
 
-@pytest.mark.parametrize("direct", PATHS)
-def test_enum_from_codes_keeps_the_category_of_each_code(direct):
+def test_enum_from_codes_keeps_the_category_of_each_code():
     codes = np.array([3, 0, 1, 2, 2, 0], dtype=np.uint8)
-    frame = pl.DataFrame({"outcome": codes}).select(
-        enum_from_codes("outcome", OUTCOME, direct=direct)
-    )
+    frame = pl.DataFrame({"outcome": codes}).select(enum_from_codes("outcome", OUTCOME))
     assert frame.schema["outcome"] == OUTCOME
     assert frame["outcome"].to_list() == [OUTCOME_NAMES[c] for c in codes]
 
 
-@pytest.mark.parametrize("direct", PATHS)
-def test_enum_from_codes_rejects_a_code_out_of_range(direct):
+def test_enum_from_codes_rejects_a_code_out_of_range():
     frame = pl.DataFrame({"outcome": np.array([0, 4], dtype=np.uint8)})
     with pytest.raises(pl.exceptions.PolarsError):
-        frame.select(enum_from_codes("outcome", OUTCOME, direct=direct))
+        frame.select(enum_from_codes("outcome", OUTCOME))
 
 
 def test_arrow_columns_build_every_kind_with_nulls_from_bitmaps():

@@ -129,7 +129,10 @@ def derive_price_type_phase(
 @njit(cache=True, parallel=True)
 def unit_values(values, order, unit_start, first_out, varies_out):
     """One value per unit: ``first_out[u]`` the unit's first value (NaN if missing), and
-    ``varies_out[u]`` True when the unit's values (NaN = missing) are not all equal."""
+    ``varies_out[u]`` True when the unit's values (NaN = missing) are not all equal.
+
+    ``values`` is int64[n] or float64[n] (NaN = missing).
+    """
     ordered = order.size == 0
     for u in prange(unit_start.size - 1):
         first = values[unit_start[u] if ordered else order[unit_start[u]]]
