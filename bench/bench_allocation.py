@@ -85,7 +85,7 @@ def eight_variants(folder: Path) -> list[str | Path]:
 
 def memory_ceiling(inputs, outputs) -> Callable[[], None]:
     """A pass that reads every input array and writes every output array once, one thread per
-    core (NumPy releases the GIL), in the same slices as the kernel's threads."""
+    core (NumPy releases the GIL), each thread a contiguous share of every array."""
     threads = os.cpu_count() or 1
     arrays = [*inputs.price_band, *inputs[1:5], inputs.max_capacity, *inputs[7:]]
     pool = ThreadPoolExecutor(threads)
