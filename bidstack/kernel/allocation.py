@@ -113,6 +113,8 @@ OFFSET_MAX = NO_PICK + 1  # entries at 13..23
 OFFSET_NOT_APPLICABLE = OFFSET_MAX + 1  # no terms, so always entry_of[NO_PICK + 13]
 OFFSET_PER_INTERVAL = OFFSET_MAX + 2  # no terms kept, so always entry_of[NO_PICK + 14]
 N_ENTRY_OF = OFFSET_PER_INTERVAL + NO_PICK + 1
+if MAX_TERMS != 4:  # pragma: no cover - a guard for whoever changes the rule grammar
+    raise RuntimeError("_resolve_entries takes the lowest of exactly four picks per cell")
 
 # Constants of the bitmap packing in :func:`_emit`, as uint64 so that Numba keeps the arithmetic
 # unsigned: the low bit of each byte, and the multiplier that gathers those eight bits into the
@@ -345,8 +347,10 @@ def _resolve_entries(answers, within, cell_pick, cell_offset, cell_of_key, pick,
     entry_of[OFFSET_PER_INTERVAL + NO_PICK] = ENTRY_PER_INTERVAL
     for v in range(cell_pick.shape[0]):
         for cell in range(N_CELLS):
-            at = cell_pick[v, cell]
-            lowest = min(min(pick[at[0]], pick[at[1]]), min(pick[at[2]], pick[at[3]]))
+            lowest = min(
+                min(pick[cell_pick[v, cell, 0]], pick[cell_pick[v, cell, 1]]),
+                min(pick[cell_pick[v, cell, 2]], pick[cell_pick[v, cell, 3]]),
+            )
             cell_entry[cell] = entry_of[lowest + cell_offset[v, cell]]
         for key in range(N_KEYS):
             entries[v, key] = cell_entry[cell_of_key[v, key]]
@@ -396,8 +400,8 @@ def _emit(packed, lo, m, band_out, outcome_out, band_valid_out, within_out, with
         row[m : n_bytes * 8] = 0
         words = row.view(np.uint64)
         for b in range(n_bytes):
-            # Each byte of ``word`` is one row; gather one flag bit per byte, then the eight
-            # flags into one byte, row j at bit j (Arrow's little-endian bitmaps).
+            # Each byte of ``word`` is one row (on a little-endian machine); gather one flag bit
+            # per byte, then the eight flags into one byte, row j at bit j (Arrow's bitmaps).
             word = words[b]
             has_band = (word | word >> _U1 | word >> _U2 | word >> _U3) & _LOW_BITS
             has_within = (word >> _U6 | word >> _U7) & _LOW_BITS
