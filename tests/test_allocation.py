@@ -194,10 +194,12 @@ def test_offers_shared_by_runs_of_rows_across_blocks_and_tasks(tmp_path: Path) -
     # within parallel tasks of CHUNK_ROWS: runs here cross both boundaries, and the rows of a
     # run differ in every per-row column (keys, capacity, frrp), some of them invalid.
     per_row = random_rows(CHUNK_ROWS + BLOCK_ROWS + 13, seed=11)
-    offers = random_rows(200, seed=12)
+    offers = random_rows(204, seed=12)
     rng = np.random.default_rng(13)
-    lengths = rng.choice([1, 2, 7, 288, BLOCK_ROWS - 1, BLOCK_ROWS + 5, 3 * BLOCK_ROWS], 200)
-    offer_of_row = np.repeat(np.arange(200), lengths)[: per_row.height]
+    # new offers on the first rows of the second and third blocks and of the second task
+    head = [BLOCK_ROWS, BLOCK_ROWS - 1, 1, CHUNK_ROWS - 2 * BLOCK_ROWS]
+    lengths = [*head, *rng.choice([1, 2, 7, 288, BLOCK_ROWS - 1, BLOCK_ROWS + 5], 200)]
+    offer_of_row = np.repeat(np.arange(204), lengths)[: per_row.height]
     assert offer_of_row.size == per_row.height
     offer_columns = [*PRICE_BANDS, "tp_min", "tp_max", "srmc", "mlf"]
     frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row])
