@@ -175,17 +175,27 @@ def frrp_variant(tmp_path: Path) -> Path:
     return path
 
 
-def test_100k_random_rows_match_the_reference(tmp_path: Path) -> None:
-    frame = random_rows(100_000, seed=7)
-    variants = ["v1", "v2", frrp_variant(tmp_path)]
+def assert_matches_reference(frame: pl.DataFrame, variants: list) -> list[list[str]]:
+    """Allocate ``frame`` under ``variants`` and compare every column with the reference;
+    return the reference outcomes of each variant."""
     result = allocate(frame, variants)
     rows = reference_rows(frame)
-    for variant in map(load_variant, variants):
-        out = output_columns(["v1", "v2", "frrp"])[variant.name]
+    loaded = [load_variant(v) for v in variants]
+    names = [variant.name for variant in loaded]
+    all_outcomes = []
+    for variant in loaded:
+        out = output_columns(names)[variant.name]
         bands, outcomes, within = reference_allocation(rows, variant)
         assert result.get_column(out["band"]).to_list() == bands, variant.name
         assert result.get_column(out["outcome"]).cast(pl.String).to_list() == outcomes
         assert result.get_column(out["within_limits"]).to_list() == within
+        all_outcomes.append(outcomes)
+    return all_outcomes
+
+
+def test_100k_random_rows_match_the_reference(tmp_path: Path) -> None:
+    frame = random_rows(100_000, seed=7)
+    for outcomes in assert_matches_reference(frame, ["v1", "v2", frrp_variant(tmp_path)]):
         assert {"allocated", "no_band", "invalid_input", "not_applicable"} <= set(outcomes)
 
 
@@ -203,15 +213,7 @@ def test_offers_shared_by_runs_of_rows_across_blocks_and_tasks(tmp_path: Path) -
     assert offer_of_row.size == per_row.height
     offer_columns = [*PRICE_BANDS, "tp_min", "tp_max", "srmc", "mlf"]
     frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row])
-    variants = ["v1", "v2", frrp_variant(tmp_path)]
-    result = allocate(frame, variants)
-    rows = reference_rows(frame)
-    for variant in map(load_variant, variants):
-        out = output_columns(["v1", "v2", "frrp"])[variant.name]
-        bands, outcomes, within = reference_allocation(rows, variant)
-        assert result.get_column(out["band"]).to_list() == bands, variant.name
-        assert result.get_column(out["outcome"]).cast(pl.String).to_list() == outcomes
-        assert result.get_column(out["within_limits"]).to_list() == within
+    assert_matches_reference(frame, ["v1", "v2", frrp_variant(tmp_path)])
 
 
 def test_input_order_and_columns_are_kept_and_arrow_is_accepted() -> None:
