@@ -133,6 +133,15 @@ def frrp(store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet
     types = {"regionid": pl.String, "interval_datetime": pl.Datetime("us"), column: pl.Float64}
     _typed(pl.DataFrame(schema=schema), path, types)
     rows = forecast.filter(window).select("regionid", "interval_datetime", column).collect()
+    key = ["regionid", "interval_datetime"]
+    repeated = rows.filter(pl.struct(key).is_duplicated()).sort(key)
+    if len(repeated):
+        region, at = repeated.row(0)[:2]
+        raise InputError(
+            f"{path}: {len(repeated)} rows repeat a (regionid, interval_datetime), the first "
+            f"{region} at {at}; give one forecast per region and interval (for example the "
+            "latest run of each)"
+        )
     return _typed(rows, path, types).rename({column: "frrp"})
 
 
@@ -251,12 +260,17 @@ def measured(store: str | os.PathLike, left: datetime, right: datetime, fleet: F
 
 
 def initial_mw(store: str | os.PathLike, left: datetime) -> pl.DataFrame | None:
-    """Each unit's output as the run starts: DISPATCHLOAD.INITIALMW of the first interval."""
+    """Each unit's output as the run starts: DISPATCHLOAD.INITIALMW of the first interval.
+
+    SCADA reads a unit drawing auxiliary load as slightly negative (-0.6 MW, say); dispatch
+    ramps from output, so such a unit starts from 0 MW.
+    """
     first = read(store, "DISPATCHLOAD", left, left + timedelta(minutes=INTERVAL_MINUTES))
     first = first.collect()
     if first.is_empty():
         return None
-    return first.select("duid", pl.col("initialmw").alias("initial_mw")).drop_nulls()
+    initial = pl.col("initialmw").clip(lower_bound=0.0).alias("initial_mw")
+    return first.select("duid", initial).drop_nulls()
 
 
 def lookahead(

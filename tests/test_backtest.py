@@ -14,6 +14,7 @@ from bidstack.cli import main
 from bidstack.demo import synthetic_market
 from bidstack.errors import InputError
 from bidstack.fleet import load_fleet, parse_fleet
+from bidstack.inputs import initial_mw
 from bidstack.io import read, write_table
 from bidstack.report import write_report
 
@@ -296,6 +297,15 @@ def test_backtest_over_the_real_sample_months(sample_ingest, tmp_path: Path) -> 
     assert set(baseline.get_column("regionid")) == {"SA1"}
 
 
+def test_negative_scada_output_starts_a_run_from_zero(sample_ingest) -> None:
+    # HDWF2 draws auxiliary load at 2020-01-01 09:40: DISPATCHLOAD.INITIALMW is -0.6 MW there
+    store, _ = sample_ingest
+    raw = read(store, "DISPATCHLOAD", "2020-01-01 09:35", "2020-01-01 09:40").collect()
+    assert raw.filter(pl.col("duid") == "HDWF2").get_column("initialmw").to_list() == [-0.6]
+    initial = initial_mw(store, datetime(2020, 1, 1, 9, 35))
+    assert initial.filter(pl.col("duid") == "HDWF2").get_column("initial_mw").to_list() == [0.0]
+
+
 def test_backtest_command_line(market, tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli"
     args = [
@@ -423,6 +433,25 @@ def test_forecast_and_demand_bid_files_with_bad_types_are_named(market, tmp_path
         fleet = parse_fleet({"market": market_keys} | units, source="f", base=tmp_path)
         with pytest.raises(InputError, match=re.escape(message)):
             backtest(market.store, fleet, ["v1"], *window, tmp_path / "o", progress=False)
+
+
+def test_a_forecast_with_two_prices_for_one_interval_is_refused(market, tmp_path: Path) -> None:
+    at = market.start + timedelta(minutes=5)
+    pl.DataFrame(
+        {"regionid": ["NSW1", "NSW1"], "interval_datetime": [at, at], "price": [50.0, 60.0]}
+    ).write_parquet(tmp_path / "forecast.parquet")
+    fleet = parse_fleet(
+        {
+            "market": {"frrp": {"file": "forecast.parquet", "column": "price"}},
+            "units": {"X": {"tp_min": 0.0, "tp_max": 1.0, "srmc": 0.5}},
+        },
+        source="f",
+        base=tmp_path,
+    )
+    window = (market.start, market.start + timedelta(hours=1))
+    message = "forecast.parquet: 2 rows repeat a (regionid, interval_datetime), the first NSW1"
+    with pytest.raises(InputError, match=re.escape(message)):
+        backtest(market.store, fleet, ["v1"], *window, tmp_path / "o", progress=False)
 
 
 def test_retailers_demand_bids_are_dispatched_and_charged(market, tmp_path: Path) -> None:

@@ -206,38 +206,37 @@ def _demand_bids(
     missing = [c for c in needed if c not in bids.columns]
     if missing:
         raise InputError(f"demand bids are missing column(s) {', '.join(missing)}")
+    # the virtual unit's name, in problem rows as in dispatch
+    unit = pl.format("{}{}:{}@{}", pl.lit(DEMAND_BID_PREFIX), "participantid", "regionid", "price")
+    bids = bids.with_columns(unit.alias("duid"))
     if "submitted" in bids.columns:
         bids, late = _gate_closure(bids, "submitted", gate_seconds, interval_minutes)
         problems.append(late)
-    bad = (
-        (~(pl.col("mw") >= 0)).fill_null(True)
-        | pl.col("price").is_null()
-        | pl.col("price").is_nan()
-        | pl.col("regionid").is_null()
-        | pl.col("participantid").is_null()
-    )
+    mw, price = pl.col("mw"), pl.col("price")
+    good = (
+        mw.is_finite()
+        & (mw >= 0)
+        & price.is_finite()
+        & pl.col("regionid").is_not_null()
+        & pl.col("participantid").is_not_null()
+    ).fill_null(False)
     problems.append(
-        bids.filter(bad)
+        bids.filter(~good)
         .select(
             pl.lit("bad_demand_bid").alias("kind"),
             "regionid",
-            (DEMAND_BID_PREFIX + pl.col("participantid")).alias("duid"),
+            "duid",
             "interval_datetime",
-            pl.lit("a demand bid needs a region, a participant, a price and MW ≥ 0").alias(
-                "detail"
-            ),
+            pl.lit(
+                "a demand bid needs a region, a participant, a finite price and finite MW ≥ 0"
+            ).alias("detail"),
         )
         .cast(PROBLEM_SCHEMA)
     )
     bids = (
-        bids.filter(~bad)
-        .group_by("regionid", "interval_datetime", "participantid", "price")
+        bids.filter(good)
+        .group_by("regionid", "interval_datetime", "participantid", "price", "duid")
         .agg(pl.col("mw").sum())
-    )
-    bids = bids.with_columns(
-        pl.format(
-            "{}{}:{}@{}", pl.lit(DEMAND_BID_PREFIX), "participantid", "regionid", "price"
-        ).alias("duid")
     )
     offers = bids.select(
         "duid",

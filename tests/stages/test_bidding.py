@@ -95,10 +95,9 @@ def test_demand_bids_become_virtual_units_and_extra_demand() -> None:
     row = virtual.row(0, named=True)
     assert row["bandavail1"] == 40.0 and row["priceband1"] == 300.0 and row["priceband2"] > 300.0
     assert result.extra_demand.get_column("demand_bid_mw").to_list() == [40.0]
-    kinds = result.problems.filter(
-        pl.col("duid").str.starts_with("DEMAND:") | (pl.col("kind") == "late_bid")
-    )
-    assert "late_bid" in kinds.get_column("kind").to_list()
+    demand = result.problems.filter(pl.col("duid").str.starts_with("DEMAND:"))
+    # the late bid is reported as late, named as its virtual unit would be in dispatch
+    assert demand.select("kind", "duid").rows() == [("late_bid", "DEMAND:RETAIL:SA1@300.0")]
     with pytest.raises(InputError, match="demand bids are missing column"):
         bidding_round(
             book(2),
@@ -120,19 +119,25 @@ def test_every_variant_is_a_scenario_even_without_fleet_offers() -> None:
     assert result.allocation is None
 
 
-def test_a_demand_bid_without_mw_is_reported_not_lost() -> None:
+def test_demand_bids_without_finite_mw_or_price_are_reported_not_lost() -> None:
     bids = pl.DataFrame(
         {
             "regionid": "SA1",
-            "interval_datetime": times(2),
+            "interval_datetime": times(4),
             "participantid": "RETAIL",
-            "price": [300.0, 300.0],
-            "mw": [40.0, None],
+            "price": [300.0, 300.0, 300.0, float("inf")],
+            "mw": [40.0, None, float("nan"), 10.0],
         }
     )
     result = bidding_round(
-        book(2), FLEET, [], frrp=frrp([50.0] * 2), interval_minutes=5, demand_bids=bids
+        book(4), FLEET, [], frrp=frrp([50.0] * 4), interval_minutes=5, demand_bids=bids
     )
     bad = result.problems.filter(pl.col("kind") == "bad_demand_bid")
-    assert bad.get_column("interval_datetime").to_list() == [times(2)[1]]
+    assert bad.get_column("interval_datetime").to_list() == times(4)[1:]
+    # named as the virtual unit would be in dispatch
+    assert bad.get_column("duid").to_list() == [
+        "DEMAND:RETAIL:SA1@300.0",
+        "DEMAND:RETAIL:SA1@300.0",
+        "DEMAND:RETAIL:SA1@inf",
+    ]
     assert result.extra_demand.get_column("demand_bid_mw").to_list() == [40.0]
