@@ -151,6 +151,8 @@ def backtest(
 def _prepare_output(out: Path) -> Path:
     """An empty output folder: a previous backtest's output there is replaced, anything else
     is left alone and refused."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: the output path is a file, not a folder")
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
             raise InputError(f"{out}: the output folder is not empty and holds no backtest")
@@ -409,7 +411,8 @@ class _Totals:
             .sort("max_capacity")
             .get_column("regionid")[-1]
         )
-        peak = demand.filter(pl.col("regionid") == region).sort("demand").tail(1)
+        in_region = (pl.col("regionid") == region) & pl.col("demand").is_finite()
+        peak = demand.filter(in_region).sort("demand").tail(1)
         if peak.is_empty() or peak.get_column("demand")[0] <= self.stack_demand:
             return None
         self.stack_demand = peak.get_column("demand")[0]

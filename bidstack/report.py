@@ -163,7 +163,7 @@ def _stack_plot(stack: pl.DataFrame) -> str:
             [0.0, *edges],
             [prices[0], *prices] if prices else [0.0],
             where="pre",
-            label=f"{scenario}: {bands.get_column('clearing_price')[0]:,.2f} $/MWh",
+            label=f"{scenario}: {_cell(bands.get_column('clearing_price')[0], '{:,.2f}')} $/MWh",
         )
         fleet = ordered.get_column("fleet").to_list()
         starts = [0.0, *edges[:-1]]

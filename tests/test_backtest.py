@@ -115,6 +115,18 @@ def test_output_folder_is_replaced_only_if_it_holds_a_backtest(market, result, t
             stranger,
             progress=False,
         )
+    a_file = tmp_path / "out.txt"
+    a_file.write_text("not a folder")
+    with pytest.raises(InputError, match="the output path is a file"):
+        backtest(
+            market.store,
+            load_fleet(market.fleet_file),
+            ["v2"],
+            market.start,
+            market.start + timedelta(hours=1),
+            a_file,
+            progress=False,
+        )
     again = backtest(
         market.store,
         load_fleet(market.fleet_file),

@@ -74,7 +74,11 @@ def test_forecast_file_is_relative_to_the_fleet_file(tmp_path: Path) -> None:
             lambda t: t.replace("tp_max = 100", "tp_max = -100"),
             "unit HDWF2: tp_min (-50.0) is above tp_max",
         ),
-        (lambda t: t.replace("srmc = 0", 'srmc = "cheap"'), "unit HDWF2: srmc must be a number"),
+        (
+            lambda t: t.replace("srmc = 0", 'srmc = "cheap"'),
+            "unit HDWF2: srmc must be a finite number",
+        ),
+        (lambda t: t.replace("srmc = 0", "srmc = inf"), "unit HDWF2: srmc must be a finite number"),
         (
             lambda t: t.replace("phase_horizon = 3", "phase_horizon = 0"),
             "unit HDWF2: phase_horizon",
