@@ -28,7 +28,7 @@ from bidstack.io.mms import MmsReader
 from bidstack.io.nem12 import Nem12Reader
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import TableSpec
-from bidstack.io.sources import ZIP_ERRORS, Member, Source, inspect, line_chunks, sha256
+from bidstack.io.sources import CorruptStream, Member, Source, inspect, line_chunks, sha256
 from bidstack.io.store import StoreWriter, open_for_writing, utc_now
 
 
@@ -185,7 +185,7 @@ def _tables(
     try:
         with member.open() as stream:
             yield from reader.tables(line_chunks(stream, advance, digest, marker))
-    except ZIP_ERRORS as exc:
+    except CorruptStream as exc:
         found = f", found reading past line {reader.lines_read}" if reader.lines_read else ""
         raise IngestError(
             f"{member.where}: truncated or corrupt zip{found} ({exc}); nothing was stored from it"

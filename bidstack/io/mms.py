@@ -214,6 +214,8 @@ class MmsReader:
                 table = _Parse(self, section, view[start:stop], lines).table()
         else:
             block, lines = self._sift(bytes(data[start:stop]), first, section)
+            if not lines.size:  # blank lines, or rows rejected one by one
+                return
             table = _Parse(self, section, block, lines).table()
         if table.num_rows:
             self.report.stored(section.spec.store_name, table.num_rows)
@@ -296,7 +298,7 @@ class _Parse:
             if kind in TEXT_KINDS:
                 index = table.schema.get_field_index(name)
                 table = table.set_column(index, name, _typed_dates(table.column(name), kind))
-        if table.column(self.spec.time_column).null_count:
+        if any(table.column(name).null_count for name in self.spec.required_columns):
             raise _SlowPath
         self._reject_field_counts(bad_rows)
         return table
@@ -399,13 +401,15 @@ class _Parse:
         return self._require_time(kept)
 
     def _require_time(self, frame: pl.DataFrame) -> pl.DataFrame:
-        missing = frame[self.spec.time_column].is_null()
+        """Reject the rows without a time or partition column value (the store needs both)."""
+        missing = pl.Series([False] * frame.height)
+        for name in self.spec.required_columns:
+            absent = frame[name].is_null() & ~missing
+            for position in absent.arg_true():
+                self.reader.reject(int(self.lines[position]), f"no {name.upper()} value")
+            missing = missing | absent
         if not missing.any():
             return frame
-        for position in missing.arg_true():
-            self.reader.reject(
-                int(self.lines[position]), f"no {self.spec.time_column.upper()} value"
-            )
         self.lines = self.lines[~missing.to_numpy()]
         return frame.filter(~missing)
 
@@ -447,8 +451,9 @@ def _skip_reason(
         return f"{label}: columns {', '.join(unknown)} are not in {spec.name} (unknown version?)"
     if len(set(columns)) != len(columns):
         return f"{label}: a column is named twice"
-    if spec.time_column not in columns:
-        return f"{label}: no {spec.time_column.upper()} column"
+    absent = [name.upper() for name in spec.required_columns if name not in columns]
+    if absent:
+        return f"{label}: no {', '.join(absent)} column"
     return None
 
 

@@ -140,6 +140,11 @@ class TableSpec:
         return "settlementdate" if self.by_trading_day else self.time_column
 
     @property
+    def required_columns(self) -> tuple[str, ...]:
+        """The columns every stored row needs a value in: the time and partition columns."""
+        return tuple(dict.fromkeys(c for c in (self.time_column, self.partition_column) if c))
+
+    @property
     def statistics_columns(self) -> list[str]:
         """Columns whose Parquet statistics are kept, for readers to skip row groups: the
         interval and key columns (statistics on every column cost ingest time for no use)."""

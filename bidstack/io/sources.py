@@ -31,6 +31,11 @@ KIND_MARKERS = {"mms": (b"C,",), "nem12": (b"100,NEM12",)}
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError)
 
 
+class CorruptStream(Exception):
+    """A stream's bytes could not be read: a truncated or corrupt zip member. Raised only by
+    the read itself, so that an error of the code reading the lines is never taken for one."""
+
+
 def kind_of(head: bytes) -> str | None:
     """``"mms"``, ``"nem12"`` or None, from a file's first bytes."""
     head = head.removeprefix(UTF8_BOM)
@@ -199,7 +204,10 @@ def _fill(
         if filled == len(buffer):  # a line longer than the buffer: make room
             buffer.extend(bytes(len(buffer)))
         with memoryview(buffer) as view:
-            got = stream.readinto(view[filled:])
+            try:
+                got = stream.readinto(view[filled:])
+            except ZIP_ERRORS as exc:
+                raise CorruptStream(str(exc)) from exc
             if digest is not None and got:
                 digest(view[filled : filled + got])
         if not got:

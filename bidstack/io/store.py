@@ -356,8 +356,11 @@ def _conform(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
     unknown = sorted(set(renamed.columns) - set(spec.kinds))
     if unknown:
         raise InputError(f"{spec.name} has no column(s) {', '.join(unknown)}")
-    if spec.time_column not in renamed.columns or renamed[spec.time_column].null_count():
-        raise InputError(f"{spec.name}: every row needs a {spec.time_column} value")
+    for name in spec.required_columns:
+        if name not in renamed.columns:
+            raise InputError(f"{spec.name}: no {name} column; every row needs a {name} value")
+        if nulls := renamed[name].null_count():
+            raise InputError(f"{spec.name}: {nulls} row(s) without a {name} value")
     columns = []
     for column in spec.columns:
         dtype = KINDS[column.kind][0]

@@ -41,6 +41,25 @@ def test_wrong_field_count_rejects_the_row_and_names_file_and_line(write_mms, tm
     assert entry["counts"]["rejected_rows"] == 2
 
 
+@pytest.mark.parametrize("chunk_bytes", [64, 1 << 20])
+@pytest.mark.parametrize(("stray", "rejected"), [("", []), ("X,foo", ["starts 'X,foo'"])])
+def test_a_section_with_no_d_rows_but_a_stray_line_is_read_on(
+    tmp_path: Path, monkeypatch, chunk_bytes: int, stray: str, rejected: list[str]
+):
+    # header, I row, the stray line, I row, D row, closing row: the first section holds no D row
+    monkeypatch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
+    lines = mms_text(prices(), prices(GOOD), closing=6).splitlines(keepends=True)
+    path = tmp_path / "stray.csv"
+    path.write_text("".join([*lines[:2], stray + "\n", *lines[2:]]))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status != "rejected", outcome.detail
+    assert [issue.split(": ", 1)[0] for issue in issues(outcome, "rejected")] == [
+        f"{path}:3" for _ in rejected
+    ]
+    assert all(text in issue for text, issue in zip(rejected, issues(outcome, "rejected")))
+    assert outcome.report.rows["dispatchprice"] == 1
+
+
 def test_bad_date_rejects_the_row_naming_line_and_column(write_mms, tmp_path: Path):
     bad = ["2024/13/01 00:05:00", *GOOD[1:]]
     path = write_mms("date.csv", prices(GOOD, bad, ALSO_GOOD))
@@ -62,6 +81,22 @@ def test_missing_interval_time_rejects_the_row(write_mms, tmp_path: Path):
     path = write_mms("time.csv", prices(GOOD, ["", *ALSO_GOOD[1:]]))
     [outcome] = ingest([path], tmp_path / "store")
     assert issues(outcome, "rejected") == [f"{path}:4: no SETTLEMENTDATE value (1 row rejected)"]
+
+
+BIDS = ("SETTLEMENTDATE", "DUID", "BIDTYPE", "INTERVAL_DATETIME", "OFFERDATE", "MAXAVAIL")
+BID = ["2024/09/01 00:00:00", "AGLHAL", "ENERGY", "2024/09/01 04:05:00", "2024/08/31 10:00:00", "5"]
+
+
+def test_a_bid_without_its_trading_day_is_rejected_not_stored(write_mms, tmp_path: Path):
+    # BIDPEROFFER_D filters on INTERVAL_DATETIME but is partitioned by SETTLEMENTDATE
+    section = ("BID", "BIDPEROFFER_D", 3, BIDS, [BID, ["", *BID[1:]]])
+    path = write_mms("bids.csv", section)
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "rejected") == [f"{path}:4: no SETTLEMENTDATE value (1 row rejected)"]
+    assert outcome.report.rows["bidperoffer_d"] == 1
+    without = ("BID", "BIDPEROFFER_D", 3, BIDS[1:], [BID[1:]])
+    [outcome] = ingest([write_mms("nodate.csv", without)], tmp_path / "store")
+    assert any("no SETTLEMENTDATE column" in issue for issue in issues(outcome, "skipped"))
 
 
 def test_invalid_utf8_rejects_the_row(tmp_path: Path):

@@ -39,7 +39,10 @@ def test_cli_reports_rejections_in_one_line_each_and_exits_1(tmp_path: Path, cap
     assert status == 1
     assert f"rejected  {bad}: {bad}:4: closing count 99" in out
     assert f"ingested  {good}: 1 rows (dispatchprice 1)" in out
-    assert "Traceback" not in out + err
+    assert out.splitlines()[-1] == (
+        "2 files: 1 ingested, 1 rejected; 1 rows stored, 0 rows skipped, 0 rows rejected"
+    )
+    assert len(out.splitlines()) == 3 and err == ""  # a line per file and the totals, no more
 
 
 def test_cli_prints_issues_under_their_file(tmp_path: Path, capsys):

@@ -181,7 +181,11 @@ def test_write_table_round_trips_through_read(tmp_path: Path):
     ("frame", "message"),
     [
         (pl.DataFrame({"SETTLEMENTDATE": [datetime(2024, 9, 1)], "NOPE": [1]}), "no column"),
-        (pl.DataFrame({"REGIONID": ["NSW1"]}), "every row needs a settlementdate"),
+        (pl.DataFrame({"REGIONID": ["NSW1"]}), "no settlementdate column"),
+        (
+            pl.DataFrame({"SETTLEMENTDATE": [datetime(2024, 9, 1), None], "RRP": [1.0, 2.0]}),
+            "1 row.s. without a settlementdate value",
+        ),
         (
             pl.DataFrame({"SETTLEMENTDATE": [datetime(2024, 9, 1)], "RRP": ["high"]}),
             "DISPATCHPRICE.rrp: cannot store String as Float64",
@@ -192,6 +196,12 @@ def test_write_table_rejects_frames_it_cannot_store(tmp_path: Path, frame, messa
     with pytest.raises(InputError, match=message):
         write_table(tmp_path / "store", "DISPATCHPRICE", frame)
     assert parquet_files(tmp_path) == []
+
+
+def test_write_table_needs_the_partition_column_too(tmp_path: Path):
+    bids = pl.DataFrame({"DUID": ["AGLHAL"], "INTERVAL_DATETIME": [datetime(2024, 9, 1, 4, 5)]})
+    with pytest.raises(InputError, match="BIDPEROFFER_D: no settlementdate column"):
+        write_table(tmp_path / "store", "BIDPEROFFER_D", bids)
 
 
 def test_store_reads_without_bidstack(tmp_path: Path):
