@@ -449,8 +449,10 @@ class _Totals:
             scenario=pl.lit(scenario),
             regionid=pl.lit(region),
             interval_datetime=pl.lit(interval),
-            clearing_price=pl.lit(cleared.get_column("price")[0] if cleared.height else None),
-            demand=pl.lit(self.stack_demand),
+            clearing_price=pl.lit(
+                cleared.get_column("price")[0] if cleared.height else None, dtype=pl.Float64
+            ),
+            demand=pl.lit(self.stack_demand, dtype=pl.Float64),
         )
         self.stack = stack if self.stack is None else pl.concat([self.stack, stack])
 

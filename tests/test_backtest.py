@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
 
-from bidstack.backtest import backtest, month_windows
+from bidstack.backtest import _Totals, backtest, month_windows
 from bidstack.cli import main
 from bidstack.demo import synthetic_market
 from bidstack.errors import InputError
@@ -253,6 +254,37 @@ def test_variant_names_must_not_name_an_output(market, tmp_path: Path) -> None:
             progress=False,
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_bid_stack_keeps_a_scenario_not_dispatched_at_the_peak() -> None:
+    # the baseline's bids at the peak were all late, so it has no clearing price there
+    at = datetime(2024, 9, 3, 20, 55)
+    offers = pl.DataFrame(
+        {
+            "duid": ["G"],
+            "regionid": ["SA1"],
+            "interval_datetime": [at],
+            **{f"priceband{k}": [10.0 * k] for k in range(1, 11)},
+            **{f"bandavail{k}": [5.0] for k in range(1, 11)},
+            "mlf": [1.0],
+        }
+    )
+    regions = {
+        "regionid": pl.String,
+        "interval_datetime": pl.Datetime("us"),
+        "price": pl.Float64,
+        "demand": pl.Float64,
+    }
+    not_dispatched = SimpleNamespace(regions=pl.DataFrame(schema=regions))
+    peak = pl.DataFrame([("SA1", at, 55.0, 120.0)], regions, orient="row")
+    dispatched = SimpleNamespace(regions=peak)
+    totals = _Totals(fleet_units={"G"}, stack_demand=120.0)
+    totals.add_stack("baseline", offers, not_dispatched, ("SA1", at))
+    totals.add_stack("v1", offers, dispatched, ("SA1", at))
+    prices = totals.stack.group_by("scenario", maintain_order=True).agg(
+        pl.col("clearing_price").first()
+    )
+    assert prices.rows() == [("baseline", None), ("v1", 55.0)]
 
 
 def test_month_windows() -> None:

@@ -17,8 +17,13 @@ from bidstack.errors import InputError
 
 
 def unit_availability(offers: pl.DataFrame) -> pl.Expr:
-    """A unit's offered MW in an interval: its band volumes, capped by MAXAVAIL when given."""
-    bands = pl.sum_horizontal(BAND_VOLUMES)
+    """A unit's offered MW in an interval: its band volumes, capped by MAXAVAIL when given.
+
+    A volume that is missing, NaN or infinite counts as nothing: dispatch rejects such offers.
+    """
+    bands = pl.sum_horizontal(
+        pl.when(pl.col(band).is_finite()).then(pl.col(band)) for band in BAND_VOLUMES
+    )
     if "maxavail" not in offers.columns:
         return bands
     return (

@@ -47,3 +47,12 @@ def test_margin_and_flags() -> None:
 def test_missing_columns() -> None:
     with pytest.raises(InputError, match="demand is missing column"):
         evaluate(pl.DataFrame([offer("A", T1, [1.0], None)]), pl.DataFrame({"regionid": ["SA1"]}))
+
+
+def test_a_volume_that_is_not_a_number_counts_as_nothing() -> None:
+    offers = pl.DataFrame(
+        [offer("A", T1, [100.0, float("nan")], None), offer("B", T1, [float("inf")], None)]
+    )
+    demand = pl.DataFrame({"regionid": ["SA1"], "interval_datetime": [T1], "demand": [300.0]})
+    row = evaluate(offers, demand).row(0, named=True)
+    assert row["offered_mw"] == 100.0 and row["reserve_mw"] == -200.0 and row["lor3"]
