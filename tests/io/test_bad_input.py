@@ -53,10 +53,10 @@ def test_a_section_with_no_d_rows_but_a_stray_line_is_read_on(
     path.write_text("".join([*lines[:2], stray + "\n", *lines[2:]]))
     [outcome] = ingest([path], tmp_path / "store")
     assert outcome.status != "rejected", outcome.detail
-    assert [issue.split(": ", 1)[0] for issue in issues(outcome, "rejected")] == [
-        f"{path}:3" for _ in rejected
-    ]
-    assert all(text in issue for text, issue in zip(rejected, issues(outcome, "rejected")))
+    found = issues(outcome, "rejected")
+    assert len(found) == len(rejected)
+    for text, issue in zip(rejected, found, strict=True):
+        assert issue.startswith(f"{path}:3: ") and text in issue
     assert outcome.report.rows["dispatchprice"] == 1
 
 
