@@ -122,6 +122,11 @@ def main() -> None:
                 f"{label:24} {run['rows']:>11,} rows {run['seconds']:7.2f} s "
                 f"{speed[task] / 1e6:7.1f} MB/s  peak RSS {run['peak_bytes'] / 2**30:5.2f} GiB"
             )
+        if best["ingest"]["rows"] != best["baseline"]["rows"]:
+            sys.exit(
+                f"ingest stored {best['ingest']['rows']:,} rows of the "
+                f"{best['baseline']['rows']:,} D rows: the speed is not comparable"
+            )
         ratio = speed["ingest"] / speed["baseline"]
         peak = best["ingest"]["peak_bytes"]
         print(

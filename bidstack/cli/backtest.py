@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rules",
         action="append",
         metavar="NAME|PATH",
-        help="a built-in variant (v1, v2) or a rule file; repeat for several",
+        help="a built-in variant (v1, v2) or a rule file; repeat for several (default: v2)",
     )
     parser.add_argument("--start", required=True, help="start of the window, exclusive (ISO)")
     parser.add_argument("--end", required=True, help="end of the window, inclusive (ISO)")
