@@ -100,7 +100,8 @@ def backtest(
     start, end = market_time(start), market_time(end)
     if not start < end:
         raise InputError(f"the backtest window ({start}, {end}] is empty")
-    names = [variant.name for variant in load_variants(variants)]
+    loaded = load_variants(variants)  # each rule file is read once, for the whole run
+    names = [variant.name for variant in loaded]
     clash = sorted(set(names) & RESERVED)
     if clash:
         raise InputError(f"a rule variant may not be named {clash[0]!r}: it names an output")
@@ -122,7 +123,7 @@ def backtest(
     )
     for left, right in bar:
         bar.set_postfix_str(f"{left:%Y-%m}")
-        _run_month(store, fleet, list(variants), (left, right, end), out, totals, initial_mw)
+        _run_month(store, fleet, loaded, (left, right, end), out, totals, initial_mw)
     scenarios = tuple(totals.scenarios)
     settled = {}
     for scenario in scenarios:

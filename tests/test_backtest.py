@@ -403,10 +403,17 @@ def test_demo_command_runs_the_backtest_on_built_in_data(tmp_path: Path, capsys)
     assert (tmp_path / "demo" / "fleet.toml").exists()
 
 
-def test_price_phase_looks_across_the_month_boundary(tmp_path: Path) -> None:
+def test_price_phase_looks_across_the_month_boundary(tmp_path: Path, monkeypatch) -> None:
     from datetime import date
 
+    import bidstack.rules
     from bidstack import derive_price_type_phase
+
+    parsed = []
+    parse = bidstack.rules.parse_variant
+    monkeypatch.setattr(
+        bidstack.rules, "parse_variant", lambda *a, **k: parsed.append(1) or parse(*a, **k)
+    )
 
     market = synthetic_market(tmp_path / "store", n_units=9, days=3, first_day=date(2024, 1, 30))
     fleet = load_fleet(market.fleet_file)
@@ -435,6 +442,7 @@ def test_price_phase_looks_across_the_month_boundary(tmp_path: Path) -> None:
     )
     assert before.height > 0 and set(before.get_column("price_phase")) == {-10}
     assert result.summary.height == 2
+    assert len(parsed) == 1  # the rule file is read once for both months
 
 
 def test_a_fleet_mlf_override_applies_to_the_baseline_too(market, tmp_path: Path) -> None:

@@ -106,8 +106,11 @@ class CompiledRules(NamedTuple):
     uses_frrp: bool
 
 
-def load_variant(name_or_path: str | Path) -> Variant:
-    """Load a built-in variant by name (``"v1"``, ``"v2"``) or a user's variant file by path."""
+def load_variant(name_or_path: str | Path | Variant) -> Variant:
+    """Load a built-in variant by name (``"v1"``, ``"v2"``) or a user's variant file by path; a
+    variant already loaded is returned as it is (so a long run reads each file once)."""
+    if isinstance(name_or_path, Variant):
+        return name_or_path
     if isinstance(name_or_path, str) and name_or_path in BUILTIN:
         text = resources.files(__package__).joinpath(f"{name_or_path}.toml").read_text("utf-8")
         return parse_variant(text, source=f"built-in {name_or_path}", default_name=name_or_path)
@@ -124,9 +127,11 @@ def load_variant(name_or_path: str | Path) -> Variant:
     return parse_variant(text, source=str(path), default_name=path.stem)
 
 
-def load_variants(names_or_paths: Iterable[str | Path] | str | Path) -> list[Variant]:
+def load_variants(
+    names_or_paths: Iterable[str | Path | Variant] | str | Path | Variant,
+) -> list[Variant]:
     """Load several variants; their names must differ, since results are labelled by name."""
-    if isinstance(names_or_paths, str | Path):
+    if isinstance(names_or_paths, str | Path | Variant):
         names_or_paths = [names_or_paths]
     variants = [load_variant(item) for item in names_or_paths]
     if not variants:
