@@ -171,9 +171,13 @@ def line_chunks(
     two buffers serve every chunk, so reading allocates nothing per chunk.
     """
     buffers = (bytearray(CHUNK_BYTES), bytearray(CHUNK_BYTES))
+    head = _read(stream, len(UTF8_BOM))  # a byte order mark is read (and hashed) but not kept
+    if digest is not None and head:
+        digest(memoryview(head))
+    advance(len(head))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-read") as reader:
         expected = marker or (lambda: None)
-        chunk, tail = _fill(stream, digest, buffers[0], b"", expected())
+        chunk, tail = _fill(stream, digest, buffers[0], head.removeprefix(UTF8_BOM), expected())
         turn = 0
         while chunk is not None:
             turn ^= 1
@@ -204,10 +208,7 @@ def _fill(
         if filled == len(buffer):  # a line longer than the buffer: make room
             buffer.extend(bytes(len(buffer)))
         with memoryview(buffer) as view:
-            try:
-                got = stream.readinto(view[filled:])
-            except ZIP_ERRORS as exc:
-                raise CorruptStream(str(exc)) from exc
+            got = _read_into(stream, view[filled:])
             if digest is not None and got:
                 digest(view[filled : filled + got])
         if not got:
@@ -223,6 +224,22 @@ def _fill(
         buffer.append(0)
     buffer[filled] = ord("\n")
     return _chunk(buffer, filled + 1, read, marker), b""
+
+
+def _read_into(stream: BinaryIO, view: memoryview) -> int:
+    try:
+        return stream.readinto(view)
+    except ZIP_ERRORS as exc:
+        raise CorruptStream(str(exc)) from exc
+
+
+def _read(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes: fewer only at the end of the stream."""
+    buffer, got = bytearray(size), 0
+    with memoryview(buffer) as view:
+        while got < size and (more := _read_into(stream, view[got:])):
+            got += more
+    return bytes(buffer[:got])
 
 
 def _chunk(buffer: bytearray, size: int, read: int, marker: bytes | None) -> Chunk:

@@ -60,6 +60,14 @@ def test_a_section_with_no_d_rows_but_a_stray_line_is_read_on(
     assert outcome.report.rows["dispatchprice"] == 1
 
 
+def test_a_byte_order_mark_is_read_past(tmp_path: Path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + mms_text(prices(GOOD, ALSO_GOOD)).encode())
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "ingested" and outcome.report.issues == []
+    assert outcome.report.rows["dispatchprice"] == 2
+
+
 def test_bad_date_rejects_the_row_naming_line_and_column(write_mms, tmp_path: Path):
     bad = ["2024/13/01 00:05:00", *GOOD[1:]]
     path = write_mms("date.csv", prices(GOOD, bad, ALSO_GOOD))

@@ -145,3 +145,11 @@ def test_missing_end_record_stops_before_writing(tmp_path: Path):
         f"{path}:3: file ends without its 900 record (truncated?); nothing was stored from it"
     )
     assert not list((tmp_path / "store").rglob("*.parquet"))
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path: Path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (DATA / "nem12_30min.csv").read_bytes())
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "ingested" and outcome.report.issues == []
+    assert outcome.report.rows == {"nem12_interval": 144}
