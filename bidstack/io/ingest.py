@@ -145,6 +145,8 @@ def _read_and_commit(
     """
     key = str(source.path.resolve())
     report = SourceReport(key, source.kind)
+    for name in source.ignored:
+        report.add("skipped", f"{source.path}[{name}]", "not an MMS or NEM12 CSV; not read")
     hasher = hashlib.sha256() if digest is None else None
     scale = source.size / max(1, sum(member.size for member in source.members))
     with writer.staging(key) as staging:

@@ -61,6 +61,8 @@ class Source:
     members: list[Member] = field(default_factory=list)
     not_mms: str | None = None
     zipped: bool = False
+    #: Files in a zip that are neither MMS nor NEM12 CSVs: not read, but reported.
+    ignored: list[str] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -103,7 +105,8 @@ def _inspect_zip(path: Path, size: int) -> Source:
         for info in infos
         if (kind := kind_of(heads[info.filename])) is not None
     ]
-    source = Source(path, size, members, zipped=True)
+    ignored = [info.filename for info in infos if kind_of(heads[info.filename]) is None]
+    source = Source(path, size, members, zipped=True, ignored=ignored)
     if not members:
         names = ", ".join(info.filename for info in infos[:3]) or "nothing"
         source.not_mms = f"zip holds no MMS or NEM12 CSV ({names})"

@@ -198,6 +198,16 @@ def zipped(tmp_path: Path, rows: int = 2000) -> Path:
     return path
 
 
+def test_a_zip_member_that_is_not_mms_is_reported(tmp_path: Path):
+    path = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("PUBLIC_DVD_DISPATCHPRICE.CSV", mms_text(prices(GOOD)))
+        archive.writestr("other.csv", "name,value\nx,1\n")
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.report.rows["dispatchprice"] == 1
+    assert issues(outcome, "skipped") == [f"{path}[other.csv]: not an MMS or NEM12 CSV; not read"]
+
+
 def test_truncated_zip_stops_before_writing(tmp_path: Path):
     path = zipped(tmp_path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])

@@ -51,6 +51,7 @@ def test_zip_members_are_classified(tmp_path: Path):
     source = inspect(path)
     assert source.zipped and source.kind == "mms"
     assert [member.where for member in source.members] == [f"{path}[PUBLIC_X.CSV]"]
+    assert source.ignored == ["README.txt"]
 
 
 def test_a_workbook_is_not_mms(tmp_path: Path):
