@@ -103,40 +103,21 @@ def test_late_rebids_are_reported_and_the_report_is_written(result) -> None:
 
 
 def test_output_folder_is_replaced_only_if_it_holds_a_backtest(market, result, tmp_path) -> None:
+    def first_hour(out: Path):
+        window = (market.start, market.start + timedelta(hours=1))
+        fleet = load_fleet(market.fleet_file)
+        return backtest(market.store, fleet, ["v2"], *window, out, progress=False)
+
     stranger = tmp_path / "mine"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("keep me")
     with pytest.raises(InputError, match="not empty"):
-        backtest(
-            market.store,
-            load_fleet(market.fleet_file),
-            ["v2"],
-            market.start,
-            market.start + timedelta(hours=1),
-            stranger,
-            progress=False,
-        )
+        first_hour(stranger)
     a_file = tmp_path / "out.txt"
     a_file.write_text("not a folder")
     with pytest.raises(InputError, match="the output path is a file"):
-        backtest(
-            market.store,
-            load_fleet(market.fleet_file),
-            ["v2"],
-            market.start,
-            market.start + timedelta(hours=1),
-            a_file,
-            progress=False,
-        )
-    again = backtest(
-        market.store,
-        load_fleet(market.fleet_file),
-        ["v2"],
-        market.start,
-        market.start + timedelta(hours=1),
-        result.out,
-        progress=False,
-    )
+        first_hour(a_file)
+    again = first_hour(result.out)
     assert again.scenarios == ("baseline", "v2")
     assert not (result.out / "v1").exists()
 
