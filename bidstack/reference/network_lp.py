@@ -21,7 +21,7 @@ between breakpoints by SOS2 weights ``w`` (``sum w = 1``, ``sum w bp = f``, ``su
 at most two adjacent weights nonzero). The SOS2 condition takes one binary ``y[j]`` per segment,
 ``sum y = 1``, and for every breakpoint ``t``: ``sum_{j<t} y[j] <= sum_{i<=t} w[i] <= sum_{j<=t}
 y[j]`` (all the weight lies at or left of ``t`` when the chosen segment does, none when it lies
-right of ``t``); this implies nempy's ``w[i] <= y[i-1] + y[i]`` and is a tighter relaxation. The
+right of ``t``); this implies the textbook ``w[i] <= y[i-1] + y[i]`` with a tighter relaxation. The
 link adds ``-(from_factor f + s Λ)`` to its from region's balance and ``+(to_factor f - (1 - s)
 Λ)`` to its to region's (``s = from_share``). A pair in ``exclusive`` (Basslink's two one-way
 links) never carries flow on both links: a binary ``z`` with ``min_flow z <= f_first <= max_flow
@@ -47,7 +47,9 @@ right-hand side, i.e. to demand). A choice the MIP's solution leaves open stays 
 flow on an inner breakpoint keeps both segments around it, a pair of exclusive links both at 0 MW
 keeps both links; fixing either would add a bound that is not in the problem and could give a
 region any price. If that LP leaves a loss curve or runs both links of a pair (it can at negative
-prices), the MIP's choices are fixed instead. Every LP kept this way has the MIP's optimal cost.
+prices), the MIP's choices are fixed instead, and a region priced through that choice may then
+get a bound's dual, up to the penalty: its price is not unique there (see the price range).
+Every LP kept this way has the MIP's optimal cost, and dispatch, flows and losses are its solution.
 ``price`` is the dual clamped to ``[market_floor_price, market_price_cap]``.
 
 **Ties** (AEMO's, within each region after the LP): bands of one region with equal referred price

@@ -73,8 +73,10 @@ def check_inputs(
     for name, values in {"unit_region": unit_region, **unit_arrays}.items():
         if values.shape != (n_units,):
             raise InputError(f"{name} has shape {values.shape}, expected ({n_units},)")
-    if n_units and (unit_region.min() < 0 or unit_region.max() >= demand.size):
-        raise InputError(f"unit_region must hold region indices in [0, {demand.size})")
+    if not np.issubdtype(unit_region.dtype, np.integer) or (
+        n_units and (unit_region.min() < 0 or unit_region.max() >= demand.size)
+    ):
+        raise InputError(f"unit_region must hold integer region indices in [0, {demand.size})")
     if not (np.isfinite(price_band).all() and (np.diff(price_band, axis=1) > 0).all()):
         raise InputError("price_band must be finite and strictly ascending within each unit")
     if not (np.isfinite(band_avail).all() and (band_avail >= 0).all()):

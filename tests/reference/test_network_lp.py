@@ -24,10 +24,13 @@ def lossless(from_region: int, to_region: int, limit: float = 1000.0) -> Link:
     return Link(from_region, to_region, -limit, limit, [-1000.0, 0.0, 1000.0], [0.0] * 3, 0.5)
 
 
-def quadratic(a: float, b: float, limit: float, points: int, share: float) -> Link:
+def quadratic(
+    a: float, b: float, limit: float, points: int, share: float, regions: tuple[int, int] = (0, 1)
+) -> Link:
     """AEMO's loss model ``a f + b/2 f**2`` sampled at breakpoints over ``±(limit + 1)``."""
     breakpoints = np.linspace(-limit - 1, limit + 1, points)
-    return Link(0, 1, -limit, limit, breakpoints, a * breakpoints + b / 2 * breakpoints**2, share)
+    losses = a * breakpoints + b / 2 * breakpoints**2
+    return Link(*regions, -limit, limit, breakpoints, losses, share)
 
 
 def balance(result, unit_region, demand, links) -> np.ndarray:
@@ -266,6 +269,50 @@ def test_losses_stay_on_the_curve_where_keeping_both_segments_open_would_lift_th
     assert result.price_right[1] == pytest.approx(-500 * (1 + slope[8]), rel=1e-6)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_random_networks_balance_keep_unit_limits_and_price_inside_the_range(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    stacks = [random_stack(rng) for _ in range(int(rng.integers(2, 5)))]
+    links = [
+        quadratic(
+            a=rng.uniform(-0.02, 0.05),
+            b=rng.uniform(0, 3e-4),
+            limit=rng.uniform(50, 500),
+            points=9,
+            share=rng.random(),
+            regions=(int(rng.integers(region)), region),  # a random tree
+        )
+        for region in range(1, len(stacks))
+    ]
+    unit_region = np.concatenate([np.full(len(s.mlf), r) for r, s in enumerate(stacks)])
+    demand = np.array([s.demand for s in stacks])
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(s, name) for s in stacks])
+
+    result = dispatch_network(
+        unit_region,
+        joined("price_band"),
+        joined("band_avail"),
+        demand,
+        links=links,
+        mlf=joined("mlf"),
+        max_avail=joined("max_avail"),
+        ramp_base=joined("initial_mw"),
+        ramp_up_rate=joined("ramp_up_rate"),
+        ramp_down_rate=joined("ramp_down_rate"),
+        price_range=True,
+    )
+    np.testing.assert_allclose(balance(result, unit_region, demand, links), 0.0, atol=1e-6)
+    assert (result.dispatch_mw >= result.lower_mw - 1e-7).all()
+    assert (result.dispatch_mw <= result.upper_mw + 1e-7).all()
+    for link, flow, losses in zip(links, result.flow_mw, result.losses_mw, strict=True):
+        assert losses == pytest.approx(np.interp(flow, link.breakpoints, link.losses), abs=1e-6)
+    low = np.minimum(result.price_left, result.price_right) - 1e-3
+    high = np.maximum(result.price_left, result.price_right) + 1e-3
+    assert ((low <= result.price) & (result.price <= high)).all()
+
+
 # 7. Price range
 
 
@@ -373,6 +420,7 @@ def link(**changes) -> Link:
         ({"links": [link(), link(min_flow=10.0)], "exclusive": [(0, 1)]}, "cannot carry 0 MW"),
         ({"links": [link()], "exclusive": [(0, 1)]}, "two distinct links"),
         ({"demand": np.array([50.0])}, "region indices"),
+        ({"unit_region": np.array([0.0, 1.0])}, "integer region indices"),
         ({"unit_region": np.array([0, 1, 1])}, r"unit_region has shape \(3,\)"),
         ({"mlf": np.array([1.0])}, r"mlf has shape \(1,\)"),
         ({"mlf": np.array([1.0, 0.0])}, "mlf must be > 0"),
