@@ -1,4 +1,4 @@
-"""Random single-region stacks for comparing dispatch with the reference LP (tests only)."""
+"""Random single-region stacks for comparing the dispatch stage with the reference (tests only)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bidstack.reference.dispatch_lp import dispatch_interval, unit_limits
+from bidstack.reference.network_lp import dispatch_network, unit_limits
 
 PRICE_GRID = np.array([-1000.0, -50, -10, 0, 15, 20, 35, 50, 80, 100, 150, 300, 1000, 5000, 15000])
 
@@ -25,21 +25,23 @@ class Stack:
     demand: float
     minutes: float = 5.0
 
-    def reference(self):
-        return dispatch_interval(
+    def reference(self, price_range: bool = False):
+        return dispatch_network(
+            np.zeros(len(self.mlf), np.int64),
             self.price_band,
             self.band_avail,
-            self.demand,
+            np.array([self.demand]),
             mlf=self.mlf,
             max_avail=self.max_avail,
-            initial_mw=self.initial_mw,
+            ramp_base=self.initial_mw,
             ramp_up_rate=self.ramp_up_rate,
             ramp_down_rate=self.ramp_down_rate,
             interval_minutes=self.minutes,
+            price_range=price_range,
         )
 
     def limits(self):
-        return unit_limits(
+        lower, upper, _ = unit_limits(
             self.band_avail,
             self.max_avail,
             self.initial_mw,
@@ -47,6 +49,7 @@ class Stack:
             self.ramp_down_rate,
             self.minutes,
         )
+        return lower, upper
 
 
 def random_stack(rng: np.random.Generator) -> Stack:

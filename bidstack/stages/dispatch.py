@@ -1,8 +1,8 @@
-"""The dispatch stage: offers and demand frames in; dispatch per unit, price per region out.
+"""The dispatch stage: offers, demand and interconnectors in; dispatch, prices and flows out.
 
-This module owns columns, validation and problem reporting; the merit-order loop and the exact
-semantics (limits, ties, price at band boundaries, forced energy, ramp base after a gap) are in
-:mod:`bidstack.kernel.dispatch`.
+This module owns columns, validation and problem reporting; the solve and its exact semantics
+(limits, ramp-down over availability, ties as AEMO shares them, prices at band boundaries, losses
+and limits of interconnectors) are in :mod:`bidstack.kernel.network`.
 
 Bad values never become zeros. A frame that cannot be read (a missing column, a column that cannot
 be cast, a null key, a unit in two regions) raises :class:`~bidstack.errors.InputError` before any
@@ -18,18 +18,23 @@ kind                       row left out
 ``prices_not_ascending``   offer whose band prices do not strictly ascend
 ``bad_mlf``                offer whose mlf is not finite and positive
 ``bad_ramp_rate``          offer with a negative or NaN rocup / rocdown
+``bad_uigf``               offer with a negative or infinite uigf
+``bad_ramp_base``          offer with a negative or non-finite ramp_base_mw
 ``duplicate_offer``        every offer of a unit that appears twice in an interval
 ``offer_without_demand``   offer whose region-interval has no usable demand row
 ``missing_demand``         demand row with a null or non-finite demand (``duid`` null)
 ``duplicate_demand``       every demand row of a region-interval given twice (``duid`` null)
 ``bad_price_limits``       demand row whose cap or floor is not finite or cap <= floor
-``demand_without_offers``  usable demand row with no valid offer (``duid`` null)
 =========================  =============================================================
+
+Rows reported that are still dispatched: ``demand_without_offers`` (a usable demand row with no
+valid offer in its region: it is dispatched, unserved unless it can import) and
+``network_not_proven`` (an interval whose branch and bound stopped at its node limit; the
+relaxation's dispatch is kept).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,23 +42,14 @@ import polars as pl
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
-from bidstack.kernel import dispatch as kernel
+from bidstack.kernel.enums import RAMP_PRIORITIES, LimitFlag, LinkState, PriceSource
+from bidstack.kernel.network import DispatchLayout, OfferArrays, dispatch_network_nb
+from bidstack.stages import dispatch_checks as checks
+from bidstack.stages.dispatch_checks import KEYS
+from bidstack.stages.network import Network, link_arrays, topology
 
-KEYS = ("regionid", "interval_datetime")
-
-OFFER_COLUMNS = {
-    "regionid": pl.String,
-    "duid": pl.String,
-    "interval_datetime": pl.Datetime,
-    **dict.fromkeys(PRICE_BANDS + BAND_VOLUMES, pl.Float64),
-}
-OPTIONAL_OFFER_COLUMNS = dict.fromkeys(("maxavail", "rocup", "rocdown", "mlf"), pl.Float64)
-DEMAND_COLUMNS = {"regionid": pl.String, "interval_datetime": pl.Datetime, "demand": pl.Float64}
-OPTIONAL_DEMAND_COLUMNS = dict.fromkeys(("market_price_cap", "market_floor_price"), pl.Float64)
-INITIAL_MW_COLUMNS = {"duid": pl.String, "initial_mw": pl.Float64}
-
-Check = tuple[str, pl.Expr, pl.Expr]
-"""A fault: its ``kind``, the condition flagging a row, and an expression describing it."""
+#: Branch-and-bound nodes an interval may take before the relaxation is kept.
+MAX_NODES = 4096
 
 
 @dataclass(frozen=True)
@@ -61,23 +57,32 @@ class DispatchResult:
     """What :func:`dispatch` returns.
 
     ``units``: one row per dispatched offer: ``duid, regionid, interval_datetime, dispatch_mw,
-    lower_mw, upper_mw`` (the unit's limits in that interval), ``ramp_base_mw`` (the output its
-    ramp rates count from: its previous dispatch, or ``initial_mw`` at its first interval; null
-    after a gap or without ``initial_mw``, when no ramp limit applies), ``ramp_up_limited`` (the
-    upper limit is the ramp-up limit), ``ramp_down_limited`` (the lower limit is the ramp-down
-    limit) and ``ramp_down_cut`` (that limit exceeded the upper limit and was cut to it).
+    lower_mw, upper_mw`` (the unit's limits), ``availability_mw`` (the cap applied: maxavail,
+    or the UIGF where lower), ``ramp_base_mw`` (the output its ramp rates count from; null when
+    no ramp limit applies), ``forced_mw`` (MW held beyond its bands by its ramp-down limit),
+    ``ramp_up_limited``, ``ramp_down_limited`` and ``ramp_down_over_availability`` (its
+    ramp-down limit exceeded its availability and held it up, or was cut to it).
 
-    ``regions``: one row per dispatched region-interval: ``regionid, interval_datetime, price``
-    ($/MWh at the regional reference node), ``demand, dispatched_mw, unserved_mw, oversupply_mw,
-    marginal_duid`` (the first unit, in merit order, of the price-setting band; null when the cap
-    or floor sets the price), ``price_source`` (``offer``, ``market_price_cap`` or
-    ``market_floor_price``) and ``interval_minutes``.
+    ``regions``: one row per region-interval with demand: ``regionid, interval_datetime, price``
+    ($/MWh at the regional reference node, clamped to the cap and floor), ``demand,
+    dispatched_mw, net_export_mw`` (into interconnectors, losses included), ``unserved_mw,
+    oversupply_mw, marginal_duid`` (the first unit, in merit order, of the region's own
+    price-setting band; null when the price came over an interconnector or is the cap or
+    floor), ``price_source`` (``offer``, ``market_price_cap``, ``market_floor_price``,
+    ``interconnector``) and ``interval_minutes``.
+
+    ``links``: one row per interconnector link and interval in service: ``linkid,
+    interconnectorid, from_region, to_region, interval_datetime, flow_mw, losses_mw,
+    withdrawn_mw`` (from its from-region), ``injected_mw`` (into its to-region),
+    ``marginal_loss`` (to-price / from-price on the loss segment of the flow),
+    ``at_export_limit, at_import_limit``.
 
     ``problems``: ``kind, regionid, duid, interval_datetime, detail``, one row per fault found.
     """
 
     units: pl.DataFrame
     regions: pl.DataFrame
+    links: pl.DataFrame
     problems: pl.DataFrame
 
 
@@ -85,439 +90,335 @@ def dispatch(
     offers: pl.DataFrame,
     demand: pl.DataFrame,
     *,
+    network: Network | None = None,
     initial_mw: pl.DataFrame | None = None,
     market_price_cap: float = 15000.0,
     market_floor_price: float = -1000.0,
     interval_minutes: float | None = None,
+    ramp_priority: str = "nemde",
+    max_nodes: int = MAX_NODES,
 ) -> DispatchResult:
-    """Dispatch each region and interval by merit order.
+    """Dispatch every region and interval, regions linked by ``network`` (None: islands).
 
-    ``offers``: ``regionid, duid, interval_datetime`` (period ending), ``priceband1..10`` ($/MWh as
-    offered), ``bandavail1..10`` (MW), and optionally ``maxavail`` (MW; null: no cap beyond the
-    bands), ``rocup`` / ``rocdown`` (MW/min; null: no limit) and ``mlf`` (null: 1.0). ``demand``:
-    ``regionid, interval_datetime, demand`` (MW), and optionally per-row ``market_price_cap`` and
-    ``market_floor_price`` (null: the keyword's value). ``initial_mw``: ``duid, initial_mw``, each
-    unit's output before its first interval (null or absent: no ramp limit in that interval).
+    ``offers``: ``regionid, duid, interval_datetime`` (period ending), ``priceband1..10`` ($/MWh
+    as offered), ``bandavail1..10`` (MW), and optionally ``maxavail`` and ``uigf`` (MW caps;
+    null: none), ``rocup`` / ``rocdown`` (MW/min; null: no limit), ``mlf`` (the loss factor band
+    prices are divided by; null: 1.0) and ``ramp_base_mw`` (the MW its ramp rates count from in
+    that interval; null: the unit's own previous dispatch, or ``initial_mw`` at its first
+    interval). ``demand``: ``regionid, interval_datetime, demand`` (MW) and optionally
+    ``market_price_cap`` and ``market_floor_price`` (null: the keyword's value).
+    ``ramp_priority``: ``"nemde"`` (a ramp-down limit above availability holds the unit up, as
+    NEMDE does) or ``"availability"`` (it is cut to availability).
 
-    The interval length of each region is the smallest spacing of its intervals (offers and demand
-    together); every spacing must be a whole number of it, so one call covers one interval length
-    (5 minutes since 2021-10-01, 30 before). ``interval_minutes`` overrides it for all regions and
-    is required when a region has a single interval.
+    The interval length is the smallest spacing of the intervals (every spacing must be a whole
+    number of it); ``interval_minutes`` overrides it and is required for a single interval.
+
+    >>> import datetime as dt
+    >>> t = dt.datetime(2024, 1, 1, 0, 5)
+    >>> bands = {f"priceband{k}": [10.0 * k] for k in range(1, 11)}
+    >>> mw = {f"bandavail{k}": [50.0] for k in range(1, 11)}
+    >>> offers = pl.DataFrame({"regionid": ["NSW1"], "duid": ["A"], "interval_datetime": [t],
+    ...                        **bands, **mw})
+    >>> demand = pl.DataFrame({"regionid": ["NSW1"], "interval_datetime": [t], "demand": [120.0]})
+    >>> result = dispatch(offers, demand, interval_minutes=5)
+    >>> result.regions.select("price", "dispatched_mw").row(0)
+    (30.0, 120.0)
     """
-    _check_limits(market_price_cap, market_floor_price)
+    checks.check_limits(market_price_cap, market_floor_price)
     if interval_minutes is not None and not interval_minutes > 0:
         raise InputError(f"interval_minutes must be positive, not {interval_minutes}")
-    offers = _conform(offers, "offers", OFFER_COLUMNS, OPTIONAL_OFFER_COLUMNS)
+    if ramp_priority not in RAMP_PRIORITIES:
+        raise InputError(f"ramp_priority must be one of {', '.join(RAMP_PRIORITIES)}")
+    offers = checks.conform(offers, "offers", checks.OFFER_COLUMNS, checks.OPTIONAL_OFFER_COLUMNS)
     time_dtype = offers.schema["interval_datetime"]
-    demand = _conform(demand, "demand", DEMAND_COLUMNS, OPTIONAL_DEMAND_COLUMNS, time_dtype)
-    initial = _initial_mw(initial_mw)
-    _check_unit_regions(offers)
-
+    demand = checks.conform(
+        demand, "demand", checks.DEMAND_COLUMNS, checks.OPTIONAL_DEMAND_COLUMNS, time_dtype
+    )
+    initial = checks.initial_mw_frame(initial_mw)
+    checks.check_unit_regions(offers)
     demand = demand.with_columns(
         pl.col("market_price_cap").fill_null(market_price_cap),
         pl.col("market_floor_price").fill_null(market_floor_price),
     )
-    demand_ok, demand_problems = _screen(demand, _demand_checks(), duid=pl.lit(None, pl.String))
+    demand_ok, demand_problems = checks.screen(
+        demand, checks.demand_checks(), duid=pl.lit(None, pl.String)
+    )
     usable = demand.filter(demand_ok)
-    has_demand = offers.select(KEYS).join(
-        usable.select(*KEYS, _has_demand=pl.lit(True)), on=KEYS, how="left", maintain_order="left"
-    )["_has_demand"]
-    order, rows = _layout(offers)
-    offers = offers.with_columns(has_demand.fill_null(False), _duplicate=_duplicates(order, rows))
-    offer_ok, offer_problems = _screen(offers, _offer_checks(), duid=pl.col("duid"))
-    offered = offers.select(KEYS).filter(offer_ok).unique()
-    orphans = usable.join(offered, on=KEYS, how="anti")
-    problems = pl.concat(
-        [
-            offer_problems,
-            demand_problems,
-            _problem_rows(
-                orphans, "demand_without_offers", pl.lit(None, pl.String), pl.lit("no valid offer")
-            ),
-        ]
-    ).sort("regionid", "interval_datetime", "duid", "kind", nulls_last=True)
-
-    times = pl.concat([offers.select(KEYS), demand.select(KEYS)]).join(
-        offered, on="regionid", how="semi"
+    offers = offers.with_columns(
+        _has_demand=offers.select(KEYS)
+        .join(usable.select(*KEYS, _x=pl.lit(True)), on=KEYS, how="left", maintain_order="left")
+        .get_column("_x")
+        .fill_null(False),
+        _duplicate=pl.struct("duid", "interval_datetime").is_duplicated(),
     )
-    minutes = _interval_minutes(times.unique(), interval_minutes)
-    keep = offer_ok.to_numpy()[order]
-    units, regions = _run_kernel(offers, order[keep], rows.filter(keep), usable, initial, minutes)
-    return DispatchResult(units=units, regions=regions, problems=problems)
-
-
-def _conform(
-    frame: pl.DataFrame,
-    name: str,
-    required: dict,
-    optional: dict,
-    time_dtype: pl.DataType | None = None,
-) -> pl.DataFrame:
-    """``frame`` reduced to the known columns, cast to their dtypes; absent optionals are null."""
-    if not isinstance(frame, pl.DataFrame):
-        raise InputError(f"{name} must be a polars DataFrame, not {type(frame).__name__}")
-    missing = [column for column in required if column not in frame.columns]
-    if missing:
-        raise InputError(f"{name} is missing column(s): {', '.join(missing)}")
-    columns = []
-    for column, dtype in (required | optional).items():
-        if column not in frame.columns:
-            columns.append(pl.lit(None, dtype).alias(column))
-        elif dtype == pl.Datetime:
-            columns.append(_time_column(frame, name, column, time_dtype))
-        else:
-            columns.append(_cast_column(frame, name, column, dtype))
-    selected = frame.select(columns)
-    keys = [column for column, dtype in required.items() if dtype != pl.Float64]
-    for column, nulls in zip(keys, selected.select(pl.col(keys).null_count()).row(0), strict=True):
-        if nulls:
-            raise InputError(f"{name}.{column} has {nulls} null value(s)")
-    return selected
-
-
-def _time_column(
-    frame: pl.DataFrame, name: str, column: str, time_dtype: pl.DataType | None
-) -> pl.Expr:
-    dtype = frame.schema[column]
-    if not isinstance(dtype, pl.Datetime):
-        raise InputError(f"{name}.{column} must be a Datetime column, not {dtype}")
-    if time_dtype is not None and dtype.time_zone != time_dtype.time_zone:
-        raise InputError(
-            f"{name}.{column} has time zone {dtype.time_zone}, offers have {time_dtype.time_zone}"
-        )
-    return pl.col(column).dt.cast_time_unit("us")
-
-
-def _cast_column(frame: pl.DataFrame, name: str, column: str, dtype: pl.DataType) -> pl.Expr:
-    actual = frame.schema[column]
-    if actual == dtype:
-        return pl.col(column)
-    readable = actual in (pl.String, pl.Null) or (
-        actual.is_numeric() if dtype == pl.Float64 else isinstance(actual, pl.Categorical)
-    )
-    if readable:
-        try:
-            frame.select(pl.col(column).cast(dtype, strict=True))
-        except pl.exceptions.PolarsError:
-            readable = False
-    if not readable:
-        raise InputError(f"{name}.{column} cannot be read as {dtype} (it is {actual})")
-    return pl.col(column).cast(dtype)
-
-
-def _initial_mw(initial_mw: pl.DataFrame | None) -> pl.DataFrame:
-    """The ``initial_mw`` frame checked: one finite, non-negative value (or null) per unit."""
-    if initial_mw is None:
-        return pl.DataFrame(schema=INITIAL_MW_COLUMNS)
-    initial = _conform(initial_mw, "initial_mw", INITIAL_MW_COLUMNS, {})
-    repeated = initial.filter(pl.col("duid").is_duplicated())["duid"].unique().sort()
-    if len(repeated):
-        raise InputError(f"initial_mw gives more than one value for duid {repeated[0]}")
-    value = pl.col("initial_mw")
-    bad = initial.filter((value < 0) | ~value.is_finite())
-    if len(bad):
-        duid, mw = bad.row(0)
-        raise InputError(f"initial_mw for duid {duid} is {mw}; it must be a finite MW >= 0")
-    return initial
-
-
-def _check_limits(market_price_cap: float, market_floor_price: float) -> None:
-    if not (np.isfinite(market_price_cap) and np.isfinite(market_floor_price)):
-        raise InputError("market_price_cap and market_floor_price must be finite")
-    if market_price_cap <= market_floor_price:
-        raise InputError(
-            f"market_price_cap ({market_price_cap}) must exceed "
-            f"market_floor_price ({market_floor_price})"
-        )
-
-
-def _check_unit_regions(offers: pl.DataFrame) -> None:
-    pairs = offers.select("duid", "regionid").unique()
-    split = pairs.filter(pl.col("duid").is_duplicated()).sort("duid", "regionid")
-    if len(split):
-        duid = split["duid"][0]
-        names = ", ".join(split.filter(duid=duid)["regionid"])
-        raise InputError(f"offers: duid {duid} offers in more than one region ({names})")
-
-
-def _interval_minutes(times: pl.DataFrame, interval_minutes: float | None) -> pl.DataFrame:
-    """``regionid, interval_minutes`` for each region in ``times`` (its distinct intervals in
-    offers and demand together): the smallest spacing, of which every spacing is a multiple."""
-    steps = (
-        times.sort(KEYS)
-        .with_columns(
-            step=(pl.col("interval_datetime").diff().dt.total_microseconds() / 60e6).over(
-                "regionid"
-            )
-        )
-        .group_by("regionid")
-        .agg(pl.col("step").drop_nulls())
-        .sort("regionid")
-    )
-    lengths = []
-    for region, step in steps.iter_rows():
-        if interval_minutes is not None:
-            minutes = float(interval_minutes)
-        elif step:
-            minutes = min(step)
-        else:
-            raise InputError(
-                f"region {region} has a single interval; give interval_minutes= to dispatch it"
-            )
-        uneven = [s for s in step if abs(s / minutes - round(s / minutes)) > 1e-9]
-        if uneven:
-            raise InputError(
-                f"region {region}: intervals {uneven[0]} minutes apart do not fit an interval "
-                f"length of {minutes} minutes; dispatch data of different interval lengths apart"
-            )
-        lengths.append((region, minutes))
-    return pl.DataFrame(
-        lengths, schema={"regionid": pl.String, "interval_minutes": pl.Float64}, orient="row"
-    )
-
-
-def _column_check(kind: str, columns: dict[str, pl.Expr]) -> Check:
-    """A fault found column by column: flagged when any condition holds; the detail names each
-    column that fails with its value (``bandavail2=-5.0``)."""
-    conditions = {column: condition.fill_null(False) for column, condition in columns.items()}
-    detail = pl.concat_str(
-        [
-            pl.when(condition).then(
-                pl.concat_str(
-                    pl.lit(f"{column}="), pl.col(column).cast(pl.String).fill_null("null")
-                )
-            )
-            for column, condition in conditions.items()
-        ],
-        separator=", ",
-        ignore_nulls=True,
-    )
-    return kind, pl.any_horizontal(list(conditions.values())), detail
-
-
-def _missing(column: str) -> pl.Expr:
-    return pl.col(column).is_null() | ~pl.col(column).is_finite()
-
-
-def _offer_checks() -> list[Check]:
-    ascending = {
-        high: (pl.col(high) <= pl.col(low)) & pl.col(high).is_finite() & pl.col(low).is_finite()
-        for low, high in itertools.pairwise(PRICE_BANDS)
-    }
-    repeats = pl.len().over("duid", "interval_datetime")  # in details: only on flagged rows
-    return [
-        _column_check("missing_price", {c: _missing(c) for c in PRICE_BANDS}),
-        _column_check(
-            "missing_availability",
-            {c: _missing(c) for c in BAND_VOLUMES} | {"maxavail": pl.col("maxavail").is_nan()},
-        ),
-        _column_check(
-            "negative_availability", {c: pl.col(c) < 0 for c in (*BAND_VOLUMES, "maxavail")}
-        ),
-        _column_check("prices_not_ascending", ascending),
-        _column_check("bad_mlf", {"mlf": (pl.col("mlf") <= 0) | ~pl.col("mlf").is_finite()}),
-        _column_check(
-            "bad_ramp_rate", {c: (pl.col(c) < 0) | pl.col(c).is_nan() for c in ("rocup", "rocdown")}
-        ),
-        (
-            "duplicate_offer",
-            pl.col("_duplicate"),
-            pl.format("{} offers for this unit and interval", repeats),
-        ),
-        (
-            "offer_without_demand",
-            ~pl.col("_has_demand"),
-            pl.lit("no usable demand row for this region and interval"),
-        ),
-    ]
-
-
-def _demand_checks() -> list[Check]:
-    cap, floor = pl.col("market_price_cap"), pl.col("market_floor_price")
-    repeats = pl.len().over(KEYS)
-    limits = (cap <= floor) | ~cap.is_finite() | ~floor.is_finite()
-    return [
-        _column_check("missing_demand", {"demand": _missing("demand")}),
-        (
-            "duplicate_demand",
-            pl.struct(KEYS).is_duplicated(),
-            pl.format("{} demand rows for this interval", repeats),
-        ),
-        _column_check(
-            "bad_price_limits",
-            {"market_price_cap": limits, "market_floor_price": limits},
-        ),
-    ]
-
-
-def _screen(
-    frame: pl.DataFrame, checks: list[Check], duid: pl.Expr
-) -> tuple[pl.Series, pl.DataFrame]:
-    """The mask of rows no check flags, and one problem row per (row, fault)."""
-    flags = frame.select(condition.alias(kind) for kind, condition, _ in checks)
+    offer_ok, offer_problems = checks.screen(offers, checks.offer_checks(), duid=pl.col("duid"))
+    kept = offers.filter(offer_ok)
+    orphans = usable.join(kept.select(KEYS).unique(), on=KEYS, how="anti")
     problems = [
-        _problem_rows(frame.filter(flags[kind]), kind, duid, detail) for kind, _, detail in checks
+        offer_problems,
+        demand_problems,
+        checks.problem_rows(
+            orphans, "demand_without_offers", pl.lit(None, pl.String), pl.lit("no valid offer")
+        ),
     ]
-    return ~flags.select(pl.any_horizontal(pl.all())).to_series(), pl.concat(problems)
-
-
-def _problem_rows(frame: pl.DataFrame, kind: str, duid: pl.Expr, detail: pl.Expr) -> pl.DataFrame:
-    return frame.select(
-        kind=pl.lit(kind),
-        regionid="regionid",
-        duid=duid,
-        interval_datetime="interval_datetime",
-        detail=detail,
+    if usable.is_empty():
+        return _empty(problems)
+    every = pl.concat([offers.select("interval_datetime"), demand.select("interval_datetime")])
+    minutes = _interval_minutes(
+        every.unique().sort("interval_datetime")["interval_datetime"], interval_minutes
+    )
+    run = _Layout(kept, usable, initial, network, minutes)
+    units, regions, links, nodes = dispatch_network_nb(
+        run.layout, run.offers, run.links, RAMP_PRIORITIES.index(ramp_priority), max_nodes
+    )
+    unproven = run.intervals.filter(pl.Series(nodes < 0))
+    problems.append(
+        unproven.select(
+            kind=pl.lit("network_not_proven"),
+            regionid=pl.lit(None, pl.String),
+            duid=pl.lit(None, pl.String),
+            interval_datetime="interval_datetime",
+            detail=pl.lit(f"branch and bound stopped at {max_nodes} nodes; relaxation kept"),
+        )
+    )
+    problem_frame = pl.concat(problems).sort(
+        "regionid", "interval_datetime", "duid", "kind", nulls_last=True
+    )
+    return DispatchResult(
+        run.unit_frame(units),
+        run.region_frame(regions, links),
+        run.link_frame(links),
+        problem_frame,
     )
 
 
-def _layout(offers: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
-    """The arg-sort of the offers by (region, interval, duid), the kernel's row order, and their
-    ``duid, regionid, interval_datetime`` in that order. Every later step gathers columns through
-    it: the wide frame is never sorted or filtered whole."""
-    order = offers.select(pl.arg_sort_by("regionid", "interval_datetime", "duid")).to_series()
-    return _array(order, np.int64), offers.select("duid", "regionid", "interval_datetime")[order]
+class _Layout:
+    """The kernel's arrays for the kept offers and usable demand, and frames of its results."""
+
+    def __init__(self, offers, demand, initial, network, minutes: float) -> None:
+        regions = set(demand["regionid"]) | set(offers["regionid"])
+        if network is not None:
+            regions |= set(network.links["from_region"]) | set(network.links["to_region"])
+        names = sorted(regions)
+        self.topology = topology(names, network.links if network is not None else None)
+        region = pl.Enum(names)
+        times = pl.concat([offers.select("interval_datetime"), demand.select("interval_datetime")])
+        self.intervals = times.unique().sort("interval_datetime")
+        self.minutes = minutes
+        grid = self.intervals.with_row_index("i", offset=0)
+        units = (
+            offers.select("regionid", "duid")
+            .unique()
+            .with_columns(pl.col("regionid").cast(region))
+            .sort("regionid", "duid")
+        )
+        self.units = units.with_row_index("u")
+        rows = (
+            offers.with_columns(pl.col("regionid").cast(region))
+            .join(grid, on="interval_datetime")
+            .join(self.units.select("duid", "u"), on="duid")
+            .sort("i", "u")
+        )
+        self.rows = rows
+        n_int, n_reg = grid.height, len(names)
+        demand_mw = np.full((n_int, n_reg), np.nan)
+        d = demand.with_columns(pl.col("regionid").cast(region)).join(grid, on="interval_datetime")
+        g = d["regionid"].to_physical().to_numpy()
+        demand_mw[d["i"].to_numpy(), g] = d["demand"].to_numpy()
+        limits = (
+            d.group_by("i")
+            .agg(
+                pl.col("market_price_cap").n_unique().alias("caps"),
+                pl.col("market_floor_price").n_unique().alias("floors"),
+                pl.col("market_price_cap").first(),
+                pl.col("market_floor_price").first(),
+            )
+            .sort("i")
+        )
+        split = limits.filter((pl.col("caps") > 1) | (pl.col("floors") > 1))
+        if len(split):
+            at = self.intervals["interval_datetime"][split["i"][0]]
+            raise InputError(f"demand at {at}: regions give different market price caps or floors")
+        cap = np.full(n_int, np.inf)
+        floor = np.full(n_int, -np.inf)
+        cap[limits["i"].to_numpy()] = limits["market_price_cap"].to_numpy()
+        floor[limits["i"].to_numpy()] = limits["market_floor_price"].to_numpy()
+        elapsed = np.diff(self.intervals["interval_datetime"].dt.epoch("us").to_numpy())
+        follows = np.concatenate([[False], elapsed == round(self.minutes * 60e6)])
+        region_units = np.zeros(n_reg + 1, np.int64)
+        counts = units.group_by("regionid").len()
+        region_units[counts["regionid"].to_physical().to_numpy() + 1] = counts["len"].to_numpy()
+        initial_mw = self.units.join(initial, on="duid", how="left", maintain_order="left")
+        interval_rows = np.searchsorted(rows["i"].to_numpy(), np.arange(n_int + 1))
+        self.layout = DispatchLayout(
+            interval_rows.astype(np.int64),
+            follows,
+            demand_mw,
+            cap,
+            floor,
+            np.full(n_int, self.minutes),
+            np.cumsum(region_units),
+            initial_mw["initial_mw"].fill_null(np.nan).to_numpy().astype(np.float64),
+            self.topology.parent,
+            self.topology.order,
+        )
+        self.offers = _offer_arrays(rows)
+        self.links, self.link_table = link_arrays(
+            network, self.topology, self.intervals["interval_datetime"]
+        )
+
+    def unit_frame(self, out) -> pl.DataFrame:
+        dispatch_mw, lower, upper, base, forced, flags = out
+        return self.rows.select(
+            "duid",
+            pl.col("regionid").cast(pl.String),
+            "interval_datetime",
+            dispatch_mw=dispatch_mw,
+            lower_mw=lower,
+            upper_mw=upper,
+            availability_mw=pl.min_horizontal("maxavail", "uigf").fill_null(np.inf),
+            ramp_base_mw=pl.Series(base).fill_nan(None),
+            forced_mw=forced,
+            ramp_up_limited=(flags & LimitFlag.ramp_up) > 0,
+            ramp_down_limited=(flags & LimitFlag.ramp_down) > 0,
+            ramp_down_over_availability=(flags & LimitFlag.ramp_down_over_availability) > 0,
+        )
+
+    def region_frame(self, out, link_out) -> pl.DataFrame:
+        price, _raw, unserved, oversupply, dispatched, marginal, source = out
+        present = ~np.isnan(self.layout.demand)
+        i, g = np.nonzero(present)
+        export = np.zeros(self.layout.demand.shape)
+        if self.links.link_from.size:
+            withdrawn, injected = link_out[2], link_out[3]
+            for lk in range(self.links.link_from.size):
+                export[:, self.links.link_from[lk]] += withdrawn[:, lk]
+                export[:, self.links.link_to[lk]] -= injected[:, lk]
+        row = pl.Series(marginal[i, g])
+        marginal_row = pl.select(pl.when(row >= 0).then(row)).to_series()
+        return pl.DataFrame(
+            {
+                "regionid": np.array(self.topology.regions, dtype=object)[g].tolist(),
+                "interval_datetime": self.intervals["interval_datetime"].gather(i),
+                "price": price[i, g],
+                "demand": self.layout.demand[i, g],
+                "dispatched_mw": dispatched[i, g],
+                "net_export_mw": export[i, g],
+                "unserved_mw": unserved[i, g],
+                "oversupply_mw": oversupply[i, g],
+                "marginal_duid": self.rows["duid"].gather(marginal_row),
+                "price_source": pl.Series(source[i, g]).replace_strict(
+                    dict(enumerate(PriceSource._fields)), return_dtype=pl.String
+                ),
+                "interval_minutes": np.full(i.size, self.minutes),
+            }
+        )
+
+    def link_frame(self, out) -> pl.DataFrame:
+        flow, losses, withdrawn, injected, marginal_loss, flags = out
+        schema = {
+            "linkid": pl.String,
+            "interconnectorid": pl.String,
+            "from_region": pl.String,
+            "to_region": pl.String,
+            "interval_datetime": pl.Datetime("us"),
+            "flow_mw": pl.Float64,
+            "losses_mw": pl.Float64,
+            "withdrawn_mw": pl.Float64,
+            "injected_mw": pl.Float64,
+            "marginal_loss": pl.Float64,
+            "at_export_limit": pl.Boolean,
+            "at_import_limit": pl.Boolean,
+        }
+        if not self.links.link_from.size:
+            return pl.DataFrame(schema=schema)
+        present = ~np.isnan(self.layout.demand)
+        on = ~np.isnan(self.links.lower)
+        on &= present[:, self.links.link_from] & present[:, self.links.link_to]
+        i, lk = np.nonzero(on)
+        table = self.link_table
+        state = flags[i, lk]
+        return pl.DataFrame(
+            {
+                "linkid": table["linkid"].gather(lk),
+                "interconnectorid": table["interconnectorid"].gather(lk),
+                "from_region": table["from_region"].gather(lk),
+                "to_region": table["to_region"].gather(lk),
+                "interval_datetime": self.intervals["interval_datetime"].gather(i),
+                "flow_mw": flow[i, lk],
+                "losses_mw": losses[i, lk],
+                "withdrawn_mw": withdrawn[i, lk],
+                "injected_mw": injected[i, lk],
+                "marginal_loss": marginal_loss[i, lk],
+                "at_export_limit": (state & LinkState.at_export_limit) > 0,
+                "at_import_limit": (state & LinkState.at_import_limit) > 0,
+            },
+            schema=schema,
+        )
 
 
-def _duplicates(order: np.ndarray, rows: pl.DataFrame) -> pl.Series:
-    """Per offer row: whether another has the same duid and interval (a neighbour in ``rows``)."""
-    same = (pl.col("duid") == pl.col("duid").shift(1)) & (
-        pl.col("interval_datetime") == pl.col("interval_datetime").shift(1)
-    )
-    repeated = rows.select((same | same.shift(-1)).fill_null(False)).to_series().to_numpy()
-    duplicate = np.empty(len(order), np.bool_)
-    duplicate[order] = repeated
-    return pl.Series(duplicate)
-
-
-def _run_kernel(
-    offers: pl.DataFrame,
-    order: np.ndarray,
-    rows: pl.DataFrame,
-    demand: pl.DataFrame,
-    initial: pl.DataFrame,
-    minutes: pl.DataFrame,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Run :func:`bidstack.kernel.dispatch.dispatch_regions` on the valid offer rows ``order``
-    (positions in ``offers``, in kernel order; ``rows`` holds their keys) and frame its results."""
-    units = rows.select("regionid", "duid").unique().sort("regionid", "duid")
-    row_unit = _array(rows["duid"].cast(pl.Enum(units["duid"])).to_physical(), np.int64)
-    row_price_set, band_price = _price_sets(offers, order, row_unit)
-    new_interval = (pl.col("interval_datetime") != pl.col("interval_datetime").shift(1)) | (
-        pl.col("regionid") != pl.col("regionid").shift(1)
-    )
-    starts = np.flatnonzero(rows.select(new_interval.fill_null(True)).to_series().to_numpy())
-    intervals = (
-        rows.select(KEYS)[starts]
-        .join(demand, on=KEYS, how="left", maintain_order="left")
-        .join(minutes, on="regionid", how="left", maintain_order="left")
-    )
-    elapsed = pl.col("interval_datetime").diff().dt.total_microseconds()
-    follows = (pl.col("regionid") == pl.col("regionid").shift(1)) & (
-        elapsed == (pl.col("interval_minutes") * 60e6).round().cast(pl.Int64)
-    )
-    regions = intervals.group_by("regionid", maintain_order=True).agg(
-        pl.len().alias("_intervals"), pl.first("interval_minutes")
-    )
-    initial_mw = units.join(initial, on="duid", how="left", maintain_order="left")["initial_mw"]
-
-    def per_row(column: str) -> np.ndarray:
-        return offers[column].fill_null(np.inf).to_numpy()[order]
-
-    band_avail = np.empty((len(order), kernel.BANDS))
-    for k, column in enumerate(BAND_VOLUMES):
-        band_avail[:, k] = offers[column].to_numpy()[order]
-    (
-        dispatch_mw,
-        lower_mw,
-        upper_mw,
-        ramp_base_mw,
-        limit_flags,
-        price,
-        unserved_mw,
-        oversupply_mw,
-        dispatched_mw,
-        marginal_row,
-        price_source,
-    ) = kernel.dispatch_regions(
-        _offsets(regions["_intervals"]),
-        np.append(starts, len(order)).astype(np.int64),
-        _array(intervals.select(follows.fill_null(False)).to_series(), np.bool_),
-        _array(intervals["demand"], np.float64),
-        _array(intervals["market_price_cap"], np.float64),
-        _array(intervals["market_floor_price"], np.float64),
-        _array(regions["interval_minutes"], np.float64),
-        _offsets(units.group_by("regionid", maintain_order=True).len()["len"]),
-        row_unit,
-        row_price_set,
-        band_avail,
-        per_row("maxavail"),
-        per_row("rocup"),
-        per_row("rocdown"),
-        _array(initial_mw.fill_null(np.nan), np.float64),
-        band_price,
-    )
-    units_out = rows.with_columns(
-        dispatch_mw=dispatch_mw,
-        lower_mw=lower_mw,
-        upper_mw=upper_mw,
-        ramp_base_mw=pl.Series(ramp_base_mw).fill_nan(None),
-        ramp_up_limited=(limit_flags & kernel.RAMP_UP_LIMIT) > 0,
-        ramp_down_limited=(limit_flags & kernel.RAMP_DOWN_LIMIT) > 0,
-        ramp_down_cut=(limit_flags & kernel.RAMP_DOWN_CUT) > 0,
-    )
-    marginal = pl.Series(marginal_row)
-    regions_out = intervals.select(
-        "regionid",
-        "interval_datetime",
-        price=price,
-        demand="demand",
-        dispatched_mw=dispatched_mw,
-        unserved_mw=unserved_mw,
-        oversupply_mw=oversupply_mw,
-        marginal_duid=rows["duid"].gather(
-            pl.select(pl.when(marginal >= 0).then(marginal)).to_series()
-        ),
-        price_source=pl.Series(price_source).replace_strict(
-            dict(enumerate(kernel.PRICE_SOURCES)), return_dtype=pl.String
-        ),
-        interval_minutes="interval_minutes",
-    )
-    return units_out, regions_out
-
-
-def _price_sets(
-    offers: pl.DataFrame, order: np.ndarray, row_unit: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Number each unit's runs of unchanged referred band prices: ``row_price_set`` for the rows
-    in kernel order, and ``band_price``, one row of referred prices per set."""
-    # each unit's rows in time order; a small integer type lets numpy radix-sort
-    by_unit = np.argsort(
-        row_unit.astype(np.min_scalar_type(row_unit.max(initial=0))), kind="stable"
-    )
-    source = order[by_unit]
-    changed = np.ones(len(source), np.bool_)
-    changed[1:] = row_unit[by_unit][1:] != row_unit[by_unit][:-1]
-    mlf = offers["mlf"].fill_null(1.0)
+def _offer_arrays(rows: pl.DataFrame) -> OfferArrays:
+    """Per-row arrays in kernel order; each unit's runs of unchanged referred prices numbered
+    once (``band_price`` holds one row per run)."""
+    referred = rows.select(
+        "u", *(pl.col(p) / pl.col("mlf").fill_null(1.0) for p in PRICE_BANDS)
+    ).with_row_index("row")
+    by_unit = referred.sort("u", "row")
+    changed = pl.col("u") != pl.col("u").shift(1)
     for column in PRICE_BANDS:
-        price = (offers[column] / mlf).to_numpy()[source]
-        changed[1:] |= price[1:] != price[:-1]
-    row_price_set = np.empty(len(source), np.int64)
-    row_price_set[by_unit] = np.cumsum(changed) - 1
-    firsts = offers[source[changed]]
-    return row_price_set, _matrix(firsts.select(pl.col(PRICE_BANDS) / pl.col("mlf").fill_null(1.0)))
+        changed = changed | (pl.col(column) != pl.col(column).shift(1))
+    numbered = by_unit.with_columns(
+        price_set=(changed.fill_null(True).cum_sum() - 1).cast(pl.Int64)
+    )
+    firsts = numbered.unique("price_set", keep="first").sort("price_set")
+    price_set = numbered.sort("row")["price_set"].to_numpy()
+    cap = rows.select(pl.min_horizontal("maxavail", pl.col("uigf").fill_nan(None)))
+    return OfferArrays(
+        _array(rows["u"], np.int64),
+        np.ascontiguousarray(price_set, np.int64),
+        np.ascontiguousarray(rows.select(BAND_VOLUMES).to_numpy(), np.float64),
+        _array(cap.to_series().fill_null(np.inf), np.float64),
+        _array(rows["rocup"].fill_null(np.inf), np.float64),
+        _array(rows["rocdown"].fill_null(np.inf), np.float64),
+        _array(rows["ramp_base_mw"].fill_null(np.nan), np.float64),
+        np.ascontiguousarray(firsts.select(PRICE_BANDS).to_numpy(), np.float64),
+    )
 
 
-def _offsets(counts: pl.Series) -> np.ndarray:
-    """``[0, c0, c0 + c1, ...]`` as int64: where each group starts, and the end."""
-    return np.concatenate([[0], np.cumsum(counts.to_numpy(), dtype=np.int64)])
+def _interval_minutes(times: pl.Series, interval_minutes: float | None) -> float:
+    """The smallest spacing of ``times``, of which every spacing must be a multiple."""
+    steps = (times.diff().dt.total_microseconds() / 60e6).drop_nulls().to_numpy()
+    if interval_minutes is not None:
+        minutes = float(interval_minutes)
+    elif steps.size:
+        minutes = float(steps.min())
+    else:
+        raise InputError("the data has a single interval; give interval_minutes= to dispatch it")
+    uneven = steps[np.abs(steps / minutes - np.round(steps / minutes)) > 1e-9]
+    if uneven.size:
+        raise InputError(
+            f"intervals {uneven[0]} minutes apart do not fit an interval length of {minutes} "
+            "minutes; dispatch data of different interval lengths apart"
+        )
+    return minutes
 
 
-def _matrix(frame: pl.DataFrame) -> np.ndarray:
-    """A frame of Float64 columns as a (rows, columns) float64 array for the kernel."""
-    return np.require(frame.to_numpy(), np.float64, "CW")
+def _empty(problems: list[pl.DataFrame]) -> DispatchResult:
+    units = pl.DataFrame(
+        schema={
+            "duid": pl.String,
+            "regionid": pl.String,
+            "interval_datetime": pl.Datetime("us"),
+            "dispatch_mw": pl.Float64,
+        }
+    )
+    regions = pl.DataFrame(
+        schema={"regionid": pl.String, "interval_datetime": pl.Datetime("us"), "price": pl.Float64}
+    )
+    links = pl.DataFrame(schema={"linkid": pl.String, "interval_datetime": pl.Datetime("us")})
+    return DispatchResult(units, regions, links, pl.concat(problems))
 
 
 def _array(series: pl.Series, dtype: type) -> np.ndarray:
-    """A series as a writable C-ordered array: the one array type the kernel is compiled for."""
+    """A series as a writable C-ordered array of the kernel's dtype."""
     return np.require(series.to_numpy(), dtype, "CW")

@@ -113,16 +113,52 @@ def test_forced_energy_does_not_set_the_price() -> None:
     assert column(result.units, "A", "ramp_down_limited") == [True]
 
 
-def test_ramp_down_limit_above_availability_is_cut_and_flagged() -> None:
+def test_ramp_down_limit_above_availability_holds_the_unit_up_as_nemde_does() -> None:
+    """A unit rebid to 50 MW while running 100 MW comes down at its ramp rate, not at once."""
     offers = pl.DataFrame(
         [offer("A", START, [10], [100], rocdown=1.0, maxavail=50.0), offer("B", START, [5], [100])]
     )
     result = dispatch(
-        offers, demand_frame([START], [80.0]), initial_mw=initial(A=100.0), interval_minutes=5
+        offers, demand_frame([START], [120.0]), initial_mw=initial(A=100.0), interval_minutes=5
+    )
+    a = result.units.filter(pl.col("duid") == "A").row(0, named=True)
+    assert (a["dispatch_mw"], a["lower_mw"], a["upper_mw"]) == (95.0, 95.0, 95.0)
+    assert a["ramp_down_over_availability"] and a["ramp_down_limited"]
+    assert a["forced_mw"] == 0.0
+    assert column(result.units, "B") == [25.0]
+    # the held-up MW are forced: B's band sets the price
+    assert result.regions["price"].to_list() == [5.0]
+
+
+def test_ramp_down_beyond_the_bands_is_forced_excess() -> None:
+    """DDPS1 on 2022-01-01: bids 0 MW while running 453 MW, comes down 2 MW/min."""
+    offers = pl.DataFrame(
+        [offer("DDPS1", START, [-1000], [0], rocdown=2.0, maxavail=0.0),
+         offer("B", START, [5], [1000])]
+    )  # fmt: skip
+    result = dispatch(
+        offers, demand_frame([START], [600.0]), initial_mw=initial(DDPS1=453.0), interval_minutes=5
+    )
+    unit = result.units.filter(pl.col("duid") == "DDPS1").row(0, named=True)
+    assert (unit["dispatch_mw"], unit["forced_mw"]) == (443.0, 443.0)
+    assert column(result.units, "B") == [157.0]
+    assert result.regions["price"].to_list() == [5.0]
+
+
+def test_availability_priority_cuts_the_ramp_down_limit() -> None:
+    offers = pl.DataFrame(
+        [offer("A", START, [10], [100], rocdown=1.0, maxavail=50.0), offer("B", START, [5], [100])]
+    )
+    result = dispatch(
+        offers,
+        demand_frame([START], [80.0]),
+        initial_mw=initial(A=100.0),
+        interval_minutes=5,
+        ramp_priority="availability",
     )
     a = result.units.filter(pl.col("duid") == "A").row(0, named=True)
     assert (a["dispatch_mw"], a["lower_mw"], a["upper_mw"]) == (50.0, 50.0, 50.0)
-    assert a["ramp_down_cut"] and a["ramp_down_limited"]
+    assert a["ramp_down_over_availability"] and a["ramp_down_limited"]
     assert column(result.units, "B") == [30.0]
 
 
@@ -293,13 +329,19 @@ def test_every_bad_row_is_reported_by_unit_and_interval() -> None:
         ("NSW1", t1),
         ("NSW1", t2),
         ("QLD1", t1),
+        ("SA1", t1),
     ]
+    # SA1 has demand and no offer: reported, and dispatched as unserved at the cap
+    sa = result.regions.filter(pl.col("regionid") == "SA1").row(0, named=True)
+    assert (sa["unserved_mw"], sa["price"]) == (10.0, 15000.0)
+    assert sa["price_source"] == "market_price_cap"
 
 
 def test_demand_without_any_offer_is_reported() -> None:
     offers = pl.DataFrame([offer("A", START, [10], [10])]).clear()
     result = dispatch(offers, demand_frame(times(2), [10.0, 10.0]))
-    assert result.units.is_empty() and result.regions.is_empty()
+    assert result.units.is_empty()
+    assert result.regions["unserved_mw"].to_list() == [10.0, 10.0]
     assert result.problems["kind"].to_list() == ["demand_without_offers"] * 2
 
 

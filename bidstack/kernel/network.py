@@ -1,0 +1,250 @@
+"""Energy dispatch of the NEM across regions linked by interconnectors: numba kernel on arrays.
+
+Mirrors NEMDE's energy dispatch without FCAS or generic constraints, as nempy formulates it
+(``SpotMarket`` with interconnectors and SOS2 loss segments); the stage that owns frames and
+validation is :mod:`bidstack.stages.dispatch`, the independent reference is
+:mod:`bidstack.reference.network_lp`.
+
+The problem of one interval
+---------------------------
+Regions ``r`` with demand ``D[r]``; units with ten bands of referred price ``p`` (offer price /
+loss factor) and volume ``q``, and limits ``L <= x <= U`` (:mod:`bidstack.kernel.units`);
+interconnector links ``l`` from region ``a`` to ``b`` with flow ``f`` in ``[lo, hi]`` and losses
+``loss(f)``: the loss function interpolated between its breakpoints (a convex piecewise-linear
+curve). Link ``l`` takes ``alpha_from * f + share * loss`` from ``a`` and gives
+``alpha_to * f - (1 - share) * loss`` to ``b``. Minimise ``sum p * x`` plus a penalty on unserved
+and oversupplied MW, subject to each region's balance; the region's price is the marginal value
+of its balance, clamped to the market price cap and floor.
+
+How it is solved
+----------------
+The regions must form a forest (the NEM is a tree; parallel links between two regions form a
+*group*). Bottom-up, each region's *curve* (net export against its price, a step function) is
+merged with its children's curves transformed through their link groups into its own price
+(``curves.transform_nb``): a child's piece at price ``pi`` carried by a link segment of gain
+``g = dz/dy`` appears at ``pi / g``, scaled by ``g``. Each root clears at the lowest price where
+its curve reaches zero (the last band dispatched, as an island does), and the quantities are
+pushed back down: a child whose group runs inside a segment takes the parent's price times the
+gain; one at a limit or a breakpoint takes the lowest price both its own curve and the link allow.
+This is exact for the convex problem, the case whenever losses cost money, and costs O(bands +
+segments) per interval, where an LP or MIP takes thousands of times longer.
+
+Losses are a cost only at positive prices. Where a region's price is negative, burning energy in
+losses pays, and the optimum (nempy's MIP) drives flows along the loss curve's outside. The kernel
+then runs a branch and bound over the links' flow ranges: each node solves the convex hull
+relaxation (the group's lower curve, each link's chord, where prices are negative) exactly as
+above; a node whose links all sit on their loss curves is feasible; otherwise the range of a link
+inside its chord is split at a breakpoint. Exclusive pairs (Basslink's two one-way links) branch
+on which one is closed. Ties: equal-priced bands of a region share as AEMO shares them
+(:func:`bidstack.kernel.units.share_level_nb`); equal-priced pieces of different regions at a
+root share in proportion to their length.
+
+Islands are the forest without links: every region is a root.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from bidstack.kernel import tree
+from bidstack.kernel.tree import PENALTY, TOLERANCE_MW
+
+__all__ = [
+    "PENALTY",
+    "TOLERANCE_MW",
+    "DispatchLayout",
+    "LinkArrays",
+    "OfferArrays",
+    "dispatch_network_nb",
+    "no_links",
+]
+
+
+class DispatchLayout(NamedTuple):
+    """Intervals, regions and units of a dispatch run (I intervals, G regions, N units)."""
+
+    interval_rows: np.ndarray  # int64 (I+1,): interval i owns rows [i], [i+1]; rows by unit
+    follows_previous: np.ndarray  # bool (I,): interval i starts when interval i-1 ends
+    demand: np.ndarray  # float64 (I, G) MW; NaN: the region is not in the interval
+    market_price_cap: np.ndarray  # float64 (I,)
+    market_floor_price: np.ndarray  # float64 (I,)
+    minutes: np.ndarray  # float64 (I,) interval length
+    region_units: np.ndarray  # int64 (G+1,): units are numbered region by region
+    initial_mw: np.ndarray  # float64 (N,) output before the unit's first row; NaN: none
+    region_parent: np.ndarray  # int64 (G,): parent region in the forest, -1 for a root
+    region_order: np.ndarray  # int64 (G,): every region after its children
+
+
+class OfferArrays(NamedTuple):
+    """The offer rows (M rows, S price sets)."""
+
+    row_unit: np.ndarray  # int64 (M,)
+    row_price_set: np.ndarray  # int64 (M,) row of band_price
+    band_avail: np.ndarray  # float64 (M, 10) MW
+    max_avail: np.ndarray  # float64 (M,) MW; inf: no cap beyond the bands
+    ramp_up_rate: np.ndarray  # float64 (M,) MW/min; inf: none
+    ramp_down_rate: np.ndarray  # float64 (M,)
+    ramp_base: np.ndarray  # float64 (M,) MW; NaN: chain from the unit's own dispatch
+    band_price: np.ndarray  # float64 (S, 10) referred prices, strictly ascending
+
+
+class LinkArrays(NamedTuple):
+    """Interconnector links (L links, K breakpoints in all)."""
+
+    link_from: np.ndarray  # int64 (L,) region
+    link_to: np.ndarray  # int64 (L,)
+    bp_offsets: np.ndarray  # int64 (L+1,)
+    breakpoints: np.ndarray  # float64 (K,) ascending per link, MW of flow
+    flow_coefficient: np.ndarray  # float64 (L,): loss(f) = a f + flow_coefficient / 2 f^2
+    loss_linear: np.ndarray  # float64 (I, L): a, per interval (it depends on demand)
+    lower: np.ndarray  # float64 (I, L) flow limits; NaN: the link is out of service
+    upper: np.ndarray  # float64 (I, L)
+    alpha_from: np.ndarray  # float64 (L,)
+    alpha_to: np.ndarray  # float64 (L,)
+    share: np.ndarray  # float64 (L,) losses taken from the from-region
+    exclusive: np.ndarray  # int64 (L,) the link this one may not flow with; -1: none
+
+
+def no_links(intervals: int) -> LinkArrays:
+    """The :class:`LinkArrays` of a run of islands."""
+    empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
+    grid = np.zeros((intervals, 0))
+    return LinkArrays(
+        empty_i,
+        empty_i,
+        np.zeros(1, np.int64),
+        empty_f,
+        empty_f,
+        grid,
+        grid,
+        grid.copy(),
+        empty_f,
+        empty_f,
+        empty_f,
+        empty_i,
+    )
+
+
+@njit(cache=True)
+def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
+    """Dispatch every interval in time order; see the module docstring.
+
+    Returns ``(units, regions, links, nodes)``: per row ``dispatch_mw, lower_mw, upper_mw,
+    ramp_base_mw`` (NaN: no ramp limit), ``forced_mw`` (excess beyond the bands) and
+    ``limit_flags`` (int8, :data:`LimitFlag` bits); per interval and region ``price``
+    (clamped), ``raw_price``, ``unserved_mw, oversupply_mw, dispatched_mw``, ``marginal_row``
+    (int64: the first row of the price-setting band level; -1 when the price came from elsewhere)
+    and ``price_source`` (int8, :data:`PriceSource`); per interval and link ``flow_mw,
+    losses_mw, withdrawn_mw`` (at its from-region), ``injected_mw`` (at its to-region),
+    ``marginal_loss`` (to-price / from-price for the loss segment the flow lies in) and
+    ``link_flags`` (int8, :data:`LinkState`); and the branch-and-bound nodes solved in each
+    interval (negative: the search stopped at ``max_nodes`` without a solution on every loss
+    curve, and the relaxation's solution was kept).
+    """
+    s = tree.make_scratch_nb(layout, links)
+    n_rows = offers.row_unit.shape[0]
+    n_int, n_reg = layout.demand.shape
+    n_link = links.link_from.shape[0]
+    unit_out = (
+        np.zeros(n_rows),
+        np.zeros(n_rows),
+        np.zeros(n_rows),
+        np.full(n_rows, np.nan),
+        np.zeros(n_rows),
+        np.zeros(n_rows, np.int8),
+    )
+    shape = (n_int, n_reg)
+    region_out = (
+        np.full(shape, np.nan),
+        np.full(shape, np.nan),
+        np.zeros(shape),
+        np.zeros(shape),
+        np.zeros(shape),
+        np.full(shape, -1, np.int64),
+        np.full(shape, -1, np.int8),
+    )
+    shape = (n_int, n_link)
+    link_out = (
+        np.zeros(shape),
+        np.zeros(shape),
+        np.zeros(shape),
+        np.zeros(shape),
+        np.full(shape, np.nan),
+        np.zeros(shape, np.int8),
+    )
+    nodes = np.zeros(n_int, np.int64)
+    on = np.zeros(n_link, np.bool_)
+    active = np.zeros(n_reg, np.bool_)
+    root_a, root_b = np.zeros(n_link), np.zeros(n_link)
+    best_a, best_b = np.zeros(n_link), np.zeros(n_link)
+    stack_a, stack_b = np.zeros((2 * max_nodes + 2, n_link)), np.zeros((2 * max_nodes + 2, n_link))
+    for i in range(n_int):
+        tree.prepare_interval_nb(i, layout, offers, links, s, ramp_priority, on, root_a, root_b)
+        nodes[i] = _branch_and_bound(
+            layout,
+            links,
+            s,
+            on,
+            active,
+            root_a,
+            root_b,
+            best_a,
+            best_b,
+            stack_a,
+            stack_b,
+            max_nodes,
+        )
+        if nodes[i] != 1:
+            tree.solve_nb(layout, links, s, on, best_a, best_b, active)
+        tree.write_interval_nb(i, layout, offers, links, s, on, unit_out, region_out, link_out)
+    return unit_out, region_out, link_out, nodes
+
+
+@njit(cache=True)
+def _branch_and_bound(
+    layout, links, s, on, active, root_a, root_b, best_a, best_b, stack_a, stack_b, max_nodes
+):
+    """Find the flow ranges whose relaxation is the least-cost solution with every link on its
+    loss curve; leave them in ``best_a``/``best_b``. Returns the nodes solved (1: the root
+    relaxation was already feasible, and the scratch holds its solution)."""
+    stack_a[0], stack_b[0] = root_a, root_b
+    top = 1
+    nodes = 0
+    found = False
+    best_cost = np.inf
+    while top > 0:
+        top -= 1
+        a, b = stack_a[top].copy(), stack_b[top].copy()
+        cost, branch = tree.solve_nb(layout, links, s, on, a, b, active)
+        link, split = branch
+        nodes += 1
+        if found and cost >= best_cost - 1e-9 * max(1.0, abs(best_cost)):
+            continue
+        if link < 0:
+            found = True
+            best_cost = cost
+            best_a[:], best_b[:] = a, b
+            continue
+        if nodes >= max_nodes:
+            continue
+        near_a, near_b = a.copy(), b.copy()
+        far_a, far_b = a.copy(), b.copy()
+        if np.isnan(split):
+            partner = links.exclusive[link]
+            near_a[partner], near_b[partner] = 0.0, 0.0
+            far_a[link], far_b[link] = 0.0, 0.0
+        else:
+            near_b[link] = split
+            far_a[link] = split
+            if s.link_f[link] > split:
+                near_a, near_b, far_a, far_b = far_a, far_b, near_a, near_b
+        stack_a[top], stack_b[top] = far_a, far_b
+        stack_a[top + 1], stack_b[top + 1] = near_a, near_b
+        top += 2
+    if not found:
+        best_a[:], best_b[:] = root_a, root_b
+        return -nodes
+    return nodes

@@ -1,0 +1,871 @@
+"""One interval of :mod:`bidstack.kernel.network`: unit limits, region curves, the tree solve
+(build curves bottom-up, clear each root, push quantities and prices down) and its outputs.
+
+Every array lives in one :class:`Scratch`, allocated once per run with each region's capacity,
+so that an interval allocates nothing.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from bidstack.kernel import curves
+from bidstack.kernel.enums import LinkState, PriceSource
+from bidstack.kernel.units import BANDS, band_bounds_nb, share_level_nb, unit_limits_nb
+
+TOLERANCE_MW = 1e-6
+PENALTY = 1e7
+OWN = -1
+
+
+class Scratch(NamedTuple):
+    child_off: np.ndarray
+    child_list: np.ndarray
+    grp_off: np.ndarray
+    grp_link: np.ndarray
+    grp_rev: np.ndarray
+    merit_off: np.ndarray
+    merit_unit: np.ndarray
+    merit_band: np.ndarray
+    merit_price: np.ndarray
+    keys: np.ndarray
+    stale: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    excess: np.ndarray
+    flags: np.ndarray
+    base: np.ndarray
+    row_of: np.ndarray
+    price_set: np.ndarray
+    last_mw: np.ndarray
+    last_interval: np.ndarray
+    own_off: np.ndarray
+    own_price: np.ndarray
+    own_len: np.ndarray
+    own_m0: np.ndarray
+    own_m1: np.ndarray
+    own_n: np.ndarray
+    own_qlo: np.ndarray
+    pt_off: np.ndarray
+    pt_f: np.ndarray
+    pt_y: np.ndarray
+    pt_z: np.ndarray
+    pt_loss: np.ndarray
+    pt_n: np.ndarray
+    bp_loss: np.ndarray
+    seg_off: np.ndarray
+    up_len: np.ndarray
+    up_gain: np.ndarray
+    up_link: np.ndarray
+    up_seg: np.ndarray
+    n_up: np.ndarray
+    dn_len: np.ndarray
+    dn_gain: np.ndarray
+    dn_link: np.ndarray
+    n_dn: np.ndarray
+    grp_y0: np.ndarray
+    grp_z0: np.ndarray
+    tmp_gain: np.ndarray
+    tmp_index: np.ndarray
+    tot_off: np.ndarray
+    tot_price: np.ndarray
+    tot_len: np.ndarray
+    tot_src: np.ndarray
+    tot_idx: np.ndarray
+    tot_n: np.ndarray
+    tot_qlo: np.ndarray
+    tr_off: np.ndarray
+    tr_price: np.ndarray
+    tr_len: np.ndarray
+    tr_ya: np.ndarray
+    tr_gain: np.ndarray
+    tr_cprice: np.ndarray
+    tr_n: np.ndarray
+    tr_qlo: np.ndarray
+    present: np.ndarray
+    price: np.ndarray
+    y_target: np.ndarray
+    z_child: np.ndarray
+    own_used: np.ndarray
+    link_f: np.ndarray
+    link_loss: np.ndarray
+    link_off: np.ndarray
+    big: np.ndarray
+
+
+@njit(cache=True)
+def make_scratch_nb(layout, links):
+    """Allocate every buffer of a run, sized by the regions' units and the links' breakpoints."""
+    n_reg = layout.demand.shape[1]
+    n_units = layout.initial_mw.shape[0]
+    n_link = links.link_from.shape[0]
+    parent = layout.region_parent
+    child_off = np.zeros(n_reg + 1, np.int64)
+    for g in range(n_reg):
+        if parent[g] >= 0:
+            child_off[parent[g] + 1] += 1
+    child_off = np.cumsum(child_off)
+    child_list = np.empty(max(child_off[n_reg], 1), np.int64)
+    fill = child_off[:-1].copy()
+    for g in range(n_reg):
+        if parent[g] >= 0:
+            child_list[fill[parent[g]]] = g
+            fill[parent[g]] += 1
+    grp_off = np.zeros(n_reg + 1, np.int64)
+    link_child = np.full(n_link, -1, np.int64)
+    for lk in range(n_link):
+        a, b = links.link_from[lk], links.link_to[lk]
+        link_child[lk] = a if parent[a] == b else b
+        grp_off[link_child[lk] + 1] += 1
+    grp_off = np.cumsum(grp_off)
+    grp_link = np.empty(max(n_link, 1), np.int64)
+    grp_rev = np.zeros(max(n_link, 1), np.bool_)
+    fill = grp_off[:-1].copy()
+    for lk in range(n_link):
+        c = link_child[lk]
+        grp_link[fill[c]] = lk
+        grp_rev[fill[c]] = links.link_from[lk] != c
+        fill[c] += 1
+    pt_off = np.zeros(n_link + 1, np.int64)
+    for lk in range(n_link):
+        pt_off[lk + 1] = pt_off[lk] + links.bp_offsets[lk + 1] - links.bp_offsets[lk] + 2
+    units_of = layout.region_units[1:] - layout.region_units[:-1]
+    own_off = np.zeros(n_reg + 1, np.int64)
+    seg_off = np.zeros(n_reg + 1, np.int64)
+    for g in range(n_reg):
+        own_off[g + 1] = own_off[g] + BANDS * units_of[g] + 2
+        segs = 0
+        for j in range(grp_off[g], grp_off[g + 1]):
+            segs += pt_off[grp_link[j] + 1] - pt_off[grp_link[j]]
+        seg_off[g + 1] = seg_off[g] + segs
+    tot_cap = np.zeros(n_reg, np.int64)
+    tr_cap = np.zeros(n_reg, np.int64)
+    for g in layout.region_order:
+        tot_cap[g] = own_off[g + 1] - own_off[g]
+        for j in range(child_off[g], child_off[g + 1]):
+            tot_cap[g] += tr_cap[child_list[j]]
+        tr_cap[g] = 2 * tot_cap[g] + seg_off[g + 1] - seg_off[g] + 4
+    tot_off = np.concatenate((np.zeros(1, np.int64), np.cumsum(tot_cap)))
+    tr_off = np.concatenate((np.zeros(1, np.int64), np.cumsum(tr_cap)))
+    merit_off = BANDS * layout.region_units
+    n_merit = merit_off[n_reg]
+    n_pts, n_own, n_seg = pt_off[n_link], own_off[n_reg], seg_off[n_reg]
+    n_tot, n_tr = tot_off[n_reg], tr_off[n_reg]
+    return Scratch(
+        child_off,
+        child_list,
+        grp_off,
+        grp_link,
+        grp_rev,
+        merit_off,
+        np.zeros(n_merit, np.int64),
+        np.zeros(n_merit, np.int64),
+        np.zeros(n_merit),
+        np.full(n_merit, np.inf),
+        np.zeros(n_reg, np.bool_),
+        np.zeros((n_units, BANDS)),
+        np.zeros((n_units, BANDS)),
+        np.zeros(n_units),
+        np.zeros(n_units),
+        np.zeros(n_units),
+        np.zeros(n_units, np.int8),
+        np.zeros(n_units),
+        np.full(n_units, -1, np.int64),
+        np.full(n_units, -1, np.int64),
+        np.zeros(n_units),
+        np.full(n_units, -1, np.int64),
+        own_off,
+        np.zeros(n_own),
+        np.zeros(n_own),
+        np.zeros(n_own, np.int64),
+        np.zeros(n_own, np.int64),
+        np.zeros(n_reg, np.int64),
+        np.zeros(n_reg),
+        pt_off,
+        np.zeros(n_pts),
+        np.zeros(n_pts),
+        np.zeros(n_pts),
+        np.zeros(n_pts),
+        np.zeros(n_link, np.int64),
+        np.zeros(links.breakpoints.shape[0]),
+        seg_off,
+        np.zeros(n_seg),
+        np.zeros(n_seg),
+        np.zeros(n_seg, np.int64),
+        np.zeros(n_seg, np.int64),
+        np.zeros(n_reg, np.int64),
+        np.zeros(n_seg),
+        np.zeros(n_seg),
+        np.zeros(n_seg, np.int64),
+        np.zeros(n_reg, np.int64),
+        np.zeros(n_reg),
+        np.zeros(n_reg),
+        np.zeros(max(n_seg, 1)),
+        np.zeros(max(n_seg, 1), np.int64),
+        tot_off,
+        np.zeros(n_tot),
+        np.zeros(n_tot),
+        np.zeros(n_tot, np.int64),
+        np.zeros(n_tot, np.int64),
+        np.zeros(n_reg, np.int64),
+        np.zeros(n_reg),
+        tr_off,
+        np.zeros(n_tr),
+        np.zeros(n_tr),
+        np.zeros(n_tr),
+        np.zeros(n_tr),
+        np.zeros(n_tr),
+        np.zeros(n_reg, np.int64),
+        np.zeros(n_reg),
+        np.zeros(n_reg, np.bool_),
+        np.zeros(n_reg),
+        np.zeros(n_reg),
+        np.zeros(n_reg),
+        np.zeros(n_own),
+        np.zeros(n_link),
+        np.zeros(n_link),
+        np.zeros(n_link, np.bool_),
+        np.zeros(1),
+    )
+
+
+@njit(cache=True)
+def prepare_interval_nb(i, layout, offers, links, s, ramp_priority, on, range_a, range_b):
+    """Unit limits, each present region's own curve, the links' loss curves and open links
+    (``on``), and the root node's flow ranges, for interval ``i``."""
+    first, end = layout.interval_rows[i], layout.interval_rows[i + 1]
+    n_reg = layout.demand.shape[1]
+    for g in range(n_reg):
+        s.present[g] = not np.isnan(layout.demand[i, g])
+    for row in range(first, end):
+        u = offers.row_unit[row]
+        s.row_of[u] = row
+        if offers.row_price_set[row] != s.price_set[u]:
+            s.price_set[u] = offers.row_price_set[row]
+            g = _region_of(layout.region_units, u)
+            local = u - layout.region_units[g]
+            at = s.merit_off[g] + local * BANDS
+            s.keys[at : at + BANDS] = offers.band_price[s.price_set[u]]
+            s.stale[g] = True
+    for g in range(n_reg):
+        if s.stale[g]:
+            _sort_merit(s, g)
+            s.stale[g] = False
+    big = 1.0
+    for row in range(first, end):
+        u = offers.row_unit[row]
+        base = offers.ramp_base[row]
+        if np.isnan(base):
+            if s.last_interval[u] < 0:
+                base = layout.initial_mw[u]
+            elif s.last_interval[u] == i - 1 and layout.follows_previous[i]:
+                base = s.last_mw[u]
+        lower, upper, excess, flags = unit_limits_nb(
+            offers.band_avail[row],
+            offers.max_avail[row],
+            base,
+            offers.ramp_up_rate[row],
+            offers.ramp_down_rate[row],
+            layout.minutes[i],
+            ramp_priority,
+        )
+        s.base[u], s.lower[u], s.upper[u], s.excess[u], s.flags[u] = (
+            base,
+            lower,
+            upper,
+            excess,
+            flags,
+        )
+        band_bounds_nb(offers.band_avail[row], lower, upper, s.lo[u], s.hi[u])
+        big += upper
+    for g in range(n_reg):
+        if s.present[g]:
+            big += abs(layout.demand[i, g])
+    for lk in range(links.link_from.shape[0]):
+        on[lk] = (
+            s.present[links.link_from[lk]]
+            and s.present[links.link_to[lk]]
+            and not np.isnan(links.lower[i, lk])
+        )
+        range_a[lk] = links.lower[i, lk] if on[lk] else 0.0
+        range_b[lk] = links.upper[i, lk] if on[lk] else 0.0
+        big += abs(range_a[lk]) + abs(range_b[lk])
+        for k in range(links.bp_offsets[lk], links.bp_offsets[lk + 1]):
+            f = links.breakpoints[k]
+            s.bp_loss[k] = links.loss_linear[i, lk] * f + 0.5 * links.flow_coefficient[lk] * f * f
+    s.big[0] = 2.0 * big + 1e3
+    for g in range(n_reg):
+        if s.present[g]:
+            _own_curve(s, g, layout.demand[i, g], layout.region_units)
+
+
+@njit(cache=True)
+def _region_of(region_units, u):
+    return np.searchsorted(region_units, u, side="right") - 1
+
+
+@njit(cache=True)
+def _sort_merit(s, g):
+    """A region's bands in merit order (cheapest first; ties in unit, then band, order)."""
+    first, end = s.merit_off[g], s.merit_off[g + 1]
+    keys = s.keys[first:end]
+    order = np.argsort(keys, kind="mergesort")
+    for j in range(order.shape[0]):
+        local, band = divmod(order[j], BANDS)
+        s.merit_unit[first + j] = local
+        s.merit_band[first + j] = band
+        s.merit_price[first + j] = keys[order[j]]
+
+
+@njit(cache=True)
+def _own_curve(s, g, demand, region_units):
+    """Region ``g``'s net export against its price: the oversupply piece at ``-PENALTY``, the
+    free room of its bands by price level, the unserved piece at ``+PENALTY``."""
+    at = s.own_off[g]
+    big = s.big[0]
+    s.own_price[at], s.own_len[at], s.own_m0[at], s.own_m1[at] = -PENALTY, big, -1, -1
+    n = 1
+    forced = 0.0
+    for u in range(region_units[g], region_units[g + 1]):
+        if s.row_of[u] >= 0:
+            forced += s.lower[u]
+    for j in range(s.merit_off[g], s.merit_off[g + 1]):
+        u = region_units[g] + s.merit_unit[j]
+        if s.row_of[u] < 0:
+            continue
+        k = s.merit_band[j]
+        room = s.hi[u, k] - s.lo[u, k]
+        if room <= 0.0:
+            continue
+        if n > 1 and s.own_price[at + n - 1] == s.merit_price[j]:
+            s.own_len[at + n - 1] += room
+            s.own_m1[at + n - 1] = j + 1
+        else:
+            s.own_price[at + n], s.own_len[at + n] = s.merit_price[j], room
+            s.own_m0[at + n], s.own_m1[at + n] = j, j + 1
+            n += 1
+    s.own_price[at + n], s.own_len[at + n], s.own_m0[at + n], s.own_m1[at + n] = (
+        PENALTY,
+        big,
+        -1,
+        -1,
+    )
+    s.own_n[g] = n + 1
+    s.own_qlo[g] = forced - demand - big
+
+
+@njit(cache=True)
+def solve_nb(layout, links, s, on, range_a, range_b, active):
+    """Solve the interval's relaxation for the links' flow ranges ``[range_a, range_b]``.
+
+    Returns ``(cost, branch_link, split)``: the relaxation's cost, and the link to branch on
+    (-1 when every link sits on its loss curve and no exclusive pair flows both ways: the
+    solution is feasible) with the flow to split its range at (NaN: branch on exclusivity).
+    ``active[g]`` is set for regions whose group has an open link (they clear through it).
+    """
+    n_reg = layout.demand.shape[1]
+    parent = layout.region_parent
+    for lk in range(links.link_from.shape[0]):
+        if on[lk]:
+            lo_bp, hi_bp = links.bp_offsets[lk], links.bp_offsets[lk + 1]
+            at = s.pt_off[lk]
+            reverse = _reversed(s, lk)
+            s.pt_n[lk] = curves.link_points_nb(
+                links.breakpoints[lo_bp:hi_bp],
+                s.bp_loss[lo_bp:hi_bp],
+                range_a[lk],
+                range_b[lk],
+                links.alpha_from[lk],
+                links.alpha_to[lk],
+                links.share[lk],
+                reverse,
+                s.pt_f[at:],
+                s.pt_y[at:],
+                s.pt_z[at:],
+                s.pt_loss[at:],
+            )
+    for g in range(n_reg):
+        active[g] = False
+        if parent[g] >= 0 and s.present[g] and s.present[parent[g]]:
+            for j in range(s.grp_off[g], s.grp_off[g + 1]):
+                active[g] = active[g] or on[s.grp_link[j]]
+        if active[g]:
+            _group_curves(s, g, on)
+    for g in layout.region_order:
+        if s.present[g]:
+            _total_curve(s, g, active)
+            if active[g]:
+                _transform(s, g)
+    cost = 0.0
+    for j in range(n_reg - 1, -1, -1):
+        g = layout.region_order[j]
+        if not s.present[g]:
+            continue
+        if not active[g]:
+            s.price[g] = _clear(s, g)
+            s.y_target[g] = 0.0
+        cost += _distribute(s, g, active)
+    return cost, _positions(s, layout, links, on, active, range_a, range_b)
+
+
+@njit(cache=True)
+def _reversed(s, lk):
+    """Whether link ``lk`` runs from its group's parent region to the child."""
+    for j in range(s.grp_link.shape[0]):
+        if s.grp_link[j] == lk:
+            return s.grp_rev[j]
+    return False
+
+
+@njit(cache=True)
+def _group_curves(s, g, on):
+    """The upper (links' curves by decreasing gain) and lower (chords by increasing gain) curves
+    of the group joining region ``g`` to its parent, in child-to-parent orientation."""
+    members = s.grp_off[g + 1] - s.grp_off[g]
+    starts = np.zeros(members, np.int64)
+    counts = np.zeros(members, np.int64)
+    member = np.empty(s.seg_off[g + 1] - s.seg_off[g], np.int64)
+    y0 = 0.0
+    z0 = 0.0
+    n_tmp = 0
+    for m in range(members):
+        lk = s.grp_link[s.grp_off[g] + m]
+        starts[m] = n_tmp
+        if not on[lk]:
+            continue
+        at, n = s.pt_off[lk], s.pt_n[lk]
+        y0 += s.pt_y[at]
+        z0 += s.pt_z[at]
+        for k in range(n - 1):
+            dy = s.pt_y[at + k + 1] - s.pt_y[at + k]
+            s.tmp_gain[n_tmp] = (s.pt_z[at + k + 1] - s.pt_z[at + k]) / dy if dy > 0.0 else 0.0
+            s.tmp_index[n_tmp] = k
+            member[n_tmp] = lk
+            n_tmp += 1
+        counts[m] = n - 1
+    out = s.seg_off[g]
+    order = np.empty(n_tmp, np.int64)
+    total = curves.merge_segments_nb(starts, counts, s.tmp_gain, True, order)
+    for j in range(total):
+        lk = member[order[j]]
+        k = s.tmp_index[order[j]]
+        at = s.pt_off[lk]
+        s.up_len[out + j] = s.pt_y[at + k + 1] - s.pt_y[at + k]
+        s.up_gain[out + j] = s.tmp_gain[order[j]]
+        s.up_link[out + j] = lk
+        s.up_seg[out + j] = k
+    s.n_up[g] = total
+    chord_gain = np.zeros(members)
+    chord_len = np.zeros(members)
+    chord_count = np.zeros(members, np.int64)
+    for m in range(members):
+        lk = s.grp_link[s.grp_off[g] + m]
+        starts[m] = m
+        if on[lk] and s.pt_n[lk] > 1:
+            at, n = s.pt_off[lk], s.pt_n[lk]
+            chord_len[m] = s.pt_y[at + n - 1] - s.pt_y[at]
+            chord_gain[m] = (s.pt_z[at + n - 1] - s.pt_z[at]) / chord_len[m]
+            chord_count[m] = 1
+    order = np.empty(members, np.int64)
+    total = curves.merge_segments_nb(starts, chord_count, chord_gain, False, order)
+    for j in range(total):
+        m = order[j]
+        s.dn_len[out + j] = chord_len[m]
+        s.dn_gain[out + j] = chord_gain[m]
+        s.dn_link[out + j] = s.grp_link[s.grp_off[g] + m]
+    s.n_dn[g] = total
+    s.grp_y0[g] = y0
+    s.grp_z0[g] = z0
+
+
+@njit(cache=True)
+def _total_curve(s, g, active):
+    """Region ``g``'s own curve merged with its active children's transformed curves."""
+    at = s.tot_off[g]
+    qlo = s.own_qlo[g]
+    sources = np.empty(s.child_off[g + 1] - s.child_off[g] + 1, np.int64)
+    position = np.zeros(sources.shape[0], np.int64)
+    n_src = 1
+    sources[0] = OWN
+    for j in range(s.child_off[g], s.child_off[g + 1]):
+        c = s.child_list[j]
+        if active[c]:
+            sources[n_src] = c
+            n_src += 1
+            qlo += s.tr_qlo[c]
+    n = 0
+    while True:
+        best = -1
+        best_price = np.inf
+        for r in range(n_src):
+            c = sources[r]
+            if c == OWN:
+                if position[r] < s.own_n[g]:
+                    p = s.own_price[s.own_off[g] + position[r]]
+                    if best < 0 or p < best_price:
+                        best, best_price = r, p
+            elif position[r] < s.tr_n[c]:
+                p = s.tr_price[s.tr_off[c] + position[r]]
+                if best < 0 or p < best_price:
+                    best, best_price = r, p
+        if best < 0:
+            break
+        c = sources[best]
+        s.tot_price[at + n] = best_price
+        s.tot_len[at + n] = (
+            s.own_len[s.own_off[g] + position[best]]
+            if c == OWN
+            else s.tr_len[s.tr_off[c] + position[best]]
+        )
+        s.tot_src[at + n] = c
+        s.tot_idx[at + n] = position[best]
+        position[best] += 1
+        n += 1
+    s.tot_n[g] = n
+    s.tot_qlo[g] = qlo
+
+
+@njit(cache=True)
+def _transform(s, g):
+    """Region ``g``'s total curve as its parent sees it through their link group."""
+    at, out = s.tot_off[g], s.tr_off[g]
+    seg = s.seg_off[g]
+    qlo, n = curves.transform_nb(
+        s.tot_qlo[g],
+        s.tot_price[at:],
+        s.tot_len[at:],
+        s.tot_n[g],
+        s.grp_y0[g],
+        s.grp_z0[g],
+        s.up_len[seg:],
+        s.up_gain[seg:],
+        s.n_up[g],
+        s.dn_len[seg:],
+        s.dn_gain[seg:],
+        s.n_dn[g],
+        s.tr_price[out:],
+        s.tr_len[out:],
+        s.tr_ya[out:],
+        s.tr_gain[out:],
+        s.tr_cprice[out:],
+    )
+    s.tr_qlo[g] = qlo
+    s.tr_n[g] = n
+
+
+@njit(cache=True)
+def _clear(s, g):
+    """The lowest price at which region ``g``'s total curve reaches zero export."""
+    at, n = s.tot_off[g], s.tot_n[g]
+    q = s.tot_qlo[g]
+    j = 0
+    while j < n:
+        price = s.tot_price[at + j]
+        level = 0.0
+        while j < n and s.tot_price[at + j] == price:
+            level += s.tot_len[at + j]
+            j += 1
+        if q + level >= -TOLERANCE_MW:
+            return price
+        q += level
+    return s.tot_price[at + n - 1]
+
+
+@njit(cache=True)
+def _distribute(s, g, active):
+    """Split region ``g``'s export ``y_target`` at its price among its own curve and its
+    children (ties pro rata); set each child's export and price; return the own pieces' cost."""
+    at, n = s.tot_off[g], s.tot_n[g]
+    price = s.price[g]
+    below = s.tot_qlo[g]
+    tied = 0.0
+    for j in range(n):
+        p = s.tot_price[at + j]
+        if p < price:
+            below += s.tot_len[at + j]
+        elif p == price:
+            tied += s.tot_len[at + j]
+    amount = min(max(s.y_target[g] - below, 0.0), tied)
+    if tied - amount <= TOLERANCE_MW:
+        amount = tied
+    fraction = amount / tied if tied > 0.0 else 0.0
+    for j in range(s.child_off[g], s.child_off[g + 1]):
+        c = s.child_list[j]
+        s.z_child[c] = s.tr_qlo[c]
+    cost = 0.0
+    own = s.own_off[g]
+    for j in range(n):
+        p = s.tot_price[at + j]
+        used = (
+            s.tot_len[at + j]
+            if p < price
+            else (s.tot_len[at + j] * fraction if p == price else 0.0)
+        )
+        c = s.tot_src[at + j]
+        if c == OWN:
+            piece = s.tot_idx[at + j]
+            s.own_used[own + piece] = used
+            if piece == 0:  # the oversupply piece: what is not used of it is oversupplied
+                cost += PENALTY * (s.tot_len[at + j] - used)
+            elif piece == s.own_n[g] - 1:
+                cost += PENALTY * used
+            else:
+                cost += used * p
+        else:
+            s.z_child[c] += used
+    for j in range(s.child_off[g], s.child_off[g + 1]):
+        c = s.child_list[j]
+        if active[c]:
+            s.y_target[c], s.price[c] = _push_down(s, c, s.z_child[c], price)
+    return cost
+
+
+@njit(cache=True)
+def _push_down(s, c, z, parent_price):
+    """Region ``c``'s export and price when its parent, at ``parent_price``, takes ``z`` MW from
+    it through their group: inside a piece the child's price is the piece's; at a boundary (a
+    limit, a breakpoint, a flat) it is the lowest price both the child's curve and the link
+    allow."""
+    out, n = s.tr_off[c], s.tr_n[c]
+    position = z - s.tr_qlo[c]
+    cumulative = 0.0
+    seg = s.seg_off[c]
+    y = s.grp_y0[c]
+    for k in range(s.n_up[c]):
+        y += s.up_len[seg + k]
+    for j in range(n):
+        length = s.tr_len[out + j]
+        if position <= cumulative + TOLERANCE_MW:
+            y = s.tr_ya[out + j]
+            break
+        if position < cumulative + length - TOLERANCE_MW:
+            gain = s.tr_gain[out + j]
+            if gain == curves.INFLATION:
+                return s.tr_ya[out + j], 0.0
+            return s.tr_ya[out + j] + (position - cumulative) / gain, s.tr_cprice[out + j]
+        cumulative += length
+    low, high = _curve_range(s, c, y)
+    if parent_price < 0.0:
+        left, right = curves.gains_at_nb(
+            s.grp_y0[c], s.dn_len[seg:], s.dn_gain[seg:], s.n_dn[c], y, TOLERANCE_MW
+        )
+    else:
+        left, right = curves.gains_at_nb(
+            s.grp_y0[c], s.up_len[seg:], s.up_gain[seg:], s.n_up[c], y, TOLERANCE_MW
+        )
+    if not np.isnan(right):
+        low = max(low, right * parent_price)
+    if not np.isnan(left):
+        high = min(high, left * parent_price)
+    if low == -np.inf or low > high:
+        return y, high
+    return y, low
+
+
+@njit(cache=True)
+def _curve_range(s, g, y):
+    """The prices at which region ``g``'s total curve exports ``y``: ``(low, high)``."""
+    at, n = s.tot_off[g], s.tot_n[g]
+    q = s.tot_qlo[g]
+    previous = -np.inf
+    j = 0
+    while j < n:
+        price = s.tot_price[at + j]
+        level = 0.0
+        while j < n and s.tot_price[at + j] == price:
+            level += s.tot_len[at + j]
+            j += 1
+        if y <= q + TOLERANCE_MW:
+            return previous, price
+        if y < q + level - TOLERANCE_MW:
+            return price, price
+        q += level
+        previous = price
+    return previous, np.inf
+
+
+@njit(cache=True)
+def _positions(s, layout, links, on, active, range_a, range_b):
+    """Each open link's flow and losses at its group's operating point; returns the link to
+    branch on and where to split its range (``(-1, nan)``: every link on its curve)."""
+    n_link = links.link_from.shape[0]
+    for lk in range(n_link):
+        s.link_off[lk] = False
+        at = s.pt_off[lk]
+        s.link_f[lk] = s.pt_f[at] if on[lk] else 0.0
+        s.link_loss[lk] = s.pt_loss[at] if on[lk] else 0.0
+    for c in range(layout.demand.shape[1]):
+        if not active[c]:
+            continue
+        seg = s.seg_off[c]
+        y = s.y_target[c]
+        parent_price = s.price[layout.region_parent[c]]
+        upper_z = curves.curve_z_nb(
+            s.grp_z0[c], s.grp_y0[c], s.up_len[seg:], s.up_gain[seg:], s.n_up[c], y
+        )
+        on_upper = parent_price > 0.0 or (
+            parent_price == 0.0 and abs(s.z_child[c] - upper_z) <= TOLERANCE_MW
+        )
+        cumulative = s.grp_y0[c]
+        if on_upper:
+            for j in range(s.n_up[c]):
+                lk, k, length = s.up_link[seg + j], s.up_seg[seg + j], s.up_len[seg + j]
+                at = s.pt_off[lk]
+                share = (
+                    1.0 if cumulative + length <= y + TOLERANCE_MW else (y - cumulative) / length
+                )
+                share = max(share, 0.0)
+                s.link_f[lk] = s.pt_f[at + k] + share * (s.pt_f[at + k + 1] - s.pt_f[at + k])
+                s.link_loss[lk] = s.pt_loss[at + k] + share * (
+                    s.pt_loss[at + k + 1] - s.pt_loss[at + k]
+                )
+                cumulative += length
+                if cumulative >= y + TOLERANCE_MW:
+                    break
+        else:
+            for j in range(s.n_dn[c]):
+                lk, length = s.dn_link[seg + j], s.dn_len[seg + j]
+                at, last = s.pt_off[lk], s.pt_off[lk] + s.pt_n[lk] - 1
+                share = (
+                    1.0 if cumulative + length <= y + TOLERANCE_MW else (y - cumulative) / length
+                )
+                share = max(share, 0.0)
+                s.link_f[lk] = s.pt_f[at] + share * (s.pt_f[last] - s.pt_f[at])
+                s.link_loss[lk] = s.pt_loss[at] + share * (s.pt_loss[last] - s.pt_loss[at])
+                inside = TOLERANCE_MW < y - cumulative < length - TOLERANCE_MW
+                s.link_off[lk] = s.pt_n[lk] > 2 and inside
+                cumulative += length
+                if cumulative >= y + TOLERANCE_MW:
+                    break
+    for lk in range(n_link):
+        if s.link_off[lk]:
+            return lk, _split(links, lk, range_a[lk], range_b[lk], s.link_f[lk])
+    for lk in range(n_link):
+        m = links.exclusive[lk]
+        both = abs(s.link_f[lk]) > TOLERANCE_MW and abs(s.link_f[m]) > TOLERANCE_MW
+        if m > lk and on[lk] and on[m] and both:
+            return lk, np.nan
+    return -1, np.nan
+
+
+@njit(cache=True)
+def _split(links, lk, a, b, f):
+    """The breakpoint of link ``lk`` strictly inside ``(a, b)`` nearest to ``f``."""
+    best = np.nan
+    for k in range(links.bp_offsets[lk], links.bp_offsets[lk + 1]):
+        bp = links.breakpoints[k]
+        if a < bp < b and (np.isnan(best) or abs(bp - f) < abs(best - f)):
+            best = bp
+    return best
+
+
+@njit(cache=True)
+def write_interval_nb(i, layout, offers, links, s, on, unit_out, region_out, link_out):
+    """Write interval ``i``'s solution: units (tied levels shared as AEMO does), regions and
+    links; carry each unit's dispatch to the next interval."""
+    dispatch_mw, lower_mw, upper_mw, ramp_base_mw, forced_mw, limit_flags = unit_out
+    price_out, raw_out, unserved, oversupply, dispatched, marginal, source = region_out
+    first, end = layout.interval_rows[i], layout.interval_rows[i + 1]
+    for row in range(first, end):
+        u = offers.row_unit[row]
+        dispatch_mw[row] = s.lower[u]
+        lower_mw[row], upper_mw[row] = s.lower[u], s.upper[u]
+        ramp_base_mw[row], forced_mw[row], limit_flags[row] = s.base[u], s.excess[u], s.flags[u]
+    for g in range(layout.demand.shape[1]):
+        if not s.present[g]:
+            continue
+        own, n = s.own_off[g], s.own_n[g]
+        raw = s.price[g]
+        own_level = -1
+        for p in range(1, n - 1):
+            used = s.own_used[own + p]
+            if s.own_price[own + p] == raw:
+                own_level = p
+            if used > 0.0:
+                _allocate(s, offers, layout.region_units[g], own + p, used, dispatch_mw)
+        unserved[i, g] = s.own_used[own + n - 1]
+        oversupply[i, g] = s.own_len[own] - s.own_used[own]
+        raw_out[i, g] = raw
+        price_out[i, g] = min(max(raw, layout.market_floor_price[i]), layout.market_price_cap[i])
+        if raw > layout.market_price_cap[i]:
+            source[i, g] = PriceSource.market_price_cap
+        elif raw < layout.market_floor_price[i]:
+            source[i, g] = PriceSource.market_floor_price
+        elif own_level > 0:
+            source[i, g] = PriceSource.offer
+            j = s.own_m0[own + own_level]
+            marginal[i, g] = s.row_of[layout.region_units[g] + s.merit_unit[j]]
+        else:
+            source[i, g] = PriceSource.interconnector
+    for row in range(first, end):
+        u = offers.row_unit[row]
+        g = np.searchsorted(layout.region_units, u, side="right") - 1
+        dispatched[i, g] += dispatch_mw[row]
+        s.last_mw[u] = dispatch_mw[row]
+        s.last_interval[u] = i
+        s.row_of[u] = -1
+    _write_links(i, links, s, on, link_out)
+
+
+@njit(cache=True)
+def _allocate(s, offers, unit_base, piece, used, dispatch_mw):
+    """Add a level's ``used`` MW to its bands' units: whole, or shared among the tied bands."""
+    m0, m1 = s.own_m0[piece], s.own_m1[piece]
+    full = used >= s.own_len[piece]
+    count = m1 - m0
+    volume, lo, hi = np.zeros(count), np.zeros(count), np.zeros(count)
+    rows = np.full(count, -1, np.int64)
+    for j in range(m0, m1):
+        u = unit_base + s.merit_unit[j]
+        row = s.row_of[u]
+        if row < 0:
+            continue
+        k = s.merit_band[j]
+        rows[j - m0] = row
+        volume[j - m0] = offers.band_avail[row, k]
+        lo[j - m0], hi[j - m0] = s.lo[u, k], s.hi[u, k]
+    share = hi - lo
+    if not full:
+        share_level_nb(used, volume, lo, hi, share)
+    for j in range(count):
+        if rows[j] >= 0:
+            dispatch_mw[rows[j]] += share[j]
+
+
+@njit(cache=True)
+def _write_links(i, links, s, on, link_out):
+    flow, losses, withdrawn, injected, marginal_loss, flags = link_out
+    for lk in range(links.link_from.shape[0]):
+        if not on[lk]:
+            continue
+        f, loss = s.link_f[lk], s.link_loss[lk]
+        share = links.share[lk]
+        flow[i, lk], losses[i, lk] = f, loss
+        withdrawn[i, lk] = links.alpha_from[lk] * f + share * loss
+        injected[i, lk] = links.alpha_to[lk] * f - (1.0 - share) * loss
+        first, end = links.bp_offsets[lk], links.bp_offsets[lk + 1]
+        k = min(
+            max(np.searchsorted(links.breakpoints[first:end], f, side="right") - 1, 0),
+            end - first - 2,
+        )
+        bp, values = (
+            links.breakpoints[first + k : first + k + 2],
+            s.bp_loss[first + k : first + k + 2],
+        )
+        slope = (values[1] - values[0]) / (bp[1] - bp[0])
+        marginal_loss[i, lk] = (links.alpha_from[lk] + share * slope) / (
+            links.alpha_to[lk] - (1.0 - share) * slope
+        )
+        state = 0
+        if f >= links.upper[i, lk] - TOLERANCE_MW:
+            state |= LinkState.at_export_limit
+        if f <= links.lower[i, lk] + TOLERANCE_MW:
+            state |= LinkState.at_import_limit
+        if s.link_off[lk]:
+            state |= LinkState.off_curve
+        flags[i, lk] = state
