@@ -32,6 +32,7 @@ import polars as pl
 from tqdm import tqdm
 
 from bidstack import inputs
+from bidstack.calibration import Calibration
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
@@ -55,7 +56,8 @@ MARKER = "backtest.json"
 class BacktestResult:
     """``summary``: one row per scenario (see :meth:`_Totals.summary`); ``statements`` per
     scenario; ``problems``: rows reported per scenario and kind (the rows themselves are in
-    ``out/problems``); ``fleet_daily``: the fleet's energy and net position per trading day."""
+    ``out/problems``); ``fleet_daily``: the fleet's energy and net position per trading day;
+    ``calibration``: the baseline against history (:mod:`bidstack.calibration`)."""
 
     out: Path
     scenarios: tuple[str, ...]
@@ -64,6 +66,7 @@ class BacktestResult:
     problems: pl.DataFrame
     fleet_daily: pl.DataFrame
     seconds: float
+    calibration: pl.DataFrame
 
 
 def month_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -134,6 +137,8 @@ def backtest(
     summary.write_csv(out / "summary.csv")
     daily = totals.fleet_daily()
     daily.write_parquet(out / "fleet_daily.parquet")
+    calibration = totals.calibration.table()
+    calibration.write_csv(out / "calibration.csv")
     if totals.stack is not None:
         totals.stack.write_parquet(out / "bid_stack.parquet")
     run.update(scenarios=list(scenarios), finished=True, seconds=time.perf_counter() - began)
@@ -146,6 +151,7 @@ def backtest(
         totals.problem_counts(),
         daily,
         time.perf_counter() - began,
+        calibration,
     )
 
 
@@ -176,9 +182,12 @@ def _run_month(
     left, right, end = window
     month = f"{left:%Y-%m}"
     problems = []
-    book = load_offers(store, left, right)
+    book = load_offers(store, left, right, fleet.market.loss_factors)
     problems.append(book.problems.with_columns(scenario=pl.lit("all")))
     offers = inputs.fleet_overrides(book.offers, fleet)
+    history = inputs.dispatch_history(store, left, right)
+    offers, found = inputs.with_dispatch_history(offers, history, fleet)
+    problems.append(found.with_columns(scenario=pl.lit("all")))
     if offers.is_empty():
         detail = f"no energy offers with prices and registration in ({left}, {right}]"
         problems.append(_problem("no_offers", detail))
@@ -186,7 +195,9 @@ def _run_month(
             _write(pl.concat(problems, how="diagonal_relaxed"), out / "problems", month)
         )
         return
-    demand = inputs.demand(store, left, right, fleet, offers)
+    network, mode = inputs.network(store, left, right, fleet)
+    demand, found = inputs.demand(store, left, right, fleet, offers, mode)
+    problems.append(found.with_columns(scenario=pl.lit("all")))
     bidding = bidding_round(
         offers,
         fleet,
@@ -220,9 +231,15 @@ def _run_month(
         result = dispatch(
             scenario_offers,
             demand,
+            network=network,
             initial_mw=_carried(initial_mw.get(scenario), left),
             interval_minutes=INTERVAL_MINUTES,
+            ramp_priority=fleet.market.ramp_priority,
         )
+        if scenario == BASELINE:
+            totals.calibration.add(
+                result.regions, inputs.history_prices(store, left, right), result.units, history
+            )
         initial_mw[scenario] = _last_dispatch(result.units)
         energy = meter(
             result.units,
@@ -238,6 +255,7 @@ def _run_month(
         for name, frame in (
             ("dispatch_units", result.units),
             ("dispatch_regions", result.regions),
+            ("dispatch_links", result.links),
             ("evaluation", evaluation),
             ("amounts", amounts),
         ):
@@ -351,6 +369,7 @@ class _Totals:
     daily: list[pl.DataFrame] = field(default_factory=list)
     allocation: list[pl.DataFrame] = field(default_factory=list)
     problems: list[pl.DataFrame] = field(default_factory=list)
+    calibration: Calibration = field(default_factory=Calibration)
     stack: pl.DataFrame | None = None
     stack_demand: float = float("-inf")
 

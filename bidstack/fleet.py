@@ -7,8 +7,26 @@ A fleet file is TOML::
                                   # or {file = "forecast.parquet", column = "price"} keyed by
                                   # regionid and interval_datetime
     gate_closure_seconds = 3600   # bids submitted later than this before an interval are rejected
-    demand = "total_demand"       # regional demand: DISPATCHREGIONSUM.TOTALDEMAND, or "cleared",
-                                  # the sum of the historical dispatch of the units in the data
+    demand = "total_demand"       # regional demand: DISPATCHREGIONSUM.TOTALDEMAND plus the
+                                  # scheduled loads' cleared MW (the default with interconnectors);
+                                  # "dispatchable_generation" (flows and loads held at history,
+                                  # the default for islands); or "cleared", the sum of the
+                                  # historical dispatch of the units in the data
+    interconnectors = "optimised" # or "historical" (flows held at history) or "none" (islands);
+                                  # by default "optimised" when the store has the network tables
+    network_as_of = 2024-07-10    # optional: read the network tables as in force on this date
+    interconnector_limits = "dispatch"  # NEMDE's per-interval limits where the store has them
+                                  # (DISPATCHINTERCONNECTORRES), or "static"
+    uigf_cap = true               # cap semi-scheduled units at their forecast (the UIGF)
+    ramp_priority = "nemde"       # a ramp-down limit above availability holds the unit up;
+                                  # "availability" cuts it to availability
+    ramp_rates = "dispatchload"   # NEMDE's ramp rates (DISPATCHLOAD, MW/h) where present, or "bid"
+    ramp_base = "initialmw"       # units bidding as history start each interval from their
+                                  # INITIALMW; "chain": every unit from its own last dispatch
+    loss_factors = "tlf_dlf"      # prices referred by TLF x DLF, or "tlf"
+    history_gate_closure = false  # apply gate closure to the historical bids too
+    market_price_cap = 15100.0    # used only for days MARKET_PRICE_THRESHOLDS does not cover
+    market_floor_price = -1000.0
 
     demand_bids = "retail.parquet"    # optional: retailers' demand bids, one row per bid:
                                   # regionid, interval_datetime, participantid, price, mw, and
@@ -40,7 +58,8 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +68,16 @@ import polars as pl
 from bidstack.errors import ConfigError
 
 FROM_DATA = "from data"
-DEMAND_SOURCES = ("total_demand", "cleared")
+DEMAND_SOURCES = ("total_demand", "dispatchable_generation", "cleared")
+#: The [market] choices that say how dispatch follows NEMDE, and their allowed values.
+CHOICES = {
+    "interconnectors": ("optimised", "historical", "none"),
+    "interconnector_limits": ("dispatch", "static"),
+    "ramp_priority": ("nemde", "availability"),
+    "ramp_rates": ("dispatchload", "bid"),
+    "ramp_base": ("initialmw", "chain"),
+    "loss_factors": ("tlf_dlf", "tlf"),
+}
 
 
 @dataclass(frozen=True)
@@ -89,13 +117,32 @@ class ForecastFile:
 
 
 @dataclass(frozen=True)
+class MarketOptions:
+    """How dispatch follows NEMDE: the ``[market]`` keys above; every default is NEMDE's way."""
+
+    interconnectors: str | None = None  # None: "optimised" when the store has the tables
+    network_as_of: date | None = None
+    interconnector_limits: str = "dispatch"
+    uigf_cap: bool = True
+    ramp_priority: str = "nemde"
+    ramp_rates: str = "dispatchload"
+    ramp_base: str = "initialmw"
+    loss_factors: str = "tlf_dlf"
+    history_gate_closure: bool = False
+    market_price_cap: float | None = None
+    market_floor_price: float | None = None
+
+
+@dataclass(frozen=True)
 class Fleet:
     units: dict[str, UnitParameters]
     frrp: ForecastFile | None = None  # None: the actual dispatch price (perfect foresight)
     gate_closure_seconds: float = 3600.0
-    demand: str = "total_demand"
+    demand: str | None = None  # None: "total_demand" with interconnectors, else
+    # "dispatchable_generation"
     demand_bids: Path | None = None
     source: str = "<fleet>"
+    market: MarketOptions = field(default_factory=MarketOptions)
 
     def parameters(self, interval_minutes: float) -> pl.DataFrame:
         """One row per unit: the trader parameters as columns (nulls: take from the data)."""
@@ -125,7 +172,9 @@ class Fleet:
 
 _UNIT_KEYS = {f.name for f in fields(UnitParameters)} - {"duid"}
 _REQUIRED = ("tp_min", "tp_max", "srmc")
-_MARKET_KEYS = {"frrp", "gate_closure_seconds", "demand", "demand_bids"}
+_MARKET_KEYS = {"frrp", "gate_closure_seconds", "demand", "demand_bids"} | {
+    f.name for f in fields(MarketOptions)
+}
 
 
 def load_fleet(path: str | Path) -> Fleet:
@@ -165,8 +214,8 @@ def parse_fleet(data: dict[str, Any], *, source: str, base: Path = Path()) -> Fl
     gate = market.get("gate_closure_seconds", 3600)
     if isinstance(gate, bool) or not isinstance(gate, int | float) or gate < 0:
         raise ConfigError(f"{source}: [market] gate_closure_seconds must be a number ≥ 0")
-    demand = market.get("demand", "total_demand")
-    if demand not in DEMAND_SOURCES:
+    demand = market.get("demand")
+    if demand is not None and demand not in DEMAND_SOURCES:
         raise ConfigError(f"{source}: [market] demand must be one of {', '.join(DEMAND_SOURCES)}")
     bids = market.get("demand_bids")
     if bids is not None and not isinstance(bids, str):
@@ -178,7 +227,38 @@ def parse_fleet(data: dict[str, Any], *, source: str, base: Path = Path()) -> Fl
         demand,
         base / bids if bids else None,
         source,
+        _market_options(market, source),
     )
+
+
+def _market_options(market: dict[str, Any], source: str) -> MarketOptions:
+    """The [market] keys of :class:`MarketOptions`, checked."""
+    values: dict[str, Any] = {}
+    for key, allowed in CHOICES.items():
+        if key in market:
+            if market[key] not in allowed:
+                raise ConfigError(
+                    f"{source}: [market] {key} must be one of {', '.join(allowed)}, "
+                    f"not {market[key]!r}"
+                )
+            values[key] = market[key]
+    for key in ("uigf_cap", "history_gate_closure"):
+        if key in market:
+            if not isinstance(market[key], bool):
+                raise ConfigError(f"{source}: [market] {key} must be true or false")
+            values[key] = market[key]
+    for key in ("market_price_cap", "market_floor_price"):
+        if key in market:
+            values[key] = _number(market[key], f"{source}: [market] {key}")
+    cap, floor = values.get("market_price_cap"), values.get("market_floor_price")
+    if cap is not None and floor is not None and cap <= floor:
+        raise ConfigError(f"{source}: [market] market_price_cap must exceed market_floor_price")
+    if "network_as_of" in market:
+        when = market["network_as_of"]
+        if not isinstance(when, date):
+            raise ConfigError(f"{source}: [market] network_as_of must be a date (2024-07-10)")
+        values["network_as_of"] = when if type(when) is date else when.date()
+    return MarketOptions(**values)
 
 
 def _table(value: object, where: str) -> dict[str, Any]:

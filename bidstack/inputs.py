@@ -15,10 +15,13 @@ from bidstack.columns import DEMAND_BID_PREFIX
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
 from bidstack.io import effective_on, read, read_local_price, trading_day
+from bidstack.network import TABLES as NETWORK_TABLES
+from bidstack.network import NetworkTables
+from bidstack.network import network as build_network
 from bidstack.stages.metering import nem12_energy, scada_energy
+from bidstack.stages.network import Network
+from bidstack.stages.offers import PROBLEM_SCHEMA
 
-DEFAULT_PRICE_CAP = 15000.0
-DEFAULT_PRICE_FLOOR = -1000.0
 #: Dispatch intervals in the store (DISPATCHREGIONSUM, DISPATCHPRICE) are 5 minutes long.
 INTERVAL_MINUTES = 5.0
 
@@ -37,34 +40,68 @@ def fleet_overrides(offers: pl.DataFrame, fleet: Fleet) -> pl.DataFrame:
     return offers.with_columns(replaced) if replaced else offers
 
 
+def demand_basis(fleet: Fleet, mode: str) -> str:
+    """The regional demand the fleet file asks for, or the default for the interconnector mode:
+    ``total_demand`` when interconnectors are optimised, else ``dispatchable_generation`` (what
+    the region's generators produced, flows and scheduled loads held at history)."""
+    if fleet.demand is not None:
+        return fleet.demand
+    return "total_demand" if mode == "optimised" else "dispatchable_generation"
+
+
 def demand(
-    store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet, offers: pl.DataFrame
-) -> pl.DataFrame:
-    """Regional demand with the day's market price cap and floor. Demand in a region where no
-    unit offers stays in: dispatch reports it (``demand_without_offers``) rather than drop it."""
-    if fleet.demand == "cleared":
+    store: str | os.PathLike,
+    left: datetime,
+    right: datetime,
+    fleet: Fleet,
+    offers: pl.DataFrame,
+    mode: str = "none",
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Regional demand with the day's market price cap and floor, and problem rows for days whose
+    thresholds came from the fleet file. Demand in a region where no unit offers stays in:
+    dispatch reports it (``demand_without_offers``) rather than drop it.
+
+    ``total_demand`` is DISPATCHREGIONSUM.TOTALDEMAND plus DISPATCHABLELOAD: TOTALDEMAND excludes
+    the scheduled loads' consumption, which stays as history had it (their bids are not
+    re-dispatched). ``dispatchable_generation`` is DISPATCHABLEGENERATION: TOTALDEMAND plus the
+    scheduled loads plus the region's net export with its share of interconnector losses.
+    ``cleared`` sums the historical dispatch (TOTALCLEARED) of the units in the data.
+    """
+    basis = demand_basis(fleet, mode)
+    if basis == "cleared":
         units = offers.select("duid", "regionid").unique()
         cleared = read(store, "DISPATCHLOAD", left, right, units.get_column("duid")).collect()
-        demand = (
+        frame = (
             cleared.join(units, on="duid")
             .group_by("regionid", pl.col("settlementdate").alias("interval_datetime"))
             .agg(pl.col("totalcleared").sum().alias("demand"))
         )
     else:
-        demand = (
+        column = (
+            pl.col("totaldemand") + pl.col("dispatchableload").fill_null(0.0)
+            if basis == "total_demand"
+            else pl.col("dispatchablegeneration")
+        )
+        frame = (
             read(store, "DISPATCHREGIONSUM", left, right)
             .collect()
             .select(
                 "regionid",
                 pl.col("settlementdate").alias("interval_datetime"),
-                pl.col("totaldemand").alias("demand"),
+                column.alias("demand"),
             )
         )
-    return with_price_limits(store, demand)
+    return with_price_limits(store, frame, fleet)
 
 
-def with_price_limits(store: str | os.PathLike, demand: pl.DataFrame) -> pl.DataFrame:
-    """The market price cap (VOLL) and floor in force on each interval's trading day."""
+def with_price_limits(
+    store: str | os.PathLike, demand: pl.DataFrame, fleet: Fleet | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The market price cap (VOLL) and floor in force on each interval's trading day, from
+    MARKET_PRICE_THRESHOLDS; days it does not cover take the fleet file's ``[market]
+    market_price_cap`` and ``market_floor_price`` and are reported (``thresholds_from_fleet``).
+    A day neither covers is an error: the cap changes every financial year, so no constant is
+    assumed."""
     day = trading_day(pl.col("interval_datetime")).alias("day")
     thresholds = read(store, "MARKET_PRICE_THRESHOLDS").collect()
     days = demand.select(day).unique().get_column("day").to_list()
@@ -81,15 +118,38 @@ def with_price_limits(store: str | os.PathLike, demand: pl.DataFrame) -> pl.Data
                 pl.col("marketpricefloor").alias("market_floor_price"),
             )
         )
-    return (
-        demand.with_columns(day)
-        .join(limits, on="day", how="left")
-        .with_columns(
-            pl.col("market_price_cap").fill_null(DEFAULT_PRICE_CAP),
-            pl.col("market_floor_price").fill_null(DEFAULT_PRICE_FLOOR),
+    covered = set(limits["day"].to_list())
+    missing = sorted(d for d in days if d not in covered)
+    problems = pl.DataFrame(schema=PROBLEM_SCHEMA)
+    if missing:
+        options = fleet.market if fleet is not None else None
+        cap = options.market_price_cap if options is not None else None
+        floor = options.market_floor_price if options is not None else None
+        if cap is None or floor is None:
+            raise InputError(
+                f"{store}: MARKET_PRICE_THRESHOLDS has no row in force on trading day "
+                f"{missing[0]} ({len(missing)} day(s) in all): ingest it, or give [market] "
+                "market_price_cap and market_floor_price in the fleet file"
+            )
+        fill = pl.DataFrame(
+            {"day": missing, "market_price_cap": cap, "market_floor_price": floor},
+            schema=limits.schema,
         )
-        .drop("day")
-    )
+        limits = pl.concat([limits, fill])
+        problems = pl.DataFrame(
+            {
+                "kind": "thresholds_from_fleet",
+                "regionid": None,
+                "duid": None,
+                "interval_datetime": None,
+                "detail": f"{len(missing)} trading day(s) from {missing[0]} to {missing[-1]}: no "
+                f"MARKET_PRICE_THRESHOLDS row in force; the fleet file's cap {cap} and floor "
+                f"{floor} are used",
+            },
+            schema=PROBLEM_SCHEMA,
+        )
+    frame = demand.with_columns(day).join(limits, on="day", how="left").drop("day")
+    return frame, problems
 
 
 def with_demand_bids(
@@ -212,7 +272,7 @@ def _typed(frame: pl.DataFrame, path: os.PathLike, types: dict) -> pl.DataFrame:
             given.is_numeric() if dtype.is_numeric()
             else isinstance(given, pl.Datetime | pl.Date) if isinstance(dtype, pl.Datetime)
             else given in (pl.String, pl.Categorical, pl.Null) or isinstance(given, pl.Enum)
-        )  # fmt: skip
+        )
         if not fits and given != pl.Null:
             raise InputError(f"{path}: column {column!r} ({given}) is not {dtype}")
         frame = frame.with_columns(pl.col(column).cast(dtype))
@@ -227,7 +287,7 @@ def settlement_units(units: pl.DataFrame, fleet: Fleet, offers: pl.DataFrame) ->
         schema={"duid": pl.String, "participantid": pl.String, "regionid": pl.String,
                 "mlf": pl.Float64},
         orient="row",
-    )  # fmt: skip
+    )
     registered = units.join(given, on="duid", how="left", suffix="_fleet").select(
         "trading_day",
         "duid",
@@ -289,4 +349,138 @@ def lookahead(
         .unique()
         .join(regions, on="duid")
         .join(frrp(store, right, until, fleet), on=["regionid", "interval_datetime"], how="left")
+    )
+
+
+#: DISPATCHLOAD's physical columns, for which the intervention run is what happened.
+PHYSICAL = ("initialmw", "totalcleared")
+
+
+def dispatch_history(store: str | os.PathLike, left: datetime, right: datetime) -> pl.DataFrame:
+    """DISPATCHLOAD per unit and interval: ``duid, interval_datetime, initialmw, totalcleared,
+    availability, uigf, rampuprate, rampdownrate``. Prices and offers come from the pricing run
+    (INTERVENTION = 0); physical values (INITIALMW, TOTALCLEARED) from the intervention run
+    where one exists, as it is what the units did (it matches SCADA in intervention months)."""
+    columns = ["duid", "settlementdate", *PHYSICAL, "availability", "uigf", "rampuprate",
+               "rampdownrate"]  # fmt: skip
+    pricing = read(store, "DISPATCHLOAD", left, right).select(columns).collect()
+    raw = read(store, "DISPATCHLOAD", left, right, raw=True)
+    intervention = (
+        raw.filter(pl.col("intervention") == 1)
+        .select("duid", "settlementdate", *(pl.col(c).alias(f"{c}_run") for c in PHYSICAL))
+        .unique(["duid", "settlementdate"], keep="any")
+        .collect()
+    )
+    history = pricing.join(intervention, on=["duid", "settlementdate"], how="left")
+    return history.select(
+        "duid",
+        pl.col("settlementdate").alias("interval_datetime"),
+        *(pl.coalesce(f"{c}_run", c).alias(c) for c in PHYSICAL),
+        "availability",
+        "uigf",
+        "rampuprate",
+        "rampdownrate",
+    )
+
+
+def with_dispatch_history(
+    offers: pl.DataFrame, history: pl.DataFrame, fleet: Fleet
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Offers with what NEMDE applied to each unit-interval (``[market]`` options):
+
+    - ``uigf``: a semi-scheduled (or non-scheduled) unit's forecast cap, DISPATCHLOAD.UIGF or,
+      in table versions without it, AVAILABILITY (``uigf_cap``);
+    - ``rocup``/``rocdown``: DISPATCHLOAD's ramp rates (MW/h, divided by 60) where present
+      (``ramp_rates = "dispatchload"``);
+    - ``ramp_base_mw``: INITIALMW, at least 0 (``ramp_base = "initialmw"``).
+
+    Returns the offers and problem rows: a UIGF above the unit's capacity (``uigf_above_capacity``)
+    and a DISPATCHLOAD ramp rate of zero or less (``bad_dispatchload_ramp_rate``: the bid's is
+    used).
+    """
+    options = fleet.market
+    keys = ["duid", "interval_datetime"]
+    joined = offers.join(history, on=keys, how="left", maintain_order="left")
+    semi = pl.col("schedule_type").is_in(["SEMI-SCHEDULED", "NON-SCHEDULED"])
+    forecast = pl.coalesce("uigf", "availability")
+    problems = [
+        _rows(
+            joined.filter(semi & (forecast > pl.col("max_capacity") + 1e-6)),
+            "uigf_above_capacity",
+            pl.format("UIGF {} MW above the registered capacity of {} MW", forecast,
+                      "max_capacity"),
+        )
+    ]
+    columns = []
+    if options.uigf_cap:
+        columns.append(pl.when(semi).then(forecast).alias("uigf"))
+    if options.ramp_rates == "dispatchload":
+        for bid, nemde in (("rocup", "rampuprate"), ("rocdown", "rampdownrate")):
+            bad = pl.col(nemde).is_not_null() & ~(pl.col(nemde) > 0)
+            problems.append(
+                _rows(joined.filter(bad), "bad_dispatchload_ramp_rate",
+                      pl.format(f"DISPATCHLOAD {nemde.upper()} {{}} MW/h; the bid's is used",
+                                pl.col(nemde)))
+            )
+            columns.append(
+                pl.when(pl.col(nemde) > 0).then(pl.col(nemde) / 60.0).otherwise(bid).alias(bid)
+            )
+    if options.ramp_base == "initialmw":
+        columns.append(pl.col("initialmw").clip(lower_bound=0.0).alias("ramp_base_mw"))
+    joined = joined.with_columns(columns)
+    extra = [c for c in history.columns if c not in keys and c not in ("uigf", "ramp_base_mw")]
+    return joined.drop(extra, strict=False), pl.concat(problems)
+
+
+def _rows(frame: pl.DataFrame, kind: str, detail: pl.Expr) -> pl.DataFrame:
+    return frame.select(
+        pl.lit(kind).alias("kind"),
+        "regionid",
+        "duid",
+        "interval_datetime",
+        detail.alias("detail"),
+    ).cast(PROBLEM_SCHEMA)
+
+
+def network(
+    store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet
+) -> tuple[Network | None, str]:
+    """The interconnectors of the window and the mode they run in (``[market]``
+    ``interconnectors``): ``"optimised"`` (the default when the store has the network tables),
+    ``"historical"`` or ``"none"``."""
+    options = fleet.market
+    tables = NetworkTables(*(read(store, table).collect() for table in NETWORK_TABLES))
+    mode = options.interconnectors or ("none" if tables.empty else "optimised")
+    if mode != "optimised":
+        return None, mode
+    if tables.empty:
+        raise InputError(
+            f"{store}: interconnectors = optimised needs INTERCONNECTORCONSTRAINT, LOSSMODEL and "
+            "LOSSFACTORMODEL in the store (ingest them), or set [market] interconnectors"
+        )
+    regions = read(store, "DISPATCHREGIONSUM", left, right).collect()
+    loss_demand = regions.select(
+        "regionid",
+        pl.col("settlementdate").alias("interval_datetime"),
+        (pl.col("initialsupply") + pl.col("demandforecast")).alias("loss_demand"),
+    )
+    limits = None
+    if options.interconnector_limits == "dispatch":
+        limits = (
+            read(store, "DISPATCHINTERCONNECTORRES", left, right)
+            .select("interconnectorid", pl.col("settlementdate").alias("interval_datetime"),
+                    "exportlimit", "importlimit")
+            .collect()
+        )
+    return build_network(tables, loss_demand, dispatch_limits=limits,
+                         as_of=options.network_as_of), mode  # fmt: skip
+
+
+def history_prices(store: str | os.PathLike, left: datetime, right: datetime) -> pl.DataFrame:
+    """DISPATCHPRICE.RRP per region and interval (the pricing run): what the baseline is
+    compared with."""
+    return (
+        read(store, "DISPATCHPRICE", left, right)
+        .select("regionid", pl.col("settlementdate").alias("interval_datetime"), "rrp")
+        .collect()
     )

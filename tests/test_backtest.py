@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -92,7 +93,11 @@ def test_baseline_is_metered_from_scada_and_variants_from_dispatch(market, resul
     ).abs().max() < 1e-9
 
 
-def test_late_rebids_are_reported_and_the_report_is_written(result) -> None:
+def test_late_rebids_are_reported_when_history_meets_gate_closure(market, tmp_path) -> None:
+    fleet = load_fleet(market.fleet_file)
+    fleet = replace(fleet, market=replace(fleet.market, history_gate_closure=True))
+    result = backtest(market.store, fleet, ["v1"], market.start, market.end, tmp_path / "out",
+                      progress=False)  # fmt: skip
     problems = pl.read_parquet(result.out / "problems")
     assert set(problems.get_column("kind")) >= {"late_bid"}
     assert result.problems.filter(pl.col("kind") == "late_bid").get_column("rows").item() == (
@@ -100,6 +105,11 @@ def test_late_rebids_are_reported_and_the_report_is_written(result) -> None:
     )
     page = write_report(result).read_text()
     assert page.count("<svg") == 2 and "late_bid" in page and "Bid stack" in page
+
+
+def test_history_is_not_subject_to_gate_closure_by_default(result) -> None:
+    problems = pl.read_parquet(result.out / "problems")
+    assert "late_bid" not in set(problems.get_column("kind"))
 
 
 def test_output_folder_is_replaced_only_if_it_holds_a_backtest(market, result, tmp_path) -> None:
@@ -282,7 +292,7 @@ def test_backtest_over_the_real_sample_months(sample_ingest, tmp_path: Path) -> 
     store, _ = sample_ingest
     fleet = parse_fleet(
         {
-            "market": {"demand": "cleared"},
+            "market": {"demand": "cleared", "interconnectors": "none"},
             "units": {
                 "AGLHAL": {
                     "tp_min": 50.0,

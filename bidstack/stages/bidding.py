@@ -7,7 +7,10 @@ All variants are allocated in one pass of the kernel.
 
 Gate closure (the round's timeout, ``Fleet.gate_closure_seconds`` before an interval starts):
 a bid submitted later is rejected and reported as ``late_bid``; the unit offers nothing in that
-interval. Rule-based bids are made by the round itself and are never late. Retailers' demand bids
+interval. It applies to bids arriving from outside history (retailers' demand bids); historical
+``_D`` bids are the ones AEMO dispatched and are taken as accepted, unless ``[market]
+history_gate_closure`` asks otherwise. Rule-based bids are made by the round itself and are
+never late. Retailers' demand bids
 (price, MW) join every scenario: a bid of Q MW at P is Q MW of demand plus Q MW that "generates"
 (is not consumed) once the price exceeds P, which the dispatch kernel handles as a unit with no
 ramp limit.
@@ -67,7 +70,12 @@ def bidding_round(
     of the fleet's intervals just after this round's, so that PP looks ahead across the end of a
     chunk of a longer run (see :func:`bidstack.allocate`).
     """
-    on_time, late = _gate_closure(offers, "offerdate", fleet.gate_closure_seconds, interval_minutes)
+    if fleet.market.history_gate_closure:
+        on_time, late = _gate_closure(
+            offers, "offerdate", fleet.gate_closure_seconds, interval_minutes
+        )
+    else:  # the _D tables hold the bids AEMO dispatched: history is taken as accepted
+        on_time, late = offers, pl.DataFrame(schema=PROBLEM_SCHEMA)
     problems = [late]
     known = set(offers.get_column("duid").unique().to_list())
     unknown = sorted(set(fleet.units) - known)
@@ -109,7 +117,8 @@ def bidding_round(
             rebid = allocation.frame.select(
                 pl.col(f"{c}{suffix}").alias(c) if c in BAND_VOLUMES else pl.col(c)
                 for c in fleet_offers.columns
-            )
+                if c != "ramp_base_mw"
+            )  # the re-bid units ramp from their own dispatch, not history's
             scenarios[name] = pl.concat([others, rebid], how="diagonal_relaxed")
     return BiddingRound(scenarios, allocation, extra, pl.concat(problems))
 

@@ -37,9 +37,13 @@ UNIT_SCHEMA = {
     "regionid": pl.String,
     "participantid": pl.String,
     "mlf": pl.Float64,
+    "load_mlf": pl.Float64,
     "dispatchtype": pl.String,
+    "schedule_type": pl.String,
     "max_capacity": pl.Float64,
 }
+#: How loss factors refer prices and energy to the regional reference node.
+LOSS_FACTORS = ("tlf_dlf", "tlf")
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class OfferBook:
     """``offers``: one row per generating unit and interval: ``duid``, ``regionid``,
     ``participantid``, ``interval_datetime``, ``trading_day``, ``priceband1..10``,
     ``bandavail1..10``, ``maxavail``, ``rocup``, ``rocdown``, ``mlf``, ``max_capacity``,
-    ``offerdate``. ``units``: the registration of each unit per trading day (see
+    ``schedule_type``, ``offerdate``. ``units``: the registration of each unit per trading day (see
     :data:`UNIT_SCHEMA`). ``problems``: ``kind, regionid, duid, interval_datetime, detail``."""
 
     offers: pl.DataFrame
@@ -55,29 +59,52 @@ class OfferBook:
     problems: pl.DataFrame
 
 
-def load_offers(store: str | os.PathLike, start: datetime, end: datetime) -> OfferBook:
+def load_offers(
+    store: str | os.PathLike, start: datetime, end: datetime, loss_factors: str = "tlf_dlf"
+) -> OfferBook:
     """The offers of every unit with energy bids in ``(start, end]``."""
     volumes = read(store, "BIDPEROFFER_D", start, end).collect()
     prices = read(store, "BIDDAYOFFER_D", start, end).collect()
     days = sorted(set(volumes.get_column("settlementdate").dt.date().to_list()))
     summary = read(store, "DUDETAILSUMMARY").collect()
     detail = read(store, "DUDETAIL").collect()
-    units = registration(summary, detail, days)
+    units = registration(summary, detail, days, loss_factors)
     return build_offers(volumes, prices, units)
 
 
-def registration(summary: pl.DataFrame, detail: pl.DataFrame, days: list) -> pl.DataFrame:
-    """Each unit's registration in force on each trading day (columns of :data:`UNIT_SCHEMA`)."""
+def registration(
+    summary: pl.DataFrame, detail: pl.DataFrame, days: list, loss_factors: str = "tlf_dlf"
+) -> pl.DataFrame:
+    """Each unit's registration in force on each trading day (columns of :data:`UNIT_SCHEMA`).
+
+    ``mlf`` is the loss factor of what the unit sends out: TLF x DLF (``loss_factors =
+    "tlf_dlf"``, as AEMO refers prices and settles energy), or TLF alone (``"tlf"``); a
+    bidirectional unit's generation uses its SECONDARY_TLF where it has one. ``load_mlf`` is
+    the loss factor of what it consumes (the primary TLF). ``max_capacity`` is DUDETAIL's
+    MAXCAPACITY, or REGISTEREDCAPACITY where MAXCAPACITY is missing.
+    """
+    if loss_factors not in LOSS_FACTORS:
+        raise ValueError(f"loss_factors must be one of {', '.join(LOSS_FACTORS)}")
     if not days or summary.is_empty():
         return pl.DataFrame(schema=UNIT_SCHEMA)
+    summary = _with_columns(summary, {"distributionlossfactor": pl.Float64,
+                                      "secondary_tlf": pl.Float64, "schedule_type": pl.String})
+    detail = _with_columns(detail, {"maxcapacity": pl.Float64, "registeredcapacity": pl.Float64})
     in_force = effective_on(summary, "DUDETAILSUMMARY", days).collect()
     capacity = (
-        effective_on(detail, "DUDETAIL", days).collect().select("date", "duid", "maxcapacity")
+        effective_on(detail, "DUDETAIL", days)
+        .collect()
+        .select("date", "duid", pl.coalesce("maxcapacity", "registeredcapacity").alias("cap"))
         if not detail.is_empty()
         else pl.DataFrame(
-            schema={"date": pl.Datetime("us"), "duid": pl.String, "maxcapacity": pl.Float64}
+            schema={"date": pl.Datetime("us"), "duid": pl.String, "cap": pl.Float64}
         )
     )
+    dlf = pl.col("distributionlossfactor").fill_null(1.0) if loss_factors == "tlf_dlf" else 1.0
+    primary = pl.col("transmissionlossfactor") * dlf
+    sent_out = pl.when(pl.col("dispatchtype") == "BIDIRECTIONAL").then(
+        pl.coalesce("secondary_tlf", "transmissionlossfactor") * dlf
+    ).otherwise(primary)  # fmt: skip
     return (
         in_force.join(capacity, on=["date", "duid"], how="left")
         .select(
@@ -85,16 +112,25 @@ def registration(summary: pl.DataFrame, detail: pl.DataFrame, days: list) -> pl.
             "duid",
             "regionid",
             "participantid",
-            pl.col("transmissionlossfactor").alias("mlf"),
+            sent_out.alias("mlf"),
+            primary.alias("load_mlf"),
             "dispatchtype",
-            pl.col("maxcapacity").alias("max_capacity"),
+            "schedule_type",
+            pl.col("cap").alias("max_capacity"),
         )
         .cast(UNIT_SCHEMA)
     )
 
 
+def _with_columns(frame: pl.DataFrame, columns: dict) -> pl.DataFrame:
+    """``frame`` with each of ``columns`` it lacks added as nulls (older table versions)."""
+    absent = [pl.lit(None, t).alias(c) for c, t in columns.items() if c not in frame.columns]
+    return frame.with_columns(absent) if absent else frame
+
+
 def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFrame) -> OfferBook:
     """Join volumes to prices and registration; see the module docstring for what is reported."""
+    units = _with_columns(units, {c: t for c, t in UNIT_SCHEMA.items() if c != "trading_day"})
     volumes = volumes.with_columns(
         pl.col("settlementdate").dt.date().alias("trading_day"),
         _direction(volumes),
@@ -153,6 +189,7 @@ def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFram
         "rocdown",
         pl.col("mlf").fill_null(1.0),
         "max_capacity",
+        "schedule_type",
         pl.max_horizontal("offerdate", "day_offerdate").alias("offerdate"),
     )
     return OfferBook(offers.sort("duid", "interval_datetime"), units, problems)

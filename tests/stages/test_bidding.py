@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import polars as pl
@@ -38,17 +39,25 @@ def frrp(values: list[float]) -> pl.DataFrame:
     )
 
 
-def test_gate_closure_and_unknown_fleet_units_are_reported() -> None:
+def test_historical_bids_are_accepted_and_unknown_fleet_units_are_reported() -> None:
+    """The _D tables hold the bids AEMO dispatched: a late historical rebid is still history."""
     offers = book()
     result = bidding_round(offers, FLEET, [], frrp=frrp([50.0] * 4), interval_minutes=5)
-    late = result.problems.filter(pl.col("kind") == "late_bid")
-    # submitted 03:30; the interval ending 04:25 starts 04:20, gate closure 03:20: late
-    assert late.get_column("duid").to_list() == ["OTHER"] * 4
+    assert result.problems.filter(pl.col("kind") == "late_bid").is_empty()
     unknown = result.problems.filter(pl.col("kind") == "fleet_unit_unknown")
     assert unknown.get_column("duid").to_list() == ["MISSING"]
     baseline = result.scenarios[BASELINE]
-    assert sorted(baseline.get_column("duid").unique()) == ["GEN1"]
+    assert sorted(baseline.get_column("duid").unique()) == ["GEN1", "OTHER"]
     assert result.allocation is None
+
+
+def test_gate_closure_applies_to_history_when_asked() -> None:
+    fleet = replace(FLEET, market=replace(FLEET.market, history_gate_closure=True))
+    result = bidding_round(book(), fleet, [], frrp=frrp([50.0] * 4), interval_minutes=5)
+    late = result.problems.filter(pl.col("kind") == "late_bid")
+    # submitted 03:30; the interval ending 04:25 starts 04:20, gate closure 03:20: late
+    assert late.get_column("duid").to_list() == ["OTHER"] * 4
+    assert sorted(result.scenarios[BASELINE].get_column("duid").unique()) == ["GEN1"]
 
 
 def test_fleet_rebids_its_capacity_in_the_chosen_band() -> None:
@@ -72,7 +81,9 @@ def test_missing_forecast_makes_the_fleet_offer_nothing_and_is_counted() -> None
     assert result.allocation.counts.get_column("invalid_input").to_list() == [1]
     rejected = result.allocation.rejected
     assert rejected.get_column("interval_datetime").to_list() == [FIRST + timedelta(minutes=5)]
-    gen = result.scenarios["v2"].filter(pl.col("interval_datetime") == FIRST + timedelta(minutes=5))
+    gen = result.scenarios["v2"].filter(
+        pl.col("interval_datetime") == FIRST + timedelta(minutes=5), pl.col("duid") == "GEN1"
+    )
     assert gen.select(pl.sum_horizontal(f"bandavail{k}" for k in range(1, 11))).item() == 0.0
 
 
