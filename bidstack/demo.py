@@ -22,11 +22,12 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from bidstack.demo_network import REGIONS, network_tables
 from bidstack.io import write_table
+from bidstack.network import NetworkTables, network
 from bidstack.stages.dispatch import dispatch
 from bidstack.stages.offers import build_offers, registration
 
-REGIONS = ("NSW1", "QLD1", "SA1")
 PRICE_CAP = 16600.0  # the 2023-24 market price cap, $/MWh
 PRICE_FLOOR = -1000.0
 #: Trading days drawn and written at a time.
@@ -127,10 +128,15 @@ def synthetic_market(
     thresholds = pl.DataFrame({
         "effectivedate": [datetime(2023, 7, 1)], "versionno": [1], "voll": [PRICE_CAP],
         "marketpricefloor": [PRICE_FLOOR], "administered_price_threshold": [600.0],
-    })  # fmt: skip
-    for table, frame in (("DUDETAILSUMMARY", summary), ("DUDETAIL", detail),
-                         ("MARKET_PRICE_THRESHOLDS", thresholds)):  # fmt: skip
+    })
+    links = network_tables()
+    static = {"DUDETAILSUMMARY": summary, "DUDETAIL": detail,
+              "MARKET_PRICE_THRESHOLDS": thresholds, **links}  # fmt: skip
+    for table, frame in static.items():
         write_table(store, table, frame, source=f"synthetic:{table}")
+    grid = NetworkTables(*(links[t] for t in ("INTERCONNECTOR", "INTERCONNECTORCONSTRAINT",
+                                              "LOSSFACTORMODEL", "LOSSMODEL",
+                                              "MNSP_INTERCONNECTOR")))
     start = datetime.combine(first_day, datetime.min.time()) + timedelta(hours=4)
     initial_mw = None
     chunks = range(0, days, MONTH_DAYS)
@@ -139,15 +145,14 @@ def synthetic_market(
         chunk = [first_day + timedelta(days=d) for d in range(first, min(days, first + MONTH_DAYS))]
         begin = np.datetime64(start, "us") + np.timedelta64(first * 288 * 5, "m")
         times = begin + np.arange(1, len(chunk) * 288 + 1) * np.timedelta64(5, "m")
-        prices, volumes = _bids(rng, units, chunk, times, first)
+        prices, volumes, forecasts = _bids(rng, units, chunk, times, first)
         demand = _demand(rng, units, times)
         history, initial_mw = _history(
-            volumes, prices, summary, detail, demand, units, chunk, initial_mw
+            volumes, prices, forecasts, summary, detail, demand, chunk, initial_mw, grid
         )
         tables = {
             "BIDDAYOFFER_D": prices,
             "BIDPEROFFER_D": volumes,
-            "DISPATCHREGIONSUM": demand,
             "DISPATCH_LOCAL_PRICE": _local_prices(rng, units, times),
             **history,
         }
@@ -205,11 +210,11 @@ def _availability(rng: np.random.Generator, technology: str, times: np.ndarray) 
 
 def _bids(
     rng: np.random.Generator, units: pl.DataFrame, days: list[date], times: np.ndarray, first: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Price bands per unit and trading day, volumes per unit and interval; ``first`` is the
-    index of ``days[0]`` in the whole market, so that rebids fall on the same days whatever
-    the chunking."""
-    price_rows, volume_frames = [], []
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Price bands per unit and trading day, volumes per unit and interval, and the wind and
+    solar units' forecasts (UIGF) per interval; ``first`` is the index of ``days[0]`` in the
+    whole market, so that rebids fall on the same days whatever the chunking."""
+    price_rows, volume_frames, forecasts = [], [], []
     trading_day = np.repeat(np.arange(len(days)), 288)
     for index, unit in enumerate(units.iter_rows(named=True)):
         tech = TECHNOLOGIES[unit["technology"]]
@@ -229,6 +234,11 @@ def _bids(
                 }
             )
         available = unit["capacity"] * _availability(rng, unit["technology"], times)
+        if tech.semi_scheduled:
+            # wind and solar bid their nameplate (at night too); NEMDE caps them at the UIGF
+            forecasts.append(pl.DataFrame({"duid": unit["duid"], "interval_datetime": times,
+                                           "uigf": np.round(available, 3)}))
+            available = np.full(times.size, float(unit["capacity"]))
         volume = np.outer(available, tech.volume)
         # one unit-day in 29 is rebid at 04:30 on the day, after gate closure for its first hour
         midnight = [datetime.combine(day, datetime.min.time()) for day in days]
@@ -256,7 +266,7 @@ def _bids(
                 }
             )
         )
-    return pl.DataFrame(price_rows), pl.concat(volume_frames)
+    return pl.DataFrame(price_rows), pl.concat(volume_frames), pl.concat(forecasts)
 
 
 def _demand(rng: np.random.Generator, units: pl.DataFrame, times: np.ndarray) -> pl.DataFrame:
@@ -283,10 +293,12 @@ def _demand(rng: np.random.Generator, units: pl.DataFrame, times: np.ndarray) ->
                     "regionid": region,
                     "intervention": 0,
                     "totaldemand": np.round(0.6 * capacity * shape * noise, 2),
+                    "dispatchableload": 0.0,
+                    "demandforecast": 0.0,
                 }
             )
         )
-    return pl.concat(frames)
+    return pl.concat(frames).with_columns(pl.col("totaldemand").alias("initialsupply"))
 
 
 def _registration(units: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -322,65 +334,108 @@ def _registration(units: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 def _history(
     volumes: pl.DataFrame,
     prices: pl.DataFrame,
+    forecasts: pl.DataFrame,
     summary: pl.DataFrame,
     detail: pl.DataFrame,
     demand: pl.DataFrame,
-    units: pl.DataFrame,
     days: list[date],
     initial_mw: pl.DataFrame | None,
+    grid: NetworkTables,
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """Dispatch the synthetic bids once: the market's prices, unit dispatch and SCADA, and each
-    unit's last dispatch (where the next month's ramp limits start)."""
+    """Dispatch the synthetic bids once, the regions joined by the network: the market's
+    prices, flows, unit dispatch and SCADA, and each unit's last dispatch (where the next month's
+    ramp limits start)."""
     book = build_offers(volumes, prices, registration(summary, detail, days))
+    keys = ["duid", "interval_datetime"]
+    offers = book.offers.join(forecasts, on=keys, how="left")
+    demand_rows = demand.select(
+        "regionid",
+        pl.col("settlementdate").alias("interval_datetime"),
+        pl.col("totaldemand").alias("demand"),
+    )
+    links = network(grid, demand.select(
+        "regionid", pl.col("settlementdate").alias("interval_datetime"),
+        (pl.col("initialsupply") + pl.col("demandforecast")).alias("loss_demand"),
+    ))
     result = dispatch(
-        book.offers,
-        demand.select(
-            "regionid",
-            pl.col("settlementdate").alias("interval_datetime"),
-            pl.col("totaldemand").alias("demand"),
-        ),
+        offers,
+        demand_rows,
+        network=links,
         initial_mw=initial_mw,
         market_price_cap=PRICE_CAP,
         market_floor_price=PRICE_FLOOR,
     )
     regions = result.regions
-    semi = units.filter(pl.col("technology").is_in(["wind", "solar"])).get_column("duid")
-    unit_rows = result.units.join(
-        book.offers.select("duid", "interval_datetime", "maxavail"),
-        on=["duid", "interval_datetime"],
-    )
+    unit_rows = result.units.join(offers.select(*keys, "maxavail", "uigf", "rocup", "rocdown"),
+                                  on=keys)
     last = (
         result.units.sort("interval_datetime")
         .unique("duid", keep="last")
         .select("duid", pl.col("dispatch_mw").alias("initial_mw"))
     )
+    when = pl.col("interval_datetime").alias("settlementdate")
+    generation = unit_rows.group_by("regionid", "interval_datetime").agg(
+        pl.col("dispatch_mw").sum().alias("dispatchablegeneration")
+    )
     tables = {
         "DISPATCHPRICE": regions.select(
-            pl.col("interval_datetime").alias("settlementdate"),
-            pl.lit(1).alias("runno"),
-            "regionid",
-            pl.lit(0).alias("intervention"),
+            when, pl.lit(1).alias("runno"), "regionid", pl.lit(0).alias("intervention"),
             pl.col("price").alias("rrp"),
         ),
+        "DISPATCHREGIONSUM": demand.join(
+            generation.rename({"interval_datetime": "settlementdate"}),
+            on=["regionid", "settlementdate"], how="left",
+        ).with_columns(
+            (pl.col("dispatchablegeneration") - pl.col("totaldemand")).alias("netinterchange")
+        ),
         "DISPATCHLOAD": unit_rows.select(
-            pl.col("interval_datetime").alias("settlementdate"),
+            when,
             pl.lit(1).alias("runno"),
             "duid",
             pl.lit(0).alias("intervention"),
             pl.col("ramp_base_mw").fill_null(pl.col("dispatch_mw")).alias("initialmw"),
             pl.col("dispatch_mw").alias("totalcleared"),
-            pl.col("maxavail").alias("availability"),
-            (pl.col("duid").is_in(semi.to_list()) & (pl.col("dispatch_mw") < pl.col("maxavail")))
+            pl.coalesce("uigf", "maxavail").alias("availability"),
+            "uigf",
+            (pl.col("rocup") * 60.0).alias("rampuprate"),
+            (pl.col("rocdown") * 60.0).alias("rampdownrate"),
+            (pl.col("uigf").is_not_null() & (pl.col("dispatch_mw") < pl.col("uigf") - 1e-6))
             .cast(pl.Int64)
             .alias("semidispatchcap"),
         ),
+        "DISPATCHINTERCONNECTORRES": _interconnector_results(result.links, grid),
         "DISPATCH_UNIT_SCADA": unit_rows.select(
-            pl.col("interval_datetime").alias("settlementdate"),
-            "duid",
-            (pl.col("dispatch_mw") * 0.995).round(3).alias("scadavalue"),
+            when, "duid", (pl.col("dispatch_mw") * 0.995).round(3).alias("scadavalue")
         ),
     }
     return tables, last
+
+
+def _interconnector_results(links: pl.DataFrame, grid: NetworkTables) -> pl.DataFrame:
+    """DISPATCHINTERCONNECTORRES from the links' flows: an MNSP's two one-way links make one
+    interconnector flow, signed in its from -> to direction."""
+    direction = grid.interconnector.select("interconnectorid", "regionfrom")
+    signed = links.join(direction, on="interconnectorid").with_columns(
+        sign=pl.when(pl.col("from_region") == pl.col("regionfrom")).then(1.0).otherwise(-1.0)
+    )
+    return (
+        signed.group_by("interconnectorid", "interval_datetime")
+        .agg(
+            (pl.col("flow_mw") * pl.col("sign")).sum().alias("mwflow"),
+            pl.col("losses_mw").sum().alias("mwlosses"),
+            pl.col("marginal_loss").first().alias("marginalloss"),
+        )
+        .select(
+            pl.col("interval_datetime").alias("settlementdate"),
+            pl.lit(1).alias("runno"),
+            "interconnectorid",
+            pl.lit(0).alias("intervention"),
+            "mwflow",
+            "mwlosses",
+            "marginalloss",
+        )
+        .sort("interconnectorid", "settlementdate")
+    )
 
 
 def _local_prices(rng: np.random.Generator, units: pl.DataFrame, times: np.ndarray) -> pl.DataFrame:
