@@ -20,7 +20,10 @@ MMS semantics applied by :func:`read` (pass ``raw=True`` to get rows as stored):
   ``LOSSMODEL`` or ``LOSSFACTORMODEL`` is the whole set of an interconnector's rows;
 - standing data, whose only time is ``LASTCHANGED`` (``INTERCONNECTOR``, ``PARTICIPANT``), is
   returned whatever the window: the latest row per key;
-- rows stored twice (overlapping sources) are kept once: the one last changed.
+- rows stored twice (overlapping sources) are kept once: the one last changed; a row is
+  identified by its key, less key columns that are constant or derived (``identity`` in
+  :mod:`bidstack.io.schema`), so a NEMOSIS cache's DISPATCHPRICE, which lacks RUNNO and
+  DISPATCHINTERVAL, overlaps AEMO's file of the same intervals.
 
 Rows without a time, in tables whose time column is not part of the key (INTERCONNECTOR without
 ``LASTCHANGED``), are returned whatever the window, raw or not.
@@ -384,4 +387,4 @@ def _mms_semantics(frame: pl.LazyFrame, spec: TableSpec, bidtype: str | None) ->
     if spec.effective_date:
         return _latest_versions(frame, spec, list(spec.kinds))
     order = LATEST_BY.get(spec.name, ("lastchanged",) if "lastchanged" in spec.kinds else ())
-    return _latest(frame, spec.primary_key, order)
+    return _latest(frame, spec.identity or spec.primary_key, order)

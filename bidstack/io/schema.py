@@ -74,7 +74,15 @@ class Registered:
     #: interconnector's whole loss curve), the key columns a version belongs to; by default every
     #: key column but the effective date and VERSIONNO (one row per version).
     version_of: tuple[str, ...] = ()
+    #: The key columns that identify a row, where the key also holds columns that are constant
+    #: or derived from these (RUNNO is always 1 in dispatch tables; DISPATCHINTERVAL and PERIODID
+    #: are SETTLEMENTDATE's period): rows from sources that lack those columns, such as NEMOSIS
+    #: caches, are then recognised as the rows AEMO's files hold. Default: the primary key.
+    identity: tuple[str, ...] = ()
 
+
+#: Dispatch results are identified by interval, run and what they describe.
+DISPATCH_IDENTITY = ("SETTLEMENTDATE", "INTERVENTION")
 
 #: Tables bidstack's stages and network model read, and tables whose file id does not follow the
 #: usual ``<NAMESPACE><REPORT>`` / ``<NAMESPACE>_<REPORT>`` / ``<REPORT>`` naming (see
@@ -92,7 +100,10 @@ REGISTERED: Mapping[str, Registered] = {
         by_trading_day=True,
     ),
     "DISPATCHLOAD": Registered(
-        (("DISPATCH", "UNIT_SOLUTION"),), versions=(2, 3, 5, 6), pricing_run=True
+        (("DISPATCH", "UNIT_SOLUTION"),),
+        versions=(2, 3, 5, 6),
+        pricing_run=True,
+        identity=(*DISPATCH_IDENTITY, "DUID"),
     ),
     "DISPATCH_LOCAL_PRICE": Registered((("DISPATCH", "LOCAL_PRICE"),), versions=(1,)),
     "DISPATCHPRICE": Registered(
@@ -100,13 +111,22 @@ REGISTERED: Mapping[str, Registered] = {
         versions=(1, 4, 5),
         kind_overrides={"DISPATCHINTERVAL": "int"},
         pricing_run=True,
+        identity=(*DISPATCH_IDENTITY, "REGIONID"),
     ),
-    "TRADINGPRICE": Registered((("TRADING", "PRICE"),), versions=(2, 3)),
+    "TRADINGPRICE": Registered(
+        (("TRADING", "PRICE"),), versions=(2, 3), identity=("SETTLEMENTDATE", "REGIONID")
+    ),
     "DISPATCHREGIONSUM": Registered(
-        (("DISPATCH", "REGIONSUM"),), versions=(4, 5, 8, 9), pricing_run=True
+        (("DISPATCH", "REGIONSUM"),),
+        versions=(4, 5, 8, 9),
+        pricing_run=True,
+        identity=(*DISPATCH_IDENTITY, "REGIONID"),
     ),
     "DISPATCHINTERCONNECTORRES": Registered(
-        (("DISPATCH", "INTERCONNECTORRES"),), versions=(1, 3), pricing_run=True
+        (("DISPATCH", "INTERCONNECTORRES"),),
+        versions=(1, 3),
+        pricing_run=True,
+        identity=(*DISPATCH_IDENTITY, "INTERCONNECTORID"),
     ),
     "INTERCONNECTOR": Registered((("MARKET_CONFIG", "INTERCONNECTOR"),), versions=(1,)),
     "INTERCONNECTORCONSTRAINT": Registered(
@@ -166,7 +186,9 @@ class TableSpec:
     ``LASTCHANGED`` stamp, say), a row may lack it: such rows are stored in the ``undated``
     partition (see :attr:`time_optional`). ``effective_date`` is set for registration tables,
     whose rows hold from that date until replaced. ``pricing_run`` tables hold several NEMDE runs
-    told apart by ``INTERVENTION``. All names are lower-case except ``name``.
+    told apart by ``INTERVENTION``. ``identity`` is the part of the key that identifies a row
+    (the key, less constant or derived columns), by which rows stored twice are read once. All
+    names are lower-case except ``name``.
     """
 
     name: str
@@ -178,6 +200,7 @@ class TableSpec:
     by_trading_day: bool = False
     pricing_run: bool = False
     version_of: tuple[str, ...] = ()
+    identity: tuple[str, ...] = ()
 
     @property
     def partition_column(self) -> str | None:
@@ -283,16 +306,18 @@ def table_spec(name: str) -> TableSpec:
     keyed_dates = [column for column in dates if column in primary_key]
     time_column = registered.time_column or next(iter(keyed_dates + dates), None)
     effective = next((c for c in EFFECTIVE_DATE_COLUMNS if c in primary_key), None)
+    primary_key_lower = tuple(key.lower() for key in primary_key)
     return TableSpec(
         name=upper,
         columns=tuple(Column(column.lower(), kind) for column, kind in kinds.items()),
-        primary_key=tuple(key.lower() for key in primary_key),
+        primary_key=primary_key_lower,
         time_column=time_column.lower() if time_column else None,
         versions=registered.versions,
         effective_date=effective.lower() if effective else None,
         by_trading_day=registered.by_trading_day,
         pricing_run=registered.pricing_run and "INTERVENTION" in kinds,
         version_of=tuple(column.lower() for column in registered.version_of),
+        identity=tuple(column.lower() for column in registered.identity) or primary_key_lower,
     )
 
 

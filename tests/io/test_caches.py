@@ -120,6 +120,23 @@ def test_a_cache_whose_columns_cannot_be_stored_is_skipped_and_counted(
     assert not any((tmp_path / "store").glob("*/month=*/*.parquet"))
 
 
+def test_a_cache_and_aemo_s_file_of_the_same_intervals_read_once(tmp_path: Path, write_mms):
+    # NEMOSIS drops RUNNO and DISPATCHINTERVAL: the rows are still AEMO's rows, read once
+    store = tmp_path / "store"
+    ingest([cache(tmp_path / (CACHE + ".parquet"), PRICES)], store)
+    columns = ("SETTLEMENTDATE", "RUNNO", "REGIONID", "DISPATCHINTERVAL", "INTERVENTION", "RRP",
+               "LASTCHANGED")  # fmt: skip
+    row = ["2022/01/01 00:05:00", "1", "NSW1", "20211231241", "0", "124.85631",
+           "2022/01/01 00:00:03"]  # fmt: skip
+    ingest([write_mms("aemo.csv", ("DISPATCH", "PRICE", 5, columns, [row]))], store)
+    assert read(store, "DISPATCHPRICE", raw=True).collect().height == 3
+    frame = read(store, "DISPATCHPRICE").collect()
+    assert frame.select("settlementdate", "runno", "rrp").rows() == [
+        (datetime(2022, 1, 1, 0, 5), 1, 124.85631),
+        (datetime(2022, 1, 1, 0, 10), None, -1000.0),
+    ]
+
+
 def test_an_empty_cache_of_null_columns_is_ingested_as_no_rows(tmp_path: Path):
     # NEMOSIS writes a window with no rows as columns of type null
     path = tmp_path / "PUBLIC_DVD_BIDPEROFFER_D_20220101.parquet"

@@ -158,6 +158,13 @@ def test_pricing_run_tables_need_intervention():
     assert not table_spec("DISPATCHCONSTRAINT").pricing_run
 
 
+def test_rows_are_identified_without_constant_or_derived_key_columns():
+    assert table_spec("DISPATCHPRICE").identity == ("settlementdate", "intervention", "regionid")
+    assert table_spec("DISPATCHLOAD").identity == ("settlementdate", "intervention", "duid")
+    assert table_spec("TRADINGPRICE").identity == ("settlementdate", "regionid")
+    assert table_spec("DUDETAIL").identity == table_spec("DUDETAIL").primary_key
+
+
 def test_nem12_table_is_known():
     assert table_spec("nem12_interval") is NEM12_INTERVAL
     assert NEM12_INTERVAL.time_column == "interval_datetime"
