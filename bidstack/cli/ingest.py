@@ -1,8 +1,10 @@
-"""``bidstack ingest PATH... --store DIR``: read AEMO MMS and NEM12 files into a Parquet store."""
+"""``bidstack ingest PATH... --store DIR``: read AEMO MMS and NEM12 files, NEMOSIS caches and
+SQLite databases of MMS tables into a Parquet store."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 
 SHOWN_ISSUES = 5
@@ -11,13 +13,15 @@ SHOWN_ISSUES = 5
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ingest",
-        help="read AEMO MMS and NEM12 files into a Parquet store",
+        help="read AEMO MMS and NEM12 files, NEMOSIS caches and SQLite databases into a store",
         description=(
-            "Read AEMO MMS files (monthly archive zips, current and next-day reports, plain CSV) "
-            "and NEM12 meter data files into a store: one Parquet dataset per table, by month. "
-            "Folders are walked; files that are not MMS or NEM12 are reported and skipped. "
-            "A file already ingested (same content hash) is skipped; a changed file replaces "
-            "its own rows. Exit status 1 if any file or row was rejected."
+            "Read AEMO MMS files (monthly archive zips, current and next-day reports, plain CSV), "
+            "NEM12 meter data files, NEMOSIS Parquet/Feather caches (PUBLIC_DVD_<TABLE>_<date>"
+            ".parquet) and SQLite databases of MMS tables (nempy's) into a store: one Parquet "
+            "dataset per table, by month. Folders are walked; files holding none of these are "
+            "reported as not-mms and skipped. A file already ingested (same content hash) is "
+            "skipped; a changed file replaces its own rows. Exit status 1 if any file or row was "
+            "rejected, or if no file given holds anything to ingest."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to ingest")
@@ -57,4 +61,12 @@ def run(args: argparse.Namespace) -> int:
     files = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
     rows = ", ".join(f"{count} {what}" for what, count in totals.items())
     print(f"{len(outcomes)} files: {files}" + (f"; {rows}" if rows else ""))
+    if all(outcome.status == "not-mms" for outcome in outcomes):
+        given = ", ".join(args.paths)
+        print(
+            f"bidstack: nothing ingested: no file in {given} is an MMS or NEM12 file, a NEMOSIS "
+            "cache or a database of MMS tables",
+            file=sys.stderr,
+        )
+        return 1
     return 1 if any(outcome.failed for outcome in outcomes) else 0

@@ -1,12 +1,15 @@
-"""Ingest AEMO MMS and NEM12 files into a store: the engine behind ``bidstack ingest``.
+"""Ingest AEMO MMS and NEM12 files, NEMOSIS caches and SQLite databases into a store: the engine
+behind ``bidstack ingest``.
 
 Each file given (folders are walked) ends in exactly one :class:`Outcome`:
 
 - ``ingested``: read and committed (``replaced`` when it replaced an earlier version of itself);
 - ``unchanged``: the same path was ingested before with the same content hash;
 - ``duplicate``: another path with the same content hash is already in the store;
-- ``rejected``: unreadable (corrupt zip, truncated file); nothing of it was written;
-- ``not-mms``: not an MMS or NEM12 file (a workbook, a database, another CSV layout).
+- ``rejected``: unreadable or damaged (corrupt zip, truncated file, an empty ``.zip``, an MMS
+  CSV without its ``C`` header row); nothing of it was written;
+- ``not-mms``: holds nothing bidstack reads (a workbook, another CSV layout, a cache or database
+  without an MMS table).
 
 A source is keyed by its absolute path and identified by the SHA-256 of its bytes.
 """
@@ -30,6 +33,7 @@ from bidstack.io.report import SourceReport
 from bidstack.io.schema import TableSpec
 from bidstack.io.sources import CorruptStream, Member, Source, inspect, line_chunks, sha256
 from bidstack.io.store import StoreWriter, open_for_writing, utc_now
+from bidstack.io.tabular import TABLE_KINDS, read_member
 
 
 @dataclass
@@ -109,7 +113,7 @@ def _ingest_file(
             return Outcome(path, "not-mms", f"not an MMS file: {source.not_mms}")
         previous = writer.manifest["sources"].get(key)
         digest = None
-        if source.zipped or (previous and previous["bytes"] == size):
+        if not source.streamed or (previous and previous["bytes"] == size):
             digest = sha256(path)
             known = _known(writer, path, digest)
             if known:
@@ -145,8 +149,8 @@ def _read_and_commit(
     """
     key = str(source.path.resolve())
     report = SourceReport(key, source.kind)
-    for name in source.ignored:
-        report.add("skipped", f"{source.path}[{name}]", "not an MMS or NEM12 CSV; not read")
+    for part in source.ignored:
+        report.add("skipped", part.where, part.reason, part.rows)
     hasher = hashlib.sha256() if digest is None else None
     scale = source.size / max(1, sum(member.size for member in source.members))
     with writer.staging(key) as staging:
@@ -178,6 +182,9 @@ def _tables(
     advance: Callable[[int], object],
 ) -> Iterator[tuple[TableSpec, pa.Table]]:
     """Typed tables of one member, read by the reader for its kind."""
+    if member.kind in TABLE_KINDS:
+        yield from read_member(member, report, advance)
+        return
     if member.kind == "nem12":
         reader = Nem12Reader(member.where, report, Path(member.where).name)
         marker = None

@@ -4,6 +4,7 @@ An MMS file is a ``C`` header row, then for each table an ``I`` row (namespace, 
 version, column names) followed by its ``D`` rows, and a closing ``C,"END OF REPORT",n`` row
 whose ``n`` is the file's line count. Line ends are CRLF or LF; date-times are
 ``YYYY/MM/DD HH:MM:SS`` (some tables add milliseconds), quoted or not, in AEST market time.
+Values are typed by the rules of :mod:`bidstack.io.values`, shared with every other way in.
 
 The reader walks the file in chunks of whole lines. Control rows (``C`` and ``I``) are found with
 a byte search; the ``D`` rows between them go to Arrow's multi-threaded CSV parser with the
@@ -27,10 +28,10 @@ import pyarrow.csv as pacsv
 
 from bidstack.errors import IngestError
 from bidstack.io.report import SourceReport
-from bidstack.io.schema import KINDS, TableSpec, clean_report_name, resolve
+from bidstack.io.schema import KINDS, TableSpec, clean_report_name, column_problem, resolve
 from bidstack.io.sources import Chunk, count_line_starts
+from bidstack.io.values import TEXT_KINDS, parse_dates, typed_rows
 
-DATE_FORMAT = "%Y/%m/%d %H:%M:%S%.f"
 END_OF_REPORT = "END OF REPORT"
 RECORD_FIELDS = ("_record", "_namespace", "_report", "_version")
 CONTROL_MARKERS = (b"\nC,", b"\nI,")
@@ -46,7 +47,6 @@ FAST_TYPES = {
     "int": pa.int64(),
     "string": pa.large_string(),
 }
-TEXT_KINDS = ("datetime", "date")
 
 
 class _SlowPath(Exception):
@@ -375,43 +375,15 @@ class _Parse:
         self.lines = np.delete(self.lines, positions)
 
     def _typed(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Convert text columns to their kinds; reject rows with a value that does not convert."""
-        conversions = {
-            name: _convert(name, kind)
-            for name, kind in self.kinds.items()
-            if frame.schema[name] == pl.String and kind != "string"
-        }
-        if not conversions:
-            return self._require_time(frame)
-        converted = frame.with_columns(**conversions)
-        failed = [
-            (name, converted[name].is_null() & frame[name].is_not_null()) for name in conversions
-        ]
-        bad = pl.repeat(False, frame.height, eager=True)
-        for name, mask in failed:
-            for position in (mask & ~bad).arg_true():
-                value = frame[name][position]
-                self.reader.reject(
-                    int(self.lines[position]),
-                    f"bad {self.kinds[name]} in {name.upper()}: {value!r}",
-                )
-            bad = bad | mask
-        kept = converted.filter(~bad)
-        self.lines = self.lines[~bad.to_numpy()]
-        return self._require_time(kept)
+        """Convert text columns to their kinds; reject rows with a value that does not convert,
+        or without a value the store needs (see ``TableSpec.required_columns``)."""
 
-    def _require_time(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Reject the rows without a time or partition column value (the store needs both)."""
-        missing = pl.Series([False] * frame.height)
-        for name in self.spec.required_columns:
-            absent = frame[name].is_null() & ~missing
-            for position in absent.arg_true():
-                self.reader.reject(int(self.lines[position]), f"no {name.upper()} value")
-            missing = missing | absent
-        if not missing.any():
-            return frame
-        self.lines = self.lines[~missing.to_numpy()]
-        return frame.filter(~missing)
+        def reject(position: int, message: str) -> None:
+            self.reader.reject(int(self.lines[position]), message)
+
+        typed, kept = typed_rows(frame, self.kinds, self.spec.required_columns, reject)
+        self.lines = self.lines[kept.to_numpy()]
+        return typed
 
 
 def _typed_dates(codes: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
@@ -421,19 +393,11 @@ def _typed_dates(codes: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
     if not chunks:
         return pa.chunked_array([], type=KINDS[kind][1])
     text = pl.from_arrow(chunks[0].dictionary)
-    parsed = text.str.strptime(KINDS[kind][0], DATE_FORMAT, strict=False)
+    parsed = parse_dates(text, kind)
     if parsed.null_count() != text.null_count():
         raise _SlowPath
     values = parsed.to_arrow()
     return pa.chunked_array([values.take(chunk.indices) for chunk in chunks], type=values.type)
-
-
-def _convert(name: str, kind: str) -> pl.Expr:
-    """Text to ``kind``; a value that does not convert becomes null."""
-    text = pl.col(name)
-    if kind in TEXT_KINDS:
-        return text.str.strptime(KINDS[kind][0], DATE_FORMAT, strict=False)
-    return text.str.strip_chars().cast(KINDS[kind][0], strict=False)
 
 
 def _skip_reason(
@@ -446,15 +410,8 @@ def _skip_reason(
         return f"{label}: version {version!r} is not a number"
     if spec.time_column is None:
         return f"{label}: {spec.name} has no date column to partition by"
-    unknown = [name.upper() for name in columns if name not in spec.kinds]
-    if unknown:
-        return f"{label}: columns {', '.join(unknown)} are not in {spec.name} (unknown version?)"
-    if len(set(columns)) != len(columns):
-        return f"{label}: a column is named twice"
-    absent = [name.upper() for name in spec.required_columns if name not in columns]
-    if absent:
-        return f"{label}: no {', '.join(absent)} column"
-    return None
+    problem = column_problem(spec, columns)
+    return f"{label}: {problem}" if problem else None
 
 
 def _last_line_is_control(chunk: Chunk) -> bool:

@@ -8,14 +8,25 @@ holds the intervals ending in ``(D 04:00, D+1 04:00]`` (see :func:`trading_day`)
 
 MMS semantics applied by :func:`read` (pass ``raw=True`` to get rows as stored):
 
-- prices and dispatch results keep the ``INTERVENTION = 0`` (pricing) run only;
+- prices and dispatch results (the ``pricing_run`` tables of :mod:`bidstack.io.schema`) keep the
+  ``INTERVENTION = 0`` (pricing) run only; stored rows without an INTERVENTION value are an error
+  (:class:`~bidstack.errors.StoreError`), not silently left out;
 - bids keep the latest offer per key, by ``VERSIONNO`` then ``OFFERDATE``, and energy bids only
   (``BIDTYPE = 'ENERGY'``; pass ``bidtype=None`` for every type);
 - ``BIDDAYOFFER_D`` is selected by trading day: every trading day that overlaps the window;
-- registration tables (``DUDETAIL``, ``DUDETAILSUMMARY``, ...) keep the latest version of each
-  effective date, and the rows in force at some time in the window (see :func:`effective_on` for
-  the row in force on given dates);
-- rows stored twice (overlapping sources) are kept once: the one last changed.
+- registration and configuration tables (``DUDETAIL``, ``DUDETAILSUMMARY``, ``LOSSMODEL``, ...)
+  keep the latest version of each effective date, and the rows in force at some time in the
+  window (see :func:`effective_on` for the rows in force on given dates); a version of
+  ``LOSSMODEL`` or ``LOSSFACTORMODEL`` is the whole set of an interconnector's rows;
+- standing data, whose only time is ``LASTCHANGED`` (``INTERCONNECTOR``, ``PARTICIPANT``), is
+  returned whatever the window: the latest row per key;
+- rows stored twice (overlapping sources) are kept once: the one last changed; a row is
+  identified by its key, less key columns that are constant or derived (``identity`` in
+  :mod:`bidstack.io.schema`), so a NEMOSIS cache's DISPATCHPRICE, which lacks RUNNO and
+  DISPATCHINTERVAL, overlaps AEMO's file of the same intervals.
+
+Rows without a time, in tables whose time column is not part of the key (INTERCONNECTOR without
+``LASTCHANGED``), are returned whatever the window, raw or not.
 
 ``DISPATCH_LOCAL_PRICE`` holds only non-zero adjustments; :func:`read_local_price` fills the rest
 with zeros.
@@ -26,30 +37,30 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from bidstack.errors import InputError, StoreError
 from bidstack.io.schema import KINDS, TableSpec, table_spec
-from bidstack.io.store import MONTH_FORMAT, recover
+from bidstack.io.store import MONTH_FORMAT, UNDATED, read_manifest, recover
 
 MARKET_TIME = timezone(timedelta(hours=10), "AEST")
 TRADING_DAY_START = timedelta(hours=4)
 DISPATCH_INTERVAL = timedelta(minutes=5)
 EPSILON = timedelta(microseconds=1)
 
-#: Tables whose rows of the non-pricing (intervention) run are dropped.
-PRICING_RUN_TABLES = frozenset(
-    {"DISPATCHPRICE", "TRADINGPRICE", "DISPATCHREGIONSUM", "DISPATCHLOAD"}
-)
 #: Bid tables: the latest offer per key wins, ordered by these columns.
 BID_ORDER = ("versionno", "offerdate")
 BID_TABLES = frozenset({"BIDDAYOFFER_D", "BIDPEROFFER_D", "BIDDAYOFFER", "BIDPEROFFER"})
 #: Columns that order versions of the same row (the greatest wins), where not ``LASTCHANGED``.
 LATEST_BY = {"NEM12_INTERVAL": ("update_datetime", "msats_load_datetime")}
 #: Tables holding one row per trading day, whose interval column is the trading day's date.
-TRADING_DAY_TABLES = frozenset({"BIDDAYOFFER_D", "BIDDAYOFFER", "MNSP_DAYOFFER"})
+TRADING_DAY_TABLES = frozenset({"BIDDAYOFFER_D", "BIDDAYOFFER", "MNSP_DAYOFFER", "MNSP_PEROFFER"})
+#: How many sources an error about stored rows names.
+SHOWN_SOURCES = 3
 
 Moment = datetime | date | str
 
@@ -100,7 +111,8 @@ def read(
     ``table`` is an MMS table name in any case (``"BIDDAYOFFER_D"``, ``"dispatchprice"``) or
     ``"nem12_interval"``. Columns are the MMS names lower-cased, typed (see
     :mod:`bidstack.io.schema`). The MMS semantics in this module's docstring are applied unless
-    ``raw``; ``bidtype`` applies to bid tables only.
+    ``raw``; ``bidtype`` applies to bid tables only. Raises :class:`StoreError` if the pricing
+    run is asked of rows stored without INTERVENTION.
     """
     spec = table_spec(table)
     begin = market_time(start) if start is not None else None
@@ -119,6 +131,8 @@ def read(
     else:
         frame = _window(frame, spec, begin, finish)
     if not raw:
+        if spec.pricing_run:
+            _check_interventions(Path(store), spec, frame, begin, finish)
         frame = _mms_semantics(frame, spec, bidtype)
     return frame.drop("month").sort([spec.time_column, *spec.primary_key])
 
@@ -137,10 +151,11 @@ def read_effective(
 def effective_on(
     frame: pl.LazyFrame | pl.DataFrame, table: str, dates: Moment | Sequence[Moment]
 ) -> pl.LazyFrame:
-    """The row of ``frame`` (a registration table) in force on each date, per entity.
+    """The rows of ``frame`` (a registration table) in force on each date, per entity.
 
     The row in force on a date is the one with the latest ``EFFECTIVEDATE`` (``START_DATE`` for
-    ``DUDETAILSUMMARY``) on or before it, and among those the latest ``VERSIONNO``. The result
+    ``DUDETAILSUMMARY``) on or before it, and among those the latest ``VERSIONNO`` (all rows of
+    that version, for tables whose versions are sets of rows such as ``LOSSMODEL``). The result
     has a ``date`` column first; entities with no row in force on a date are absent.
     """
     spec = table_spec(table)
@@ -160,15 +175,19 @@ def effective_on(
     entity = list(spec.entity)
     if entity:
         wanted = wanted.join(rows.select(entity).unique(), how="cross").sort("date")
+    versions = rows.select(*entity, spec.effective_date).unique().sort(spec.effective_date)
     in_force = wanted.join_asof(
-        rows,
+        versions,
         left_on="date",
         right_on=spec.effective_date,
         by=entity or None,
         strategy="backward",
         check_sortedness=False,
-    )
-    return in_force.filter(pl.col(spec.effective_date).is_not_null()).sort("date", *entity)
+    ).filter(pl.col(spec.effective_date).is_not_null())
+    columns = ["date", *entity, *(name for name in names if name not in entity)]
+    in_force = in_force.join(rows, on=[*entity, spec.effective_date])
+    keys = [key for key in spec.primary_key if key in names]
+    return in_force.select(columns).sort("date", *keys)
 
 
 def read_local_price(
@@ -222,32 +241,37 @@ def _scan(store: str | os.PathLike, spec: TableSpec) -> pl.LazyFrame:
     ).select(empty.collect_schema().names())
 
 
-def _months(first: date | None, last: date | None) -> pl.Expr:
-    """Partition filter: the months from ``first`` to ``last`` (either may be open)."""
+def _months(first: date | None, last: date | None, *, undated: bool = False) -> pl.Expr:
+    """Partition filter: the months from ``first`` to ``last`` (either may be open), and the
+    partition of undated rows if ``undated``."""
     condition = pl.lit(True)
     if first is not None:
         condition &= pl.col("month") >= first.strftime(MONTH_FORMAT)
     if last is not None:
         condition &= pl.col("month") <= last.strftime(MONTH_FORMAT)
-    return condition
+    return condition | (pl.col("month") == UNDATED) if undated else condition
 
 
 def _window(
     frame: pl.LazyFrame, spec: TableSpec, begin: datetime | None, finish: datetime | None
 ) -> pl.LazyFrame:
-    """Rows with ``begin < time <= finish``, reading only the partitions that can hold them."""
+    """Rows with ``begin < time <= finish`` (and rows without a time, where a row may lack it),
+    reading only the partitions that can hold them."""
+    if spec.standing:
+        return frame
     if spec.by_trading_day:
         first = trading_day(begin + EPSILON) if begin is not None else None
         last = trading_day(finish) if finish is not None else None
         frame = frame.filter(_months(first, last))
     else:
-        frame = frame.filter(_months(begin, finish))
+        frame = frame.filter(_months(begin, finish, undated=spec.time_optional))
     column = pl.col(spec.time_column)
+    in_window = pl.lit(True)
     if begin is not None:
-        frame = frame.filter(column > begin)
+        in_window &= column > begin
     if finish is not None:
-        frame = frame.filter(column <= finish)
-    return frame
+        in_window &= column <= finish
+    return frame.filter(in_window | column.is_null() if spec.time_optional else in_window)
 
 
 def _trading_days(
@@ -276,9 +300,13 @@ def _latest(frame: pl.LazyFrame, keys: Sequence[str], order: Sequence[str]) -> p
 
 
 def _latest_versions(frame: pl.LazyFrame, spec: TableSpec, columns: Sequence[str]) -> pl.LazyFrame:
-    """The latest version of each entity's row for each effective date."""
-    order = [column for column in ("versionno", "lastchanged") if column in columns]
-    return _latest(frame, [*spec.entity, spec.effective_date], order)
+    """The rows of the latest version of each entity for each effective date, each row once
+    (the one last changed)."""
+    if "versionno" in columns:
+        latest = _over(pl.col("versionno").max(), [*spec.entity, spec.effective_date])
+        frame = frame.filter(pl.col("versionno").eq_missing(latest))
+    order = ["lastchanged"] if "lastchanged" in columns else []
+    return _latest(frame, [key for key in spec.primary_key if key in columns], order)
 
 
 def _in_force(
@@ -294,8 +322,62 @@ def _in_force(
     return frame.filter((effective > begin) | effective.eq_missing(in_force_at_begin))
 
 
+def _check_interventions(
+    root: Path,
+    spec: TableSpec,
+    frame: pl.LazyFrame,
+    begin: datetime | None,
+    finish: datetime | None,
+) -> None:
+    """Raise :class:`StoreError` if rows of ``frame`` have no INTERVENTION value: the pricing run
+    cannot be told from intervention runs there. The files' statistics answer without reading
+    the data, unless some file holds such rows."""
+    first = begin.strftime(MONTH_FORMAT) if begin is not None else ""
+    last = finish.strftime(MONTH_FORMAT) if finish is not None else "~"
+    suspects = [
+        path
+        for path in sorted((root / spec.store_name).glob("month=*/*.parquet"))
+        if first <= path.parent.name.removeprefix("month=") <= last
+        and _null_count(path, path.stat().st_mtime_ns, "intervention")
+    ]
+    if not suspects:
+        return
+    count = frame.filter(pl.col("intervention").is_null()).select(pl.len()).collect().item()
+    if not count:
+        return
+    stems = {path.stem for path in suspects}
+    sources = sorted(
+        key
+        for key, entry in read_manifest(root)["sources"].items()
+        if entry.get("source_id") in stems
+    )
+    named = ", ".join(sources[:SHOWN_SOURCES]) + (", ..." if len(sources) > SHOWN_SOURCES else "")
+    origin = f" (from {named})" if sources else ""
+    raise StoreError(
+        f"{spec.name}: {count} stored row(s) asked for have no INTERVENTION value, so the pricing "
+        f"run (INTERVENTION = 0) cannot be told from intervention runs{origin}; if they hold the "
+        "pricing run only, write them again under their source with write_table(..., "
+        "intervention=0), else ingest their files into a new store (raw=True returns the rows "
+        "as stored)"
+    )
+
+
+@lru_cache(maxsize=4096)
+def _null_count(path: Path, mtime_ns: int, column: str) -> int:
+    """Nulls in ``column`` of a Parquet file, from its statistics (every row if it has none).
+    ``mtime_ns`` keys the cache: a store's files are replaced, never changed in place."""
+    metadata = pq.ParquetFile(path).metadata
+    index = metadata.schema.names.index(column)
+    nulls = 0
+    for group in range(metadata.num_row_groups):
+        chunk = metadata.row_group(group)
+        stats = chunk.column(index).statistics
+        nulls += stats.null_count if stats is not None and stats.has_null_count else chunk.num_rows
+    return nulls
+
+
 def _mms_semantics(frame: pl.LazyFrame, spec: TableSpec, bidtype: str | None) -> pl.LazyFrame:
-    if spec.name in PRICING_RUN_TABLES and "intervention" in spec.kinds:
+    if spec.pricing_run:
         frame = frame.filter(pl.col("intervention") == 0)
     if spec.name in BID_TABLES:
         if bidtype is not None:
@@ -305,4 +387,4 @@ def _mms_semantics(frame: pl.LazyFrame, spec: TableSpec, bidtype: str | None) ->
     if spec.effective_date:
         return _latest_versions(frame, spec, list(spec.kinds))
     order = LATEST_BY.get(spec.name, ("lastchanged",) if "lastchanged" in spec.kinds else ())
-    return _latest(frame, spec.primary_key, order)
+    return _latest(frame, spec.identity or spec.primary_key, order)

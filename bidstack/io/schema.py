@@ -5,8 +5,9 @@ beside this module, a byte-for-byte copy of ``../shared/data/mms/schema/mmsdm_v5
 every one of its 541 tables can be ingested. :data:`REGISTERED` adds what the data model does not
 say: which file ids (the namespace and report name of an ``I`` row) hold a table, which versions
 bidstack was checked against (others ingest by column name, with a warning), the interval column
-to filter and partition on, and columns real files carry that the data model dropped. Adding a
-table is adding an entry there.
+to filter and partition on, columns real files carry that the data model dropped, which tables
+hold several NEMDE runs (``pricing_run``) and whose versions are sets of rows (``version_of``).
+Adding a table is adding an entry there.
 
 Types follow one rule (:func:`column_kind`): dates are ``Datetime`` (naive, AEST market time, as
 AEMO writes them), text is ``String``, integral identifiers, counters and flags are ``Int64``
@@ -19,7 +20,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -66,10 +67,26 @@ class Registered:
     by_trading_day: bool = False
     extra_columns: Mapping[str, str] = field(default_factory=dict)
     kind_overrides: Mapping[str, str] = field(default_factory=dict)
+    #: Rows come from several NEMDE runs told apart by INTERVENTION; ``read`` keeps the pricing
+    #: run (INTERVENTION = 0), so every stored row needs an INTERVENTION value.
+    pricing_run: bool = False
+    #: For an effective-dated table whose versions are sets of rows (LOSSMODEL: a version is an
+    #: interconnector's whole loss curve), the key columns a version belongs to; by default every
+    #: key column but the effective date and VERSIONNO (one row per version).
+    version_of: tuple[str, ...] = ()
+    #: The key columns that identify a row, where the key also holds columns that are constant
+    #: or derived from these (RUNNO is always 1 in dispatch tables; DISPATCHINTERVAL and PERIODID
+    #: are SETTLEMENTDATE's period): rows from sources that lack those columns, such as NEMOSIS
+    #: caches, are then recognised as the rows AEMO's files hold. Default: the primary key.
+    identity: tuple[str, ...] = ()
 
 
-#: Tables bidstack's stages read, and tables whose file id does not follow the usual
-#: ``<NAMESPACE><REPORT>`` / ``<NAMESPACE>_<REPORT>`` / ``<REPORT>`` naming (see :func:`resolve`).
+#: Dispatch results are identified by interval, run and what they describe.
+DISPATCH_IDENTITY = ("SETTLEMENTDATE", "INTERVENTION")
+
+#: Tables bidstack's stages and network model read, and tables whose file id does not follow the
+#: usual ``<NAMESPACE><REPORT>`` / ``<NAMESPACE>_<REPORT>`` / ``<REPORT>`` naming (see
+#: :func:`resolve`).
 REGISTERED: Mapping[str, Registered] = {
     "DUDETAIL": Registered((("PARTICIPANT_REGISTRATION", "DUDETAIL"),), versions=(3,)),
     "DUDETAILSUMMARY": Registered(
@@ -82,13 +99,55 @@ REGISTERED: Mapping[str, Registered] = {
         time_column="INTERVAL_DATETIME",
         by_trading_day=True,
     ),
-    "DISPATCHLOAD": Registered((("DISPATCH", "UNIT_SOLUTION"),), versions=(2, 3, 5, 6)),
+    "DISPATCHLOAD": Registered(
+        (("DISPATCH", "UNIT_SOLUTION"),),
+        versions=(2, 3, 5, 6),
+        pricing_run=True,
+        identity=(*DISPATCH_IDENTITY, "DUID"),
+    ),
     "DISPATCH_LOCAL_PRICE": Registered((("DISPATCH", "LOCAL_PRICE"),), versions=(1,)),
     "DISPATCHPRICE": Registered(
-        (("DISPATCH", "PRICE"),), versions=(1, 4, 5), kind_overrides={"DISPATCHINTERVAL": "int"}
+        (("DISPATCH", "PRICE"),),
+        versions=(1, 4, 5),
+        kind_overrides={"DISPATCHINTERVAL": "int"},
+        pricing_run=True,
+        identity=(*DISPATCH_IDENTITY, "REGIONID"),
     ),
-    "TRADINGPRICE": Registered((("TRADING", "PRICE"),), versions=(2, 3)),
-    "DISPATCHREGIONSUM": Registered((("DISPATCH", "REGIONSUM"),), versions=(4, 5, 8, 9)),
+    "TRADINGPRICE": Registered(
+        (("TRADING", "PRICE"),), versions=(2, 3), identity=("SETTLEMENTDATE", "REGIONID")
+    ),
+    "DISPATCHREGIONSUM": Registered(
+        (("DISPATCH", "REGIONSUM"),),
+        versions=(4, 5, 8, 9),
+        pricing_run=True,
+        identity=(*DISPATCH_IDENTITY, "REGIONID"),
+    ),
+    "DISPATCHINTERCONNECTORRES": Registered(
+        (("DISPATCH", "INTERCONNECTORRES"),),
+        versions=(1, 3),
+        pricing_run=True,
+        identity=(*DISPATCH_IDENTITY, "INTERCONNECTORID"),
+    ),
+    "INTERCONNECTOR": Registered((("MARKET_CONFIG", "INTERCONNECTOR"),), versions=(1,)),
+    "INTERCONNECTORCONSTRAINT": Registered(
+        (("MARKET_CONFIG", "INTERCONNECTORCONSTRAINT"),), versions=(1,)
+    ),
+    "LOSSFACTORMODEL": Registered(
+        (("MARKET_CONFIG", "LOSSFACTORMODEL"),), versions=(1,), version_of=("INTERCONNECTORID",)
+    ),
+    "LOSSMODEL": Registered(
+        (("MARKET_CONFIG", "LOSSMODEL"),),
+        versions=(1,),
+        kind_overrides={"LOSSSEGMENT": "int"},
+        version_of=("INTERCONNECTORID",),
+    ),
+    "MNSP_INTERCONNECTOR": Registered(
+        (("PARTICIPANT_REGISTRATION", "MNSP_INTERCONNECTOR"),), versions=(2,)
+    ),
+    "MNSP_PEROFFER": Registered((("OFFER", "MNSP_PEROFFER"),), versions=(1,)),
+    "MNSP_DAYOFFER": Registered(
+        (("OFFER", "MNSP_DAYOFFER"), ("BIDS", "MNSP_DAYOFFER")), versions=(1, 2)
+    ),
     "DISPATCH_UNIT_SCADA": Registered((("DISPATCH", "UNIT_SCADA"),), versions=(1,)),
     "MARKET_PRICE_THRESHOLDS": Registered(
         (("MARKET_CONFIG", "MARKET_PRICE_THRESHOLDS"),), versions=(1,)
@@ -123,8 +182,13 @@ class TableSpec:
     ``time_column`` is the interval column :func:`bidstack.io.read` filters on. The store
     partitions rows by the calendar month of ``partition_column``: the time column itself, or for
     tables ``by_trading_day`` (``BIDPEROFFER_D``) the trading day ``SETTLEMENTDATE``, so that a
-    month's file is one partition. ``effective_date`` is set for registration tables, whose rows
-    hold from that date until replaced. All names are lower-case except ``name``.
+    month's file is one partition. Where the time column is not part of the primary key (a
+    ``LASTCHANGED`` stamp, say), a row may lack it: such rows are stored in the ``undated``
+    partition (see :attr:`time_optional`). ``effective_date`` is set for registration tables,
+    whose rows hold from that date until replaced. ``pricing_run`` tables hold several NEMDE runs
+    told apart by ``INTERVENTION``. ``identity`` is the part of the key that identifies a row
+    (the key, less constant or derived columns), by which rows stored twice are read once. All
+    names are lower-case except ``name``.
     """
 
     name: str
@@ -134,15 +198,33 @@ class TableSpec:
     versions: tuple[int, ...] = ()
     effective_date: str | None = None
     by_trading_day: bool = False
+    pricing_run: bool = False
+    version_of: tuple[str, ...] = ()
+    identity: tuple[str, ...] = ()
 
     @property
     def partition_column(self) -> str | None:
         return "settlementdate" if self.by_trading_day else self.time_column
 
     @property
+    def time_optional(self) -> bool:
+        """True if a row may lack the time column, which is then not part of the primary key;
+        such rows are stored in the ``undated`` partition and read whatever the window."""
+        return self.time_column is not None and self.time_column not in self.primary_key
+
+    @property
+    def standing(self) -> bool:
+        """True for standing data (INTERCONNECTOR, PARTICIPANT): tables whose only time is the
+        ``LASTCHANGED`` stamp of a row, which says when it was written, not when it applies."""
+        return self.time_optional and self.time_column == "lastchanged"
+
+    @property
     def required_columns(self) -> tuple[str, ...]:
-        """The columns every stored row needs a value in: the time and partition columns."""
-        return tuple(dict.fromkeys(c for c in (self.time_column, self.partition_column) if c))
+        """The columns every stored row needs a value in: the time and partition columns (unless
+        :attr:`time_optional`), and INTERVENTION in a ``pricing_run`` table."""
+        dated = () if self.time_optional else (self.time_column, self.partition_column)
+        intervention = ("intervention",) if self.pricing_run else ()
+        return tuple(dict.fromkeys(c for c in (*dated, *intervention) if c))
 
     @property
     def statistics_columns(self) -> list[str]:
@@ -170,7 +252,10 @@ class TableSpec:
 
     @property
     def entity(self) -> tuple[str, ...]:
-        """Key columns that name the thing a registration row describes (e.g. ``duid``)."""
+        """Key columns that name the thing a registration row describes (e.g. ``duid``), whose
+        rows a later effective date or version replaces (``version_of`` where set)."""
+        if self.version_of:
+            return self.version_of
         return tuple(
             key for key in self.primary_key if key not in (self.effective_date, "versionno")
         )
@@ -221,15 +306,51 @@ def table_spec(name: str) -> TableSpec:
     keyed_dates = [column for column in dates if column in primary_key]
     time_column = registered.time_column or next(iter(keyed_dates + dates), None)
     effective = next((c for c in EFFECTIVE_DATE_COLUMNS if c in primary_key), None)
+    primary_key_lower = tuple(key.lower() for key in primary_key)
     return TableSpec(
         name=upper,
         columns=tuple(Column(column.lower(), kind) for column, kind in kinds.items()),
-        primary_key=tuple(key.lower() for key in primary_key),
+        primary_key=primary_key_lower,
         time_column=time_column.lower() if time_column else None,
         versions=registered.versions,
         effective_date=effective.lower() if effective else None,
         by_trading_day=registered.by_trading_day,
+        pricing_run=registered.pricing_run and "INTERVENTION" in kinds,
+        version_of=tuple(column.lower() for column in registered.version_of),
+        identity=tuple(column.lower() for column in registered.identity) or primary_key_lower,
     )
+
+
+def find_table(name: str) -> TableSpec | None:
+    """The :class:`TableSpec` of the table named ``name`` (any case), or None if there is none.
+
+    >>> find_table("lossmodel").name
+    'LOSSMODEL'
+    >>> find_table("sqlite_sequence") is None
+    True
+    """
+    upper = name.upper()
+    return table_spec(upper) if upper in EXTRA_TABLES or upper in data_model() else None
+
+
+def column_problem(spec: TableSpec, columns: Sequence[str]) -> str | None:
+    """Why rows with ``columns`` (lower-case names) cannot be stored in ``spec``'s table, or None.
+
+    >>> column_problem(table_spec("DISPATCHPRICE"), ["settlementdate", "regionid", "rrp"])
+    'no INTERVENTION column (it tells the pricing run, 0, from intervention runs)'
+    """
+    unknown = [name.upper() for name in columns if name not in spec.kinds]
+    if unknown:
+        return f"columns {', '.join(unknown)} are not in {spec.name} (unknown version?)"
+    if len(set(columns)) != len(columns):
+        return "a column is named twice"
+    absent = [name.upper() for name in spec.required_columns if name not in columns]
+    if not absent:
+        return None
+    why = ""
+    if absent == ["INTERVENTION"]:
+        why = " (it tells the pricing run, 0, from intervention runs)"
+    return f"no {', '.join(absent)} column{why}"
 
 
 @cache

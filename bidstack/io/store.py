@@ -7,12 +7,18 @@ Layout::
       _lock                                   held by the one process writing
       _staging/<transaction>/...              files being written; never read, removed at the end
       <table>/month=YYYY-MM/<source-id>.parquet
+      <table>/month=undated/<source-id>.parquet   rows without a time (see below)
 
 ``<table>`` is the MMS table name lower-cased (``bidperoffer_d``), ``month`` the calendar month
 of the table's interval column, and ``<source-id>`` 16 hex digits of the SHA-256 of the source's
 key (its absolute path, or the name given to :func:`write_table`). Each source's rows live in files
 of their own, so a changed source replaces exactly its own rows. Every file of a table has the
 table's full schema, so polars, pyarrow and duckdb read a table directory without bidstack.
+
+A table whose time column is not part of its primary key (INTERCONNECTOR's ``LASTCHANGED``, say)
+may have rows without a time: they are stored in the fixed partition ``month=undated`` (the
+partition value is then the text ``undated``) and :func:`bidstack.io.read` returns them whatever
+the window. A table whose time column is part of its key never has undated rows.
 
 Writes are atomic. A source is written to ``_staging`` first; only when all of it has been read
 is a commit journal written there, then the files are renamed into place, the source's old files
@@ -41,7 +47,8 @@ import pyarrow.parquet as pq
 
 from bidstack.errors import InputError, StoreError
 from bidstack.io.report import SourceReport
-from bidstack.io.schema import KINDS, TableSpec, table_spec
+from bidstack.io.schema import TableSpec, table_spec
+from bidstack.io.values import DATE_FORMS, bad_values, to_kind
 
 MANIFEST = "_manifest.json"
 LOCK = "_lock"
@@ -50,6 +57,10 @@ COMMIT = "_commit.json"
 STORE_FORMAT = "bidstack-store/1"
 COMPRESSION = "zstd"
 MONTH_FORMAT = "%Y-%m"
+#: The partition of rows without a time (tables whose time column is not part of the key).
+UNDATED = "undated"
+#: The column pandas writes its index to (NEMOSIS caches carry it); not data of the table.
+PANDAS_INDEX = "__index_level_0__"
 
 
 def table_dir(store: str | os.PathLike, table: str) -> Path:
@@ -122,7 +133,12 @@ class Staging:
         if len(numbers) == 1:
             parts = {numbers[0]: table}
         else:
-            parts = {number: table.filter(pc.equal(months, number)) for number in numbers}
+            parts = {
+                number: table.filter(
+                    pc.is_null(months) if number is None else pc.equal(months, number)
+                )
+                for number in numbers
+            }
         self._wait()
         self._pending = self._encoder.submit(self._write_parts, spec, parts)
 
@@ -131,9 +147,9 @@ class Staging:
         if pending is not None:
             pending.result()
 
-    def _write_parts(self, spec: TableSpec, parts: dict[int, pa.Table]) -> None:
+    def _write_parts(self, spec: TableSpec, parts: dict[int | None, pa.Table]) -> None:
         for number, part in parts.items():
-            month = f"{number // 100:04d}-{number % 100:02d}"
+            month = UNDATED if number is None else f"{number // 100:04d}-{number % 100:02d}"
             final = f"{spec.store_name}/month={month}/{self.stem}.parquet"
             self._writer(final, spec).write_table(part)
             self.rows[final] = self.rows.get(final, 0) + part.num_rows
@@ -326,19 +342,37 @@ def utc_now() -> str:
 
 
 def write_table(
-    store: str | os.PathLike, table: str, frame: pl.DataFrame | pl.LazyFrame, *, source: str = ""
+    store: str | os.PathLike,
+    table: str,
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    source: str = "",
+    intervention: int | None = None,
 ) -> int:
     """Write ``frame`` into ``store`` as table ``table``; return the number of rows written.
 
-    The frame's columns are matched by name (any case) to the table's columns and cast to their
-    types; columns it lacks are stored as nulls. Rows are partitioned by month and written
+    The frame's columns are matched by name (any case) to the table's columns and typed by the
+    rules ingest uses (:mod:`bidstack.io.values`): date-time text in AEMO's
+    ``YYYY/MM/DD HH:MM:SS`` or ISO 8601, integral numbers (``'0'``, ``'0.0'``, ``1.0``) in integer
+    columns, numeric text in float columns. pandas' ``__index_level_0__`` column is dropped;
+    columns the frame lacks are stored as nulls. Rows are partitioned by month and written
     atomically, exactly as ``bidstack ingest`` writes them, and the manifest records them under
     ``source`` (default ``"write_table:<table>"``). Writing again under the same ``source``
-    replaces those rows. Raises :class:`InputError` for an unknown table, an unknown column, a
-    value that does not cast, or a missing interval-column value.
+    replaces those rows.
+
+    A pricing-run table (DISPATCHPRICE, DISPATCHLOAD, DISPATCHREGIONSUM,
+    DISPATCHINTERCONNECTORRES) needs an INTERVENTION value in every row, since ``read`` keeps the
+    pricing run (INTERVENTION = 0). ``intervention=0`` says the frame holds the pricing run only:
+    INTERVENTION is then filled with 0 where the frame lacks it (a row with another value is an
+    error).
+
+    Raises :class:`InputError` for an unknown table or column, a value that does not convert
+    (naming the column, row and value, and for dates the formats accepted), a missing
+    interval-column value, or a pricing-run table without INTERVENTION.
     """
     spec = table_spec(table)
-    typed = _conform(spec, frame.collect() if isinstance(frame, pl.LazyFrame) else frame)
+    collected = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    typed = _conform(spec, collected, intervention)
     key = source or f"write_table:{spec.store_name}"
     report = SourceReport(key, "frame")
     report.stored(spec.store_name, typed.height)
@@ -350,27 +384,93 @@ def write_table(
     return typed.height
 
 
-def _conform(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
+#: What a value of each kind must be, as :func:`write_table`'s errors say.
+EXPECTED = {
+    "datetime": f"a date-time ({DATE_FORMS})",
+    "date": f"a date ({DATE_FORMS})",
+    "int": "an integral number",
+    "float": "a number",
+    "string": "text",
+}
+
+
+def _conform(spec: TableSpec, frame: pl.DataFrame, intervention: int | None) -> pl.DataFrame:
     """``frame`` in ``spec``'s schema, or an :class:`InputError` saying why it cannot be."""
-    renamed = frame.rename({name: name.lower() for name in frame.columns})
+    frame = frame.drop(PANDAS_INDEX, strict=False)
+    lower = [name.lower() for name in frame.columns]
+    if len(set(lower)) != len(lower):
+        raise InputError(f"{spec.name}: a column is named twice (names are matched in any case)")
+    renamed = frame.rename(dict(zip(frame.columns, lower, strict=True)))
     unknown = sorted(set(renamed.columns) - set(spec.kinds))
     if unknown:
         raise InputError(f"{spec.name} has no column(s) {', '.join(unknown)}")
+    columns = {
+        column.name: _typed_column(spec, column.name, column.kind, renamed[column.name])
+        for column in spec.columns
+        if column.name in renamed.columns
+    }
+    if intervention is not None:
+        columns["intervention"] = _filled_intervention(
+            spec, columns.get("intervention"), intervention, renamed.height
+        )
     for name in spec.required_columns:
-        if name not in renamed.columns:
-            raise InputError(f"{spec.name}: no {name} column; every row needs a {name} value")
-        if nulls := renamed[name].null_count():
+        if name not in columns:
+            raise InputError(_missing_column(spec, name))
+        if nulls := columns[name].null_count():
             raise InputError(f"{spec.name}: {nulls} row(s) without a {name} value")
-    columns = []
-    for column in spec.columns:
-        dtype = KINDS[column.kind][0]
-        if column.name not in renamed.columns:
-            columns.append(pl.repeat(None, renamed.height, dtype=dtype, eager=True))
-            continue
-        try:
-            columns.append(renamed[column.name].cast(dtype))
-        except pl.exceptions.PolarsError as exc:
-            found = renamed.schema[column.name]
-            raise InputError(f"{spec.name}.{column.name}: cannot store {found} as {dtype}") from exc
-    names = [column.name for column in spec.columns]
-    return pl.DataFrame([series.alias(name) for series, name in zip(columns, names, strict=True)])
+    return pl.DataFrame(
+        [
+            columns[name]
+            if name in columns
+            else pl.repeat(None, renamed.height, dtype=dtype, eager=True).alias(name)
+            for name, dtype in spec.polars_schema.items()
+        ]
+    )
+
+
+def _typed_column(spec: TableSpec, name: str, kind: str, values: pl.Series) -> pl.Series:
+    """``values`` typed as ``kind``, or an :class:`InputError` naming the first bad value."""
+    dtype = spec.polars_schema[name].base_type()
+    try:
+        typed = to_kind(values, kind)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{spec.name}.{name}: cannot store {values.dtype} as {dtype}") from exc
+    bad = bad_values(values, typed)
+    if bad.any():
+        position = int(bad.arg_true()[0])
+        more = int(bad.sum()) - 1
+        others = f" (and {more} more row(s))" if more else ""
+        raise InputError(
+            f"{spec.name}.{name}: cannot store {values[position]!r} (row index {position}) as "
+            f"{dtype}: not {EXPECTED[kind]}{others}"
+        )
+    return typed.alias(name)
+
+
+def _filled_intervention(
+    spec: TableSpec, given: pl.Series | None, intervention: int, height: int
+) -> pl.Series:
+    """INTERVENTION filled with ``intervention`` where the frame has no value."""
+    if "intervention" not in spec.kinds:
+        raise InputError(f"{spec.name} has no INTERVENTION column; intervention= does not apply")
+    if isinstance(intervention, bool) or intervention not in (0, 1):
+        raise InputError(f"intervention must be 0 (the pricing run) or 1, not {intervention!r}")
+    if given is None:
+        return pl.repeat(intervention, height, dtype=pl.Int64, eager=True).alias("intervention")
+    other = given.is_not_null() & (given != intervention)
+    if other.any():
+        raise InputError(
+            f"{spec.name}: intervention={intervention} was given, but {int(other.sum())} row(s) "
+            f"have another INTERVENTION value"
+        )
+    return given.fill_null(intervention)
+
+
+def _missing_column(spec: TableSpec, name: str) -> str:
+    if name == "intervention":
+        return (
+            f"{spec.name}: no INTERVENTION column; read keeps the pricing run "
+            "(INTERVENTION = 0), so every row needs one: pass intervention=0 if the frame holds "
+            "the pricing run only"
+        )
+    return f"{spec.name}: no {name} column; every row needs a {name} value"

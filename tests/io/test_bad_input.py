@@ -3,9 +3,12 @@ must (counted in the manifest) or stops before writing anything."""
 
 from __future__ import annotations
 
+import sqlite3
 import zipfile
+from contextlib import closing
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from bidstack.io import ingest, read, read_manifest
@@ -105,6 +108,37 @@ def test_a_bid_without_its_trading_day_is_rejected_not_stored(write_mms, tmp_pat
     without = ("BID", "BIDPEROFFER_D", 3, BIDS[1:], [BID[1:]])
     [outcome] = ingest([write_mms("nodate.csv", without)], tmp_path / "store")
     assert any("no SETTLEMENTDATE column" in issue for issue in issues(outcome, "skipped"))
+
+
+LINKS = ("INTERCONNECTORID", "REGIONFROM", "REGIONTO", "LASTCHANGED")
+
+
+def test_a_row_without_a_time_outside_the_key_is_stored_undated(write_mms, tmp_path: Path):
+    # INTERCONNECTOR's time, LASTCHANGED, is optional in the data model: not part of the key
+    rows = [["VIC1-NSW1", "VIC1", "NSW1", "2008/06/18 15:53:23"], ["V-SA", "VIC1", "SA1", ""]]
+    path = write_mms("links.csv", ("MARKET_CONFIG", "INTERCONNECTOR", 1, LINKS, rows))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.report.issues == [] and outcome.report.rows["interconnector"] == 2
+    months = sorted(p.name for p in (tmp_path / "store" / "interconnector").iterdir())
+    assert months == ["month=2008-06", "month=undated"]
+    assert (
+        read(tmp_path / "store", "INTERCONNECTOR", "2024-01-01", "2024-01-02").collect().height == 2
+    )
+    without = ("MARKET_CONFIG", "INTERCONNECTOR", 1, LINKS[:3], [row[:3] for row in rows])
+    [outcome] = ingest([write_mms("nolastchanged.csv", without)], tmp_path / "store")
+    assert outcome.report.issues == [] and outcome.report.rows["interconnector"] == 2
+
+
+def test_a_pricing_run_row_without_intervention_is_rejected(write_mms, tmp_path: Path):
+    path = write_mms("run.csv", prices(GOOD, [*ALSO_GOOD[:4], "", ALSO_GOOD[5]]))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "rejected") == [f"{path}:4: no INTERVENTION value (1 row rejected)"]
+    without = ("DISPATCH", "PRICE", 5, PRICE[:4] + PRICE[5:], [GOOD[:4] + GOOD[5:]])
+    [outcome] = ingest([write_mms("norun.csv", without)], tmp_path / "store")
+    assert issues(outcome, "skipped") == [
+        f"{tmp_path / 'norun.csv'}:2: DISPATCH.PRICE v5: no INTERVENTION column (it tells the "
+        "pricing run, 0, from intervention runs) (1 row skipped)"
+    ]
 
 
 def test_invalid_utf8_rejects_the_row(tmp_path: Path):
@@ -231,16 +265,71 @@ def test_corrupt_zip_data_stops_before_writing(tmp_path: Path):
     assert nothing_written(tmp_path / "store")
 
 
+def sqlite_file(path: Path, *tables: str) -> Path:
+    with closing(sqlite3.connect(path)) as database:
+        for table in tables:
+            database.execute(f"CREATE TABLE {table} (x TEXT)")
+        database.commit()
+    return path
+
+
 @pytest.mark.parametrize(
     ("name", "content", "reason"),
     [
         ("empty.csv", b"", "empty file"),
         ("book.csv", b"name,value\nx,1\n", "first line starts 'name,value'"),
-        ("data.db", b"SQLite format 3\x00...", "SQLite database"),
+        ("prices.parquet", None, "a Parquet file whose name names no table in the MMS"),
+        (
+            "PUBLIC_DAILY_REGION_SUMMARY_20240901.parquet",
+            None,
+            "names a table DAILY_REGION_SUMMARY not in the MMS Data Model",
+        ),
+        ("data.db", "notes", "SQLite database with no table named as an MMS table (tables: notes)"),
     ],
 )
 def test_other_files_are_reported_as_not_mms(tmp_path: Path, name, content, reason):
-    (tmp_path / name).write_bytes(content)
-    [outcome] = ingest([tmp_path / name], tmp_path / "store")
+    path = tmp_path / name
+    if content is None:
+        pl.DataFrame({"x": [1]}).write_parquet(path)
+    elif isinstance(content, str):
+        sqlite_file(path, content)
+    else:
+        path.write_bytes(content)
+    [outcome] = ingest([path], tmp_path / "store")
     assert outcome.status == "not-mms"
     assert outcome.detail.startswith("not an MMS file") and reason in outcome.detail
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("PUBLIC_DVD_DISPATCHPRICE_202409010000.zip", b"", "empty, though named .zip"),
+        ("download.zip", b"<html>503</html>", "not a zip archive, though named .zip"),
+        ("PUBLIC_DVD_DISPATCHPRICE_2024.parquet", b"", "empty, though named .parquet"),
+        ("PUBLIC_DVD_DISPATCHPRICE_2024.parquet", b"PAR1" + bytes(40), "cannot be read as Parquet"),
+        (
+            "PUBLIC_DVD_DISPATCHPRICE_2024.feather",
+            b"ARROW1" + bytes(40),
+            "cannot be read as Feather",
+        ),
+        ("cut.CSV", mms_text(prices(GOOD)).split("\n", 1)[1].encode(), "without its first C row"),
+        ("mms.db", b"SQLite format 3\x00" + bytes(200), "not a readable SQLite database"),
+    ],
+)
+def test_damaged_files_are_rejected_not_reported_as_not_mms(tmp_path: Path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "rejected" and outcome.failed
+    assert outcome.detail.startswith(str(path)) and reason in outcome.detail
+    assert outcome.detail.endswith("nothing was stored from it")
+    assert nothing_written(tmp_path / "store")
+
+
+def test_a_zip_member_without_its_first_c_row_rejects_the_zip(tmp_path: Path):
+    path = tmp_path / "cut.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("PUBLIC_X.CSV", mms_text(prices(GOOD)).split("\n", 1)[1])
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "rejected"
+    assert outcome.detail.startswith(f"{path}[PUBLIC_X.CSV]: an MMS file without its first C row")

@@ -8,7 +8,7 @@ from pathlib import Path
 from bidstack.cli import main
 from bidstack.io import describe, ingest
 
-from iohelpers import Ingested, mms_text
+from iohelpers import NOT_MMS, Ingested, mms_text
 
 PRICE = ("SETTLEMENTDATE", "RUNNO", "REGIONID", "DISPATCHINTERVAL", "INTERVENTION", "RRP")
 GOOD = ["2024/09/01 00:05:00", "1", "NSW1", "20240901001", "0", "57.5"]
@@ -20,15 +20,22 @@ def prices(path: Path, closing: int | None = None, *rows: list[str]) -> Path:
 
 
 def test_whole_sample_folder_reports_files_that_are_not_mms(
-    samples: Ingested, mms_dir: Path, capsys
+    samples: Ingested, mms_dir: Path, manifest_rows, capsys
 ):
     assert main(["ingest", str(mms_dir), "--store", str(samples.store)]) == 0
     out = capsys.readouterr().out
-    xlsx = mms_dir / "nemosis/aemo_static/NEM-Registration-and-Exemption-List.xlsx"
+    for name in (
+        "nemosis/aemo_static/NEM-Registration-and-Exemption-List.xlsx",
+        "fullmarket/nem-bidding-dashboard/NEM Registration and Exemption List.xls",
+    ):
+        assert f"not-mms   {mms_dir / name}: not an MMS file: zip holds no MMS or NEM12 CSV" in out
     database = mms_dir / "nempy/market_management_system.db"
-    assert f"not-mms   {xlsx}: not an MMS file: zip holds no MMS or NEM12 CSV" in out
-    assert f"not-mms   {database}: not an MMS file: SQLite database" in out
-    assert out.strip().splitlines()[-1] == "237 files: 6 not-mms, 231 unchanged"
+    assert f"unchanged {database}: already ingested" in out
+    files = len(manifest_rows) + 1  # and MANIFEST.tsv itself
+    read = files - len(NOT_MMS)
+    assert (
+        out.strip().splitlines()[-1] == f"{files} files: {len(NOT_MMS)} not-mms, {read} unchanged"
+    )
 
 
 def test_cli_reports_rejections_in_one_line_each_and_exits_1(tmp_path: Path, capsys):
@@ -43,6 +50,31 @@ def test_cli_reports_rejections_in_one_line_each_and_exits_1(tmp_path: Path, cap
         "2 files: 1 ingested, 1 rejected; 1 rows stored, 0 rows skipped, 0 rows rejected"
     )
     assert len(out.splitlines()) == 3 and err == ""  # a line per file and the totals, no more
+
+
+def test_nothing_to_ingest_exits_1_naming_what_was_given(tmp_path: Path, capsys):
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    (folder / "book.csv").write_text("name,value\nx,1\n")
+    (folder / "notes.txt").write_text("hello\n")
+    status = main(["ingest", str(folder), "--store", str(tmp_path / "s")])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out.splitlines()[-1] == "2 files: 2 not-mms"
+    assert err == (
+        f"bidstack: nothing ingested: no file in {folder} is an MMS or NEM12 file, a NEMOSIS "
+        "cache or a database of MMS tables\n"
+    )
+
+
+def test_a_failed_download_is_rejected_and_exits_1(tmp_path: Path, capsys):
+    good = prices(tmp_path / "good.csv")
+    empty = tmp_path / "PUBLIC_DVD_DISPATCHPRICE_202409010000.zip"
+    empty.write_bytes(b"")
+    assert main(["ingest", str(good), str(empty), "--store", str(tmp_path / "s")]) == 1
+    out = capsys.readouterr().out
+    assert f"rejected  {empty}: {empty}: empty, though named .zip (a failed download?)" in out
+    assert out.splitlines()[-1].startswith("2 files: 1 ingested, 1 rejected;")
 
 
 def test_cli_prints_issues_under_their_file(tmp_path: Path, capsys):

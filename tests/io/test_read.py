@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -289,3 +291,142 @@ def test_trading_day_contains_the_moment(moment: datetime):
     day = trading_day(moment)
     opens = datetime.combine(day, datetime.min.time()) + timedelta(hours=4)
     assert opens < moment <= opens + timedelta(days=1)
+
+
+def test_pricing_run_rows_stored_without_intervention_are_an_error_not_nothing(tmp_path):
+    # a store written before write_table refused them: DISPATCHLOAD rows with a null INTERVENTION
+    frame = pl.DataFrame({"settlementdate": [at("2024-07-10 12:05")] * 2, "duid": ["A", "B"]})
+    write_table(tmp_path, "DISPATCHLOAD", frame, intervention=0, source="nempy.db")
+    [path] = (tmp_path / "dispatchload").rglob("*.parquet")
+    table = pq.read_table(path)
+    nulls = pa.nulls(table.num_rows, pa.int64())
+    table = table.set_column(table.schema.get_field_index("intervention"), "intervention", nulls)
+    pq.write_table(table, path)
+    with pytest.raises(
+        StoreError,
+        match=r"DISPATCHLOAD: 2 stored row\(s\) asked for have no INTERVENTION value, so the "
+        r"pricing run \(INTERVENTION = 0\) cannot be told from intervention runs \(from nempy.db\)",
+    ):
+        read(tmp_path, "DISPATCHLOAD", "2024-07-10 12:00", "2024-07-10 12:05").collect()
+    assert read(tmp_path, "DISPATCHLOAD", raw=True).collect().height == 2
+    assert (
+        read(tmp_path, "DISPATCHLOAD", "2024-07-10 12:05", "2024-07-10 13:00").collect().height == 0
+    )
+    assert read(tmp_path, "DISPATCHLOAD", "2024-06-01", "2024-06-02").collect().height == 0
+
+
+def test_interconnector_results_keep_the_pricing_run(tmp_path):
+    flows = pl.DataFrame(
+        {
+            "settlementdate": [at("2024-07-10 12:05")] * 3,
+            "runno": [1, 1, 1],
+            "interconnectorid": ["VIC1-NSW1", "VIC1-NSW1", "V-SA"],
+            "dispatchinterval": [1, 1, 1],
+            "intervention": [0, 1, 0],
+            "mwflow": [100.0, 90.0, -50.0],
+        }
+    )
+    write_table(tmp_path, "DISPATCHINTERCONNECTORRES", flows)
+    frame = read(tmp_path, "DISPATCHINTERCONNECTORRES", "2024-07-10 12:00", "2024-07-10 12:05")
+    assert frame.collect().select("interconnectorid", "mwflow").rows() == [
+        ("V-SA", -50.0),
+        ("VIC1-NSW1", 100.0),
+    ]
+
+
+@pytest.fixture
+def loss_store(tmp_path):
+    """VIC1-NSW1's loss curve: 3 segments from 2020-07-01, then 2 from 2021-07-01 (version 1),
+    revised the same day (version 2) to 2 other breakpoints; V-SA's from 2019."""
+    rows = [
+        ("VIC1-NSW1", at("2020-07-01"), 1, 1, -2300.0),
+        ("VIC1-NSW1", at("2020-07-01"), 1, 2, 0.0),
+        ("VIC1-NSW1", at("2020-07-01"), 1, 3, 2400.0),
+        ("VIC1-NSW1", at("2021-07-01"), 1, 1, -2000.0),
+        ("VIC1-NSW1", at("2021-07-01"), 1, 2, 2000.0),
+        ("VIC1-NSW1", at("2021-07-01"), 2, 1, -2100.0),
+        ("VIC1-NSW1", at("2021-07-01"), 2, 2, 2100.0),
+        ("V-SA", at("2019-07-01"), 1, 1, -600.0),
+    ]
+    columns = ("interconnectorid", "effectivedate", "versionno", "losssegment", "mwbreakpoint")
+    write_table(tmp_path, "LOSSMODEL", pl.DataFrame(rows, schema=columns, orient="row"))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "breakpoints"),
+    [
+        ("2021-01-01", "2021-01-02", [-600.0, -2300.0, 0.0, 2400.0]),
+        ("2021-08-01", "2021-08-02", [-600.0, -2100.0, 2100.0]),
+        ("2021-06-30", "2021-07-02", [-600.0, -2300.0, 0.0, 2400.0, -2100.0, 2100.0]),
+    ],
+)
+def test_a_loss_curve_version_replaces_the_whole_curve(loss_store, start, end, breakpoints):
+    frame = read(loss_store, "LOSSMODEL", start, end).collect()
+    assert frame.schema["losssegment"] == pl.Int64
+    assert frame["mwbreakpoint"].to_list() == breakpoints
+
+
+def test_loss_curve_in_force_on_each_date(loss_store):
+    frame = read_effective(loss_store, "LOSSMODEL", ["2021-01-01", "2021-08-01"]).collect()
+    assert frame.columns[:2] == ["date", "interconnectorid"]
+    assert frame.select("date", "interconnectorid", "versionno", "mwbreakpoint").rows() == [
+        (at("2021-01-01"), "V-SA", 1, -600.0),
+        (at("2021-01-01"), "VIC1-NSW1", 1, -2300.0),
+        (at("2021-01-01"), "VIC1-NSW1", 1, 0.0),
+        (at("2021-01-01"), "VIC1-NSW1", 1, 2400.0),
+        (at("2021-08-01"), "V-SA", 1, -600.0),
+        (at("2021-08-01"), "VIC1-NSW1", 2, -2100.0),
+        (at("2021-08-01"), "VIC1-NSW1", 2, 2100.0),
+    ]
+
+
+def test_standing_data_is_read_whatever_the_window(tmp_path):
+    links = pl.DataFrame(
+        {
+            "interconnectorid": ["VIC1-NSW1", "VIC1-NSW1", "T-V-MNSP1"],
+            "regionfrom": ["VIC1", "VIC1", "TAS1"],
+            "description": ["old", "new", None],
+            "lastchanged": [at("2004-01-01"), at("2008-06-18 15:53:23"), None],
+        }
+    )
+    write_table(tmp_path, "INTERCONNECTOR", links)
+    for window in [
+        (None, None),
+        ("2024-07-10 12:00", "2024-07-10 12:05"),
+        ("2000-01-01", "2000-01-02"),
+    ]:
+        frame = read(tmp_path, "INTERCONNECTOR", *window).collect()
+        assert frame.select("interconnectorid", "description").rows() == [
+            ("T-V-MNSP1", None),
+            ("VIC1-NSW1", "new"),
+        ]
+
+
+def test_undated_rows_of_a_dated_table_are_read_whatever_the_window(tmp_path):
+    # GENCONSETINVOKE's time column, STARTDATE, is not part of its key (INVOCATION_ID)
+    invocations = pl.DataFrame(
+        {"invocation_id": [1, 2], "startdate": [at("2024-07-01"), None], "genconsetid": ["A", "B"]}
+    )
+    write_table(tmp_path, "GENCONSETINVOKE", invocations)
+    in_window = read(tmp_path, "GENCONSETINVOKE", "2024-06-30", "2024-07-02").collect()
+    assert in_window["genconsetid"].to_list() == ["B", "A"]
+    outside = read(tmp_path, "GENCONSETINVOKE", "2025-01-01", "2025-01-02").collect()
+    assert outside["genconsetid"].to_list() == ["B"]
+
+
+def test_mnsp_period_offers_are_selected_by_trading_day(tmp_path):
+    offers = pl.DataFrame(
+        {
+            "settlementdate": [at("2021-02-01"), at("2021-02-02")],
+            "offerdate": [at("2021-01-20 13:01:55")] * 2,
+            "versionno": [1, 1],
+            "participantid": ["BASSLINK"] * 2,
+            "linkid": ["BLNKTAS"] * 2,
+            "periodid": [1, 1],
+            "maxavail": [478.0, 400.0],
+        }
+    )
+    write_table(tmp_path, "MNSP_PEROFFER", offers)
+    frame = read(tmp_path, "MNSP_PEROFFER", "2021-02-01 04:00", "2021-02-01 04:05").collect()
+    assert frame["maxavail"].to_list() == [478.0]

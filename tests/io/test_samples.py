@@ -11,16 +11,8 @@ import pytest
 from bidstack.io import read, read_effective
 from bidstack.io.schema import resolve
 
-from iohelpers import Ingested, manifest_counts
+from iohelpers import NOT_MMS, Ingested, manifest_counts, manifest_table_rows
 
-NOT_MMS = {
-    "MANIFEST.tsv",
-    "schema/mmsdm_v5.7.json",
-    "nempy/market_management_system.db",
-    "nemosis/aemo_static/NEM-Registration-and-Exemption-List.xlsx",
-    "nemosis/aemo_static/ancillary-services-market-causer-pays-variables-file.csv",
-    "nemosis/Reports/Causer_Pays_Elements/Elements_FCAS_202504151310.csv",
-}
 STAGE_TABLES = (
     "DUDETAIL",
     "DUDETAILSUMMARY",
@@ -36,8 +28,12 @@ STAGE_TABLES = (
 )
 
 
-def test_every_mms_file_ingests_and_the_others_are_reported(samples: Ingested, mms_dir: Path):
+def test_every_mms_file_ingests_and_the_others_are_reported(
+    samples: Ingested, mms_dir: Path, manifest_rows
+):
     files = {str(p.relative_to(mms_dir)) for p in mms_dir.rglob("*") if p.is_file()}
+    listed = {row["local_path"] for row in manifest_rows} | {"MANIFEST.tsv"}
+    assert files == listed, "every sample file is listed in MANIFEST.tsv"
     assert set(samples.outcomes) == files
     for name, outcome in samples.outcomes.items():
         if name in NOT_MMS:
@@ -61,6 +57,7 @@ def test_row_counts_per_table_match_the_manifest(samples: Ingested, manifest_row
         if not expected:
             continue
         report = samples.outcomes[row["local_path"]].report
+        assert report.kind == "mms", row["local_path"]
         stored: dict[str, int] = {}
         skipped = 0
         for (namespace, name), rows in expected.items():
@@ -72,7 +69,18 @@ def test_row_counts_per_table_match_the_manifest(samples: Ingested, manifest_row
         assert {t: n for t, n in stored.items() if n} == dict(report.rows), row["local_path"]
         assert report.skipped_rows == skipped, row["local_path"]
         checked += 1
-    assert checked == 231
+    caches = [row for row in manifest_rows if row["contents"].startswith(("parquet", "SQLite"))]
+    for row in caches:
+        report = samples.outcomes[row["local_path"]].report
+        stored = {
+            table.lower(): rows for table, rows in manifest_table_rows(row["contents"]).items()
+        }
+        if report.kind == "sqlite":  # the manifest names some of the database's tables
+            assert {table: report.rows[table] for table in stored} == stored
+        else:
+            assert dict(report.rows) == {t: n for t, n in stored.items() if n}, row["local_path"]
+        checked += 1
+    assert caches and checked == len(manifest_rows) + 1 - len(NOT_MMS)
 
 
 def test_closing_count_kept_by_nemosis_is_a_warning_naming_file_and_line(samples: Ingested):

@@ -47,6 +47,15 @@ def test_packaged_data_model_is_the_shared_one(mms_dir: Path):
         ("GENCONDATA", "", "GENCONDATA"),
         ("SPDCPC", "", "SPDCONNECTIONPOINTCONSTRAINT"),
         ("dispatch", "price", "DISPATCHPRICE"),
+        ("DISPATCH", "INTERCONNECTORRES", "DISPATCHINTERCONNECTORRES"),
+        ("MARKET_CONFIG", "INTERCONNECTOR", "INTERCONNECTOR"),
+        ("MARKET_CONFIG", "INTERCONNECTORCONSTRAINT", "INTERCONNECTORCONSTRAINT"),
+        ("MARKET_CONFIG", "LOSSFACTORMODEL", "LOSSFACTORMODEL"),
+        ("MARKET_CONFIG", "LOSSMODEL", "LOSSMODEL"),
+        ("PARTICIPANT_REGISTRATION", "MNSP_INTERCONNECTOR", "MNSP_INTERCONNECTOR"),
+        ("OFFER", "MNSP_PEROFFER", "MNSP_PEROFFER"),
+        ("OFFER", "MNSP_DAYOFFER", "MNSP_DAYOFFER"),
+        ("BIDS", "MNSP_DAYOFFER", "MNSP_DAYOFFER"),
     ],
 )
 def test_file_ids_resolve_to_tables(namespace: str, report: str, table: str):
@@ -106,6 +115,54 @@ def test_registration_specs_are_effective_dated():
 def test_dropped_columns_are_registered_and_overrides_apply():
     assert table_spec("DISPATCHCONSTRAINT").kinds["confidential_to"] == "string"
     assert table_spec("DISPATCHPRICE").kinds["dispatchinterval"] == "int"
+
+
+@pytest.mark.parametrize(
+    ("table", "versions"),
+    [
+        ("INTERCONNECTOR", (1,)),
+        ("INTERCONNECTORCONSTRAINT", (1,)),
+        ("LOSSFACTORMODEL", (1,)),
+        ("LOSSMODEL", (1,)),
+        ("MNSP_INTERCONNECTOR", (2,)),
+        ("DISPATCHINTERCONNECTORRES", (1, 3)),
+        ("MNSP_PEROFFER", (1,)),
+        ("MNSP_DAYOFFER", (1, 2)),
+    ],
+)
+def test_network_tables_are_registered_with_the_versions_seen(table: str, versions):
+    assert table_spec(table).versions == versions
+
+
+def test_network_table_specs():
+    assert table_spec("LOSSMODEL").kinds["losssegment"] == "int"
+    assert table_spec("LOSSMODEL").entity == ("interconnectorid",)  # a version is a whole curve
+    assert table_spec("LOSSFACTORMODEL").entity == ("interconnectorid",)
+    assert table_spec("INTERCONNECTORCONSTRAINT").entity == ("interconnectorid",)
+    assert table_spec("MNSP_INTERCONNECTOR").entity == ("linkid",)
+    interconnector = table_spec("INTERCONNECTOR")
+    assert interconnector.time_column == "lastchanged" and interconnector.time_optional
+    assert interconnector.standing and interconnector.required_columns == ()
+
+
+def test_pricing_run_tables_need_intervention():
+    for table in (
+        "DISPATCHPRICE",
+        "DISPATCHLOAD",
+        "DISPATCHREGIONSUM",
+        "DISPATCHINTERCONNECTORRES",
+    ):
+        spec = table_spec(table)
+        assert spec.pricing_run and spec.required_columns == ("settlementdate", "intervention")
+    assert not table_spec("TRADINGPRICE").pricing_run  # no INTERVENTION column in v5.7
+    assert not table_spec("DISPATCHCONSTRAINT").pricing_run
+
+
+def test_rows_are_identified_without_constant_or_derived_key_columns():
+    assert table_spec("DISPATCHPRICE").identity == ("settlementdate", "intervention", "regionid")
+    assert table_spec("DISPATCHLOAD").identity == ("settlementdate", "intervention", "duid")
+    assert table_spec("TRADINGPRICE").identity == ("settlementdate", "regionid")
+    assert table_spec("DUDETAIL").identity == table_spec("DUDETAIL").primary_key
 
 
 def test_nem12_table_is_known():

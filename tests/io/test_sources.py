@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sqlite3
 import zipfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from bidstack.errors import IngestError
-from bidstack.io.sources import inspect, kind_of, line_chunks
+from bidstack.io.sources import cache_table, inspect, kind_of, line_chunks
 
 
 @pytest.mark.parametrize(
@@ -51,7 +53,7 @@ def test_zip_members_are_classified(tmp_path: Path):
     source = inspect(path)
     assert source.zipped and source.kind == "mms"
     assert [member.where for member in source.members] == [f"{path}[PUBLIC_X.CSV]"]
-    assert source.ignored == ["README.txt"]
+    assert [part.where for part in source.ignored] == [f"{path}[README.txt]"]
 
 
 def test_a_workbook_is_not_mms(tmp_path: Path):
@@ -66,3 +68,57 @@ def test_a_broken_zip_is_an_ingest_error(tmp_path: Path):
     path.write_bytes(b"PK\x03\x04" + bytes(100))
     with pytest.raises(IngestError, match=r"broken.zip: truncated or corrupt zip"):
         inspect(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "table"),
+    [
+        ("PUBLIC_DVD_BIDPEROFFER_D_20211231.parquet", "BIDPEROFFER_D"),
+        ("PUBLIC_DVD_DISPATCHLOAD_202201010000.parquet", "DISPATCHLOAD"),
+        ("PUBLIC_DVD_MNSP_DAYOFFER_202104010000.feather", "MNSP_DAYOFFER"),
+        ("PUBLIC_NEXT_DAY_DISPATCHLOAD_20240901.parquet", "DISPATCHLOAD"),
+        ("PUBLIC_NEXT_DAY_INTERMITTENT_GEN_SCADA_20240901.parquet", "INTERMITTENT_GEN_SCADA"),
+        ("PUBLIC_ARCHIVE#BIDDAYOFFER_D#FILE01#202408010000.parquet", "BIDDAYOFFER_D"),
+        (
+            "PUBLIC_ARCHIVE%23DISPATCH_UNIT_SCADA%23FILE02%23202408010000.parquet",
+            "DISPATCH_UNIT_SCADA",
+        ),
+        ("public_dvd_dispatchprice_202201010000.parquet", "DISPATCHPRICE"),
+        ("PUBLIC_DAILY_REGION_SUMMARY_20240901.parquet", "DAILY_REGION_SUMMARY"),
+        ("PUBLIC_DVD_DISPATCHPRICE.parquet", None),
+        ("prices.parquet", None),
+    ],
+)
+def test_cache_names_say_their_table(name: str, table: str | None):
+    assert cache_table(name) == table
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [(b"PAR1\x15\x04", "parquet"), (b"ARROW1\x00\x00", "feather")],
+)
+def test_caches_are_classified_by_content_and_named_by_file(tmp_path: Path, head: bytes, kind):
+    path = tmp_path / "PUBLIC_DVD_DISPATCHPRICE_202201010000.cache"
+    path.write_bytes(head + bytes(16))
+    [member] = inspect(path).members
+    assert (member.kind, member.table, member.where) == (
+        kind,
+        "DISPATCHPRICE",
+        f"{path}[DISPATCHPRICE]",
+    )
+
+
+def test_a_database_has_a_member_per_mms_table(tmp_path: Path):
+    path = tmp_path / "mms.db"
+    with closing(sqlite3.connect(path)) as database:
+        database.execute("CREATE TABLE dispatchprice (SETTLEMENTDATE TEXT)")
+        database.execute("CREATE TABLE notes (text TEXT)")
+        database.executemany("INSERT INTO notes VALUES (?)", [("a",), ("b",)])
+        database.commit()
+    source = inspect(path)
+    assert [(m.kind, m.table, m.where) for m in source.members] == [
+        ("sqlite", "dispatchprice", f"{path}[dispatchprice]")
+    ]
+    [ignored] = source.ignored
+    assert (ignored.where, ignored.rows) == (f"{path}[notes]", 2)
+    assert "not an MMS table name" in ignored.reason

@@ -11,10 +11,20 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from bidstack.errors import InputError, StoreError
-from bidstack.io import ingest, partition_dir, read, read_manifest, table_dir, write_table
+from bidstack.io import (
+    describe,
+    ingest,
+    partition_dir,
+    read,
+    read_manifest,
+    table_dir,
+    table_spec,
+    write_table,
+)
 from bidstack.io.store import COMMIT, STAGING, Staging, open_for_writing, source_id
 
 from iohelpers import mms_text
@@ -188,7 +198,28 @@ def test_write_table_round_trips_through_read(tmp_path: Path):
         ),
         (
             pl.DataFrame({"SETTLEMENTDATE": [datetime(2024, 9, 1)], "RRP": ["high"]}),
-            "DISPATCHPRICE.rrp: cannot store String as Float64",
+            r"DISPATCHPRICE.rrp: cannot store 'high' \(row index 0\) as Float64: not a number",
+        ),
+        (
+            pl.DataFrame({"SETTLEMENTDATE": ["2024/09/01 00:05:00", "1/9/2024 00:10"]}),
+            r"DISPATCHPRICE.settlementdate: cannot store '1/9/2024 00:10' \(row index 1\) as "
+            r"Datetime: not a date-time \(AEMO's YYYY/MM/DD HH:MM:SS or ISO 8601",
+        ),
+        (
+            pl.DataFrame(
+                {"SETTLEMENTDATE": [datetime(2024, 9, 1)] * 3, "RUNNO": ["1", "0.5", "x"]}
+            ),
+            r"DISPATCHPRICE.runno: cannot store '0.5' \(row index 1\) as Int64: not an integral "
+            r"number \(and 1 more row\(s\)\)",
+        ),
+        (
+            pl.DataFrame({"SETTLEMENTDATE": [datetime(2024, 9, 1)], "REGIONID": ["NSW1"]}),
+            "DISPATCHPRICE: no INTERVENTION column; read keeps the pricing run .INTERVENTION = 0.,"
+            " so every row needs one: pass intervention=0 if the frame holds the pricing run only",
+        ),
+        (
+            pl.DataFrame({"SETTLEMENTDATE": [datetime(2024, 9, 1)] * 2, "INTERVENTION": [0, None]}),
+            "DISPATCHPRICE: 1 row.s. without a intervention value",
         ),
     ],
 )
@@ -196,6 +227,76 @@ def test_write_table_rejects_frames_it_cannot_store(tmp_path: Path, frame, messa
     with pytest.raises(InputError, match=message):
         write_table(tmp_path / "store", "DISPATCHPRICE", frame)
     assert parquet_files(tmp_path) == []
+
+
+def test_write_table_takes_frames_as_nemosis_and_nempy_leave_them(tmp_path: Path):
+    # every value as text, AEMO's date format, integral floats as text, pandas' index column
+    frame = pl.DataFrame(
+        {
+            "SETTLEMENTDATE": ["2022/01/01 00:05:00", "2022-01-01 00:10:00", "2022-01-01T00:15"],
+            "DUID": ["ADPBA1G"] * 3,
+            "INTERVENTION": ["0", "0.0", "0"],
+            "DISPATCHMODE": ["0.0", "1", "2.0"],
+            "TOTALCLEARED": ["1.5", " 2 ", ""],
+            "LASTCHANGED": [None, None, None],
+            "__index_level_0__": [7, 8, 9],
+        }
+    )
+    assert write_table(tmp_path / "store", "DISPATCHLOAD", frame) == 3
+    back = read(tmp_path / "store", "DISPATCHLOAD").collect()
+    assert back["settlementdate"].to_list() == [
+        datetime(2022, 1, 1, 0, 5),
+        datetime(2022, 1, 1, 0, 10),
+        datetime(2022, 1, 1, 0, 15),
+    ]
+    assert back["dispatchmode"].to_list() == [0, 1, 2] and back.schema["dispatchmode"] == pl.Int64
+    assert back["totalcleared"].to_list() == [1.5, 2.0, None]
+    assert "__index_level_0__" not in back.columns
+
+
+def test_write_table_stores_a_frame_without_intervention_as_the_pricing_run_if_told(tmp_path):
+    store = tmp_path / "store"
+    frame = pl.DataFrame({"SETTLEMENTDATE": [datetime(2024, 7, 10, 12, 5)] * 2, "DUID": ["A", "B"]})
+    with pytest.raises(InputError, match="DISPATCHLOAD: no INTERVENTION column"):
+        write_table(store, "DISPATCHLOAD", frame)
+    assert write_table(store, "DISPATCHLOAD", frame, intervention=0) == 2
+    assert read(store, "DISPATCHLOAD").collect()["intervention"].to_list() == [0, 0]
+    partly = frame.with_columns(INTERVENTION=pl.Series([None, 0], dtype=pl.Int64))
+    assert write_table(store, "DISPATCHLOAD", partly, intervention=0) == 2
+    with pytest.raises(InputError, match=r"intervention=0 was given, but 2 row\(s\) have another"):
+        write_table(
+            store, "DISPATCHLOAD", frame.with_columns(INTERVENTION=pl.lit(1)), intervention=0
+        )
+    with pytest.raises(InputError, match="DUDETAIL has no INTERVENTION column"):
+        write_table(store, "DUDETAIL", pl.DataFrame({"DUID": ["A"]}), intervention=0)
+    with pytest.raises(InputError, match=r"intervention must be 0 \(the pricing run\) or 1"):
+        write_table(store, "DISPATCHLOAD", frame, intervention=2)
+
+
+def test_undated_rows_are_stored_in_their_own_partition_with_the_full_schema(tmp_path: Path):
+    store = tmp_path / "store"
+    links = pl.DataFrame(
+        {
+            "INTERCONNECTORID": ["VIC1-NSW1", "T-V-MNSP1"],
+            "REGIONFROM": ["VIC1", "TAS1"],
+            "REGIONTO": ["NSW1", "VIC1"],
+            "LASTCHANGED": [datetime(2008, 6, 18), None],
+        }
+    )
+    assert write_table(store, "INTERCONNECTOR", links) == 2
+    assert write_table(store, "INTERCONNECTOR", links.drop("LASTCHANGED"), source="no-time") == 2
+    assert parquet_files(store) == sorted(
+        f"interconnector/month={month}/{source_id(key)}.parquet"
+        for month, key in (
+            ("2008-06", "write_table:interconnector"),
+            ("undated", "write_table:interconnector"),
+            ("undated", "no-time"),
+        )
+    )
+    schema = table_spec("INTERCONNECTOR").arrow_schema
+    assert all(pq.read_schema(store / name) == schema for name in parquet_files(store))
+    describe(store)  # undated files have no time statistics
+    assert ds.dataset(store / "interconnector", partitioning="hive").count_rows() == 4
 
 
 def test_write_table_needs_the_partition_column_too(tmp_path: Path):
