@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -47,6 +47,8 @@ _DERIVED_REASONS = {
 
 VariantSpec = str | Path
 PhaseHorizon = int | str | Mapping[str, int] | None
+#: The order in which PT's tests run when it is derived from frrp (``codes.PRICE_TYPE_ORDERS``).
+PriceTypeOrder = Literal["thresholds_first", "srmc_first"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ def allocate(
     fcas_liability: bool = False,
     bandavail: bool = False,
     lookahead: pl.DataFrame | None = None,
+    price_type_order: PriceTypeOrder = "thresholds_first",
 ) -> pl.DataFrame:
     """Allocate each unit-interval's capacity to one price band under each rule variant.
 
@@ -107,15 +110,22 @@ def allocate(
     ``lookahead``, for a frame that is one chunk of a longer run, holds the units' intervals that
     follow it (``duid``, ``interval_datetime``, ``frrp``, the thresholds and the horizon column):
     PP looks ahead into them as if they were part of the frame; they are not allocated.
+    ``price_type_order`` (used only when deriving PT) is the order of PT's tests: by default
+    ``"thresholds_first"`` (SPEC §3: 10 if frrp > TPmax, -10 if frrp <= TPmin, 1 if frrp > SRMC+,
+    else -1), or ``"srmc_first"`` (10 if frrp > TPmax, 1 if frrp > SRMC+, -1 if frrp > TPmin,
+    else -10); they differ only where SRMC+ < frrp <= min(TPmin, TPmax).
 
     Returns the input rows in input order with, per variant, ``band`` (Int8, null when none),
     ``outcome`` (Enum: allocated, not_applicable, no_band, invalid_input) and ``within_limits``
     (Boolean, null when nothing is allocated); see :func:`output_columns` for their names.
     Rows that cannot be evaluated come out as ``invalid_input``; :func:`allocate_with_report`
     says which and why. Raises :class:`~bidstack.errors.InputError` (missing column, a dtype that
-    cannot be cast, bad ``phase_horizon``) or :class:`~bidstack.errors.RuleError` before any work.
+    cannot be cast, bad ``phase_horizon`` or ``price_type_order``) or
+    :class:`~bidstack.errors.RuleError` before any work.
     """
-    return _Run(frame, variants, phase_horizon, fcas_liability, bandavail, lookahead).frame
+    return _Run(
+        frame, variants, phase_horizon, fcas_liability, bandavail, lookahead, price_type_order
+    ).frame
 
 
 def allocate_with_report(
@@ -126,9 +136,12 @@ def allocate_with_report(
     fcas_liability: bool = False,
     bandavail: bool = False,
     lookahead: pl.DataFrame | None = None,
+    price_type_order: PriceTypeOrder = "thresholds_first",
 ) -> Allocation:
     """:func:`allocate`, with counts per variant and outcome and the list of rejected rows."""
-    run = _Run(frame, variants, phase_horizon, fcas_liability, bandavail, lookahead)
+    run = _Run(
+        frame, variants, phase_horizon, fcas_liability, bandavail, lookahead, price_type_order
+    )
     derived = run.price_type_phase and _price_type_phase_columns(*run.price_type_phase)
     return Allocation(run.frame, run.variant_names, run.counts(), run.rejected(), derived)
 
@@ -139,21 +152,23 @@ def derive_price_type_phase(
     phase_horizon: PhaseHorizon = None,
     fcas_liability: bool = False,
     lookahead: pl.DataFrame | None = None,
+    price_type_order: PriceTypeOrder = "thresholds_first",
 ) -> pl.DataFrame:
     """The input with ``price_type`` and ``price_phase`` (Int8) derived from ``frrp`` (SPEC §3).
 
     Needs ``duid``, ``interval_datetime``, ``frrp``, ``tp_min``, ``tp_max``, ``srmc`` (and
-    ``fcas_liability`` when enabled); ``phase_horizon`` and ``lookahead`` are as for
-    :func:`allocate`. Where PT or PP cannot be known (a missing forecast or threshold) the value
-    is null. The input must not have ``price_type`` or ``price_phase`` columns already.
+    ``fcas_liability`` when enabled); ``phase_horizon``, ``lookahead`` and ``price_type_order``
+    are as for :func:`allocate`. Where PT or PP cannot be known (a missing forecast or threshold)
+    the value is null. The input must not have ``price_type`` or ``price_phase`` columns already.
     """
     source = _as_frame(frame)
+    order_code = _price_type_order_code(price_type_order)
     present = [c for c in ("price_type", "price_phase") if c in source.columns]
     if present:
         raise InputError(f"input already has column(s) {', '.join(map(repr, present))}")
     needed = ["duid", "interval_datetime", "frrp", "tp_min", "tp_max", "srmc"]
     data = _checked(source, needed + (["fcas_liability"] if fcas_liability else []), True)
-    price_type, price_phase = _derive(data, phase_horizon, fcas_liability, lookahead)
+    price_type, price_phase = _derive(data, phase_horizon, fcas_liability, lookahead, order_code)
     return source.hstack(_price_type_phase_columns(price_type, price_phase).get_columns())
 
 
@@ -175,8 +190,10 @@ class _Run:
         fcas_liability: bool,
         bandavail: bool,
         lookahead: pl.DataFrame | None,
+        price_type_order: PriceTypeOrder,
     ) -> None:
         source = _as_frame(frame)
+        order_code = _price_type_order_code(price_type_order)
         loaded = load_variants(variants)
         self.variant_names = tuple(v.name for v in loaded)
         self.rules = compile_variants(loaded)
@@ -186,7 +203,9 @@ class _Run:
         written = [name for out in self.columns.values() for name in out.values()]
         data = _checked(source, needed, self.derived, written)
         if self.derived:
-            price_type, price_phase = _derive(data, phase_horizon, fcas_liability, lookahead)
+            price_type, price_phase = _derive(
+                data, phase_horizon, fcas_liability, lookahead, order_code
+            )
             self.price_type_phase = (price_type, price_phase)
         elif phase_horizon is not None or lookahead is not None:
             raise InputError(
@@ -267,6 +286,15 @@ class _Run:
                 pl.Series("reason", [texts[code] for code in reason[rows]], dtype=pl.String),
             )
         )
+
+
+def _price_type_order_code(price_type_order: PriceTypeOrder) -> int:
+    if price_type_order not in codes.PRICE_TYPE_ORDERS:
+        raise InputError(
+            f"price_type_order must be one of {', '.join(codes.PRICE_TYPE_ORDERS)}; "
+            f"got {price_type_order!r}"
+        )
+    return codes.PRICE_TYPE_ORDERS.index(price_type_order)
 
 
 def _as_frame(frame: pl.DataFrame | pa.Table) -> pl.DataFrame:
@@ -425,10 +453,12 @@ def _derive(
     phase_horizon: PhaseHorizon,
     fcas_liability: bool,
     lookahead: pl.DataFrame | None,
+    order_code: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """PT and PP for every row (SPEC §3), ``codes.MISSING_CODE`` where they cannot be known.
 
     ``lookahead`` rows follow ``data`` in time: they take part in PP's windows only.
+    ``order_code`` is the code of the order PT is tested in (``codes.ORDER_*``).
     """
     n = data.height
     if lookahead is not None and lookahead.height:
@@ -448,7 +478,9 @@ def _derive(
     arrays = [_readonly(s.to_numpy()) for s in selected.get_columns()]
     price_type = np.empty(data.height, dtype=np.int8)
     price_phase = np.empty(data.height, dtype=np.int8)
-    phase.derive_price_type_phase(order, unit_start, horizon, *arrays, price_type, price_phase)
+    phase.derive_price_type_phase(
+        order, unit_start, horizon, *arrays, order_code, price_type, price_phase
+    )
     if data.get_column("interval_datetime").has_nulls():
         unknown = data.get_column("interval_datetime").is_null().to_numpy()
         price_phase[unknown] = codes.MISSING_CODE

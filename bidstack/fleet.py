@@ -31,6 +31,8 @@ A fleet file is TOML::
     demand_bids = "retail.parquet"    # optional: retailers' demand bids, one row per bid:
                                   # regionid, interval_datetime, participantid, price, mw, and
                                   # optionally submitted (the bid's submission time)
+    price_type_order = "thresholds_first"  # how PT is derived from FRRP: SPEC §3 (default),
+                                  # or "srmc_first" (TPmax, SRMC+, then TPmin)
 
     [defaults]                    # optional: any unit key, applied to every unit
     fcas_liability = 0.0
@@ -66,6 +68,7 @@ from typing import Any
 import polars as pl
 
 from bidstack.errors import ConfigError
+from bidstack.kernel.codes import PRICE_TYPE_ORDERS
 
 FROM_DATA = "from data"
 DEMAND_SOURCES = ("total_demand", "dispatchable_generation", "cleared")
@@ -143,6 +146,7 @@ class Fleet:
     demand_bids: Path | None = None
     source: str = "<fleet>"
     market: MarketOptions = field(default_factory=MarketOptions)
+    price_type_order: str = "thresholds_first"  # see bidstack.allocate
 
     def parameters(self, interval_minutes: float) -> pl.DataFrame:
         """One row per unit: the trader parameters as columns (nulls: take from the data)."""
@@ -172,7 +176,7 @@ class Fleet:
 
 _UNIT_KEYS = {f.name for f in fields(UnitParameters)} - {"duid"}
 _REQUIRED = ("tp_min", "tp_max", "srmc")
-_MARKET_KEYS = {"frrp", "gate_closure_seconds", "demand", "demand_bids"} | {
+_MARKET_KEYS = {"frrp", "gate_closure_seconds", "demand", "demand_bids", "price_type_order"} | {
     f.name for f in fields(MarketOptions)
 }
 
@@ -220,6 +224,11 @@ def parse_fleet(data: dict[str, Any], *, source: str, base: Path = Path()) -> Fl
     bids = market.get("demand_bids")
     if bids is not None and not isinstance(bids, str):
         raise ConfigError(f"{source}: [market] demand_bids must be the path of a Parquet file")
+    order = market.get("price_type_order", "thresholds_first")
+    if order not in PRICE_TYPE_ORDERS:
+        raise ConfigError(
+            f"{source}: [market] price_type_order must be one of {', '.join(PRICE_TYPE_ORDERS)}"
+        )
     return Fleet(
         parsed,
         _frrp(market.get("frrp", "actual"), source, base),
@@ -228,6 +237,7 @@ def parse_fleet(data: dict[str, Any], *, source: str, base: Path = Path()) -> Fl
         base / bids if bids else None,
         source,
         _market_options(market, source),
+        price_type_order=order,
     )
 
 

@@ -82,15 +82,18 @@ def reference_allocation(
     return [a[0] for a in answers], [a[1] for a in answers], [a[2] for a in answers]
 
 
-def reference_price_type_phase(rows: list[dict], horizon: dict[str, int]) -> None:
-    """Derive PT and PP into ``rows`` in place, per unit in time order (SPEC §3)."""
+def reference_price_type_phase(
+    rows: list[dict], horizon: dict[str, int], order: str = "thresholds_first"
+) -> None:
+    """Derive PT (tested in ``order``) and PP into ``rows`` in place, per unit in time order
+    (SPEC §3)."""
     by_unit: dict[str, list[dict]] = {}
     for row in rows:
         by_unit.setdefault(row["duid"], []).append(row)
     for duid, unit_rows in by_unit.items():
         unit_rows.sort(key=lambda r: r["interval_datetime"])
         types = [
-            derive_price_type(r["frrp"], r["tp_min"], r["tp_max"], r["srmc_plus"])
+            derive_price_type(r["frrp"], r["tp_min"], r["tp_max"], r["srmc_plus"], order)
             for r in unit_rows
         ]
         phases = derive_price_phases(types, horizon.get(duid, 1))

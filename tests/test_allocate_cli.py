@@ -31,6 +31,33 @@ def test_allocate_writes_results_and_prints_counts(tmp_path: Path, capsys) -> No
     assert "max_capacity missing or negative" in printed
 
 
+def test_allocate_price_type_order_flag(tmp_path: Path, capsys) -> None:
+    # SRMC+ 15 < frrp 20 <= TPmin 25: PT = PP = -10 by default (SPEC §3), so v1 SDC FALSE is
+    # <TPmax(65): PB8 (60); with srmc_first PT = PP = 1, >TPmin: PB5 (30)
+    prices = [-1000.0, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0]
+    source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    frame = random_rows(1, seed=2, invalid=0.0).drop("price_type", "price_phase")
+    frame.with_columns(
+        *(pl.lit(price).alias(f"priceband{k}") for k, price in enumerate(prices, start=1)),
+        mlf=1.0,
+        constraint_status=0,
+        semidispatchcap=False,
+        frrp=20.0,
+        tp_min=25.0,
+        tp_max=65.0,
+        srmc=15.0,
+    ).write_parquet(source)
+    bands = {}
+    for order in (None, "thresholds_first", "srmc_first"):
+        flag = ["--price-type-order", order] if order else []
+        assert main(["allocate", str(source), "-o", str(out), "--rules", "v1", *flag]) == 0
+        bands[order] = pl.read_parquet(out).get_column("band").to_list()
+    assert bands == {None: [8], "thresholds_first": [8], "srmc_first": [5]}
+    capsys.readouterr()
+    assert main(["allocate", str(source), "-o", str(out), "--price-type-order", "x"]) == 2
+    assert "price_type_order must be one of thresholds_first, srmc_first" in capsys.readouterr().err
+
+
 def test_rules_show_and_list(capsys) -> None:
     assert main(["rules", "show", "v2"]) == 0
     assert "| -1 | N/A | max(<TPmax, <SRMC+) | min(>TPmin, <SRMC+) |" in capsys.readouterr().out

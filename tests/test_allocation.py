@@ -15,6 +15,9 @@ import pytest
 from bidstack import allocate, allocate_with_report, derive_price_type_phase, output_columns
 from bidstack.errors import InputError, RuleError
 from bidstack.kernel.allocation import BLOCK_ROWS, CHUNK_ROWS
+from bidstack.kernel.codes import PRICE_TYPE_ORDERS
+from bidstack.reference.allocation import derive_price_type
+from bidstack.reference.polars_allocation import price_type
 from bidstack.rules import load_variant
 
 from allocation_cases import (
@@ -281,15 +284,28 @@ def unit_series(n_units: int, n_intervals: int, seed: int) -> pl.DataFrame:
     )
 
 
+@pytest.mark.parametrize("order", PRICE_TYPE_ORDERS)
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_derived_price_type_and_phase_match_the_reference(shuffle: bool) -> None:
+def test_derived_price_type_and_phase_match_the_reference(shuffle: bool, order: str) -> None:
     frame = unit_series(n_units=6, n_intervals=300, seed=4)
+    # SRMC+ and TPmin on and between the forecasts, SRMC+ below TPmin and above TPmax included
+    rng = np.random.default_rng(5)
+    frame = frame.with_columns(
+        tp_min=rng.choice([0.0, 10.0, 40.0], frame.height),
+        srmc=rng.choice([-50.0, 0.0, 5.0, 40.0, 50.0, 80.0, 150.0], frame.height),
+    )
     horizon = {f"G{u}": h for u, h in enumerate([1, 2, 3, 6, 12, 400])}
     if shuffle:
         frame = frame.sample(fraction=1.0, shuffle=True, seed=9)
-    result = allocate_with_report(frame, ["v1", "v2"], phase_horizon=horizon)
+    result = allocate_with_report(
+        frame, ["v1", "v2"], phase_horizon=horizon, price_type_order=order
+    )
     rows = reference_rows(frame)
-    reference_price_type_phase(rows, horizon)
+    reference_price_type_phase(rows, horizon, order)
+    assert result.derived.get_column("price_type").to_list() == [r["price_type"] for r in rows]
+    assert result.derived.get_column("price_phase").to_list() == [r["price_phase"] for r in rows]
+    polars = frame.with_columns(srmc_plus=pl.col("srmc")).select(price_type(order))
+    assert polars.to_series().to_list() == [r["price_type"] for r in rows]
     for variant in ("v1", "v2"):
         bands, outcomes, within = reference_allocation(rows, load_variant(variant))
         assert result.frame.get_column(f"band_{variant}").to_list() == bands
@@ -304,6 +320,82 @@ def test_derived_price_type_and_phase_match_the_reference(shuffle: bool) -> None
         "price_phase unknown: an frrp in the unit's phase horizon is missing, or the unit's "
         "horizon, duid or interval_datetime is missing",
     }
+
+
+def price_types(frrp: float, tp_min: float, tp_max: float, srmc: float, order: str) -> list:
+    """PT of one interval from the kernel (through the public API), the Python reference and
+    the Polars expression."""
+    frame = unit_series(1, 1, seed=1).with_columns(
+        frrp=pl.lit(frrp), tp_min=pl.lit(tp_min), tp_max=pl.lit(tp_max), srmc=pl.lit(srmc)
+    )
+    kernel = derive_price_type_phase(frame, price_type_order=order).get_column("price_type")
+    polars = frame.with_columns(srmc_plus=pl.col("srmc")).select(price_type(order)).item()
+    return [kernel.item(), derive_price_type(frrp, tp_min, tp_max, srmc, order), polars]
+
+
+# TPmin 10, SRMC+ 50, TPmax 100: a forecast exactly on a threshold is not above it.
+@pytest.mark.parametrize("order", PRICE_TYPE_ORDERS)
+@pytest.mark.parametrize(
+    ("frrp", "expected"),
+    [
+        (100.0, 1),  # on TPmax: not 10
+        (math.nextafter(100.0, math.inf), 10),
+        (10.0, -10),  # on TPmin
+        (math.nextafter(10.0, math.inf), -1),
+        (50.0, -1),  # on SRMC+
+        (math.nextafter(50.0, math.inf), 1),
+    ],
+)
+def test_price_type_with_the_forecast_on_a_threshold(
+    frrp: float, expected: int, order: str
+) -> None:
+    assert price_types(frrp, 10.0, 100.0, 50.0, order) == [expected] * 3
+
+
+@pytest.mark.parametrize(
+    ("tp_min", "srmc", "tp_max", "frrp", "thresholds_first", "srmc_first"),
+    [
+        # SRMC+ 20 < TPmin 40: (SRMC+, TPmin] is -10 by SPEC §3, 1 when SRMC+ is tested first
+        (40.0, 20.0, 100.0, 10.0, -10, -10),
+        (40.0, 20.0, 100.0, 20.0, -10, -10),
+        (40.0, 20.0, 100.0, 30.0, -10, 1),
+        (40.0, 20.0, 100.0, 40.0, -10, 1),
+        (40.0, 20.0, 100.0, 70.0, 1, 1),
+        (40.0, 20.0, 100.0, 100.0, 1, 1),
+        # SRMC+ 150 > TPmax 100: all of (TPmin, TPmax] is -1 in both orders (TPmax comes first)
+        (10.0, 150.0, 100.0, 10.0, -10, -10),
+        (10.0, 150.0, 100.0, 50.0, -1, -1),
+        (10.0, 150.0, 100.0, 100.0, -1, -1),
+        (10.0, 150.0, 100.0, 120.0, 10, 10),
+        (10.0, 150.0, 100.0, 150.0, 10, 10),
+        # odd settings, TPmin 100 > TPmax 40: the same orders apply
+        (100.0, 20.0, 40.0, 10.0, -10, -10),
+        (100.0, 20.0, 40.0, 30.0, -10, 1),
+        (100.0, 20.0, 40.0, 60.0, 10, 10),
+    ],
+)
+def test_price_type_orders_where_srmc_plus_is_outside_the_thresholds(
+    tp_min, srmc, tp_max, frrp, thresholds_first, srmc_first
+) -> None:
+    assert price_types(frrp, tp_min, tp_max, srmc, "thresholds_first") == [thresholds_first] * 3
+    assert price_types(frrp, tp_min, tp_max, srmc, "srmc_first") == [srmc_first] * 3
+
+
+def test_price_type_order_reaches_the_allocation_and_is_checked() -> None:
+    # SRMC+ 15 < frrp 20 <= TPmin 25, one-interval horizon. By default PT = PP = -10, and v1
+    # SDC FALSE is <TPmax(65): PB8 (60); with srmc_first PT = PP = 1, >TPmin(25): PB5 (30).
+    frame = frame_of(row(tp_min=25.0, srmc=15.0, frrp=20.0)).drop("price_type", "price_phase")
+    default = allocate_with_report(frame, ["v1"])
+    assert default.derived.row(0) == (-10, -10)
+    assert default.frame.get_column("band").to_list() == [8]
+    srmc_first = allocate_with_report(frame, ["v1"], price_type_order="srmc_first")
+    assert srmc_first.derived.row(0) == (1, 1)
+    assert srmc_first.frame.get_column("band").to_list() == [5]
+    message = "price_type_order must be one of thresholds_first, srmc_first; got 'tpmax_first'"
+    with pytest.raises(InputError, match=message):
+        allocate(frame, ["v1"], price_type_order="tpmax_first")
+    with pytest.raises(InputError, match="price_type_order must be one of"):
+        derive_price_type_phase(frame, price_type_order="SRMC_FIRST")
 
 
 def test_phase_horizon_from_min_run_time_column_and_mapping_agree() -> None:

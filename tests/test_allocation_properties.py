@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bidstack import allocate
+from bidstack import allocate, allocate_with_report
+from bidstack.kernel.codes import PRICE_TYPE_ORDERS
+from bidstack.reference.polars_allocation import price_type
 from bidstack.rules import load_variant
 
 from allocation_cases import (
@@ -83,20 +86,24 @@ def test_kernel_matches_reference_on_edge_rows(rows: list[dict]) -> None:
 
 @st.composite
 def unit_series(draw: st.DrawFn) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Up to three units' forecasts (NaN included), in shuffled row order, with horizons."""
+    """Up to three units' forecasts (NaN included), in shuffled row order, with horizons.
+
+    Each row's thresholds are TPmin 10, TPmax 100, SRMC 50 or else drawn from the forecasts'
+    values (so a forecast often lies exactly on one) or NaN, in any order: SRMC+ below TPmin or
+    above TPmax, and TPmin above TPmax, all occur.
+    """
     rows = []
     horizon = {}
+    values = [-20.0, 10.0, 30.0, 50.0, 75.0, 100.0, 130.0]
+    thresholds = st.one_of(
+        st.just((10.0, 100.0, 50.0)), st.tuples(*[st.sampled_from([*values, nan])] * 3)
+    )
     for unit in range(draw(st.integers(1, 3))):
         duid = f"G{unit}"
         horizon[duid] = draw(st.integers(1, 8))
-        forecasts = draw(
-            st.lists(
-                st.sampled_from([-20.0, 10.0, 30.0, 50.0, 75.0, 100.0, 130.0, nan]),
-                min_size=1,
-                max_size=25,
-            )
-        )
+        forecasts = draw(st.lists(st.sampled_from([*values, nan]), min_size=1, max_size=25))
         for t, frrp in enumerate(forecasts):
+            tp_min, tp_max, srmc = draw(thresholds)
             rows.append(
                 {
                     "duid": duid,
@@ -109,9 +116,9 @@ def unit_series(draw: st.DrawFn) -> tuple[pl.DataFrame, dict[str, int]]:
                         )
                     ),
                     "max_capacity": 100.0,
-                    "tp_min": 10.0,
-                    "tp_max": 100.0,
-                    "srmc": 50.0,
+                    "tp_min": tp_min,
+                    "tp_max": tp_max,
+                    "srmc": srmc,
                     "constraint_status": 0,
                     "semidispatchcap": False,
                     "frrp": frrp,
@@ -121,14 +128,22 @@ def unit_series(draw: st.DrawFn) -> tuple[pl.DataFrame, dict[str, int]]:
     return pl.DataFrame([rows[i] for i in order]), horizon
 
 
+@pytest.mark.parametrize("order", PRICE_TYPE_ORDERS)
 @SETTINGS
-@given(unit_series())
-def test_derivation_matches_reference_in_any_row_order(case) -> None:
+@given(case=unit_series())
+def test_derivation_matches_reference_in_any_row_order(case, order: str) -> None:
     frame, horizon = case
-    result = allocate(frame, ["v1", "v2"], phase_horizon=horizon)
+    result = allocate_with_report(
+        frame, ["v1", "v2"], phase_horizon=horizon, price_type_order=order
+    )
     rows = reference_rows(frame)
-    reference_price_type_phase(rows, horizon)
+    reference_price_type_phase(rows, horizon, order)
+    types = [row["price_type"] for row in rows]
+    assert result.derived.get_column("price_type").to_list() == types
+    assert result.derived.get_column("price_phase").to_list() == [r["price_phase"] for r in rows]
+    polars = frame.with_columns(srmc_plus=pl.col("srmc")).select(price_type(order))
+    assert polars.to_series().to_list() == types
     for name, variant in VARIANTS.items():
         bands, outcomes, _ = reference_allocation(rows, variant)
-        assert result.get_column(f"band_{name}").to_list() == bands
-        assert result.get_column(f"outcome_{name}").cast(pl.String).to_list() == outcomes
+        assert result.frame.get_column(f"band_{name}").to_list() == bands
+        assert result.frame.get_column(f"outcome_{name}").cast(pl.String).to_list() == outcomes

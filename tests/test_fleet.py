@@ -13,6 +13,7 @@ GOOD = """
 [market]
 gate_closure_seconds = 1800
 demand_bids = "retail.parquet"
+price_type_order = "srmc_first"
 [defaults]
 fcas_liability = 2.5
 [units.AGLHAL]
@@ -41,6 +42,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_good_fleet(tmp_path: Path) -> None:
     fleet = load_fleet(write(tmp_path, GOOD))
     assert fleet.gate_closure_seconds == 1800 and fleet.frrp is None
+    assert fleet.price_type_order == "srmc_first"
     hal, hdwf = fleet.units["AGLHAL"], fleet.units["HDWF2"]
     assert hal.fcas_liability == 2.5 and hdwf.fcas_liability == 0.0
     assert fleet.demand_bids == tmp_path / "retail.parquet"
@@ -50,6 +52,11 @@ def test_good_fleet(tmp_path: Path) -> None:
     table = fleet.parameters(5)
     assert table.get_column("phase_horizon").to_list() == [3, 3]
     assert table.get_column("srmc").to_list() == [95.5, 0.0]
+
+
+def test_price_type_order_defaults_to_spec(tmp_path: Path) -> None:
+    text = GOOD.replace('price_type_order = "srmc_first"\n', "")
+    assert load_fleet(write(tmp_path, text)).price_type_order == "thresholds_first"
 
 
 def test_forecast_file_is_relative_to_the_fleet_file(tmp_path: Path) -> None:
@@ -107,6 +114,14 @@ def test_forecast_file_is_relative_to_the_fleet_file(tmp_path: Path) -> None:
         (lambda t: t.split("[units.AGLHAL]")[0], "no units"),
         (lambda t: t.replace("[market]", '[market]\ndemand = "forecast"'), "demand must be one of"),
         (lambda t: t.replace("[market]", "[market]\nfrrp = 3"), "frrp must be"),
+        (
+            lambda t: t.replace('"srmc_first"', '"tpmax_first"'),
+            "[market] price_type_order must be one of thresholds_first, srmc_first",
+        ),
+        (
+            lambda t: t.replace('"srmc_first"', "1"),
+            "[market] price_type_order must be one of",
+        ),
         (lambda t: t + "[units", "not valid TOML"),
         (lambda t: t.replace("fcas_liability = 2.5", "fcas_liability = true"), "fcas_liability"),
         (

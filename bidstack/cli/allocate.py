@@ -33,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: the min_run_time column if present, else 1)",
     )
     parser.add_argument(
+        "--price-type-order",
+        default="thresholds_first",
+        metavar="ORDER",
+        help="how PT is derived from frrp: thresholds_first tests TPmax, TPmin, then SRMC+ "
+        "(SPEC §3, the default); srmc_first tests TPmax, SRMC+, then TPmin",
+    )
+    parser.add_argument(
         "--fcas-liability", action="store_true", help="add the fcas_liability column to SRMC"
     )
     parser.add_argument(
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         phase_horizon=horizon,
         fcas_liability=args.fcas_liability,
         bandavail=args.bandavail,
+        price_type_order=args.price_type_order,
     )
     result.frame.write_parquet(args.output)
     print(f"{frame.height:,} unit-intervals -> {args.output}")

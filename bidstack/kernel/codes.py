@@ -40,6 +40,13 @@ for _i, _v in enumerate(TABLE_PRICE_PHASES):
 PT_INDEX[20] = 3
 PP_INDEX[20] = 3
 
+#: The order in which PT is derived from frrp (SPEC §3, an assumption the user may override), by
+#: code. ``thresholds_first`` (SPEC §3, the default): 10 if frrp > TPmax, -10 if frrp <= TPmin,
+#: 1 if frrp > SRMC+, else -1. ``srmc_first``: 10 if frrp > TPmax, 1 if frrp > SRMC+, -1 if
+#: frrp > TPmin, else -10. They differ only where SRMC+ < frrp <= min(TPmin, TPmax).
+PRICE_TYPE_ORDERS = ("thresholds_first", "srmc_first")
+ORDER_THRESHOLDS_FIRST, ORDER_SRMC_FIRST = range(len(PRICE_TYPE_ORDERS))
+
 #: Rule tables, in slot order. ``constrained_off`` is optional in a variant file.
 TABLES = ("sdc_false", "sdc_true", "constrained_on", "constrained_off")
 SLOT_SDC_FALSE, SLOT_SDC_TRUE, SLOT_CONSTRAINED_ON, SLOT_CONSTRAINED_OFF = range(4)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from bidstack.kernel.codes import MISSING_CODE
+from bidstack.kernel.codes import MISSING_CODE, ORDER_SRMC_FIRST
 
 _FAR = np.iinfo(np.int64).max
 
@@ -62,27 +62,42 @@ def group_units(unit_code, n_codes, interval):
 
 
 @njit(cache=True)
-def _price_type(frrp, tp_min, tp_max, srmc_plus):
-    """PT: 10 above TPmax, 1 above SRMC+, -1 above TPmin, else -10; missing if any input is NaN."""
+def _price_type(frrp, tp_min, tp_max, srmc_plus, price_type_order):
+    """PT of one interval, tested in ``price_type_order`` (``codes.PRICE_TYPE_ORDERS``): 10
+    above TPmax; then -10 at or below TPmin, 1 above SRMC+, else -1 (``ORDER_THRESHOLDS_FIRST``)
+    or 1 above SRMC+, -1 above TPmin, else -10 (``ORDER_SRMC_FIRST``); missing if any is NaN."""
     if np.isnan(frrp) or np.isnan(tp_min) or np.isnan(tp_max) or np.isnan(srmc_plus):
         return MISSING_CODE
     if frrp > tp_max:
         return 10
-    if frrp > srmc_plus:
-        return 1
-    if frrp > tp_min:
-        return -1
-    return -10
+    if price_type_order == ORDER_SRMC_FIRST:
+        if frrp > srmc_plus:
+            return 1
+        return -1 if frrp > tp_min else -10
+    if frrp <= tp_min:
+        return -10
+    return 1 if frrp > srmc_plus else -1
 
 
 @njit(cache=True, parallel=True)
 def derive_price_type_phase(
-    order, unit_start, horizon, frrp, tp_min, tp_max, srmc_plus, price_type_out, price_phase_out
+    order,
+    unit_start,
+    horizon,
+    frrp,
+    tp_min,
+    tp_max,
+    srmc_plus,
+    price_type_order,
+    price_type_out,
+    price_phase_out,
 ):
     """Write PT and PP (int8[n], ``MISSING_CODE`` where unknown) for every row.
 
     ``order``/``unit_start`` come from :func:`group_units`; ``horizon`` int64[n_units] is each
-    unit's phase horizon in intervals (below 1: unknown, so its rows' PP is missing). PP at a row
+    unit's phase horizon in intervals (below 1: unknown, so its rows' PP is missing);
+    ``frrp``, ``tp_min``, ``tp_max``, ``srmc_plus`` are float64[n] (NaN: missing), and
+    ``price_type_order`` is the code (``codes.ORDER_*``) of the order PT is tested in. PP at a row
     is the lowest PT other than 10 over that row and the unit's next ``horizon - 1`` rows (cut at
     the unit's last row), 10 when all are 10; a missing PT in the window leaves PP missing unless
     a -10 settles it. Where PT is 10, PP does not matter (SPEC §2) and is written as 10.
@@ -98,7 +113,7 @@ def derive_price_type_phase(
         next_missing = _FAR
         for j in range(unit_start[u + 1] - 1, first - 1, -1):
             i = j if ordered else order[j]
-            pt = _price_type(frrp[i], tp_min[i], tp_max[i], srmc_plus[i])
+            pt = _price_type(frrp[i], tp_min[i], tp_max[i], srmc_plus[i], price_type_order)
             price_type_out[i] = pt
             if pt == -10:
                 next_low = j

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bidstack.kernel.codes import PRICE_TYPE_ORDERS
 from bidstack.rules import Variant
 
 PRICE_TYPES = {10, 1, -1, -10}
@@ -90,12 +91,28 @@ def allocate_row(row: Mapping[str, Any], variant: Variant) -> tuple[int | None, 
     return band, "allocated", within
 
 
-def derive_price_type(frrp: float, tp_min: float, tp_max: float, srmc_plus: float) -> int | None:
-    """SPEC §3: PT from FRRP against TPmax, SRMC+ and TPmin, tested in that order."""
+def derive_price_type(
+    frrp: float,
+    tp_min: float,
+    tp_max: float,
+    srmc_plus: float,
+    order: str = "thresholds_first",
+) -> int | None:
+    """SPEC §3: PT from FRRP, None if any input is missing.
+
+    ``order`` ``"thresholds_first"`` (SPEC §3) tests TPmax, TPmin, then SRMC+; ``"srmc_first"``
+    tests TPmax, SRMC+, then TPmin.
+    """
+    if order not in PRICE_TYPE_ORDERS:
+        raise ValueError(f"unknown price type order {order!r}")
     if any(_missing(x) for x in (frrp, tp_min, tp_max, srmc_plus)):
         return None
     if frrp > tp_max:
         return 10
+    if order == "thresholds_first":
+        if frrp <= tp_min:
+            return -10
+        return 1 if frrp > srmc_plus else -1
     if frrp > srmc_plus:
         return 1
     if frrp > tp_min:

@@ -3,7 +3,8 @@
 A baseline for the benchmark (and a second reference in the tests). It works in stages, each a
 ``with_columns`` over a lazy frame: the mlf-referred prices and the validity of each row; the band
 each distinct term picks; the cell each row lands in (an integer, one ``when/then`` per table); and
-finally band, outcome and within-limits per variant. PT and PP must be given.
+finally band, outcome and within-limits per variant. PT and PP must be given;
+:func:`price_type` derives PT from ``frrp`` as one expression (SPEC §3).
 """
 
 from __future__ import annotations
@@ -106,6 +107,27 @@ def _band(variant: Variant, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         value = pl.max_horizontal(bands) if c.op == "max" else pl.min_horizontal(bands)
         chain = chain.when(cell.is_in(indices)).then(value)
     return chain.otherwise(None), cell.is_in(not_applicable)
+
+
+def price_type(order: str = "thresholds_first") -> pl.Expr:
+    """PT (Int8) from ``frrp``, ``tp_min``, ``tp_max`` and ``srmc_plus``, null where any of them
+    is missing; ``order`` as in :data:`bidstack.kernel.codes.PRICE_TYPE_ORDERS`."""
+    if order not in codes.PRICE_TYPE_ORDERS:
+        raise ValueError(f"unknown price type order {order!r}")
+    frrp, tp_min, tp_max, srmc_plus = (
+        pl.col(c).cast(pl.Float64) for c in ("frrp", "tp_min", "tp_max", "srmc_plus")
+    )
+    missing = pl.any_horizontal(
+        [x.is_null() | x.is_nan() for x in (frrp, tp_min, tp_max, srmc_plus)]
+    )
+    derived = pl.when(frrp > tp_max).then(10)
+    if order == "thresholds_first":
+        derived = (
+            derived.when(frrp <= tp_min).then(-10).when(frrp > srmc_plus).then(1).otherwise(-1)
+        )
+    else:
+        derived = derived.when(frrp > srmc_plus).then(1).when(frrp > tp_min).then(-1).otherwise(-10)
+    return pl.when(missing).then(None).otherwise(derived).cast(pl.Int8).alias("price_type")
 
 
 def allocate_polars(

@@ -111,6 +111,7 @@ def bidding_round(
             fcas_liability=True,
             bandavail=True,
             lookahead=_lookahead_input(lookahead, fleet, interval_minutes),
+            price_type_order=fleet.price_type_order,
         )
         for name in names:
             suffix = "" if len(names) == 1 else f"_{name}"

@@ -74,6 +74,17 @@ def test_fleet_rebids_its_capacity_in_the_chosen_band() -> None:
     assert counts.get_column("allocated").to_list() == [4, 4]
 
 
+def test_the_fleet_files_price_type_order_reaches_the_allocation() -> None:
+    units = {"GEN1": {"tp_min": 80.0, "tp_max": 200.0, "srmc": 40.0}}
+    # SRMC 40 < frrp 60 <= TPmin 80: PT -10 by default (SPEC §3), 1 when SRMC+ is tested first
+    for order, expected in (("thresholds_first", -10), ("srmc_first", 1)):
+        fleet = parse_fleet(
+            {"market": {"price_type_order": order}, "units": units}, source="fleet.toml"
+        )
+        result = bidding_round(book(), fleet, ["v1"], frrp=frrp([60.0] * 4), interval_minutes=5)
+        assert result.allocation.derived.get_column("price_type").to_list() == [expected] * 4
+
+
 def test_missing_forecast_makes_the_fleet_offer_nothing_and_is_counted() -> None:
     result = bidding_round(
         book(), FLEET, ["v2"], frrp=frrp([100.0, None, 100.0, 100.0]), interval_minutes=5
