@@ -222,7 +222,8 @@ def _run_month(
             "no regional demand row for the interval: the demand bid is not dispatched",
         ).with_columns(scenario=pl.lit("all"))
     )
-    units = inputs.settlement_units(book.units, fleet, bidding.scenarios[BASELINE])
+    units, found = inputs.settlement_units(book.units, fleet, bidding.scenarios[BASELINE])
+    problems.append(found.with_columns(scenario=pl.lit("all")))
     measured = inputs.measured(store, left, right, fleet)
     if not initial_mw:
         initial_mw.update(dict.fromkeys(bidding.scenarios, inputs.initial_mw(store, left)))

@@ -279,22 +279,55 @@ def _typed(frame: pl.DataFrame, path: os.PathLike, types: dict) -> pl.DataFrame:
     return frame
 
 
-def settlement_units(units: pl.DataFrame, fleet: Fleet, offers: pl.DataFrame) -> pl.DataFrame:
+def settlement_units(
+    units: pl.DataFrame, fleet: Fleet, offers: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Participant, region and loss factor of every unit on each trading day settled: the
-    registration in force that day, a fleet entry's overrides, and the demand bids' units."""
+    registration in force that day, a fleet entry's overrides, and the demand bids' units.
+
+    A registration row without PARTICIPANTID (nempy's database drops the column) takes the
+    participant of the unit's bids that day, and is reported (``registration_incomplete``).
+    """
     given = pl.DataFrame(
         [(d, u.participant, u.region, u.mlf) for d, u in fleet.units.items()],
         schema={"duid": pl.String, "participantid": pl.String, "regionid": pl.String,
                 "mlf": pl.Float64},
         orient="row",
+    )  # fmt: skip
+    is_virtual = pl.col("duid").str.starts_with(DEMAND_BID_PREFIX)
+    bidders = (
+        offers.filter(~is_virtual)
+        .select("trading_day", "duid", pl.col("participantid").alias("participantid_bid"))
+        .unique(["trading_day", "duid"], keep="first")
     )
-    registered = units.join(given, on="duid", how="left", suffix="_fleet").select(
-        "trading_day",
+    registered = (
+        units.join(given, on="duid", how="left", suffix="_fleet")
+        .join(bidders, on=["trading_day", "duid"], how="left")
+        .select(
+            "trading_day",
+            "duid",
+            *(pl.coalesce(f"{c}_fleet", c).alias(c) for c in ("participantid", "regionid", "mlf")),
+            "participantid_bid",
+        )
+    )
+    gaps = registered.filter(
+        pl.col("participantid").is_null() & pl.col("participantid_bid").is_not_null()
+    ).select(
+        pl.lit("registration_incomplete").alias("kind"),
+        "regionid",
         "duid",
-        *(pl.coalesce(f"{c}_fleet", c).alias(c) for c in ("participantid", "regionid", "mlf")),
+        pl.lit(None, pl.Datetime("us")).alias("interval_datetime"),
+        pl.format(
+            "DUDETAILSUMMARY in force on {} has no PARTICIPANTID; the bids' participant {} is used",
+            "trading_day",
+            "participantid_bid",
+        ).alias("detail"),
     )
+    registered = registered.with_columns(
+        pl.coalesce("participantid", "participantid_bid").alias("participantid")
+    ).drop("participantid_bid")
     virtual = (
-        offers.filter(pl.col("duid").str.starts_with(DEMAND_BID_PREFIX))
+        offers.filter(is_virtual)
         .select(
             trading_day(pl.col("interval_datetime")).alias("trading_day"),
             "duid",
@@ -304,7 +337,8 @@ def settlement_units(units: pl.DataFrame, fleet: Fleet, offers: pl.DataFrame) ->
         )
         .unique(["trading_day", "duid"])
     )
-    return pl.concat([registered.with_columns(pl.col("mlf").fill_null(1.0)), virtual])
+    frame = pl.concat([registered.with_columns(pl.col("mlf").fill_null(1.0)), virtual])
+    return frame, gaps.cast(PROBLEM_SCHEMA)
 
 
 def measured(store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet):

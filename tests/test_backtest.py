@@ -190,7 +190,7 @@ def test_bad_input_is_reported_by_unit_and_interval(market, tmp_path) -> None:
         pl.concat(
             [
                 demand,
-                demand.filter(pl.col("regionid") == "NSW1").with_columns(regionid=pl.lit("TAS1")),
+                demand.filter(pl.col("regionid") == "NSW1").with_columns(regionid=pl.lit("XX1")),
             ]
         ),
         source="tas",
@@ -223,7 +223,7 @@ def test_bad_input_is_reported_by_unit_and_interval(market, tmp_path) -> None:
     tas = problems.filter(
         (pl.col("kind") == "demand_without_offers") & (pl.col("scenario") == "v2")
     )
-    assert set(tas.get_column("regionid")) == {"TAS1"} and tas.height == 24
+    assert set(tas.get_column("regionid")) == {"XX1"} and tas.height == 24
     assert run.summary.get_column("scenario").to_list() == ["baseline", "v2"]
 
 
@@ -502,7 +502,7 @@ def test_retailers_demand_bids_are_dispatched_and_charged(market, tmp_path: Path
     times = [window[0] + timedelta(minutes=5 * k) for k in range(1, 13)]
     pl.DataFrame(
         {
-            "regionid": ["NSW1"] * 12 + ["TAS1"],
+            "regionid": ["NSW1"] * 12 + ["XX1"],
             "interval_datetime": [*times, times[0]],
             "participantid": "RETAILCO",
             "price": 16000.0,  # takes its MW whatever the price, so it is charged for all of it
@@ -530,4 +530,4 @@ def test_retailers_demand_bids_are_dispatched_and_charged(market, tmp_path: Path
     orphans = pl.read_parquet(tmp_path / "out" / "problems").filter(
         pl.col("kind") == "demand_bid_without_demand"
     )
-    assert orphans.select("regionid", "interval_datetime").rows() == [("TAS1", times[0])]
+    assert orphans.select("regionid", "interval_datetime").rows() == [("XX1", times[0])]

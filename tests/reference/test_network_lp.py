@@ -74,41 +74,6 @@ def test_unserved_energy_prices_at_the_cap_and_forced_energy_at_the_floor() -> N
     np.testing.assert_allclose(over.dispatch_mw, [80.0])
 
 
-def tie_free_stack(rng: np.random.Generator):
-    """The next random stack whose bands all differ in referred price (the two references share
-    ties by different rules)."""
-    while True:
-        stack = random_stack(rng)
-        referred = (stack.price_band / stack.mlf[:, None])[stack.band_avail > 0]
-        if np.unique(referred).size == referred.size:
-            return stack
-
-
-@pytest.mark.parametrize("seed", range(30))
-def test_one_region_equals_dispatch_interval_without_ties(seed: int) -> None:
-    stack = tie_free_stack(np.random.default_rng(seed))
-    units = np.zeros(len(stack.band_avail), int)
-    old = stack.reference()
-    new = dispatch_network(
-        units,
-        stack.price_band,
-        stack.band_avail,
-        np.array([stack.demand]),
-        mlf=stack.mlf,
-        max_avail=stack.max_avail,
-        ramp_base=stack.initial_mw,
-        ramp_up_rate=stack.ramp_up_rate,
-        ramp_down_rate=stack.ramp_down_rate,
-        ramp_priority="availability",  # dispatch_interval's rule
-        price_range=True,
-    )
-    np.testing.assert_allclose(new.dispatch_mw, old.dispatch_mw, atol=1e-6)
-    low, high = new.price_left[0] - 1e-6, new.price_right[0] + 1e-6
-    assert low <= old.price <= high and low <= new.price[0] <= high
-    if high - low < 1e-3:
-        assert new.price[0] == pytest.approx(old.price)
-
-
 # 2. Ramp-down over availability
 
 
