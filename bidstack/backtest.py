@@ -103,7 +103,7 @@ def backtest(
     start, end = market_time(start), market_time(end)
     if not start < end:
         raise InputError(f"the backtest window ({start}, {end}] is empty")
-    loaded = load_variants(variants)  # each rule file is read once, for the whole run
+    loaded = load_variants(variants) if variants else []  # each rule file read once per run
     names = [variant.name for variant in loaded]
     clash = sorted(set(names) & RESERVED)
     if clash:
@@ -195,7 +195,8 @@ def _run_month(
             _write(pl.concat(problems, how="diagonal_relaxed"), out / "problems", month)
         )
         return
-    network, mode = inputs.network(store, left, right, fleet)
+    network, mode, flows = inputs.network(store, left, right, fleet)
+    problems.append(inputs.flows_beyond_limits(flows).with_columns(scenario=pl.lit("all")))
     demand, found = inputs.demand(store, left, right, fleet, offers, mode)
     problems.append(found.with_columns(scenario=pl.lit("all")))
     bidding = bidding_round(
@@ -256,7 +257,8 @@ def _run_month(
         for name, frame in (
             ("dispatch_units", result.units),
             ("dispatch_regions", result.regions),
-            ("dispatch_links", result.links),
+            ("dispatch_links", inputs.historical_links(flows) if mode == "historical"
+                               else result.links),
             ("evaluation", evaluation),
             ("amounts", amounts),
         ):

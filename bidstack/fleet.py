@@ -181,8 +181,8 @@ _MARKET_KEYS = {"frrp", "gate_closure_seconds", "demand", "demand_bids", "price_
 }
 
 
-def load_fleet(path: str | Path) -> Fleet:
-    """Read and check a fleet file."""
+def load_fleet(path: str | Path, *, units_required: bool = True) -> Fleet:
+    """Read and check a fleet file (``units_required=False``: it may hold only ``[market]``)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text("utf-8-sig"))
@@ -192,10 +192,12 @@ def load_fleet(path: str | Path) -> Fleet:
         raise ConfigError(f"{path}: cannot read fleet file: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_fleet(data, source=str(path), base=path.parent)
+    return parse_fleet(data, source=str(path), base=path.parent, units_required=units_required)
 
 
-def parse_fleet(data: dict[str, Any], *, source: str, base: Path = Path()) -> Fleet:
+def parse_fleet(
+    data: dict[str, Any], *, source: str, base: Path = Path(), units_required: bool = True
+) -> Fleet:
     """Check a fleet file's parsed TOML; ``base`` resolves relative forecast paths."""
     unknown = set(data) - {"market", "defaults", "units"}
     if unknown:
@@ -209,7 +211,7 @@ def parse_fleet(data: dict[str, Any], *, source: str, base: Path = Path()) -> Fl
     if bad:
         raise ConfigError(f"{source}: [defaults] has unknown key {sorted(bad)[0]!r}")
     units = _table(data.get("units", {}), f"{source}: [units]")
-    if not units:
+    if not units and units_required:
         raise ConfigError(f"{source}: no units: add a [units.DUID] table per unit")
     parsed = {
         duid: _unit(duid, defaults | _table(keys, f"{source}: [units.{duid}]"), source)

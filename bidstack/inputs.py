@@ -372,6 +372,8 @@ def lookahead(
 ) -> pl.DataFrame | None:
     """The fleet's intervals in ``(right, end]`` that its longest phase horizon reaches, with
     their forecast price: what PP looks ahead into past the end of a month."""
+    if not fleet.units:
+        return None
     longest = max(unit.horizon(INTERVAL_MINUTES) for unit in fleet.units.values())
     until = min(end, right + timedelta(minutes=INTERVAL_MINUTES * (longest - 1)))
     if until <= right:
@@ -478,15 +480,17 @@ def _rows(frame: pl.DataFrame, kind: str, detail: pl.Expr) -> pl.DataFrame:
 
 def network(
     store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet
-) -> tuple[Network | None, str]:
-    """The interconnectors of the window and the mode they run in (``[market]``
-    ``interconnectors``): ``"optimised"`` (the default when the store has the network tables),
-    ``"historical"`` or ``"none"``."""
+) -> tuple[Network | None, str, pl.DataFrame]:
+    """The interconnectors of the window, the mode they run in (``[market]``
+    ``interconnectors``: ``"optimised"``, the default when the store has the network tables,
+    ``"historical"`` or ``"none"``), and their flows as AEMO dispatched them
+    (:func:`interconnector_history`)."""
     options = fleet.market
+    history = interconnector_history(store, left, right)
     tables = NetworkTables(*(read(store, table).collect() for table in NETWORK_TABLES))
     mode = options.interconnectors or ("none" if tables.empty else "optimised")
     if mode != "optimised":
-        return None, mode
+        return None, mode, history
     if tables.empty:
         raise InputError(
             f"{store}: interconnectors = optimised needs INTERCONNECTORCONSTRAINT, LOSSMODEL and "
@@ -498,16 +502,70 @@ def network(
         pl.col("settlementdate").alias("interval_datetime"),
         (pl.col("initialsupply") + pl.col("demandforecast")).alias("loss_demand"),
     )
-    limits = None
-    if options.interconnector_limits == "dispatch":
-        limits = (
-            read(store, "DISPATCHINTERCONNECTORRES", left, right)
-            .select("interconnectorid", pl.col("settlementdate").alias("interval_datetime"),
-                    "exportlimit", "importlimit")
-            .collect()
+    limits = history if options.interconnector_limits == "dispatch" else None
+    built = build_network(tables, loss_demand, dispatch_limits=limits, as_of=options.network_as_of)
+    return built, mode, history
+
+
+def interconnector_history(
+    store: str | os.PathLike, left: datetime, right: datetime
+) -> pl.DataFrame:
+    """DISPATCHINTERCONNECTORRES (the pricing run): ``interconnectorid, interval_datetime,
+    mwflow, mwlosses, marginalloss, exportlimit, importlimit``."""
+    return (
+        read(store, "DISPATCHINTERCONNECTORRES", left, right)
+        .select(
+            "interconnectorid",
+            pl.col("settlementdate").alias("interval_datetime"),
+            "mwflow",
+            "mwlosses",
+            "marginalloss",
+            "exportlimit",
+            "importlimit",
         )
-    return build_network(tables, loss_demand, dispatch_limits=limits,
-                         as_of=options.network_as_of), mode  # fmt: skip
+        .collect()
+    )
+
+
+def flows_beyond_limits(history: pl.DataFrame) -> pl.DataFrame:
+    """Problem rows for intervals whose historical flow lies beyond its own export or import
+    limit (``flow_beyond_limits``): the limits NEMDE reported are then not the ones it applied."""
+    tolerance = 1e-3
+    beyond = (pl.col("mwflow") > pl.col("exportlimit") + tolerance) | (
+        pl.col("mwflow") < pl.col("importlimit") - tolerance
+    )
+    return (
+        history.filter(beyond.fill_null(False))
+        .select(
+            pl.lit("flow_beyond_limits").alias("kind"),
+            pl.lit(None, pl.String).alias("regionid"),
+            pl.col("interconnectorid").alias("duid"),
+            "interval_datetime",
+            pl.format(
+                "MWFLOW {} outside its limits [{}, {}]", "mwflow", "importlimit", "exportlimit"
+            ).alias("detail"),
+        )
+        .cast(PROBLEM_SCHEMA)
+    )
+
+
+def historical_links(history: pl.DataFrame) -> pl.DataFrame:
+    """The flows of :func:`interconnector_history` in the dispatch stage's ``links`` columns, for
+    ``interconnectors = "historical"``, where flows are held at history."""
+    return history.select(
+        pl.col("interconnectorid").alias("linkid"),
+        "interconnectorid",
+        pl.lit(None, pl.String).alias("from_region"),
+        pl.lit(None, pl.String).alias("to_region"),
+        "interval_datetime",
+        pl.col("mwflow").alias("flow_mw"),
+        pl.col("mwlosses").alias("losses_mw"),
+        pl.lit(None, pl.Float64).alias("withdrawn_mw"),
+        pl.lit(None, pl.Float64).alias("injected_mw"),
+        pl.col("marginalloss").alias("marginal_loss"),
+        (pl.col("mwflow") >= pl.col("exportlimit") - 1e-3).alias("at_export_limit"),
+        (pl.col("mwflow") <= pl.col("importlimit") + 1e-3).alias("at_import_limit"),
+    )
 
 
 def history_prices(store: str | os.PathLike, left: datetime, right: datetime) -> pl.DataFrame:

@@ -17,12 +17,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--store", type=Path, required=True, help="a store made by bidstack ingest")
-    parser.add_argument("--fleet", type=Path, required=True, help="the fleet file (TOML)")
+    parser.add_argument(
+        "--fleet",
+        type=Path,
+        help="the fleet file (TOML); with --baseline-only optional, or [market] alone",
+    )
     parser.add_argument(
         "--rules",
         action="append",
         metavar="NAME|PATH",
         help="a built-in variant (v1, v2) or a rule file; repeat for several (default: v2)",
+    )
+    parser.add_argument(
+        "--baseline-only",
+        action="store_true",
+        help="run the historical baseline alone (no fleet re-bid): how well the model "
+        "reproduces history, in calibration.csv",
     )
     parser.add_argument("--start", required=True, help="start of the window, exclusive (ISO)")
     parser.add_argument("--end", required=True, help="end of the window, inclusive (ISO)")
@@ -32,11 +42,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bidstack.backtest import backtest
-    from bidstack.fleet import load_fleet
+    from bidstack.errors import ConfigError
+    from bidstack.fleet import Fleet, load_fleet
     from bidstack.report import write_report
 
-    fleet = load_fleet(args.fleet)
-    result = backtest(args.store, fleet, args.rules or ["v2"], args.start, args.end, args.output)
+    if args.baseline_only and args.rules:
+        raise ConfigError("--baseline-only runs no rule variant: leave out --rules")
+    if args.fleet is None and not args.baseline_only:
+        raise ConfigError("give the fleet file with --fleet (or run --baseline-only)")
+    if args.fleet is None:
+        fleet = Fleet({})
+    else:
+        fleet = load_fleet(args.fleet, units_required=not args.baseline_only)
+    variants = [] if args.baseline_only else args.rules or ["v2"]
+    result = backtest(args.store, fleet, variants, args.start, args.end, args.output)
     report = write_report(result)
     print(format_summary(result))
     print(f"report: {report}")
@@ -66,8 +85,29 @@ def format_summary(result) -> str:
             text = "-" if value is None else fmt(value) if callable(fmt) else fmt.format(value)
             cells.append(f"{text:>{width}}")
         lines.append("".join(cells))
+    lines += calibration_lines(result.calibration)
     if result.problems.height:
         lines.append("problems reported (rows in problems/):")
         for row in result.problems.iter_rows(named=True):
             lines.append(f"{row['rows']:>12,}  {row['kind']} ({row['scenario']})")
     return "\n".join(lines)
+
+
+def calibration_lines(table) -> list[str]:
+    """The baseline against history, in two lines (none when the store has no history)."""
+    rows = {row["scope"]: row for row in table.iter_rows(named=True)}
+    lines = []
+    prices, units = rows.get("all"), rows.get("units")
+    if prices and prices["compared"]:
+        lines.append(
+            f"baseline vs history: price within 5% of RRP in {prices['within_5pct']:,} of "
+            f"{prices['compared']:,} region-intervals, within $1 in {prices['within_1']:,} "
+            f"(MAE {prices['mae']:,.2f} $/MWh; by region in calibration.csv)"
+        )
+    if units and units["compared"]:
+        share = units["within_1"] / units["compared"]
+        lines.append(
+            f"baseline vs history: dispatch within 1 MW of TOTALCLEARED in {share:.1%} of "
+            f"{units['compared']:,} unit-intervals (MAE {units['mae']:,.2f} MW)"
+        )
+    return lines
