@@ -122,31 +122,26 @@ def transform_nb(
     inflate, the relaxation), where positive by its upper curve; at price 0 the parent may take
     anything between the two (a piece of gain ``INFLATION``). Child pieces outside the group's
     range ``[Y0, Y1]`` do not cross. Each output piece records the child price and gain it came
-    from and its ``y`` start ``out_ya``.
+    from and its ``y`` start ``out_ya``. Pieces and segments both ascend in ``y``, so one walk
+    over each suffices.
     """
     Y1 = Y0
     for s in range(n_up):
         Y1 += up_len[s]
+    up = np.array([0.0, Y0])  # cursor: segment index, its start
+    down = np.array([0.0, Y0])
     n = 0
     y = qlo
     zero_done = False
-    z_lo_at = 0.0
     for j in range(count):
         ya, yb = y, y + length[j]
         y = yb
         if price[j] >= 0.0 and not zero_done:
             # the price-0 jump: from the lower curve to the upper curve at the crossing
             y0 = min(max(ya, Y0), Y1)
-            z_lo_at = _curve_z(Z0, Y0, dn_len, dn_gain, n_dn, y0)
             y0b = min(max(yb, Y0), Y1) if price[j] == 0.0 else y0
-            z_up = _curve_z(Z0, Y0, up_len, up_gain, n_up, y0b)
-            if z_up - z_lo_at > 0.0:
-                out_price[n] = 0.0
-                out_len[n] = z_up - z_lo_at
-                out_ya[n] = y0
-                out_gain[n] = INFLATION
-                out_cprice[n] = 0.0
-                n += 1
+            n = _jump(Z0, Y0, up_len, up_gain, n_up, dn_len, dn_gain, n_dn, y0, y0b, n,
+                      out_price, out_len, out_ya, out_gain, out_cprice)  # fmt: skip
             zero_done = True
             if price[j] == 0.0:
                 continue
@@ -154,72 +149,47 @@ def transform_nb(
         if hi_ <= lo_:
             continue
         if price[j] < 0.0:
-            n = _map_piece(
-                price[j],
-                lo_,
-                hi_,
-                Y0,
-                dn_len,
-                dn_gain,
-                n_dn,
-                n,
-                out_price,
-                out_len,
-                out_ya,
-                out_gain,
-                out_cprice,
-            )
+            n = _map_piece(price[j], lo_, hi_, dn_len, dn_gain, n_dn, down, n,
+                           out_price, out_len, out_ya, out_gain, out_cprice)  # fmt: skip
         else:
-            n = _map_piece(
-                price[j],
-                lo_,
-                hi_,
-                Y0,
-                up_len,
-                up_gain,
-                n_up,
-                n,
-                out_price,
-                out_len,
-                out_ya,
-                out_gain,
-                out_cprice,
-            )
+            n = _map_piece(price[j], lo_, hi_, up_len, up_gain, n_up, up, n,
+                           out_price, out_len, out_ya, out_gain, out_cprice)  # fmt: skip
     if not zero_done:
         # every child piece is negative: the parent may still take the jump at price 0
         y0 = min(max(y, Y0), Y1)
-        z_lo_at = _curve_z(Z0, Y0, dn_len, dn_gain, n_dn, y0)
-        z_up = _curve_z(Z0, Y0, up_len, up_gain, n_up, y0)
-        if z_up - z_lo_at > 0.0:
-            out_price[n] = 0.0
-            out_len[n] = z_up - z_lo_at
-            out_ya[n] = y0
-            out_gain[n] = INFLATION
-            out_cprice[n] = 0.0
-            n += 1
+        n = _jump(Z0, Y0, up_len, up_gain, n_up, dn_len, dn_gain, n_dn, y0, y0, n,
+                  out_price, out_len, out_ya, out_gain, out_cprice)  # fmt: skip
     return Z0, n
 
 
 @njit(cache=True)
-def _map_piece(
-    cprice,
-    ya,
-    yb,
-    Y0,
-    seg_len,
-    seg_gain,
-    n_seg,
-    n,
-    out_price,
-    out_len,
-    out_ya,
-    out_gain,
-    out_cprice,
-):
+def _jump(Z0, Y0, up_len, up_gain, n_up, dn_len, dn_gain, n_dn, y0, y0b, n,
+          out_price, out_len, out_ya, out_gain, out_cprice):  # fmt: skip
+    """Append the piece at parent price 0: from the lower curve at ``y0`` to the upper at
+    ``y0b``."""
+    z_lo_at = _curve_z(Z0, Y0, dn_len, dn_gain, n_dn, y0)
+    z_up = _curve_z(Z0, Y0, up_len, up_gain, n_up, y0b)
+    if z_up - z_lo_at > 0.0:
+        out_price[n] = 0.0
+        out_len[n] = z_up - z_lo_at
+        out_ya[n] = y0
+        out_gain[n] = INFLATION
+        out_cprice[n] = 0.0
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _map_piece(cprice, ya, yb, seg_len, seg_gain, n_seg, cursor, n,
+               out_price, out_len, out_ya, out_gain, out_cprice):  # fmt: skip
     """Append the part of a child piece ``[ya, yb]`` at child price ``cprice`` that each segment
-    of a link curve carries: parent price ``cprice / gain``, delivered MW ``gain * dy``."""
-    start = Y0
-    for s in range(n_seg):
+    of a link curve carries: parent price ``cprice / gain``, delivered MW ``gain * dy``.
+    ``cursor`` (segment, its start) moves forward only: pieces come in ascending ``y``."""
+    s, start = int(cursor[0]), cursor[1]
+    while s < n_seg and start + seg_len[s] <= ya:
+        start += seg_len[s]
+        s += 1
+    while s < n_seg:
         end = start + seg_len[s]
         lo_, hi_ = max(ya, start), min(yb, end)
         if hi_ > lo_:
@@ -229,9 +199,11 @@ def _map_piece(
             out_gain[n] = seg_gain[s]
             out_cprice[n] = cprice
             n += 1
-        start = end
-        if start >= yb:
+        if end >= yb:
             break
+        start = end
+        s += 1
+    cursor[0], cursor[1] = s, start
     return n
 
 

@@ -141,8 +141,9 @@ def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
     losses_mw, withdrawn_mw`` (at its from-region), ``injected_mw`` (at its to-region),
     ``marginal_loss`` (to-price / from-price for the loss segment the flow lies in) and
     ``link_flags`` (int8, :data:`LinkState`); and the branch-and-bound nodes solved in each
-    interval (negative: the search stopped at ``max_nodes`` without a solution on every loss
-    curve, and the relaxation's solution was kept).
+    interval (negative: the search stopped at ``max_nodes`` before proving its best solution the
+    least cost; that solution is kept, or the relaxation's where none had every link on its
+    loss curve).
     """
     s = tree.make_scratch_nb(layout, links)
     n_rows = offers.row_unit.shape[0]
@@ -180,7 +181,8 @@ def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
     active = np.zeros(n_reg, np.bool_)
     root_a, root_b = np.zeros(n_link), np.zeros(n_link)
     best_a, best_b = np.zeros(n_link), np.zeros(n_link)
-    stack_a, stack_b = np.zeros((2 * max_nodes + 2, n_link)), np.zeros((2 * max_nodes + 2, n_link))
+    depth = 3 * max_nodes + 3
+    stack_a, stack_b = np.zeros((depth, n_link)), np.zeros((depth, n_link))
     for i in range(n_int):
         tree.prepare_interval_nb(i, layout, offers, links, s, ramp_priority, on, root_a, root_b)
         nodes[i] = _branch_and_bound(
@@ -209,17 +211,32 @@ def _branch_and_bound(
 ):
     """Find the flow ranges whose relaxation is the least-cost solution with every link on its
     loss curve; leave them in ``best_a``/``best_b``. Returns the nodes solved (1: the root
-    relaxation was already feasible, and the scratch holds its solution)."""
-    stack_a[0], stack_b[0] = root_a, root_b
+    relaxation was already feasible, and the scratch holds its solution).
+
+    Depth first (the segment holding a flow first) until a solution on every curve is found,
+    then the open node of lowest bound (its parent's relaxation cost) next: the fewest nodes to
+    prove that solution the best.
+    """
+    bound = np.empty(stack_a.shape[0])
+    stack_a[0], stack_b[0], bound[0] = root_a, root_b, -np.inf
     top = 1
     nodes = 0
     found = False
     best_cost = np.inf
     while top > 0:
+        pick = top - 1
+        if found:
+            for j in range(top - 1):
+                if bound[j] < bound[pick]:
+                    pick = j
+        a, b = stack_a[pick].copy(), stack_b[pick].copy()
+        parent_bound = bound[pick]
         top -= 1
-        a, b = stack_a[top].copy(), stack_b[top].copy()
+        stack_a[pick], stack_b[pick], bound[pick] = stack_a[top], stack_b[top], bound[top]
+        if found and parent_bound >= best_cost - 1e-9 * max(1.0, abs(best_cost)):
+            continue
         cost, branch = tree.solve_nb(layout, links, s, on, a, b, active)
-        link, split = branch
+        link, low, high = branch
         nodes += 1
         if found and cost >= best_cost - 1e-9 * max(1.0, abs(best_cost)):
             continue
@@ -230,21 +247,20 @@ def _branch_and_bound(
             continue
         if nodes >= max_nodes:
             continue
-        near_a, near_b = a.copy(), b.copy()
-        far_a, far_b = a.copy(), b.copy()
-        if np.isnan(split):
+        if np.isnan(low):  # an exclusive pair both flowing: close one, then the other
             partner = links.exclusive[link]
-            near_a[partner], near_b[partner] = 0.0, 0.0
-            far_a[link], far_b[link] = 0.0, 0.0
-        else:
-            near_b[link] = split
-            far_a[link] = split
-            if s.link_f[link] > split:
-                near_a, near_b, far_a, far_b = far_a, far_b, near_a, near_b
-        stack_a[top], stack_b[top] = far_a, far_b
-        stack_a[top + 1], stack_b[top + 1] = near_a, near_b
-        top += 2
+            for closed in (partner, link):
+                stack_a[top], stack_b[top], bound[top] = a, b, cost
+                stack_a[top, closed], stack_b[top, closed] = 0.0, 0.0
+                top += 1
+            continue
+        # the ranges below and above the segment holding the flow, then that segment (on its
+        # loss curve exactly: searched first)
+        for lower, upper in ((high, b[link]), (a[link], low), (low, high)):
+            if upper > lower:
+                stack_a[top], stack_b[top], bound[top] = a, b, cost
+                stack_a[top, link], stack_b[top, link] = lower, upper
+                top += 1
     if not found:
         best_a[:], best_b[:] = root_a, root_b
-        return -nodes
-    return nodes
+    return -nodes if nodes >= max_nodes else nodes

@@ -363,9 +363,10 @@ def _own_curve(s, g, demand, region_units):
 def solve_nb(layout, links, s, on, range_a, range_b, active):
     """Solve the interval's relaxation for the links' flow ranges ``[range_a, range_b]``.
 
-    Returns ``(cost, branch_link, split)``: the relaxation's cost, and the link to branch on
-    (-1 when every link sits on its loss curve and no exclusive pair flows both ways: the
-    solution is feasible) with the flow to split its range at (NaN: branch on exclusivity).
+    Returns ``(cost, (branch_link, low, high))``: the relaxation's cost, and the link to branch
+    on (-1 when every link sits on its loss curve and no exclusive pair flows both ways: the
+    solution is feasible) with the segment of its range holding its flow (NaN: branch on
+    exclusivity).
     ``active[g]`` is set for regions whose group has an open link (they clear through it).
     """
     n_reg = layout.demand.shape[1]
@@ -395,7 +396,7 @@ def solve_nb(layout, links, s, on, range_a, range_b, active):
             for j in range(s.grp_off[g], s.grp_off[g + 1]):
                 active[g] = active[g] or on[s.grp_link[j]]
         if active[g]:
-            _group_curves(s, g, on)
+            _group_curves(s, g, on, links.exclusive)
     for g in layout.region_order:
         if s.present[g]:
             _total_curve(s, g, active)
@@ -423,7 +424,7 @@ def _reversed(s, lk):
 
 
 @njit(cache=True)
-def _group_curves(s, g, on):
+def _group_curves(s, g, on, exclusive):
     """The upper (links' curves by decreasing gain) and lower (chords by increasing gain) curves
     of the group joining region ``g`` to its parent, in child-to-parent orientation."""
     members = s.grp_off[g + 1] - s.grp_off[g]
@@ -466,11 +467,24 @@ def _group_curves(s, g, on):
     for m in range(members):
         lk = s.grp_link[s.grp_off[g] + m]
         starts[m] = m
+        partner = exclusive[lk]
+        if partner >= 0 and not (s.pt_n[partner] > 1 and on[partner] and s.pt_n[lk] > 1):
+            partner = -1  # one of the pair is closed: the other is a link like any other
+        if partner >= 0 and partner < lk and on[lk]:
+            continue  # the pair's one chord is its first link's
         if on[lk] and s.pt_n[lk] > 1:
             at, n = s.pt_off[lk], s.pt_n[lk]
             chord_len[m] = s.pt_y[at + n - 1] - s.pt_y[at]
-            chord_gain[m] = (s.pt_z[at + n - 1] - s.pt_z[at]) / chord_len[m]
-            chord_count[m] = 1
+            rise = s.pt_z[at + n - 1] - s.pt_z[at]
+            if partner > lk:
+                # an exclusive pair (Basslink's two one-way links) is one curve from one link's
+                # far end through both at 0 to the other's: its hull has that curve's chord
+                other, count = s.pt_off[partner], s.pt_n[partner]
+                chord_len[m] += s.pt_y[other + count - 1] - s.pt_y[other]
+                rise += s.pt_z[other + count - 1] - s.pt_z[other]
+            if chord_len[m] > 0.0:
+                chord_gain[m] = rise / chord_len[m]
+                chord_count[m] = 1
     order = np.empty(members, np.int64)
     total = curves.merge_segments_nb(starts, chord_count, chord_gain, False, order)
     for j in range(total):
@@ -692,8 +706,10 @@ def _curve_range(s, g, y):
 @njit(cache=True)
 def _positions(s, layout, links, on, active, range_a, range_b):
     """Each open link's flow and losses at its group's operating point; returns the link to
-    branch on and where to split its range (``(-1, nan)``: every link on its curve)."""
+    branch on and the segment of its range holding its flow (``(-1, nan, nan)``: every link on
+    its curve; ``(link, nan, nan)``: an exclusive pair to branch on)."""
     n_link = links.link_from.shape[0]
+    pair = -1
     for lk in range(n_link):
         s.link_off[lk] = False
         at = s.pt_off[lk]
@@ -730,38 +746,60 @@ def _positions(s, layout, links, on, active, range_a, range_b):
         else:
             for j in range(s.n_dn[c]):
                 lk, length = s.dn_link[seg + j], s.dn_len[seg + j]
-                at, last = s.pt_off[lk], s.pt_off[lk] + s.pt_n[lk] - 1
-                share = (
-                    1.0 if cumulative + length <= y + TOLERANCE_MW else (y - cumulative) / length
-                )
-                share = max(share, 0.0)
-                s.link_f[lk] = s.pt_f[at] + share * (s.pt_f[last] - s.pt_f[at])
-                s.link_loss[lk] = s.pt_loss[at] + share * (s.pt_loss[last] - s.pt_loss[at])
+                full = cumulative + length <= y + TOLERANCE_MW
+                share = max(1.0 if full else (y - cumulative) / length, 0.0)
                 inside = TOLERANCE_MW < y - cumulative < length - TOLERANCE_MW
-                s.link_off[lk] = s.pt_n[lk] > 2 and inside
+                partner = links.exclusive[lk]
+                if partner >= 0 and on[partner] and s.pt_n[partner] > 1 and s.pt_n[lk] > 1:
+                    # the pair's chord: its ends are each link alone at its far end
+                    for member in (lk, partner):
+                        at, n = s.pt_off[member], s.pt_n[member]
+                        k = at + n - 1 if share >= 0.5 else at
+                        s.link_f[member], s.link_loss[member] = s.pt_f[k], s.pt_loss[k]
+                    if inside:
+                        pair = lk
+                else:
+                    at, last = s.pt_off[lk], s.pt_off[lk] + s.pt_n[lk] - 1
+                    s.link_f[lk] = s.pt_f[at] + share * (s.pt_f[last] - s.pt_f[at])
+                    s.link_loss[lk] = s.pt_loss[at] + share * (s.pt_loss[last] - s.pt_loss[at])
+                    s.link_off[lk] = s.pt_n[lk] > 2 and inside
                 cumulative += length
                 if cumulative >= y + TOLERANCE_MW:
                     break
+    if pair >= 0:  # inside an exclusive pair's chord: branch on which link flows
+        s.link_off[pair] = True
+        return pair, np.nan, np.nan
+    widest, gap = -1, 0.0  # the link whose losses lie furthest above its curve
     for lk in range(n_link):
         if s.link_off[lk]:
-            return lk, _split(links, lk, range_a[lk], range_b[lk], s.link_f[lk])
+            first, end = links.bp_offsets[lk], links.bp_offsets[lk + 1]
+            curve = curves.interpolate_nb(links.breakpoints[first:end], s.bp_loss[first:end],
+                                          s.link_f[lk])  # fmt: skip
+            if widest < 0 or s.link_loss[lk] - curve > gap:
+                widest, gap = lk, s.link_loss[lk] - curve
+    if widest >= 0:
+        low, high = _split(links, widest, range_a[widest], range_b[widest], s.link_f[widest])
+        return widest, low, high
     for lk in range(n_link):
         m = links.exclusive[lk]
         both = abs(s.link_f[lk]) > TOLERANCE_MW and abs(s.link_f[m]) > TOLERANCE_MW
         if m > lk and on[lk] and on[m] and both:
-            return lk, np.nan
-    return -1, np.nan
+            return lk, np.nan, np.nan
+    return -1, np.nan, np.nan
 
 
 @njit(cache=True)
 def _split(links, lk, a, b, f):
-    """The breakpoint of link ``lk`` strictly inside ``(a, b)`` nearest to ``f``."""
-    best = np.nan
+    """The breakpoints of link ``lk`` around ``f`` inside ``[a, b]``: the segment holding the flow,
+    ``(low, high)``; its ends are ``a`` or ``b`` where no breakpoint lies between."""
+    low, high = a, b
     for k in range(links.bp_offsets[lk], links.bp_offsets[lk + 1]):
         bp = links.breakpoints[k]
-        if a < bp < b and (np.isnan(best) or abs(bp - f) < abs(best - f)):
-            best = bp
-    return best
+        if a < bp <= f and bp > low:
+            low = bp
+        if f < bp < b and bp < high:
+            high = bp
+    return low, high
 
 
 @njit(cache=True)
@@ -782,12 +820,22 @@ def write_interval_nb(i, layout, offers, links, s, on, unit_out, region_out, lin
         own, n = s.own_off[g], s.own_n[g]
         raw = s.price[g]
         own_level = -1
+        base = layout.region_units[g]
         for p in range(1, n - 1):
             used = s.own_used[own + p]
             if s.own_price[own + p] == raw:
                 own_level = p
-            if used > 0.0:
-                _allocate(s, offers, layout.region_units[g], own + p, used, dispatch_mw)
+            if used >= s.own_len[own + p]:  # the whole level: every band to its room
+                for j in range(s.own_m0[own + p], s.own_m1[own + p]):
+                    u = base + s.merit_unit[j]
+                    if s.row_of[u] >= 0:
+                        k = s.merit_band[j]
+                        dispatch_mw[s.row_of[u]] += s.hi[u, k] - s.lo[u, k]
+            elif used > 0.0:
+                _allocate_tied(
+                    used, s.own_m0[own + p], s.own_m1[own + p], base, s.merit_unit,
+                    s.merit_band, s.row_of, s.lo, s.hi, offers.band_avail, dispatch_mw,
+                )  # fmt: skip
         unserved[i, g] = s.own_used[own + n - 1]
         oversupply[i, g] = s.own_len[own] - s.own_used[own]
         raw_out[i, g] = raw
@@ -813,25 +861,24 @@ def write_interval_nb(i, layout, offers, links, s, on, unit_out, region_out, lin
 
 
 @njit(cache=True)
-def _allocate(s, offers, unit_base, piece, used, dispatch_mw):
-    """Add a level's ``used`` MW to its bands' units: whole, or shared among the tied bands."""
-    m0, m1 = s.own_m0[piece], s.own_m1[piece]
-    full = used >= s.own_len[piece]
+def _allocate_tied(used, m0, m1, unit_base, merit_unit, merit_band, row_of, lo_mw, hi_mw,
+                   band_avail, dispatch_mw):  # fmt: skip
+    """Share ``used`` MW of a level among its tied bands (merit entries ``m0:m1``) as AEMO
+    does, adding each band's share to its unit's dispatch."""
     count = m1 - m0
     volume, lo, hi = np.zeros(count), np.zeros(count), np.zeros(count)
     rows = np.full(count, -1, np.int64)
     for j in range(m0, m1):
-        u = unit_base + s.merit_unit[j]
-        row = s.row_of[u]
+        u = unit_base + merit_unit[j]
+        row = row_of[u]
         if row < 0:
             continue
-        k = s.merit_band[j]
+        k = merit_band[j]
         rows[j - m0] = row
-        volume[j - m0] = offers.band_avail[row, k]
-        lo[j - m0], hi[j - m0] = s.lo[u, k], s.hi[u, k]
-    share = hi - lo
-    if not full:
-        share_level_nb(used, volume, lo, hi, share)
+        volume[j - m0] = band_avail[row, k]
+        lo[j - m0], hi[j - m0] = lo_mw[u, k], hi_mw[u, k]
+    share = np.zeros(count)
+    share_level_nb(used, volume, lo, hi, share)
     for j in range(count):
         if rows[j] >= 0:
             dispatch_mw[rows[j]] += share[j]

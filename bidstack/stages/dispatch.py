@@ -29,8 +29,8 @@ kind                       row left out
 
 Rows reported that are still dispatched: ``demand_without_offers`` (a usable demand row with no
 valid offer in its region: it is dispatched, unserved unless it can import) and
-``network_not_proven`` (an interval whose branch and bound stopped at its node limit; the
-relaxation's dispatch is kept).
+``network_not_proven`` (an interval whose branch and bound stopped at its node limit before
+proving its best solution optimal; that solution is kept).
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def dispatch(
             regionid=pl.lit(None, pl.String),
             duid=pl.lit(None, pl.String),
             interval_datetime="interval_datetime",
-            detail=pl.lit(f"branch and bound stopped at {max_nodes} nodes; relaxation kept"),
+            detail=pl.lit(f"branch and bound stopped at {max_nodes} nodes; best found kept"),
         )
     )
     problem_frame = pl.concat(problems).sort(
