@@ -10,8 +10,10 @@ Run from the repository root (scipy comes with the ``dev`` extra)::
 ``--units`` units over QLD1, NSW1, VIC1, SA1 and TAS1, linked as the demo market links them
 (``bidstack.demo_network``: AEMO's loss models, Basslink's two one-way links); band prices change
 once per day, band volumes every interval, a third of the units are ramp-limited, demand follows a
-daily shape, and a fifth of the intervals have negative prices somewhere (where losses are worth
-inflating and the kernel branches). The reference solves a sample of the same intervals, each from
+daily shape with a midday glut of rooftop solar (``--glut``, a share of demand), so that about
+a quarter of the intervals have a negative price somewhere, of the order South Australia and
+Victoria see: there losses are worth inflating and the kernel branches (``--glut 0.45``: two
+thirds of the intervals). The reference solves a sample of the same intervals, each from
 the kernel's dispatch of the interval before as its ramp base, and the largest differences are
 printed with the speeds, so a speed-up cannot hide a change in results. The frame API
 (``bidstack.stages.dispatch``, validation and layout included) is timed on the first
@@ -40,7 +42,7 @@ BANDS = 10
 START = datetime(2024, 1, 1, 0, 5)
 
 
-def synthetic_year(units: int, days: int, seed: int):
+def synthetic_year(units: int, days: int, seed: int, glut: float = 0.30):
     """Kernel inputs: ``days`` of 5-minute intervals, every unit in each, five linked regions."""
     rng = np.random.default_rng(seed)
     intervals = days * PER_DAY
@@ -69,7 +71,7 @@ def synthetic_year(units: int, days: int, seed: int):
     ramp = np.where(ramped, rng.uniform(1, 10, units), np.inf)
     hour = (np.arange(intervals) % PER_DAY) / 12.0
     shape = 0.5 + 0.2 * np.sin((hour - 9) / 24 * 2 * np.pi) + rng.normal(0, 0.02, intervals)
-    shape -= 0.45 * np.exp(-(((hour - 13.0) / 1.5) ** 2))  # a midday glut: negative prices
+    shape -= 0.35 * np.exp(-(((hour - 13.0) / 1.5) ** 2))  # a midday glut: negative prices
     firm = np.bincount(region, capacity, len(REGIONS))
     demand = shape[:, None] * 0.75 * firm[None, :] * rng.uniform(0.8, 1.2, len(REGIONS))
     times = [START + timedelta(minutes=5 * i) for i in range(intervals)]
@@ -173,6 +175,7 @@ def main() -> None:
     parser.add_argument("--reference-sample", type=int, default=100)
     parser.add_argument("--stage-days", type=int, default=7, help="days timed as frames; 0: skip")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--glut", type=float, default=0.30, help="midday dip, share of demand")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -180,7 +183,9 @@ def main() -> None:
     dispatch_network_nb(layout, offers, links, 0, 4096)
     compile_s = time.perf_counter() - start
 
-    layout, offers, links, table, region, times = synthetic_year(args.units, args.days, args.seed)
+    layout, offers, links, table, region, times = synthetic_year(
+        args.units, args.days, args.seed, args.glut
+    )
     intervals = layout.demand.shape[0]
     start = time.perf_counter()
     units_out, regions_out, links_out, nodes = dispatch_network_nb(layout, offers, links, 0, 4096)

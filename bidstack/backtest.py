@@ -237,6 +237,7 @@ def _run_month(
             initial_mw=_carried(initial_mw.get(scenario), left),
             interval_minutes=INTERVAL_MINUTES,
             ramp_priority=fleet.market.ramp_priority,
+            engine=fleet.market.dispatch_engine,
         )
         if scenario == BASELINE:
             totals.calibration.add(

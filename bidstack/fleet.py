@@ -20,6 +20,7 @@ A fleet file is TOML::
     uigf_cap = true               # cap semi-scheduled units at their forecast (the UIGF)
     ramp_priority = "nemde"       # a ramp-down limit above availability holds the unit up;
                                   # "availability" cuts it to availability
+    dispatch_engine = "kernel"    # or "reference": nempy's MIP and LP on HiGHS, for checking
     ramp_rates = "dispatchload"   # NEMDE's ramp rates (DISPATCHLOAD, MW/h) where present, or "bid"
     ramp_base = "initialmw"       # units bidding as history start each interval from their
                                   # INITIALMW; "chain": every unit from its own last dispatch
@@ -77,6 +78,7 @@ CHOICES = {
     "interconnectors": ("optimised", "historical", "none"),
     "interconnector_limits": ("dispatch", "static"),
     "ramp_priority": ("nemde", "availability"),
+    "dispatch_engine": ("kernel", "reference"),
     "ramp_rates": ("dispatchload", "bid"),
     "ramp_base": ("initialmw", "chain"),
     "loss_factors": ("tlf_dlf", "tlf"),
@@ -128,6 +130,7 @@ class MarketOptions:
     interconnector_limits: str = "dispatch"
     uigf_cap: bool = True
     ramp_priority: str = "nemde"
+    dispatch_engine: str = "kernel"
     ramp_rates: str = "dispatchload"
     ramp_base: str = "initialmw"
     loss_factors: str = "tlf_dlf"

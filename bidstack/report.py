@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -65,6 +66,16 @@ def write_report(result: BacktestResult, *, title: str = "bidstack backtest") ->
         "<h2>Fleet net position per trading day</h2>",
         _daily_plot(result.fleet_daily),
     ]
+    parts += [
+        "<h2>Baseline prices and interconnector flows</h2>",
+        _network_plot(out / BASELINE),
+        "<p class=note>Regional prices (top; symlog when the cap or floor is in view) beside "
+        "the flow on each interconnector (bottom, positive from its from-region to its "
+        "to-region, links of one interconnector added); interval values over a window of up "
+        "to three days, else daily means. Where a region's price is another's times a link's "
+        "marginal loss, the price came over that link: "
+        "<code>dispatch_regions.price_source</code> says which.</p>",
+    ]
     stack_file = out / "bid_stack.parquet"
     if stack_file.exists():
         stack = pl.read_parquet(stack_file)
@@ -118,6 +129,7 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, and searchable
     import matplotlib.pyplot as plt
 
     return plt
@@ -150,6 +162,59 @@ def _daily_plot(daily: pl.DataFrame) -> str:
     axes.legend()
     figure.autofmt_xdate()
     return _svg(figure)
+
+
+def _network_plot(scenario_dir: Path) -> str:
+    """Regional prices over regional flows, sharing the time axis (daily means beyond 3 days)."""
+    if not (scenario_dir / "dispatch_regions").exists():
+        return "<p>No dispatch was written.</p>"
+    regions = _scan(scenario_dir / "dispatch_regions")
+    regions = regions.select("regionid", "interval_datetime", "price")
+    links = _scan(scenario_dir / "dispatch_links").select(
+        "interconnectorid", "interval_datetime", "flow_mw"
+    )
+    links = links.group_by("interconnectorid", "interval_datetime").agg(pl.col("flow_mw").sum())
+    span = regions.select(pl.col("interval_datetime").max() - pl.col("interval_datetime").min())
+    if (span.collect().item() or timedelta(0)) > timedelta(days=3):
+        day = pl.col("interval_datetime").dt.date()
+        regions = regions.group_by("regionid", day).agg(pl.col("price").mean())
+        links = links.group_by("interconnectorid", day).agg(pl.col("flow_mw").mean())
+    figure, (top, bottom) = _pyplot().subplots(2, 1, sharex=True, figsize=(10, 6))
+    for axes, frame, key, value in [
+        (top, regions.collect(), "regionid", "price"),
+        (bottom, links.collect(), "interconnectorid", "flow_mw"),
+    ]:
+        for (name,), rows in sorted(frame.partition_by(key, as_dict=True).items()):
+            rows = rows.sort("interval_datetime")
+            axes.plot(rows["interval_datetime"].to_list(), rows[value].to_list(), label=name)
+        axes.grid(alpha=0.3)
+        if frame.height:
+            axes.legend(fontsize=8, ncols=3)
+    from matplotlib.ticker import StrMethodFormatter
+
+    low, high = top.get_ylim()
+    if high > 1000 or low < -100:  # the cap or the floor in view: keep the rest readable
+        top.set_yscale("symlog", linthresh=100)
+    top.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    top.set_ylabel("price ($/MWh)")
+    bottom.set_ylabel("flow (MW)")
+    figure.autofmt_xdate()
+    return _svg(figure)
+
+
+def _scan(table: Path) -> pl.LazyFrame:
+    """A written table (hive partitions by month), or an empty one when it was not written."""
+    if not table.exists():
+        return pl.LazyFrame(
+            schema={
+                "regionid": pl.String,
+                "interconnectorid": pl.String,
+                "interval_datetime": pl.Datetime("us"),
+                "price": pl.Float64,
+                "flow_mw": pl.Float64,
+            }
+        )
+    return pl.scan_parquet(table / "**" / "*.parquet", hive_partitioning=True)
 
 
 def _stack_plot(stack: pl.DataFrame) -> str:

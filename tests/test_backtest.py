@@ -104,7 +104,12 @@ def test_late_rebids_are_reported_when_history_meets_gate_closure(market, tmp_pa
         problems.filter(pl.col("kind") == "late_bid").height
     )
     page = write_report(result).read_text()
-    assert page.count("<svg") == 2 and "late_bid" in page and "Bid stack" in page
+    assert page.count("<svg") == 3 and "late_bid" in page and "Bid stack" in page
+    links = pl.read_parquet(result.out / "baseline" / "dispatch_links")
+    regions = pl.read_parquet(result.out / "baseline" / "dispatch_regions")
+    shown = page.split("interconnector flows</h2>")[1].split("</svg>")[0]
+    for name in [*links["interconnectorid"].unique(), *regions["regionid"].unique()]:
+        assert f">{name}<" in shown
 
 
 def test_history_is_not_subject_to_gate_closure_by_default(result) -> None:

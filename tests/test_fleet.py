@@ -115,6 +115,10 @@ def test_forecast_file_is_relative_to_the_fleet_file(tmp_path: Path) -> None:
         (lambda t: t.replace("[market]", '[market]\ndemand = "forecast"'), "demand must be one of"),
         (lambda t: t.replace("[market]", "[market]\nfrrp = 3"), "frrp must be"),
         (
+            lambda t: t.replace("[market]", '[market]\ndispatch_engine = "nempy"'),
+            "[market] dispatch_engine must be one of kernel, reference, not 'nempy'",
+        ),
+        (
             lambda t: t.replace('"srmc_first"', '"tpmax_first"'),
             "[market] price_type_order must be one of thresholds_first, srmc_first",
         ),

@@ -50,6 +50,9 @@ from bidstack.stages.network import Network, link_arrays, topology
 
 #: Branch-and-bound nodes an interval may take before the relaxation is kept.
 MAX_NODES = 4096
+#: ``kernel``: :mod:`bidstack.kernel.network`; ``reference``: nempy's MIP and LP on HiGHS
+#: (:mod:`bidstack.reference.network_engine`), thousands of times slower, needs scipy.
+ENGINES = ("kernel", "reference")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def dispatch(
     interval_minutes: float | None = None,
     ramp_priority: str = "nemde",
     max_nodes: int = MAX_NODES,
+    engine: str = "kernel",
 ) -> DispatchResult:
     """Dispatch every region and interval, regions linked by ``network`` (None: islands).
 
@@ -108,7 +112,8 @@ def dispatch(
     interval). ``demand``: ``regionid, interval_datetime, demand`` (MW) and optionally
     ``market_price_cap`` and ``market_floor_price`` (null: the keyword's value).
     ``ramp_priority``: ``"nemde"`` (a ramp-down limit above availability holds the unit up, as
-    NEMDE does) or ``"availability"`` (it is cut to availability).
+    NEMDE does) or ``"availability"`` (it is cut to availability). ``engine``: one of
+    :data:`ENGINES`; both return the same frames.
 
     The interval length is the smallest spacing of the intervals (every spacing must be a whole
     number of it); ``interval_minutes`` overrides it and is required for a single interval.
@@ -129,6 +134,8 @@ def dispatch(
         raise InputError(f"interval_minutes must be positive, not {interval_minutes}")
     if ramp_priority not in RAMP_PRIORITIES:
         raise InputError(f"ramp_priority must be one of {', '.join(RAMP_PRIORITIES)}")
+    if engine not in ENGINES:
+        raise InputError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     offers = checks.conform(offers, "offers", checks.OFFER_COLUMNS, checks.OPTIONAL_OFFER_COLUMNS)
     time_dtype = offers.schema["interval_datetime"]
     demand = checks.conform(
@@ -168,7 +175,10 @@ def dispatch(
         every.unique().sort("interval_datetime")["interval_datetime"], interval_minutes
     )
     run = _Layout(kept, usable, initial, network, minutes)
-    units, regions, links, nodes = dispatch_network_nb(
+    solve = dispatch_network_nb
+    if engine == "reference":
+        from bidstack.reference.network_engine import dispatch_network_reference as solve
+    units, regions, links, nodes = solve(
         run.layout, run.offers, run.links, RAMP_PRIORITIES.index(ramp_priority), max_nodes
     )
     unproven = run.intervals.filter(pl.Series(nodes < 0))

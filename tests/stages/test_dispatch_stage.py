@@ -399,6 +399,11 @@ def test_bad_initial_mw_raises_input_error(frame: pl.DataFrame, message: str) ->
         dispatch(*base_frames(), initial_mw=frame)
 
 
+def test_an_unknown_engine_is_refused() -> None:
+    with pytest.raises(InputError, match="engine must be one of kernel, reference, not 'lp'"):
+        dispatch(*base_frames(), engine="lp")
+
+
 def test_market_limits_must_be_ordered() -> None:
     with pytest.raises(InputError, match="must exceed"):
         dispatch(*base_frames(), market_price_cap=-1000.0)
