@@ -282,8 +282,14 @@ def _typed(frame: pl.DataFrame, path: os.PathLike, types: dict) -> pl.DataFrame:
 def settlement_units(
     units: pl.DataFrame, fleet: Fleet, offers: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Participant, region and loss factor of every unit on each trading day settled: the
+    """Participant, region and loss factors of every unit on each trading day settled: the
     registration in force that day, a fleet entry's overrides, and the demand bids' units.
+
+    ``mlf`` settles what a unit sends out and ``load_mlf`` what it consumes (the
+    registration's, see :func:`bidstack.stages.offers.registration`); a fleet entry's ``mlf``
+    replaces both. A demand bid settles at 1.0 (a retailer's bid has no connection point). A
+    registration without a loss factor stays without one: settlement reports its
+    unit-intervals (``unsettled``) rather than assume 1.0.
 
     A registration row without PARTICIPANTID (nempy's database drops the column) takes the
     participant of the unit's bids that day, and is reported (``registration_incomplete``).
@@ -294,6 +300,8 @@ def settlement_units(
                 "mlf": pl.Float64},
         orient="row",
     )  # fmt: skip
+    if "load_mlf" not in units.columns:
+        units = units.with_columns(pl.col("mlf").alias("load_mlf"))
     is_virtual = pl.col("duid").str.starts_with(DEMAND_BID_PREFIX)
     bidders = (
         offers.filter(~is_virtual)
@@ -307,6 +315,7 @@ def settlement_units(
             "trading_day",
             "duid",
             *(pl.coalesce(f"{c}_fleet", c).alias(c) for c in ("participantid", "regionid", "mlf")),
+            pl.coalesce("mlf_fleet", "load_mlf").alias("load_mlf"),
             "participantid_bid",
         )
     )
@@ -334,10 +343,11 @@ def settlement_units(
             "participantid",
             "regionid",
             pl.lit(1.0).alias("mlf"),
+            pl.lit(1.0).alias("load_mlf"),
         )
         .unique(["trading_day", "duid"])
     )
-    frame = pl.concat([registered.with_columns(pl.col("mlf").fill_null(1.0)), virtual])
+    frame = pl.concat([registered, virtual])
     return frame, gaps.cast(PROBLEM_SCHEMA)
 
 

@@ -57,7 +57,11 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
     # v1 is metered from its dispatch: rebuild its amounts from dispatch and prices alone
     units = pl.read_parquet(result.out / "v1" / "dispatch_units")
     regions = pl.read_parquet(result.out / "v1" / "dispatch_regions")
-    mlf = pl.read_parquet(result.out / "v1" / "amounts").select("duid", "mlf").unique()
+    mlf = (
+        pl.read_parquet(result.out / "v1" / "amounts")
+        .select("duid", pl.col("loss_factor").alias("mlf"))
+        .unique()
+    )
     half_up = lambda x: (x.sign() * (x.abs() + 0.5).floor()).cast(pl.Int64)  # noqa: E731
     expected = (
         units.join(
@@ -448,7 +452,7 @@ def test_a_fleet_mlf_override_applies_to_the_baseline_too(market, tmp_path: Path
     )
     for scenario in ("baseline", "v1"):
         amounts = pl.read_parquet(tmp_path / "out" / scenario / "amounts")
-        assert set(amounts.filter(pl.col("duid") == first_unit).get_column("mlf")) == {0.5}
+        assert set(amounts.filter(pl.col("duid") == first_unit).get_column("loss_factor")) == {0.5}
     allocation = pl.read_parquet(tmp_path / "out" / "allocation")
     assert set(allocation.filter(pl.col("duid") == first_unit).get_column("mlf")) == {0.5}
 

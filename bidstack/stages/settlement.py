@@ -103,19 +103,34 @@ UNIT_ENERGY_COLUMNS = ("duid", "interval_datetime", "energy_mwh")
 UNIT_COLUMNS = ("duid", "participantid", "regionid", "mlf")
 
 
+def loss_factor() -> pl.Expr:
+    """The loss factor a unit-interval settles at: ``mlf`` (what the unit sends out: TLF x DLF,
+    or for a bidirectional unit its SECONDARY_TLF x DLF) where its energy is positive,
+    ``load_mlf`` (what it consumes: the primary TLF x DLF) where it is negative."""
+    return (
+        pl.when(pl.col("energy_mwh") < 0)
+        .then(pl.col("load_mlf"))
+        .otherwise(pl.col("mlf"))
+        .alias("loss_factor")
+    )
+
+
 def settle(
     energy: pl.DataFrame, units: pl.DataFrame, prices: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Amounts per unit and interval, and the unit-intervals that cannot be settled.
 
     ``energy``: ``duid``, ``interval_datetime``, ``energy_mwh`` (sent out positive; a load's
-    consumption negative). ``units``: ``duid``, ``participantid``, ``regionid``, ``mlf``, one
-    row per unit, or with a ``trading_day`` column one row per unit and trading day (the
+    consumption negative). ``units``: ``duid``, ``participantid``, ``regionid``, ``mlf`` and
+    optionally ``load_mlf`` (the loss factor of consumption; ``mlf`` where absent), one row
+    per unit, or with a ``trading_day`` column one row per unit and trading day (the
     registration in force that day).
-    ``prices``: from :func:`settlement_prices`. The amount is ``energy_mwh × spot price × mlf``
-    in cents, rounded once: positive is paid to the participant, negative charged to it.
-    Returns ``(amounts, unsettled)``; ``unsettled`` names each unit-interval without a unit
-    record or a price, with ``reason``.
+    ``prices``: from :func:`settlement_prices`. The amount is ``energy_mwh × spot price ×
+    loss_factor`` in cents, rounded once, where ``loss_factor`` is ``mlf`` for energy sent out
+    and ``load_mlf`` for energy consumed (AEMO settles a bidirectional unit's generation at its
+    secondary TLF and its consumption at its primary TLF, each times the DLF): positive is paid
+    to the participant, negative charged to it. Returns ``(amounts, unsettled)``; ``unsettled``
+    names each unit-interval without a unit record, a loss factor or a price, with ``reason``.
     """
     for name, frame, columns in (
         ("energy", energy, UNIT_ENERGY_COLUMNS),
@@ -124,21 +139,27 @@ def settle(
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise InputError(f"settlement {name} is missing column(s) {', '.join(missing)}")
+    if "load_mlf" not in units.columns:
+        units = units.with_columns(pl.col("mlf").alias("load_mlf"))
     keys = ["duid"]
     if "trading_day" in units.columns:
         keys.append("trading_day")
         energy = energy.with_columns(trading_day(pl.col("interval_datetime")).alias("trading_day"))
-    with_unit = energy.join(units.select(*keys[1:], *UNIT_COLUMNS), on=keys, how="left")
+    with_unit = energy.join(
+        units.select(*keys[1:], *UNIT_COLUMNS, "load_mlf"), on=keys, how="left"
+    ).with_columns(loss_factor())
     with_price = with_unit.join(
         prices.select("regionid", "interval_datetime", "spot_price_cents"),
         on=["regionid", "interval_datetime"],
         how="left",
     )
+    usable_factor = pl.col("loss_factor").is_finite() & (pl.col("loss_factor") > 0)
     unsettled = with_price.filter(
         pl.col("participantid").is_null()
         | pl.col("spot_price_cents").is_null()
         | pl.col("energy_mwh").is_null()
         | pl.col("energy_mwh").is_nan()
+        | ~usable_factor.fill_null(False)
     ).select(
         "duid",
         "interval_datetime",
@@ -146,16 +167,23 @@ def settle(
         .then(pl.lit("no unit record (participant, region, mlf)"))
         .when(pl.col("spot_price_cents").is_null())
         .then(pl.lit("no spot price for the region and interval"))
-        .otherwise(pl.lit("no energy"))
+        .when(pl.col("energy_mwh").is_null() | pl.col("energy_mwh").is_nan())
+        .then(pl.lit("no energy"))
+        .otherwise(
+            pl.format(
+                "no usable loss factor ({})",
+                pl.col("loss_factor").cast(pl.String).fill_null("none"),
+            )
+        )
         .alias("reason"),
     )
-    cents = pl.col("energy_mwh") * pl.col("spot_price_cents") * pl.col("mlf")
+    cents = pl.col("energy_mwh") * pl.col("spot_price_cents") * pl.col("loss_factor")
     amounts = with_price.join(
         unsettled.select("duid", "interval_datetime"), on=["duid", "interval_datetime"], how="anti"
     )
     amounts = amounts.with_columns(
         (cents.sign() * (cents.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_cents")
-    ).drop("trading_day", strict=False)
+    ).drop("trading_day", "mlf", "load_mlf", strict=False)
     return amounts.sort("participantid", "duid", "interval_datetime"), unsettled
 
 
