@@ -8,7 +8,7 @@ Month by month, so that memory does not grow with the years, it reads the store 
 4. dispatch (:mod:`bidstack.stages.dispatch`) of every scenario, ramp limits carried across
    months from each unit's last dispatch;
 5. metering (:mod:`bidstack.stages.metering`): SCADA or NEM12 for the baseline where present,
-   else dispatch × interval;
+   else the dispatch: the trapezoid of each interval's start and end MW;
 6. settlement (:mod:`bidstack.stages.settlement`): amounts in integer cents, then statements.
 
 The output folder gets, per scenario (``baseline`` and each variant), hive-partitioned Parquet
@@ -224,7 +224,8 @@ def _run_month(
     )
     units, found = inputs.settlement_units(book.units, fleet, bidding.scenarios[BASELINE])
     problems.append(found.with_columns(scenario=pl.lit("all")))
-    measured = inputs.measured(store, left, right, fleet)
+    measured, found = inputs.measured(store, left, right, fleet)
+    problems.append(found.with_columns(scenario=pl.lit(BASELINE)))
     if not initial_mw:
         initial_mw.update(dict.fromkeys(bidding.scenarios, inputs.initial_mw(store, left)))
     stack_interval = totals.stack_interval(demand, offers)
@@ -242,7 +243,7 @@ def _run_month(
                 result.regions, inputs.history_prices(store, left, right), result.units, history
             )
         initial_mw[scenario] = _last_dispatch(result.units)
-        energy = meter(
+        energy, unmetered = meter(
             result.units,
             scenario_offers,
             INTERVAL_MINUTES,
@@ -271,6 +272,7 @@ def _run_month(
                     "the half-hour has fewer than six dispatch prices",
                 ),
                 _as_problems(unsettled, "unsettled", None),
+                unmetered,
             )
         ]
         totals.add(scenario, amounts, result, evaluation)

@@ -404,8 +404,13 @@ def _history(
             .alias("semidispatchcap"),
         ),
         "DISPATCHINTERCONNECTORRES": _interconnector_results(result.links, grid),
+        # SCADA at T is the output at the interval's start, as AEMO's (= DISPATCHLOAD.INITIALMW)
         "DISPATCH_UNIT_SCADA": unit_rows.select(
-            when, "duid", (pl.col("dispatch_mw") * 0.995).round(3).alias("scadavalue")
+            when,
+            "duid",
+            (pl.col("ramp_base_mw").fill_null(pl.col("dispatch_mw")) * 0.995)
+            .round(3)
+            .alias("scadavalue"),
         ),
     }
     return tables, last

@@ -351,16 +351,24 @@ def settlement_units(
     return frame, gaps.cast(PROBLEM_SCHEMA)
 
 
-def measured(store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet):
-    """SCADA for every unit, and NEM12 for fleet units with an NMI (NEM12 first)."""
-    scada = scada_energy(
-        read(store, "DISPATCH_UNIT_SCADA", left, right).collect(), INTERVAL_MINUTES
+def measured(
+    store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Measured energy in ``(left, right]``: SCADA for every unit, and NEM12 for fleet units
+    with an NMI (NEM12 first), with the problems metering found. SCADA is read one interval
+    past ``right``: its value there is the end of the window's last interval."""
+    step = timedelta(minutes=INTERVAL_MINUTES)
+    scada, problems = scada_energy(
+        read(store, "DISPATCH_UNIT_SCADA", left, right + step).collect(), INTERVAL_MINUTES, right
     )
     nmis = {d: u.nmi for d, u in fleet.units.items() if u.nmi}
     if not nmis:
-        return scada
+        return scada, problems
     reads = read(store, "nem12_interval", left, right).collect()
-    return pl.concat([nem12_energy(reads, nmis, INTERVAL_MINUTES), scada], how="vertical_relaxed")
+    energy = pl.concat(
+        [nem12_energy(reads, nmis, INTERVAL_MINUTES), scada], how="vertical_relaxed"
+    )
+    return energy, problems
 
 
 def initial_mw(store: str | os.PathLike, left: datetime) -> pl.DataFrame | None:

@@ -63,15 +63,20 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
         .unique()
     )
     half_up = lambda x: (x.sign() * (x.abs() + 0.5).floor()).cast(pl.Int64)  # noqa: E731
+    # energy: the trapezoid from the MW the unit starts each interval at to its target
+    follows = pl.col("interval_datetime").diff().over("duid") == timedelta(minutes=5)
+    start = pl.coalesce(
+        "ramp_base_mw", pl.when(follows).then(pl.col("dispatch_mw").shift(1).over("duid"))
+    )
+    energy = pl.coalesce((start + pl.col("dispatch_mw")) / 2, "dispatch_mw") / 12
     expected = (
-        units.join(
+        units.sort("duid", "interval_datetime")
+        .join(
             regions.select("regionid", "interval_datetime", "price"),
             on=["regionid", "interval_datetime"],
         )
         .join(mlf, on="duid")
-        .select(
-            half_up(pl.col("dispatch_mw") / 12 * half_up(pl.col("price") * 100) * pl.col("mlf"))
-        )
+        .select(half_up(energy * half_up(pl.col("price") * 100) * pl.col("mlf")))
     )
     written = pl.read_parquet(result.out / "v1" / "amounts").get_column("amount_cents")
     assert expected.to_series().sum() == written.sum()
@@ -83,18 +88,23 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
 def test_baseline_is_metered_from_scada_and_variants_from_dispatch(market, result) -> None:
     baseline = pl.read_parquet(result.out / "baseline" / "amounts")
     variant = pl.read_parquet(result.out / "v1" / "amounts")
-    assert set(baseline.get_column("source")) == {"scada"}
+    assert set(baseline.get_column("source")) == {"scada", "scada_held"}
     assert set(variant.get_column("source")) == {"dispatch"}
+    # the store's SCADA ends with the run: its last interval has no end value and is held
+    held = baseline.filter(pl.col("source") == "scada_held")
+    assert set(held.get_column("interval_datetime")) == {market.end}
+    # SCADA at T is the MW at the interval's start: energy is the mean of T and T + 5 minutes
     scada = (
         read(market.store, "DISPATCH_UNIT_SCADA")
         .collect()
         .select("duid", pl.col("settlementdate").alias("interval_datetime"), "scadavalue")
+        .sort("duid", "interval_datetime")
+        .with_columns(end=pl.col("scadavalue").shift(-1).over("duid"))
     )
     metered = baseline.join(scada, on=["duid", "interval_datetime"])
     assert metered.height == baseline.height
-    assert (
-        metered.get_column("energy_mwh") - metered.get_column("scadavalue") / 12
-    ).abs().max() < 1e-9
+    trapezoid = pl.coalesce((pl.col("scadavalue") + pl.col("end")) / 2, "scadavalue") / 12
+    assert metered.select((pl.col("energy_mwh") - trapezoid).abs().max()).item() < 1e-9
 
 
 def test_late_rebids_are_reported_when_history_meets_gate_closure(market, tmp_path) -> None:
