@@ -37,7 +37,7 @@ from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
 from bidstack.inputs import INTERVAL_MINUTES
-from bidstack.io import market_time, trading_day
+from bidstack.io import market_time
 from bidstack.rules import load_variants
 from bidstack.stages.bidding import BASELINE, BiddingRound, bidding_round
 from bidstack.stages.dispatch import DispatchResult, dispatch
@@ -56,7 +56,7 @@ MARKER = "backtest.json"
 class BacktestResult:
     """``summary``: one row per scenario (see :meth:`_Totals.summary`); ``statements`` per
     scenario; ``problems``: rows reported per scenario and kind (the rows themselves are in
-    ``out/problems``); ``fleet_daily``: the fleet's energy and net position per trading day;
+    ``out/problems``); ``fleet_daily``: the fleet's energy and net position per settlement date;
     ``calibration``: the baseline against history (:mod:`bidstack.calibration`)."""
 
     out: Path
@@ -222,7 +222,7 @@ def _run_month(
             "no regional demand row for the interval: the demand bid is not dispatched",
         ).with_columns(scenario=pl.lit("all"))
     )
-    units, found = inputs.settlement_units(book.units, fleet, bidding.scenarios[BASELINE])
+    units, found = inputs.settlement_units(store, left, right, fleet, bidding.scenarios[BASELINE])
     problems.append(found.with_columns(scenario=pl.lit("all")))
     measured, found = inputs.measured(store, left, right, fleet)
     problems.append(found.with_columns(scenario=pl.lit(BASELINE)))
@@ -407,7 +407,7 @@ class _Totals:
             )
         )
         self.daily.append(
-            fleet.group_by(trading_day(pl.col("interval_datetime")).alias("trading_day"))
+            fleet.group_by("settlement_date")
             .agg(pl.col("energy_mwh").sum(), pl.col("amount_cents").sum().alias("net_cents"))
             .with_columns(scenario=pl.lit(scenario))
         )
@@ -482,14 +482,14 @@ class _Totals:
     def fleet_daily(self) -> pl.DataFrame:
         schema = {
             "scenario": pl.String,
-            "trading_day": pl.Date,
+            "settlement_date": pl.Date,
             "energy_mwh": pl.Float64,
             "net_cents": pl.Int64,
         }
         if not self.daily:
             return pl.DataFrame(schema=schema)
-        frame = pl.concat(self.daily).group_by("scenario", "trading_day").sum()
-        return frame.select(list(schema)).cast(schema).sort("scenario", "trading_day")
+        frame = pl.concat(self.daily).group_by("scenario", "settlement_date").sum()
+        return frame.select(list(schema)).cast(schema).sort("scenario", "settlement_date")
 
     def summary(self) -> pl.DataFrame:
         """One row per scenario: the fleet's energy and net position; the demand-weighted mean

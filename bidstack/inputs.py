@@ -20,7 +20,8 @@ from bidstack.network import NetworkTables
 from bidstack.network import network as build_network
 from bidstack.stages.metering import nem12_energy, scada_energy
 from bidstack.stages.network import Network
-from bidstack.stages.offers import PROBLEM_SCHEMA
+from bidstack.stages.offers import PROBLEM_SCHEMA, registration
+from bidstack.stages.settlement import settlement_date
 
 #: Dispatch intervals in the store (DISPATCHREGIONSUM, DISPATCHPRICE) are 5 minutes long.
 INTERVAL_MINUTES = 5.0
@@ -280,10 +281,34 @@ def _typed(frame: pl.DataFrame, path: os.PathLike, types: dict) -> pl.DataFrame:
 
 
 def settlement_units(
+    store: str | os.PathLike,
+    left: datetime,
+    right: datetime,
+    fleet: Fleet,
+    offers: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Participant, region and loss factors of every unit on each settlement date of
+    ``(left, right]``: the registration in force on that date (DUDETAILSUMMARY, DUDETAIL), with
+    a fleet entry's overrides and the demand bids' units (see :func:`settlement_registration`).
+    """
+    first = left.date()  # the settlement date of the interval ending just after ``left``
+    days = [first + timedelta(days=k) for k in range((settlement_date(right) - first).days + 1)]
+    registered = registration(
+        read(store, "DUDETAILSUMMARY").collect(),
+        read(store, "DUDETAIL").collect(),
+        days,
+        fleet.market.loss_factors,
+    ).rename({"trading_day": "settlement_date"})
+    return settlement_registration(registered, fleet, offers)
+
+
+def settlement_registration(
     units: pl.DataFrame, fleet: Fleet, offers: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Participant, region and loss factors of every unit on each trading day settled: the
-    registration in force that day, a fleet entry's overrides, and the demand bids' units.
+    """Participant, region and loss factors of every unit on each settlement date: ``units``,
+    the registration in force on each ``settlement_date`` (columns of
+    :func:`bidstack.stages.offers.registration`), with a fleet entry's overrides, and the
+    demand bids' units of ``offers``.
 
     ``mlf`` settles what a unit sends out and ``load_mlf`` what it consumes (the
     registration's, see :func:`bidstack.stages.offers.registration`); a fleet entry's ``mlf``
@@ -292,7 +317,8 @@ def settlement_units(
     unit-intervals (``unsettled``) rather than assume 1.0.
 
     A registration row without PARTICIPANTID (nempy's database drops the column) takes the
-    participant of the unit's bids that day, and is reported (``registration_incomplete``).
+    participant of the unit's bids for intervals of that date, and is reported
+    (``registration_incomplete``).
     """
     given = pl.DataFrame(
         [(d, u.participant, u.region, u.mlf) for d, u in fleet.units.items()],
@@ -302,17 +328,18 @@ def settlement_units(
     )  # fmt: skip
     if "load_mlf" not in units.columns:
         units = units.with_columns(pl.col("mlf").alias("load_mlf"))
+    day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
     is_virtual = pl.col("duid").str.starts_with(DEMAND_BID_PREFIX)
     bidders = (
         offers.filter(~is_virtual)
-        .select("trading_day", "duid", pl.col("participantid").alias("participantid_bid"))
-        .unique(["trading_day", "duid"], keep="first")
+        .select(day, "duid", pl.col("participantid").alias("participantid_bid"))
+        .unique(["settlement_date", "duid"], keep="first")
     )
     registered = (
         units.join(given, on="duid", how="left", suffix="_fleet")
-        .join(bidders, on=["trading_day", "duid"], how="left")
+        .join(bidders, on=["settlement_date", "duid"], how="left")
         .select(
-            "trading_day",
+            "settlement_date",
             "duid",
             *(pl.coalesce(f"{c}_fleet", c).alias(c) for c in ("participantid", "regionid", "mlf")),
             pl.coalesce("mlf_fleet", "load_mlf").alias("load_mlf"),
@@ -328,7 +355,7 @@ def settlement_units(
         pl.lit(None, pl.Datetime("us")).alias("interval_datetime"),
         pl.format(
             "DUDETAILSUMMARY in force on {} has no PARTICIPANTID; the bids' participant {} is used",
-            "trading_day",
+            "settlement_date",
             "participantid_bid",
         ).alias("detail"),
     )
@@ -338,14 +365,14 @@ def settlement_units(
     virtual = (
         offers.filter(is_virtual)
         .select(
-            trading_day(pl.col("interval_datetime")).alias("trading_day"),
+            day,
             "duid",
             "participantid",
             "regionid",
             pl.lit(1.0).alias("mlf"),
             pl.lit(1.0).alias("load_mlf"),
         )
-        .unique(["trading_day", "duid"])
+        .unique(["settlement_date", "duid"])
     )
     frame = pl.concat([registered, virtual])
     return frame, gaps.cast(PROBLEM_SCHEMA)

@@ -139,7 +139,7 @@ def _daily_plot(daily: pl.DataFrame) -> str:
     figure, axes = _pyplot().subplots(figsize=(10, 3.6))
     for (scenario,), days in daily.partition_by("scenario", as_dict=True).items():
         axes.plot(
-            days.get_column("trading_day").to_list(),
+            days.get_column("settlement_date").to_list(),
             (days.get_column("net_cents") / 100).to_list(),
             marker=".",
             label=scenario,

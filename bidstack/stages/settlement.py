@@ -10,18 +10,24 @@ settle at the 30-minute trading price, the mean of the six 5-minute dispatch pri
 half-hour rounded to 2 dp; later intervals settle at their own 5-minute dispatch price rounded to
 2 dp. Ties round half away from zero, which reproduces AEMO's published TRADINGPRICE.RRP.
 Timestamps are AEMO's: market time (AEST, no daylight saving), period ending.
+
+AEMO settles by calendar *settlement date*: date ``D`` holds the intervals ending in
+``(D 00:00, D+1 00:00]`` (period ending, so the interval ending at midnight belongs to the day
+before). The trading day (04:00 to 04:00) is the bidding day only. A unit-interval settles with
+the registration in force on its settlement date, so on 1 July the intervals ending 00:05 to
+04:00 take the loss factors that start that day, although their bids belong to the trading day
+of 30 June.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from bidstack.errors import InputError
-from bidstack.io import trading_day
 
 #: The first interval settled on its own 5-minute price ends just after this instant.
 FIVE_MINUTE_SETTLEMENT = datetime(2021, 10, 1)
@@ -38,6 +44,18 @@ def _round_half_away(numerator: pl.Expr, denominator: int) -> pl.Expr:
     up = (magnitude % denominator) * 2 >= denominator
     rounded = quotient + up.cast(pl.Int64)
     return pl.when(numerator < 0).then(-rounded).otherwise(rounded)
+
+
+def settlement_date(interval: pl.Expr | datetime) -> pl.Expr | date:
+    """The settlement date of a period-ending interval: date ``D`` holds the intervals ending in
+    ``(D 00:00, D+1 00:00]``.
+
+    >>> settlement_date(datetime(2024, 7, 1, 0, 0)), settlement_date(datetime(2024, 7, 1, 0, 5))
+    (datetime.date(2024, 6, 30), datetime.date(2024, 7, 1))
+    """
+    if isinstance(interval, pl.Expr):
+        return interval.dt.offset_by("-1us").dt.date()
+    return (interval - timedelta(microseconds=1)).date()
 
 
 def trading_interval_end(interval: pl.Expr) -> pl.Expr:
@@ -123,14 +141,15 @@ def settle(
     ``energy``: ``duid``, ``interval_datetime``, ``energy_mwh`` (sent out positive; a load's
     consumption negative). ``units``: ``duid``, ``participantid``, ``regionid``, ``mlf`` and
     optionally ``load_mlf`` (the loss factor of consumption; ``mlf`` where absent), one row
-    per unit, or with a ``trading_day`` column one row per unit and trading day (the
-    registration in force that day).
+    per unit, or with a ``settlement_date`` column one row per unit and settlement date (the
+    registration in force that day; see :func:`settlement_date`).
     ``prices``: from :func:`settlement_prices`. The amount is ``energy_mwh × spot price ×
     loss_factor`` in cents, rounded once, where ``loss_factor`` is ``mlf`` for energy sent out
     and ``load_mlf`` for energy consumed (AEMO settles a bidirectional unit's generation at its
     secondary TLF and its consumption at its primary TLF, each times the DLF): positive is paid
-    to the participant, negative charged to it. Returns ``(amounts, unsettled)``; ``unsettled``
-    names each unit-interval without a unit record, a loss factor or a price, with ``reason``.
+    to the participant, negative charged to it. ``amounts`` carry each row's
+    ``settlement_date``. Returns ``(amounts, unsettled)``; ``unsettled`` names each
+    unit-interval without a unit record, a loss factor or a price, with ``reason``.
     """
     for name, frame, columns in (
         ("energy", energy, UNIT_ENERGY_COLUMNS),
@@ -139,12 +158,16 @@ def settle(
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise InputError(f"settlement {name} is missing column(s) {', '.join(missing)}")
+    if "trading_day" in units.columns and "settlement_date" not in units.columns:
+        raise InputError(
+            "settlement units are given per trading_day: settlement takes the registration in "
+            "force on each settlement date (give a settlement_date column)"
+        )
     if "load_mlf" not in units.columns:
         units = units.with_columns(pl.col("mlf").alias("load_mlf"))
-    keys = ["duid"]
-    if "trading_day" in units.columns:
-        keys.append("trading_day")
-        energy = energy.with_columns(trading_day(pl.col("interval_datetime")).alias("trading_day"))
+    day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
+    energy = energy.with_columns(day)
+    keys = ["duid", "settlement_date"] if "settlement_date" in units.columns else ["duid"]
     with_unit = energy.join(
         units.select(*keys[1:], *UNIT_COLUMNS, "load_mlf"), on=keys, how="left"
     ).with_columns(loss_factor())
@@ -183,13 +206,14 @@ def settle(
     )
     amounts = amounts.with_columns(
         (cents.sign() * (cents.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_cents")
-    ).drop("trading_day", "mlf", "load_mlf", strict=False)
+    ).drop("mlf", "load_mlf")
     return amounts.sort("participantid", "duid", "interval_datetime"), unsettled
 
 
 @dataclass(frozen=True)
 class Statements:
-    """Net positions from settled amounts: per participant and interval, per day, in total.
+    """Net positions from settled amounts: per participant and interval, per settlement date,
+    in total.
 
     ``amounts`` (one row per unit and interval, from :func:`settle`) may be lazy, for runs too
     long to hold in memory; the three sums are always collected.
@@ -217,7 +241,7 @@ class Statements:
 
     def summary(self, participant: str) -> str:
         total = self.totals.filter(pl.col("participantid") == participant).row(0, named=True)
-        days = self.daily.filter(pl.col("participantid") == participant).sort("trading_day")
+        days = self.daily.filter(pl.col("participantid") == participant).sort("settlement_date")
         lines = [
             f"Settlement statement: {participant}",
             f"intervals {total['first_interval']} .. {total['last_interval']} "
@@ -225,11 +249,11 @@ class Statements:
             f"energy {total['energy_mwh']:,.3f} MWh, "
             f"net position {format_cents(total['net_cents'])}",
             "",
-            f"{'trading day':<12}{'energy MWh':>16}{'net position':>20}",
+            f"{'settlement date':<16}{'energy MWh':>16}{'net position':>20}",
         ]
         for day in days.iter_rows(named=True):
             net = format_cents(day["net_cents"])
-            lines.append(f"{day['trading_day']!s:<12}{day['energy_mwh']:>16,.3f}{net:>20}")
+            lines.append(f"{day['settlement_date']!s:<16}{day['energy_mwh']:>16,.3f}{net:>20}")
         return "\n".join(lines) + "\n"
 
 
@@ -241,8 +265,9 @@ def format_cents(cents: int) -> str:
 
 
 def statements(amounts: pl.DataFrame | pl.LazyFrame) -> Statements:
-    """Net position per participant and interval, per trading day, and over the whole run."""
+    """Net position per participant and interval, per settlement date, and over the whole run."""
     amounts = amounts.lazy()
+    day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
     intervals = (
         amounts.group_by("participantid", "interval_datetime")
         .agg(pl.col("energy_mwh").sum(), pl.col("amount_cents").sum().alias("net_cents"))
@@ -250,10 +275,10 @@ def statements(amounts: pl.DataFrame | pl.LazyFrame) -> Statements:
         .collect(engine="streaming")
     )
     daily = (
-        intervals.with_columns(trading_day(pl.col("interval_datetime")).alias("trading_day"))
-        .group_by("participantid", "trading_day")
+        intervals.with_columns(day)
+        .group_by("participantid", "settlement_date")
         .agg(pl.col("energy_mwh").sum(), pl.col("net_cents").sum())
-        .sort("participantid", "trading_day")
+        .sort("participantid", "settlement_date")
     )
     totals = (
         amounts.group_by("participantid")

@@ -191,14 +191,15 @@ def test_trading_prices_rebuilt_from_dispatch_prices_match_aemo(sample_ingest) -
     assert not per_row.get_column("complete").any()
 
 
-def test_each_trading_day_settles_with_the_registration_in_force() -> None:
+def test_each_settlement_date_settles_with_the_registration_in_force() -> None:
     from datetime import date
 
-    # the trading day of 2024-01-01 runs 04:05..04:00; GEN2 changes hands and mlf on 2 January
-    times = [datetime(2024, 1, 2, 4, 0), datetime(2024, 1, 2, 4, 5)]
+    # both intervals are in the trading day of 2024-01-01 (04:05..04:00 the next morning), but
+    # settle on two calendar dates: GEN2 changes hands and mlf on 2 January at 00:00
+    times = [datetime(2024, 1, 2, 0, 0), datetime(2024, 1, 2, 0, 5)]
     units = pl.DataFrame(
         {
-            "trading_day": [date(2024, 1, 1), date(2024, 1, 2)],
+            "settlement_date": [date(2024, 1, 1), date(2024, 1, 2)],
             "duid": "GEN2",
             "participantid": ["OLDCO", "NEWCO"],
             "regionid": "NSW1",
@@ -216,11 +217,56 @@ def test_each_trading_day_settles_with_the_registration_in_force() -> None:
     energy = pl.DataFrame({"duid": "GEN2", "interval_datetime": times, "energy_mwh": [1.0, 1.0]})
     amounts, unsettled = settle(energy, units, prices)
     assert unsettled.height == 0
-    assert amounts.select("participantid", "amount_cents").rows() == [
-        ("NEWCO", 5000),
-        ("OLDCO", 10000),
+    assert amounts.select("participantid", "settlement_date", "amount_cents").rows() == [
+        ("NEWCO", date(2024, 1, 2), 5000),
+        ("OLDCO", date(2024, 1, 1), 10000),
     ]
-    assert "trading_day" not in amounts.columns
+    daily = statements(amounts).daily
+    assert daily.select("participantid", "settlement_date").rows() == [
+        ("NEWCO", date(2024, 1, 2)),
+        ("OLDCO", date(2024, 1, 1)),
+    ]
+    with pytest.raises(InputError, match="settlement date"):
+        settle(energy, units.rename({"settlement_date": "trading_day"}), prices)
+
+
+def test_1_july_intervals_before_4am_take_the_new_loss_factors(sample_ingest) -> None:
+    """OAKLAND1's loss factors change on 2024-07-01 (nempy snapshot: TLF 0.9993 x DLF 0.893,
+    from 1.0): the interval ending 00:05 settles on 1 July at the new factor, though its bids
+    belong to the trading day of 30 June; the one ending 00:00 settles on 30 June at 1.0."""
+    from datetime import date
+
+    from bidstack.fleet import parse_fleet
+    from bidstack.inputs import settlement_units
+
+    store, _ = sample_ingest
+    fleet = parse_fleet(
+        {"units": {"OAKLAND1": {"tp_min": 0.0, "tp_max": 300.0, "srmc": 10.0,
+                                "participant": "AGLHP"}}},
+        source="test",
+    )  # fmt: skip
+    ends = [datetime(2024, 7, 1, 0, 0), datetime(2024, 7, 1, 0, 5)]
+    units, _ = settlement_units(store, datetime(2024, 6, 30, 23, 55), ends[1], fleet, NO_BIDS)
+    oakland = units.filter(pl.col("duid") == "OAKLAND1").sort("settlement_date")
+    assert oakland.get_column("settlement_date").to_list() == [date(2024, 6, 30), date(2024, 7, 1)]
+    assert oakland.get_column("mlf").to_list() == pytest.approx([1.0, 0.9993 * 0.893], abs=1e-12)
+    prices = pl.DataFrame(
+        {"regionid": "VIC1", "interval_datetime": ends, "settlement_interval": ends,
+         "spot_price_cents": [10000, 10000]}
+    )  # fmt: skip
+    energy = pl.DataFrame({"duid": "OAKLAND1", "interval_datetime": ends, "energy_mwh": 1.0})
+    amounts, unsettled = settle(energy, units, prices)
+    assert unsettled.height == 0
+    assert amounts.select("interval_datetime", "settlement_date", "amount_cents").rows() == [
+        (ends[0], date(2024, 6, 30), 10000),
+        (ends[1], date(2024, 7, 1), 8924),
+    ]
+
+
+NO_BIDS = pl.DataFrame(
+    schema={"trading_day": pl.Date, "duid": pl.String, "participantid": pl.String,
+            "interval_datetime": pl.Datetime("us"), "regionid": pl.String}
+)  # fmt: skip
 
 
 def test_generation_settles_at_mlf_and_consumption_at_load_mlf() -> None:
@@ -259,15 +305,19 @@ def test_real_loss_factors_tlf_times_dlf_and_the_bidirectional_pair(sample_inges
     from datetime import date
 
     from bidstack.fleet import parse_fleet
-    from bidstack.inputs import settlement_units
+    from bidstack.inputs import settlement_registration
     from bidstack.io import read
     from bidstack.stages.offers import registration
 
     store, _ = sample_ingest
     day = date(2024, 9, 2)
-    units = registration(
-        read(store, "DUDETAILSUMMARY").collect(), read(store, "DUDETAIL").collect(), [day]
-    ).filter(pl.col("duid").is_in(["OAKLAND1", "BHB1"]))
+    units = (
+        registration(
+            read(store, "DUDETAILSUMMARY").collect(), read(store, "DUDETAIL").collect(), [day]
+        )
+        .filter(pl.col("duid").is_in(["OAKLAND1", "BHB1"]))
+        .rename({"trading_day": "settlement_date"})
+    )
     assert units.height == 2
     limits = {"tp_min": 0.0, "tp_max": 300.0, "srmc": 10.0}
     fleet = parse_fleet(
@@ -275,11 +325,7 @@ def test_real_loss_factors_tlf_times_dlf_and_the_bidirectional_pair(sample_inges
                    "BHB1": limits | {"participant": "BHBESS"}}},
         source="test",
     )  # fmt: skip
-    no_bids = pl.DataFrame(
-        schema={"trading_day": pl.Date, "duid": pl.String, "participantid": pl.String,
-                "interval_datetime": pl.Datetime("us"), "regionid": pl.String}
-    )  # fmt: skip
-    settled_units, _ = settlement_units(units, fleet, no_bids)
+    settled_units, _ = settlement_registration(units, fleet, NO_BIDS)
     factors = {r["duid"]: (r["mlf"], r["load_mlf"]) for r in settled_units.iter_rows(named=True)}
     assert factors["OAKLAND1"] == pytest.approx((0.9993 * 0.893, 0.9993 * 0.893), abs=1e-12)
     assert factors["BHB1"] == pytest.approx((0.8423, 0.8284), abs=1e-12)
