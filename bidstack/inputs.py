@@ -66,12 +66,13 @@ def demand(
     the scheduled loads' consumption, which stays as history had it (their bids are not
     re-dispatched). ``dispatchable_generation`` is DISPATCHABLEGENERATION: TOTALDEMAND plus the
     scheduled loads plus the region's net export with its share of interconnector losses.
-    ``cleared`` sums the historical dispatch (TOTALCLEARED) of the units in the data.
+    ``cleared`` sums the historical dispatch (TOTALCLEARED) of the units in the data, from the
+    intervention run where there is one (:func:`physical_dispatch`).
     """
     basis = demand_basis(fleet, mode)
     if basis == "cleared":
         units = offers.select("duid", "regionid").unique()
-        cleared = read(store, "DISPATCHLOAD", left, right, units.get_column("duid")).collect()
+        cleared = physical_dispatch(store, left, right, units.get_column("duid"))
         frame = (
             cleared.join(units, on="duid")
             .group_by("regionid", pl.col("settlementdate").alias("interval_datetime"))
@@ -399,17 +400,43 @@ def measured(
 
 
 def initial_mw(store: str | os.PathLike, left: datetime) -> pl.DataFrame | None:
-    """Each unit's output as the run starts: DISPATCHLOAD.INITIALMW of the first interval.
+    """Each unit's output as the run starts: DISPATCHLOAD.INITIALMW of the first interval, from
+    the intervention run where there is one (:func:`physical_dispatch`).
 
     SCADA reads a unit drawing auxiliary load as slightly negative (-0.6 MW, say); dispatch
     ramps from output, so such a unit starts from 0 MW.
     """
-    first = read(store, "DISPATCHLOAD", left, left + timedelta(minutes=INTERVAL_MINUTES))
-    first = first.collect()
+    first = physical_dispatch(store, left, left + timedelta(minutes=INTERVAL_MINUTES))
     if first.is_empty():
         return None
     initial = pl.col("initialmw").clip(lower_bound=0.0).alias("initial_mw")
     return first.select("duid", initial).drop_nulls()
+
+
+def physical_dispatch(
+    store: str | os.PathLike, left: datetime, right: datetime, duids=None
+) -> pl.DataFrame:
+    """DISPATCHLOAD's physical values per unit and interval in ``(left, right]``: ``duid,
+    settlementdate, initialmw, totalcleared``. Prices come from the pricing run (INTERVENTION =
+    0), but in an intervention interval what the units did is the intervention run's (INTERVENTION
+    = 1): only its INITIALMW matches SCADA there (every unit-interval of the 2018-04 and 2019-12
+    samples), so its rows replace the pricing run's where they exist."""
+    pricing = read(store, "DISPATCHLOAD", left, right, duids).select(
+        "duid", "settlementdate", *PHYSICAL
+    )
+    intervention = (
+        read(store, "DISPATCHLOAD", left, right, duids, raw=True)
+        .filter(pl.col("intervention") == 1)
+        .select("duid", "settlementdate", *(pl.col(c).alias(f"{c}_run") for c in PHYSICAL))
+        .unique(["duid", "settlementdate"], keep="any")
+    )
+    return (
+        pricing.join(intervention, on=["duid", "settlementdate"], how="left")
+        .select(
+            "duid", "settlementdate", *(pl.coalesce(f"{c}_run", c).alias(c) for c in PHYSICAL)
+        )
+        .collect()
+    )
 
 
 def lookahead(
