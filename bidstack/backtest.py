@@ -9,7 +9,8 @@ Month by month, so that memory does not grow with the years, it reads the store 
    months from each unit's last dispatch;
 5. metering (:mod:`bidstack.stages.metering`): SCADA or NEM12 for the baseline where present,
    else the dispatch: the trapezoid of each interval's start and end MW;
-6. settlement (:mod:`bidstack.stages.settlement`): amounts in integer cents, then statements.
+6. administered pricing (:mod:`bidstack.stages.administered`) of each scenario's own prices, then
+   settlement (:mod:`bidstack.stages.settlement`): amounts in integer cents, then statements.
 
 The output folder gets, per scenario (``baseline`` and each variant), hive-partitioned Parquet
 (``month=YYYY-MM``) of ``dispatch_units``, ``dispatch_regions``, ``evaluation`` and ``amounts``,
@@ -24,8 +25,8 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -39,6 +40,7 @@ from bidstack.fleet import Fleet
 from bidstack.inputs import INTERVAL_MINUTES
 from bidstack.io import market_time
 from bidstack.rules import load_variants
+from bidstack.stages.administered import administer, history_gaps
 from bidstack.stages.bidding import BASELINE, BiddingRound, bidding_round
 from bidstack.stages.dispatch import DispatchResult, dispatch
 from bidstack.stages.evaluation import evaluate, unit_availability
@@ -228,6 +230,11 @@ def _run_month(
     problems.append(found.with_columns(scenario=pl.lit(BASELINE)))
     if not initial_mw:
         initial_mw.update(dict.fromkeys(bidding.scenarios, inputs.initial_mw(store, left)))
+    if fleet.market.administered_pricing:
+        regions = demand.get_column("regionid").unique().to_list()
+        thresholds, found = inputs.administered_thresholds(store, left, right, fleet, regions)
+        problems.append(found.with_columns(scenario=pl.lit("all")))
+        stored_prices = inputs.price_history(store, left)
     stack_interval = totals.stack_interval(demand, offers)
     for scenario, scenario_offers in bidding.scenarios.items():
         result = dispatch(
@@ -238,6 +245,12 @@ def _run_month(
             interval_minutes=INTERVAL_MINUTES,
             ramp_priority=fleet.market.ramp_priority,
         )
+        if fleet.market.administered_pricing:
+            earlier = _price_history(out / scenario / "dispatch_regions", stored_prices, left)
+            regions, found = administer(result.regions, earlier, thresholds)
+            result = replace(result, regions=regions)
+            gaps = history_gaps(earlier, regions, left)
+            problems += [f.with_columns(scenario=pl.lit(scenario)) for f in (found, gaps)]
         if scenario == BASELINE:
             totals.calibration.add(
                 result.regions, inputs.history_prices(store, left, right), result.units, history
@@ -281,6 +294,21 @@ def _run_month(
     totals.add_problems(
         _write(pl.concat(problems, how="diagonal_relaxed"), out / "problems", month)
     )
+
+
+def _price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.DataFrame:
+    """A scenario's prices before administered pricing for the eight days before ``left``: its
+    own from earlier months' ``dispatch_regions``, DISPATCHPRICE's (``stored``) before the run."""
+    if not folder.exists():
+        return stored
+    own = (
+        pl.scan_parquet(folder, hive_partitioning=True)
+        .filter(pl.col("interval_datetime").is_between(left - timedelta(days=8), left, "right"))
+        .select("regionid", "interval_datetime", pl.col("pre_ap_price").alias("price"))
+        .collect()
+    )
+    keys = ["regionid", "interval_datetime"]
+    return pl.concat([own, stored.join(own, on=keys, how="anti")], how="vertical_relaxed")
 
 
 def _write(frame: pl.DataFrame, folder: Path, month: str) -> pl.DataFrame:

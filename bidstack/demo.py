@@ -127,7 +127,7 @@ def synthetic_market(
     summary, detail = _registration(units)
     thresholds = pl.DataFrame({
         "effectivedate": [datetime(2023, 7, 1)], "versionno": [1], "voll": [PRICE_CAP],
-        "marketpricefloor": [PRICE_FLOOR], "administered_price_threshold": [600.0],
+        "marketpricefloor": [PRICE_FLOOR], "administered_price_threshold": [1490200.0],
     })
     links = network_tables()
     static = {"DUDETAILSUMMARY": summary, "DUDETAIL": detail,
