@@ -7,8 +7,9 @@ is that threshold; NER 3.14.1). When the sum exceeds the CPT, the region enters 
 price period and its prices are capped at the APC (and floored at the administered price floor,
 -APC unless the data says otherwise) until the end of the trading day; the sum is checked again
 in every interval, so the period runs on, day after day, while the sum stays above the threshold,
-and ends with the trading day in which it falls back (NER 3.14.2; this is how AEMO ran the period
-of 12-23 June 2022). This module applies that rule to a scenario's own prices:
+and ends with the trading day in which it falls back (NER 3.14.2, as this module reads it; AEMO's
+administered price periods of June 2022 ran that way). This module applies that rule to a
+scenario's own prices:
 
 - the running sum is of the prices *before* administered pricing (AEMO's PRE_AP_ENERGY_PRICE and
   CUMUL_PRE_AP_ENERGY_PRICE in DISPATCHPRICE), so capped prices never feed back into it;
@@ -45,7 +46,7 @@ CPT_FIVE_MINUTE_FROM = date(2021, 10, 1)
 WINDOW = timedelta(days=7)
 WINDOW_INTERVALS = 2016
 #: The administered price cap in force from each date ($/MWh): $300 until 30 June 2022, $600
-#: from 1 July 2022 (AEMC, National Electricity Amendment (Administered price cap) Rule 2022).
+#: from 1 July 2022 (the AEMC's rule change of June 2022; NER 3.14.1).
 #: The store's REGIONAPCINTERVALS and a fleet file's ``administered_price_cap`` take precedence.
 ADMINISTERED_PRICE_CAP = ((date(1998, 12, 13), 300.0), (date(2022, 7, 1), 600.0))
 
