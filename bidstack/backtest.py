@@ -46,7 +46,13 @@ from bidstack.stages.dispatch import DispatchResult, dispatch
 from bidstack.stages.evaluation import evaluate, unit_availability
 from bidstack.stages.metering import meter
 from bidstack.stages.offers import PROBLEM_SCHEMA, load_offers
-from bidstack.stages.settlement import Statements, settle, settlement_prices, statements
+from bidstack.stages.settlement import (
+    Statements,
+    settle,
+    settlement_prices,
+    statements,
+    to_cents,
+)
 
 #: Folder names a variant may not take.
 RESERVED = {BASELINE, "allocation", "problems"}
@@ -416,7 +422,7 @@ class _Totals:
                 {
                     "scenario": [scenario],
                     "fleet_energy_mwh": [fleet.get_column("energy_mwh").sum()],
-                    "fleet_net_cents": [fleet.get_column("amount_cents").sum()],
+                    "fleet_net_microdollars": [fleet.get_column("amount_microdollars").sum()],
                     "demand_mwh": [regions.get_column("demand").sum() * hours],
                     "price_x_demand": [
                         (regions.get_column("price") * regions.get_column("demand")).sum()
@@ -428,7 +434,7 @@ class _Totals:
                     "lor3_intervals": [evaluation.get_column("lor3").sum()],
                 },
                 schema_overrides={
-                    "fleet_net_cents": pl.Int64,
+                    "fleet_net_microdollars": pl.Int64,
                     "lor2_intervals": pl.Int64,
                     "lor3_intervals": pl.Int64,
                 },
@@ -436,7 +442,7 @@ class _Totals:
         )
         self.daily.append(
             fleet.group_by("settlement_date")
-            .agg(pl.col("energy_mwh").sum(), pl.col("amount_cents").sum().alias("net_cents"))
+            .agg(pl.col("energy_mwh").sum(), pl.col("amount_microdollars").sum())
             .with_columns(scenario=pl.lit(scenario))
         )
 
@@ -517,6 +523,7 @@ class _Totals:
         if not self.daily:
             return pl.DataFrame(schema=schema)
         frame = pl.concat(self.daily).group_by("scenario", "settlement_date").sum()
+        frame = frame.with_columns(to_cents(pl.col("amount_microdollars")).alias("net_cents"))
         return frame.select(list(schema)).cast(schema).sort("scenario", "settlement_date")
 
     def summary(self) -> pl.DataFrame:
@@ -530,7 +537,7 @@ class _Totals:
         summary = months.group_by("scenario", maintain_order=True).agg(
             pl.col(
                 "fleet_energy_mwh",
-                "fleet_net_cents",
+                "fleet_net_microdollars",
                 "demand_mwh",
                 "price_x_demand",
                 "unserved_mwh",
@@ -540,6 +547,9 @@ class _Totals:
             ).sum(),
             pl.col("max_price").max(),
         )
+        summary = summary.with_columns(
+            to_cents(pl.col("fleet_net_microdollars")).alias("fleet_net_microdollars")
+        ).rename({"fleet_net_microdollars": "fleet_net_cents"})  # the fleet's exact net, rounded
         mean = pl.col("price_x_demand") * INTERVAL_MINUTES / 60.0 / pl.col("demand_mwh")
         summary = summary.with_columns(mean.alias("mean_price")).drop("price_x_demand")
         base = summary.filter(pl.col("scenario") == BASELINE).get_column("mean_price")

@@ -48,10 +48,13 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
         amounts = pl.read_parquet(folder / "amounts")
         assert units.height > 0 and amounts.height == units.height
         totals = result.statements[scenario].totals
-        # statements reconcile to the cent with the per-interval amounts written
-        assert totals.get_column("net_cents").sum() == amounts.get_column("amount_cents").sum()
+        # statements reconcile with the per-interval amounts written, carried unrounded in
+        # micro-dollars: each day rounded to the cent, the total the sum of the days
+        exact = amounts.get_column("amount_microdollars").sum()
+        assert totals.get_column("net_microdollars").sum() == exact
         daily = pl.read_parquet(folder / "statements" / "daily.parquet")
         assert daily.get_column("net_cents").sum() == totals.get_column("net_cents").sum()
+        assert abs(exact - totals["net_cents"].sum() * 10_000) <= 5_000 * daily.height
         for participant in totals.get_column("participantid"):
             assert (folder / "statements" / f"statement_{participant}.txt").exists()
     # v1 is metered from its dispatch: rebuild its amounts from dispatch and prices alone
@@ -68,7 +71,7 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
     start = pl.coalesce(
         "ramp_base_mw", pl.when(follows).then(pl.col("dispatch_mw").shift(1).over("duid"))
     )
-    energy = pl.coalesce((start + pl.col("dispatch_mw")) / 2, "dispatch_mw") / 12
+    energy = pl.coalesce((start + pl.col("dispatch_mw")) / 2.0, "dispatch_mw") * (5 / 60)
     expected = (
         units.sort("duid", "interval_datetime")
         .join(
@@ -76,9 +79,9 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
             on=["regionid", "interval_datetime"],
         )
         .join(mlf, on="duid")
-        .select(half_up(energy * half_up(pl.col("price") * 100) * pl.col("mlf")))
+        .select(half_up(energy * half_up(pl.col("price") * 100) * pl.col("mlf") * 10_000))
     )
-    written = pl.read_parquet(result.out / "v1" / "amounts").get_column("amount_cents")
+    written = pl.read_parquet(result.out / "v1" / "amounts").get_column("amount_microdollars")
     assert expected.to_series().sum() == written.sum()
     summary = result.summary.sort("scenario")
     assert summary.get_column("price_impact")[0] == 0.0
@@ -337,8 +340,8 @@ def test_backtest_over_the_real_sample_months(sample_ingest, tmp_path: Path) -> 
     for scenario in result.scenarios:
         amounts = pl.read_parquet(tmp_path / "out" / scenario / "amounts")
         assert amounts.height > 0
-        assert result.statements[scenario].totals.get_column("net_cents").sum() == (
-            amounts.get_column("amount_cents").sum()
+        assert result.statements[scenario].totals.get_column("net_microdollars").sum() == (
+            amounts.get_column("amount_microdollars").sum()
         )
     v1 = result.summary.filter(pl.col("scenario") == "v1").row(0, named=True)
     assert v1["allocated"] + v1["not_applicable"] + v1["no_band"] + v1["invalid_input"] == 2 * 576

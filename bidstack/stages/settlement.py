@@ -1,9 +1,19 @@
-"""Settlement: energy × spot price × loss factor in integer cents, net positions, statements.
+"""Settlement: energy × spot price × loss factor, net positions, statements to the cent.
 
 Money never passes through a float sum. Prices are turned into integer cents exactly (the
-dispatch price is read as an exact decimal of up to eight places); each unit-interval's amount is
-rounded to the cent once, half away from zero; every total after that is a sum of integer cents,
-so statements reconcile to the cent by construction, and :func:`reconcile` checks that they do.
+dispatch price is read as an exact decimal of up to eight places). Each unit-interval's amount is
+carried unrounded to the cent, as AEMO carries it, in integer *micro-dollars*
+(``amount_microdollars``: the product energy × price × loss factor rounded once, half away from
+zero, to $0.000001); every sum after that is a sum of integers, exact. Cents appear only where a
+statement shows a figure (:func:`statements`):
+
+- a participant's figure for a settlement date (``daily.net_cents``) is that day's exact sum of
+  micro-dollars rounded half away from zero to the cent;
+- its figure for the whole run (``totals.net_cents``) is the sum of its daily figures, so a
+  statement's days add up to its total to the cent; ``totals.rounding_microdollars`` is what the
+  daily rounding left out (the exact sum less the total figure: at most half a cent per day).
+
+:func:`reconcile` checks every one of these relations.
 
 Spot prices follow AEMO: intervals ending up to 2021-10-01 00:00 (before five-minute settlement)
 settle at the 30-minute trading price, the mean of the six 5-minute dispatch prices of the
@@ -35,6 +45,8 @@ FIVE_MINUTE_SETTLEMENT = datetime(2021, 10, 1)
 PRICE_DECIMALS = 8
 _SCALE = 10**PRICE_DECIMALS
 _CENTS_PER_SCALED = _SCALE // 100
+#: Amounts are carried in micro-dollars: this many to the cent.
+MICRODOLLARS_PER_CENT = 10_000
 
 
 def _round_half_away(numerator: pl.Expr, denominator: int) -> pl.Expr:
@@ -144,10 +156,11 @@ def settle(
     per unit, or with a ``settlement_date`` column one row per unit and settlement date (the
     registration in force that day; see :func:`settlement_date`).
     ``prices``: from :func:`settlement_prices`. The amount is ``energy_mwh × spot price ×
-    loss_factor`` in cents, rounded once, where ``loss_factor`` is ``mlf`` for energy sent out
-    and ``load_mlf`` for energy consumed (AEMO settles a bidirectional unit's generation at its
-    secondary TLF and its consumption at its primary TLF, each times the DLF): positive is paid
-    to the participant, negative charged to it. ``amounts`` carry each row's
+    loss_factor`` in micro-dollars (``amount_microdollars``), rounded once, where
+    ``loss_factor`` is ``mlf`` for energy sent out and ``load_mlf`` for energy consumed (AEMO
+    settles a bidirectional unit's generation at its secondary TLF and its consumption at its
+    primary TLF, each times the DLF): positive is paid to the participant, negative charged to
+    it. ``amounts`` carry each row's
     ``settlement_date``. Returns ``(amounts, unsettled)``; ``unsettled`` names each
     unit-interval without a unit record, a loss factor or a price, with ``reason``.
     """
@@ -200,12 +213,17 @@ def settle(
         )
         .alias("reason"),
     )
-    cents = pl.col("energy_mwh") * pl.col("spot_price_cents") * pl.col("loss_factor")
+    micro = (
+        pl.col("energy_mwh")
+        * pl.col("spot_price_cents")
+        * pl.col("loss_factor")
+        * MICRODOLLARS_PER_CENT
+    )
     amounts = with_price.join(
         unsettled.select("duid", "interval_datetime"), on=["duid", "interval_datetime"], how="anti"
     )
     amounts = amounts.with_columns(
-        (cents.sign() * (cents.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_cents")
+        (micro.sign() * (micro.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_microdollars")
     ).drop("mlf", "load_mlf")
     return amounts.sort("participantid", "duid", "interval_datetime"), unsettled
 
@@ -213,10 +231,14 @@ def settle(
 @dataclass(frozen=True)
 class Statements:
     """Net positions from settled amounts: per participant and interval, per settlement date,
-    in total.
+    in total (see the module docstring for how cents relate to the micro-dollars carried).
 
     ``amounts`` (one row per unit and interval, from :func:`settle`) may be lazy, for runs too
-    long to hold in memory; the three sums are always collected.
+    long to hold in memory; the three sums are always collected. ``intervals``:
+    ``participantid, interval_datetime, energy_mwh, net_microdollars``. ``daily``:
+    ``participantid, settlement_date, energy_mwh, net_microdollars, net_cents``. ``totals``:
+    ``participantid, energy_mwh, net_microdollars, net_cents, rounding_microdollars, days,
+    first_interval, last_interval``.
     """
 
     amounts: pl.LazyFrame
@@ -248,6 +270,8 @@ class Statements:
             "(market time, period ending)",
             f"energy {total['energy_mwh']:,.3f} MWh, "
             f"net position {format_cents(total['net_cents'])}",
+            f"exact {format_microdollars(total['net_microdollars'])}: each day is rounded half "
+            "away from zero to the cent, and the total is the sum of the days",
             "",
             f"{'settlement date':<16}{'energy MWh':>16}{'net position':>20}",
         ]
@@ -264,48 +288,91 @@ def format_cents(cents: int) -> str:
     return f"{sign}${dollars:,}.{rest:02d}"
 
 
+def format_microdollars(micro: int) -> str:
+    """``-1234567891`` -> ``-$1,234.567891``."""
+    sign = "-" if micro < 0 else ""
+    dollars, rest = divmod(abs(int(micro)), 1_000_000)
+    return f"{sign}${dollars:,}.{rest:06d}"
+
+
+def to_cents(microdollars: pl.Expr) -> pl.Expr:
+    """Integer micro-dollars as integer cents, rounded half away from zero (exact).
+
+    >>> pl.select(to_cents(pl.Series([5_000, -5_000, 4_999, -15_000]))).to_series().to_list()
+    [1, -1, 0, -2]
+    """
+    return _round_half_away(microdollars, MICRODOLLARS_PER_CENT)
+
+
 def statements(amounts: pl.DataFrame | pl.LazyFrame) -> Statements:
     """Net position per participant and interval, per settlement date, and over the whole run."""
     amounts = amounts.lazy()
-    day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
+    net = pl.col("amount_microdollars").sum().alias("net_microdollars")
     intervals = (
         amounts.group_by("participantid", "interval_datetime")
-        .agg(pl.col("energy_mwh").sum(), pl.col("amount_cents").sum().alias("net_cents"))
+        .agg(pl.col("energy_mwh").sum(), net)
         .sort("participantid", "interval_datetime")
         .collect(engine="streaming")
     )
     daily = (
-        intervals.with_columns(day)
+        intervals.with_columns(settlement_date(pl.col("interval_datetime")).alias("settlement_date"))
         .group_by("participantid", "settlement_date")
-        .agg(pl.col("energy_mwh").sum(), pl.col("net_cents").sum())
+        .agg(pl.col("energy_mwh").sum(), pl.col("net_microdollars").sum())
+        .with_columns(to_cents(pl.col("net_microdollars")).alias("net_cents"))
         .sort("participantid", "settlement_date")
+    )
+    by_day = daily.group_by("participantid").agg(
+        pl.col("net_cents").sum(), pl.len().cast(pl.Int64).alias("days")
     )
     totals = (
         amounts.group_by("participantid")
         .agg(
             pl.col("energy_mwh").sum(),
-            pl.col("amount_cents").sum().alias("net_cents"),
+            net,
             pl.col("interval_datetime").min().alias("first_interval"),
             pl.col("interval_datetime").max().alias("last_interval"),
         )
-        .sort("participantid")
         .collect(engine="streaming")
-    )
+        .join(by_day, on="participantid")
+        .with_columns(
+            (pl.col("net_microdollars") - pl.col("net_cents") * MICRODOLLARS_PER_CENT).alias(
+                "rounding_microdollars"
+            )
+        )
+        .select("participantid", "energy_mwh", "net_microdollars", "net_cents",
+                "rounding_microdollars", "days", "first_interval", "last_interval")
+        .sort("participantid")
+    )  # fmt: skip
     result = Statements(amounts, intervals, daily, totals)
     reconcile(result)
     return result
 
 
 def reconcile(result: Statements) -> None:
-    """Check that intervals, days and totals are sums of the amounts, to the cent."""
+    """Check the statements against the amounts: intervals, days and totals are exact sums of
+    the micro-dollars; each day's cents are its sum rounded half away from zero; each total's
+    cents are the sum of its days' and differ from its exact sum by at most half a cent a day."""
+    exact = (
+        result.amounts.group_by("participantid")
+        .agg(pl.col("amount_microdollars").sum().alias("net_microdollars"))
+        .collect(engine="streaming")
+        .sort("participantid")
+    )
     sums = {
-        "amounts": result.amounts.group_by("participantid")
-        .agg(pl.col("amount_cents").sum().alias("net_cents"))
-        .collect(engine="streaming"),
-        "intervals": result.intervals.group_by("participantid").agg(pl.col("net_cents").sum()),
-        "daily": result.daily.group_by("participantid").agg(pl.col("net_cents").sum()),
+        "intervals": result.intervals.group_by("participantid").agg(
+            pl.col("net_microdollars").sum()
+        ),
+        "daily": result.daily.group_by("participantid").agg(pl.col("net_microdollars").sum()),
+        "totals": result.totals.select("participantid", "net_microdollars"),
     }
-    expected = result.totals.select("participantid", "net_cents").rows()
     for name, by_participant in sums.items():
-        if by_participant.sort("participantid").rows() != expected:
-            raise AssertionError(f"settlement {name} do not reconcile with the totals")
+        if by_participant.sort("participantid").rows() != exact.rows():
+            raise AssertionError(f"settlement {name} do not reconcile with the amounts")
+    daily = result.daily
+    if daily.filter(pl.col("net_cents") != to_cents(pl.col("net_microdollars"))).height:
+        raise AssertionError("settlement daily cents are not their day's amounts rounded")
+    days = daily.group_by("participantid").agg(pl.col("net_cents").sum(), pl.len().alias("n"))
+    totals = result.totals.join(days, on="participantid", how="left", suffix="_days")
+    residue = pl.col("rounding_microdollars").abs() * 2 > MICRODOLLARS_PER_CENT * pl.col("n")
+    if totals.filter((pl.col("net_cents") != pl.col("net_cents_days")) | residue).height:
+        raise AssertionError("settlement totals are not the sum of their days' cents")
