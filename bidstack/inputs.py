@@ -384,8 +384,9 @@ def measured(
     store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Measured energy in ``(left, right]``: SCADA for every unit, and NEM12 for fleet units
-    with an NMI (NEM12 first), with the problems metering found. SCADA is read one interval
-    past ``right``: its value there is the end of the window's last interval."""
+    with an NMI (NEM12 first, checked against the unit's capacity: the fleet's
+    ``max_capacity``, else DUDETAIL's), with the problems metering found. SCADA is read one
+    interval past ``right``: its value there is the end of the window's last interval."""
     step = timedelta(minutes=INTERVAL_MINUTES)
     scada, problems = scada_energy(
         read(store, "DISPATCH_UNIT_SCADA", left, right + step).collect(), INTERVAL_MINUTES, right
@@ -394,10 +395,14 @@ def measured(
     if not nmis:
         return scada, problems
     reads = read(store, "nem12_interval", left, right).collect()
-    energy = pl.concat(
-        [nem12_energy(reads, nmis, INTERVAL_MINUTES), scada], how="vertical_relaxed"
+    registered = registration(
+        read(store, "DUDETAILSUMMARY").collect(), read(store, "DUDETAIL").collect(), [left.date()]
     )
-    return energy, problems
+    capacity = dict(registered.select("duid", "max_capacity").drop_nulls().iter_rows())
+    capacity |= {d: u.max_capacity for d, u in fleet.units.items() if u.max_capacity is not None}
+    nem12, found = nem12_energy(reads, nmis, INTERVAL_MINUTES, capacity)
+    energy = pl.concat([nem12, scada], how="vertical_relaxed")
+    return energy, pl.concat([found, problems])
 
 
 def initial_mw(store: str | os.PathLike, left: datetime) -> pl.DataFrame | None:

@@ -24,9 +24,18 @@ interval's start and end, as AEMO's meter data integrates it:
   unit-interval is reported (``energy_start_unknown``).
 - A demand bid's MW hold over the whole interval: ``-(bid MW - MW supplied back) × h``.
 
-NEM12 channels: a suffix starting ``B`` is energy sent into the network (positive), ``E`` energy
-taken from it (negative); other channels (reactive energy) are ignored. Reads longer than the
-dispatch interval are spread evenly over the dispatch intervals they cover.
+NEM12 (:func:`nem12_energy`): a unit's energy is its NMI's master active-energy channels, the NMI
+suffixes starting ``B`` (energy into the network, positive) and ``E`` (energy taken from it,
+negative), in an energy unit (Wh, kWh, MWh), read with quality ``A``, ``E``, ``F`` or ``S``.
+Reads longer than the dispatch interval are spread evenly over the dispatch intervals they cover.
+What cannot be used is reported, never metered as zero, and the unit-interval is metered from SCADA
+(or its dispatch) instead: a ``B``/``E`` channel in a unit of power or anything else not energy,
+an interval of quality ``N`` (null data) or ``V`` (variable, no ``400`` record), a value above
+what the unit's capacity can deliver in the interval (each named by file and line). Other
+channels are reported once and not used: average (``A``, ``D``) and check-meter (``C``, ``F``)
+streams repeat the master streams, a net stream (``N``) nets them, and the rest (reactive
+energy, power factor, ...) are not active energy (NMI suffixes as AEMO's NMI Procedure lists
+them).
 """
 
 from __future__ import annotations
@@ -203,21 +212,34 @@ def _problems(frame: pl.DataFrame, kind: str, detail: str) -> pl.DataFrame:
 
 
 def nem12_energy(
-    reads: pl.DataFrame, nmi_of_unit: dict[str, str], interval_minutes: float
-) -> pl.DataFrame:
-    """NEM12 interval reads of the units' NMIs as energy per unit and dispatch interval."""
+    reads: pl.DataFrame,
+    nmi_of_unit: dict[str, str],
+    interval_minutes: float,
+    capacity: dict[str, float] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """NEM12 interval reads of the units' NMIs as energy per unit and dispatch interval, and
+    problem rows for what cannot be used (see the module docstring).
+
+    ``reads``: rows of the ``nem12_interval`` table. ``capacity``: MW per unit, to refuse values
+    no unit of that size could deliver (10% over it, for meter and rounding tolerance).
+    """
+    empty = pl.DataFrame(schema=ENERGY_SCHEMA), pl.DataFrame(schema=PROBLEM_SCHEMA)
     if reads.is_empty() or not nmi_of_unit:
-        return pl.DataFrame(schema=ENERGY_SCHEMA)
+        return empty
     units = pl.DataFrame({"duid": list(nmi_of_unit), "nmi": list(nmi_of_unit.values())})
-    sign = (
-        pl.when(pl.col("nmi_suffix").str.starts_with("B"))
-        .then(1.0)
-        .when(pl.col("nmi_suffix").str.starts_with("E"))
-        .then(-1.0)
+    channels = reads.join(units, on="nmi").with_columns(pl.col("energy_mwh").cast(pl.Float64))
+    if channels.is_empty():
+        return empty
+    first = pl.col("nmi_suffix").str.slice(0, 1).str.to_uppercase()
+    master = first.is_in(["B", "E"])
+    problems = [_unused_channels(channels.filter(~master))]
+    rows = channels.filter(master).with_columns(
+        pl.when(first == "B").then(1.0).otherwise(-1.0).alias("sign"),
+        _unusable(capacity).alias("unusable"),
     )
-    channels = reads.join(units, on="nmi").with_columns(sign.alias("sign")).drop_nulls("sign")
+    problems.append(_unusable_reads(rows.filter(pl.col("unusable").is_not_null())))
     parts = (pl.col("interval_minutes") / interval_minutes).round(0).cast(pl.Int64).clip(1)
-    spread = channels.with_columns(parts.alias("parts")).with_columns(
+    spread = rows.with_columns(parts.alias("parts")).with_columns(
         pl.int_ranges(0, pl.col("parts")).alias("k")
     )
     spread = spread.explode("k").with_columns(
@@ -226,9 +248,99 @@ def nem12_energy(
         ),
         (pl.col("sign") * pl.col("energy_mwh") / pl.col("parts")).alias("energy_mwh"),
     )
-    return (
+    energy = (
         spread.group_by("duid", "interval_datetime")
-        .agg(pl.col("energy_mwh").sum())
+        .agg(pl.col("energy_mwh").sum(), pl.col("unusable").is_null().all().alias("usable"))
+        .filter("usable")
         .with_columns(pl.lit("nem12").alias("source"))
         .select(list(ENERGY_SCHEMA))
+    )
+    return energy.cast(ENERGY_SCHEMA), pl.concat(problems).cast(PROBLEM_SCHEMA)
+
+
+def _unusable(capacity: dict[str, float] | None) -> pl.Expr:
+    """Why a master channel's read cannot be metered, or null."""
+    flag = pl.col("quality_method").str.slice(0, 1)
+    limit = (
+        pl.col("duid").replace_strict(capacity, default=None, return_dtype=pl.Float64)
+        * 1.1
+        * pl.col("interval_minutes")
+        / 60.0
+        if capacity
+        else pl.lit(None, pl.Float64)
+    )
+    return (
+        pl.when(pl.col("energy_mwh").is_null())
+        .then(pl.format("unit of measure {} is not energy", "uom"))
+        .when(flag == "N")
+        .then(pl.lit("quality N: null data"))
+        .when(flag == "V")
+        .then(pl.lit("quality V without a 400 record"))
+        .when(pl.col("energy_mwh") > limit)
+        .then(
+            pl.format(
+                "{} MWh in {} minutes is more than the unit's capacity delivers",
+                pl.col("energy_mwh").round(6),
+                "interval_minutes",
+            )
+        )
+    )
+
+
+def _unusable_reads(rows: pl.DataFrame) -> pl.DataFrame:
+    """One problem row per unit, day's record and reason: where, how many intervals, why."""
+    return (
+        rows.group_by("duid", "nmi", "nmi_suffix", "source_file", "source_line", "unusable")
+        .agg(pl.col("interval_datetime").min(), pl.len().alias("n"))
+        .sort("duid", "interval_datetime")
+        .select(
+            pl.lit("meter_read_not_used").alias("kind"),
+            pl.lit(None, pl.String).alias("regionid"),
+            "duid",
+            "interval_datetime",
+            pl.format(
+                "NEM12 {}:{} NMI {} {}: {} ({} interval(s) from this one); metered from SCADA "
+                "or dispatch instead",
+                "source_file",
+                "source_line",
+                "nmi",
+                "nmi_suffix",
+                "unusable",
+                "n",
+            ).alias("detail"),
+        )
+    )
+
+
+def _unused_channels(rows: pl.DataFrame) -> pl.DataFrame:
+    """One problem row per unit and channel that is not a master active-energy stream."""
+    first = pl.col("nmi_suffix").str.slice(0, 1).str.to_uppercase()
+    why = (
+        pl.when(first.is_in(["A", "D"]))
+        .then(pl.lit("an average stream, which repeats the master streams"))
+        .when(first.is_in(["C", "F"]))
+        .then(pl.lit("a check-meter stream, which repeats the master streams"))
+        .when(first == "N")
+        .then(pl.lit("a net stream, which nets the master streams"))
+        .otherwise(pl.lit("not an active-energy stream"))
+    )
+    return (
+        rows.group_by("duid", "nmi", "nmi_suffix", "uom")
+        .agg(pl.col("interval_datetime").min(), pl.col("source_file").first(), pl.len())
+        .sort("duid", "nmi_suffix")
+        .select(
+            pl.lit("meter_channel_not_used").alias("kind"),
+            pl.lit(None, pl.String).alias("regionid"),
+            "duid",
+            "interval_datetime",
+            pl.format(
+                "NEM12 NMI {} channel {} ({}, {} interval(s), {}) is {}: not used",
+                "nmi",
+                "nmi_suffix",
+                "uom",
+                "len",
+                "source_file",
+                why,
+            ).alias("detail"),
+        )
     )

@@ -123,17 +123,100 @@ def test_scada_equals_initialmw_and_is_metered_by_the_trapezoid(sample_ingest) -
     assert problems.filter(pl.col("kind") == "meter_end_missing").height == held.height
 
 
+def reads(**columns) -> pl.DataFrame:
+    n = len(columns["nmi_suffix"])
+    base = {
+        "nmi": ["NMI1"] * n,
+        "uom": ["kWh"] * n,
+        "interval_minutes": [30] * n,
+        "interval_datetime": [TIMES[5]] * n,
+        "quality_method": ["A"] * n,
+        "source_file": ["meter.csv"] * n,
+        "source_line": list(range(3, 3 + n)),
+    }
+    return pl.DataFrame(base | columns)
+
+
 def test_nem12_half_hour_reads_are_spread_and_signed() -> None:
-    reads = pl.DataFrame(
-        {
-            "nmi": ["NMI1", "NMI1", "NMI1", "OTHER"],
-            "nmi_suffix": ["B1", "E1", "Q1", "B1"],
-            "interval_datetime": [TIMES[5]] * 4,
-            "interval_minutes": [30, 30, 30, 30],
-            "energy_mwh": [6.0, 0.6, 99.0, 1.0],
-        }
+    frame = reads(
+        nmi=["NMI1", "NMI1", "NMI1", "OTHER"],
+        nmi_suffix=["B1", "E1", "Q1", "B1"],
+        uom=["kWh", "kWh", "kVArh", "kWh"],
+        energy_mwh=[6.0, 0.6, None, 1.0],
     )
-    energy = nem12_energy(reads, {"GEN": "NMI1"}, 5).sort("interval_datetime")
+    energy, problems = nem12_energy(frame, {"GEN": "NMI1"}, 5)
+    energy = energy.sort("interval_datetime")
     assert energy.get_column("interval_datetime").to_list() == TIMES
     assert energy.get_column("energy_mwh").round(9).to_list() == [0.9] * 6
     assert set(energy.get_column("source")) == {"nem12"}
+    # the reactive channel is not used, and said so once
+    assert problems.select("kind", "duid").rows() == [("meter_channel_not_used", "GEN")]
+    assert "channel Q1 (kVArh, 1 interval(s), meter.csv) is not an active-energy" in (
+        problems["detail"][0]
+    )
+
+
+def test_nem12_reads_that_cannot_be_used_are_reported_never_zero() -> None:
+    at = [TIMES[0], TIMES[1], TIMES[2], TIMES[3]]
+    frame = reads(
+        nmi_suffix=["B1", "B1", "B1", "B1", "E1", "E1", "E1", "E1", "A1", "N1", "D1", "F1"],
+        interval_minutes=[5] * 12,
+        interval_datetime=at * 2 + [TIMES[0]] * 4,
+        quality_method=["A", "N", "V", "A", "A", "A", "A", "S53", "A", "A", "A", "A"],
+        energy_mwh=[1.0, 0.0, 1.0, 10.0, 0.1, 0.1, 0.1, 0.1, 1.0, 0.9, 0.1, 1.0],
+    )
+    energy, problems = nem12_energy(frame, {"GEN": "NMI1"}, 5, capacity={"GEN": 100.0})
+    # only TIMES[0] is whole: B1 null (N) at TIMES[1], variable at TIMES[2], 10 MWh in 5 minutes
+    # (120 MW) from a 100 MW unit at TIMES[3]; E1 alone is never taken for the net
+    assert energy.select("interval_datetime", "energy_mwh").rows() == [(TIMES[0], 0.9)]
+    kinds = problems.group_by("kind").len().sort("kind").rows()
+    assert kinds == [("meter_channel_not_used", 4), ("meter_read_not_used", 3)]
+    details = " | ".join(problems["detail"])
+    for text in ("meter.csv:4 NMI NMI1 B1: quality N: null data",
+                 "meter.csv:5 NMI NMI1 B1: quality V without a 400 record",
+                 "meter.csv:6 NMI NMI1 B1: 10.0 MWh in 5 minutes is more than the unit's capacity",
+                 "channel A1", "is an average stream", "channel N1", "is a net stream",
+                 "channel F1", "is a check-meter stream"):  # fmt: skip
+        assert text in details
+    # a kW channel is power, not energy: its intervals are not measured
+    power = reads(nmi_suffix=["B1"], uom=["kW"], energy_mwh=[None])
+    energy, problems = nem12_energy(power, {"GEN": "NMI1"}, 5)
+    assert energy.height == 0 and "unit of measure kW is not energy" in problems["detail"][0]
+    # what NEM12 cannot meter, SCADA does
+    dispatched = pl.DataFrame(
+        {"duid": ["GEN"] * 2, "interval_datetime": TIMES[:2], "dispatch_mw": [12.0, 12.0]}
+    )
+    scada = pl.DataFrame({"duid": "GEN", "settlementdate": TIMES[:3], "scadavalue": 24.0})
+    nem12, _ = nem12_energy(frame, {"GEN": "NMI1"}, 5, capacity={"GEN": 100.0})
+    measured = pl.concat([nem12, scada_energy(scada, 5, until=TIMES[1])[0]])
+    metered, _ = meter(dispatched, dispatched.select("duid", "interval_datetime"), 5, measured)
+    assert metered.select("energy_mwh", "source").rows() == [(0.9, "nem12"), (2.0, "scada")]
+
+
+def test_null_days_and_kw_channels_of_an_ingested_file_never_become_energy(tmp_path) -> None:
+    from bidstack.io import ingest, read
+
+    values = ",".join(["1.5"] * 288)
+    path = tmp_path / "meter.csv"
+    path.write_text(
+        "\n".join(
+            [
+                "100,NEM12,202409020830,MDPONE,RETAILX",
+                "200,NMI0000001,B1E1,1,B1,,M1,kWh,5,",
+                f"300,20240901,{values},A,,,20240902083000,",
+                f"300,20240902,{','.join(['0'] * 288)},N,,,20240903083000,",
+                "200,NMI0000001,B1E1,2,E1,,M1,kW,5,",
+                f"300,20240901,{values},A,,,20240902083000,",
+                "900",
+            ]
+        )
+        + "\n"
+    )
+    ingest([path], tmp_path / "store")
+    stored = read(tmp_path / "store", "nem12_interval").collect()
+    energy, problems = nem12_energy(stored, {"GEN": "NMI0000001"}, 5)
+    # 1 September: B1 is kWh but E1 is kW (power): not metered; 2 September: null data
+    assert energy.height == 0
+    assert problems.filter(pl.col("kind") == "meter_read_not_used").height == 2
+    assert any("meter.csv:4 NMI NMI0000001 B1: quality N" in d for d in problems["detail"])
+    assert any("meter.csv:6 NMI NMI0000001 E1: unit of measure kW" in d for d in problems["detail"])
