@@ -10,7 +10,8 @@ Month by month, so that memory does not grow with the years, it reads the store 
 5. metering (:mod:`bidstack.stages.metering`): SCADA or NEM12 for the baseline where present,
    else the dispatch: the trapezoid of each interval's start and end MW;
 6. administered pricing (:mod:`bidstack.stages.administered`) of each scenario's own prices, then
-   settlement (:mod:`bidstack.stages.settlement`): amounts in integer cents, then statements.
+   settlement (:mod:`bidstack.stages.settlement`): amounts in integer micro-dollars, then
+   statements by settlement date, to the cent.
 
 The output folder gets, per scenario (``baseline`` and each variant), hive-partitioned Parquet
 (``month=YYYY-MM``) of ``dispatch_units``, ``dispatch_regions``, ``evaluation`` and ``amounts``,

@@ -35,10 +35,8 @@ import polars as pl
 from bidstack.errors import InputError
 from bidstack.io import trading_day
 from bidstack.stages.offers import PROBLEM_SCHEMA
+from bidstack.stages.settlement import FIVE_MINUTE_SETTLEMENT
 
-#: Intervals ending after this instant settle on their own five-minute price; the CPT sums 2,016
-#: five-minute prices after it and 336 half-hourly trading prices before it.
-FIVE_MINUTE_SETTLEMENT = datetime(2021, 10, 1)
 #: A MARKET_PRICE_THRESHOLDS row effective on or after this date states the CPT as a sum of
 #: five-minute prices; an earlier row as a sum of half-hourly prices (one sixth as large).
 CPT_FIVE_MINUTE_FROM = date(2021, 10, 1)
