@@ -433,3 +433,27 @@ def test_statements_reconcile_to_the_cent_over_days_and_tampering_is_caught() ->
     lost = result.intervals.with_columns(pl.col("net_microdollars") - 1)
     with pytest.raises(AssertionError, match="intervals do not reconcile"):
         reconcile(replace(result, intervals=lost))
+
+
+def test_published_trading_prices_turn_five_minute_after_1_october_2021(sample_ingest) -> None:
+    """TRADINGPRICE in the 2021-09 and 2021-10 samples: half-hourly up to the interval ending
+    2021-10-01 00:00, five-minute from 00:05, as settlement_prices assumes."""
+    from bidstack.io import read
+    from bidstack.stages.settlement import FIVE_MINUTE_SETTLEMENT
+
+    store, _ = sample_ingest
+    published = read(store, "TRADINGPRICE", "2021-09-30 20:00", "2021-10-01 02:00").collect()
+    assert set(published.get_column("regionid")) == {"NSW1", "SA1"}  # the samples' regions
+    for (region,), rows in published.group_by("regionid"):
+        times = rows.get_column("settlementdate").sort()
+        steps = times.diff().drop_nulls().dt.total_minutes().to_list()
+        before = int((times <= FIVE_MINUTE_SETTLEMENT).sum())
+        assert steps == [30] * (before - 1) + [5] * (len(times) - before), region
+        assert times[before - 1] == FIVE_MINUTE_SETTLEMENT
+    ends = [FIVE_MINUTE_SETTLEMENT - timedelta(minutes=5 * k) for k in range(6)][::-1]
+    ends.append(FIVE_MINUTE_SETTLEMENT + timedelta(minutes=5))
+    rows = pl.DataFrame({"regionid": "SA1", "interval_datetime": ends, "price": 10.0})
+    prices, _ = settlement_prices(rows)
+    assert prices.get_column("settlement_interval").to_list() == [FIVE_MINUTE_SETTLEMENT] * 6 + [
+        ends[-1]
+    ]
