@@ -548,9 +548,14 @@ class _Totals:
             ).sum(),
             pl.col("max_price").max(),
         )
-        summary = summary.with_columns(
-            to_cents(pl.col("fleet_net_microdollars")).alias("fleet_net_microdollars")
-        ).rename({"fleet_net_microdollars": "fleet_net_cents"})  # the fleet's exact net, rounded
+        # the fleet's net position as a statement shows it: the sum of its daily figures
+        days = self.fleet_daily().group_by("scenario").agg(pl.col("net_cents").sum())
+        summary = (
+            summary.join(days, on="scenario", how="left")
+            .with_columns(pl.col("net_cents").fill_null(0).alias("fleet_net_microdollars"))
+            .drop("net_cents")
+            .rename({"fleet_net_microdollars": "fleet_net_cents"})
+        )
         mean = pl.col("price_x_demand") * INTERVAL_MINUTES / 60.0 / pl.col("demand_mwh")
         summary = summary.with_columns(mean.alias("mean_price")).drop("price_x_demand")
         base = summary.filter(pl.col("scenario") == BASELINE).get_column("mean_price")

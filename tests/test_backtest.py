@@ -84,6 +84,9 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
     written = pl.read_parquet(result.out / "v1" / "amounts").get_column("amount_microdollars")
     assert expected.to_series().sum() == written.sum()
     summary = result.summary.sort("scenario")
+    # the fleet's net position is the sum of its daily figures, as a statement's total is
+    days = result.fleet_daily.group_by("scenario").agg(pl.col("net_cents").sum())
+    assert dict(days.rows()) == dict(summary.select("scenario", "fleet_net_cents").rows())
     assert summary.get_column("price_impact")[0] == 0.0
     assert summary.filter(pl.col("scenario") == "v1").get_column("allocated").item() > 0
 
