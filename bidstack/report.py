@@ -61,8 +61,9 @@ def write_report(result: BacktestResult, *, title: str = "bidstack backtest") ->
         "over every region and interval; price impact is the change from the baseline. The "
         "baseline is metered from SCADA/NEM12 where the store has it, every variant from its "
         "dispatch; all scenarios settle at their own dispatch prices (30-minute trading prices "
-        "before 1 October 2021).</p>",
-        "<h2>Fleet net position per trading day</h2>",
+        "before 1 October 2021), administered when their seven-day sum passes the cumulative "
+        "price threshold.</p>",
+        "<h2>Fleet net position per settlement date</h2>",
         _daily_plot(result.fleet_daily),
     ]
     stack_file = out / "bid_stack.parquet"
