@@ -8,8 +8,10 @@ Month by month, so that memory does not grow with the years, it reads the store 
 4. dispatch (:mod:`bidstack.stages.dispatch`) of every scenario, ramp limits carried across
    months from each unit's last dispatch;
 5. metering (:mod:`bidstack.stages.metering`): SCADA or NEM12 for the baseline where present,
-   else dispatch × interval;
-6. settlement (:mod:`bidstack.stages.settlement`): amounts in integer cents, then statements.
+   else the dispatch: the trapezoid of each interval's start and end MW;
+6. administered pricing (:mod:`bidstack.stages.administered`) of each scenario's own prices, then
+   settlement (:mod:`bidstack.stages.settlement`): amounts in integer micro-dollars, then
+   statements by settlement date, to the cent.
 
 The output folder gets, per scenario (``baseline`` and each variant), hive-partitioned Parquet
 (``month=YYYY-MM``) of ``dispatch_units``, ``dispatch_regions``, ``evaluation`` and ``amounts``,
@@ -24,8 +26,8 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -37,14 +39,21 @@ from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
 from bidstack.inputs import INTERVAL_MINUTES
-from bidstack.io import market_time, trading_day
+from bidstack.io import market_time
 from bidstack.rules import load_variants
+from bidstack.stages.administered import administer, history_gaps
 from bidstack.stages.bidding import BASELINE, BiddingRound, bidding_round
 from bidstack.stages.dispatch import DispatchResult, dispatch
 from bidstack.stages.evaluation import evaluate, unit_availability
 from bidstack.stages.metering import meter
 from bidstack.stages.offers import PROBLEM_SCHEMA, load_offers
-from bidstack.stages.settlement import Statements, settle, settlement_prices, statements
+from bidstack.stages.settlement import (
+    Statements,
+    settle,
+    settlement_prices,
+    statements,
+    to_cents,
+)
 
 #: Folder names a variant may not take.
 RESERVED = {BASELINE, "allocation", "problems"}
@@ -56,7 +65,7 @@ MARKER = "backtest.json"
 class BacktestResult:
     """``summary``: one row per scenario (see :meth:`_Totals.summary`); ``statements`` per
     scenario; ``problems``: rows reported per scenario and kind (the rows themselves are in
-    ``out/problems``); ``fleet_daily``: the fleet's energy and net position per trading day;
+    ``out/problems``); ``fleet_daily``: the fleet's energy and net position per settlement date;
     ``calibration``: the baseline against history (:mod:`bidstack.calibration`)."""
 
     out: Path
@@ -223,11 +232,17 @@ def _run_month(
             "no regional demand row for the interval: the demand bid is not dispatched",
         ).with_columns(scenario=pl.lit("all"))
     )
-    units, found = inputs.settlement_units(book.units, fleet, bidding.scenarios[BASELINE])
+    units, found = inputs.settlement_units(store, left, right, fleet, bidding.scenarios[BASELINE])
     problems.append(found.with_columns(scenario=pl.lit("all")))
-    measured = inputs.measured(store, left, right, fleet)
+    measured, found = inputs.measured(store, left, right, fleet)
+    problems.append(found.with_columns(scenario=pl.lit(BASELINE)))
     if not initial_mw:
         initial_mw.update(dict.fromkeys(bidding.scenarios, inputs.initial_mw(store, left)))
+    if fleet.market.administered_pricing:
+        regions = demand.get_column("regionid").unique().to_list()
+        thresholds, found = inputs.administered_thresholds(store, left, right, fleet, regions)
+        problems.append(found.with_columns(scenario=pl.lit("all")))
+        stored_prices = inputs.price_history(store, left)
     stack_interval = totals.stack_interval(demand, offers)
     for scenario, scenario_offers in bidding.scenarios.items():
         result = dispatch(
@@ -239,12 +254,18 @@ def _run_month(
             ramp_priority=fleet.market.ramp_priority,
             engine=fleet.market.dispatch_engine,
         )
+        if fleet.market.administered_pricing:
+            earlier = _price_history(out / scenario / "dispatch_regions", stored_prices, left)
+            regions, found = administer(result.regions, earlier, thresholds)
+            result = replace(result, regions=regions)
+            gaps = history_gaps(earlier, regions, left)
+            problems += [f.with_columns(scenario=pl.lit(scenario)) for f in (found, gaps)]
         if scenario == BASELINE:
             totals.calibration.add(
                 result.regions, inputs.history_prices(store, left, right), result.units, history
             )
         initial_mw[scenario] = _last_dispatch(result.units)
-        energy = meter(
+        energy, unmetered = meter(
             result.units,
             scenario_offers,
             INTERVAL_MINUTES,
@@ -274,6 +295,7 @@ def _run_month(
                     "the half-hour has fewer than six dispatch prices",
                 ),
                 _as_problems(unsettled, "unsettled", None),
+                unmetered,
             )
         ]
         totals.add(scenario, amounts, result, evaluation)
@@ -282,6 +304,21 @@ def _run_month(
     totals.add_problems(
         _write(pl.concat(problems, how="diagonal_relaxed"), out / "problems", month)
     )
+
+
+def _price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.DataFrame:
+    """A scenario's prices before administered pricing for the eight days before ``left``: its
+    own from earlier months' ``dispatch_regions``, DISPATCHPRICE's (``stored``) before the run."""
+    if not folder.exists():
+        return stored
+    own = (
+        pl.scan_parquet(folder, hive_partitioning=True)
+        .filter(pl.col("interval_datetime").is_between(left - timedelta(days=8), left, "right"))
+        .select("regionid", "interval_datetime", pl.col("pre_ap_price").alias("price"))
+        .collect()
+    )
+    keys = ["regionid", "interval_datetime"]
+    return pl.concat([own, stored.join(own, on=keys, how="anti")], how="vertical_relaxed")
 
 
 def _write(frame: pl.DataFrame, folder: Path, month: str) -> pl.DataFrame:
@@ -389,7 +426,7 @@ class _Totals:
                 {
                     "scenario": [scenario],
                     "fleet_energy_mwh": [fleet.get_column("energy_mwh").sum()],
-                    "fleet_net_cents": [fleet.get_column("amount_cents").sum()],
+                    "fleet_net_microdollars": [fleet.get_column("amount_microdollars").sum()],
                     "demand_mwh": [regions.get_column("demand").sum() * hours],
                     "price_x_demand": [
                         (regions.get_column("price") * regions.get_column("demand")).sum()
@@ -401,15 +438,15 @@ class _Totals:
                     "lor3_intervals": [evaluation.get_column("lor3").sum()],
                 },
                 schema_overrides={
-                    "fleet_net_cents": pl.Int64,
+                    "fleet_net_microdollars": pl.Int64,
                     "lor2_intervals": pl.Int64,
                     "lor3_intervals": pl.Int64,
                 },
             )
         )
         self.daily.append(
-            fleet.group_by(trading_day(pl.col("interval_datetime")).alias("trading_day"))
-            .agg(pl.col("energy_mwh").sum(), pl.col("amount_cents").sum().alias("net_cents"))
+            fleet.group_by("settlement_date")
+            .agg(pl.col("energy_mwh").sum(), pl.col("amount_microdollars").sum())
             .with_columns(scenario=pl.lit(scenario))
         )
 
@@ -483,14 +520,15 @@ class _Totals:
     def fleet_daily(self) -> pl.DataFrame:
         schema = {
             "scenario": pl.String,
-            "trading_day": pl.Date,
+            "settlement_date": pl.Date,
             "energy_mwh": pl.Float64,
             "net_cents": pl.Int64,
         }
         if not self.daily:
             return pl.DataFrame(schema=schema)
-        frame = pl.concat(self.daily).group_by("scenario", "trading_day").sum()
-        return frame.select(list(schema)).cast(schema).sort("scenario", "trading_day")
+        frame = pl.concat(self.daily).group_by("scenario", "settlement_date").sum()
+        frame = frame.with_columns(to_cents(pl.col("amount_microdollars")).alias("net_cents"))
+        return frame.select(list(schema)).cast(schema).sort("scenario", "settlement_date")
 
     def summary(self) -> pl.DataFrame:
         """One row per scenario: the fleet's energy and net position; the demand-weighted mean
@@ -503,7 +541,7 @@ class _Totals:
         summary = months.group_by("scenario", maintain_order=True).agg(
             pl.col(
                 "fleet_energy_mwh",
-                "fleet_net_cents",
+                "fleet_net_microdollars",
                 "demand_mwh",
                 "price_x_demand",
                 "unserved_mwh",
@@ -512,6 +550,14 @@ class _Totals:
                 "lor3_intervals",
             ).sum(),
             pl.col("max_price").max(),
+        )
+        # the fleet's net position as a statement shows it: the sum of its daily figures
+        days = self.fleet_daily().group_by("scenario").agg(pl.col("net_cents").sum())
+        summary = (
+            summary.join(days, on="scenario", how="left")
+            .with_columns(pl.col("net_cents").fill_null(0).alias("fleet_net_microdollars"))
+            .drop("net_cents")
+            .rename({"fleet_net_microdollars": "fleet_net_cents"})
         )
         mean = pl.col("price_x_demand") * INTERVAL_MINUTES / 60.0 / pl.col("demand_mwh")
         summary = summary.with_columns(mean.alias("mean_price")).drop("price_x_demand")

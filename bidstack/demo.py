@@ -127,7 +127,7 @@ def synthetic_market(
     summary, detail = _registration(units)
     thresholds = pl.DataFrame({
         "effectivedate": [datetime(2023, 7, 1)], "versionno": [1], "voll": [PRICE_CAP],
-        "marketpricefloor": [PRICE_FLOOR], "administered_price_threshold": [600.0],
+        "marketpricefloor": [PRICE_FLOOR], "administered_price_threshold": [1490200.0],
     })
     links = network_tables()
     static = {"DUDETAILSUMMARY": summary, "DUDETAIL": detail,
@@ -404,8 +404,13 @@ def _history(
             .alias("semidispatchcap"),
         ),
         "DISPATCHINTERCONNECTORRES": _interconnector_results(result.links, grid),
+        # SCADA at T is the output at the interval's start, as AEMO's (= DISPATCHLOAD.INITIALMW)
         "DISPATCH_UNIT_SCADA": unit_rows.select(
-            when, "duid", (pl.col("dispatch_mw") * 0.995).round(3).alias("scadavalue")
+            when,
+            "duid",
+            (pl.col("ramp_base_mw").fill_null(pl.col("dispatch_mw")) * 0.995)
+            .round(3)
+            .alias("scadavalue"),
         ),
     }
     return tables, last

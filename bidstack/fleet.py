@@ -28,6 +28,10 @@ A fleet file is TOML::
     history_gate_closure = false  # apply gate closure to the historical bids too
     market_price_cap = 15100.0    # used only for days MARKET_PRICE_THRESHOLDS does not cover
     market_floor_price = -1000.0
+    administered_pricing = true   # cap prices at the APC when the 7-day sum exceeds the CPT
+    cumulative_price_threshold = 1359100.0  # a sum of 2,016 five-minute prices: only for days
+                                  # MARKET_PRICE_THRESHOLDS does not cover
+    administered_price_cap = 600.0  # optional: replaces the APC of the data, every day
 
     demand_bids = "retail.parquet"    # optional: retailers' demand bids, one row per bid:
                                   # regionid, interval_datetime, participantid, price, mw, and
@@ -137,6 +141,9 @@ class MarketOptions:
     history_gate_closure: bool = False
     market_price_cap: float | None = None
     market_floor_price: float | None = None
+    administered_pricing: bool = True
+    cumulative_price_threshold: float | None = None
+    administered_price_cap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -257,7 +264,7 @@ def _market_options(market: dict[str, Any], source: str) -> MarketOptions:
                     f"not {market[key]!r}"
                 )
             values[key] = market[key]
-    for key in ("uigf_cap", "history_gate_closure"):
+    for key in ("uigf_cap", "history_gate_closure", "administered_pricing"):
         if key in market:
             if not isinstance(market[key], bool):
                 raise ConfigError(f"{source}: [market] {key} must be true or false")
@@ -265,6 +272,11 @@ def _market_options(market: dict[str, Any], source: str) -> MarketOptions:
     for key in ("market_price_cap", "market_floor_price"):
         if key in market:
             values[key] = _number(market[key], f"{source}: [market] {key}")
+    for key in ("cumulative_price_threshold", "administered_price_cap"):
+        if key in market:
+            values[key] = _number(market[key], f"{source}: [market] {key}")
+            if values[key] <= 0:
+                raise ConfigError(f"{source}: [market] {key} must be positive")
     cap, floor = values.get("market_price_cap"), values.get("market_floor_price")
     if cap is not None and floor is not None and cap <= floor:
         raise ConfigError(f"{source}: [market] market_price_cap must exceed market_floor_price")

@@ -7,7 +7,7 @@ Each function returns a frame in the shape its stage takes; the store's MMS sema
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import polars as pl
 
@@ -18,9 +18,11 @@ from bidstack.io import effective_on, read, read_local_price, trading_day
 from bidstack.network import TABLES as NETWORK_TABLES
 from bidstack.network import NetworkTables
 from bidstack.network import network as build_network
+from bidstack.stages.administered import CPT_FIVE_MINUTE_FROM, administered_price_cap
 from bidstack.stages.metering import nem12_energy, scada_energy
 from bidstack.stages.network import Network
-from bidstack.stages.offers import PROBLEM_SCHEMA
+from bidstack.stages.offers import PROBLEM_SCHEMA, registration
+from bidstack.stages.settlement import settlement_date
 
 #: Dispatch intervals in the store (DISPATCHREGIONSUM, DISPATCHPRICE) are 5 minutes long.
 INTERVAL_MINUTES = 5.0
@@ -65,12 +67,13 @@ def demand(
     the scheduled loads' consumption, which stays as history had it (their bids are not
     re-dispatched). ``dispatchable_generation`` is DISPATCHABLEGENERATION: TOTALDEMAND plus the
     scheduled loads plus the region's net export with its share of interconnector losses.
-    ``cleared`` sums the historical dispatch (TOTALCLEARED) of the units in the data.
+    ``cleared`` sums the historical dispatch (TOTALCLEARED) of the units in the data, from the
+    intervention run where there is one (:func:`physical_dispatch`).
     """
     basis = demand_basis(fleet, mode)
     if basis == "cleared":
         units = offers.select("duid", "regionid").unique()
-        cleared = read(store, "DISPATCHLOAD", left, right, units.get_column("duid")).collect()
+        cleared = physical_dispatch(store, left, right, units.get_column("duid"))
         frame = (
             cleared.join(units, on="duid")
             .group_by("regionid", pl.col("settlementdate").alias("interval_datetime"))
@@ -280,13 +283,44 @@ def _typed(frame: pl.DataFrame, path: os.PathLike, types: dict) -> pl.DataFrame:
 
 
 def settlement_units(
+    store: str | os.PathLike,
+    left: datetime,
+    right: datetime,
+    fleet: Fleet,
+    offers: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Participant, region and loss factors of every unit on each settlement date of
+    ``(left, right]``: the registration in force on that date (DUDETAILSUMMARY, DUDETAIL), with
+    a fleet entry's overrides and the demand bids' units (see :func:`settlement_registration`).
+    """
+    first = left.date()  # the settlement date of the interval ending just after ``left``
+    days = [first + timedelta(days=k) for k in range((settlement_date(right) - first).days + 1)]
+    registered = registration(
+        read(store, "DUDETAILSUMMARY").collect(),
+        read(store, "DUDETAIL").collect(),
+        days,
+        fleet.market.loss_factors,
+    ).rename({"trading_day": "settlement_date"})
+    return settlement_registration(registered, fleet, offers)
+
+
+def settlement_registration(
     units: pl.DataFrame, fleet: Fleet, offers: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Participant, region and loss factor of every unit on each trading day settled: the
-    registration in force that day, a fleet entry's overrides, and the demand bids' units.
+    """Participant, region and loss factors of every unit on each settlement date: ``units``,
+    the registration in force on each ``settlement_date`` (columns of
+    :func:`bidstack.stages.offers.registration`), with a fleet entry's overrides, and the
+    demand bids' units of ``offers``.
+
+    ``mlf`` settles what a unit sends out and ``load_mlf`` what it consumes (the
+    registration's, see :func:`bidstack.stages.offers.registration`); a fleet entry's ``mlf``
+    replaces both. A demand bid settles at 1.0 (a retailer's bid has no connection point). A
+    registration without a loss factor stays without one: settlement reports its
+    unit-intervals (``unsettled``) rather than assume 1.0.
 
     A registration row without PARTICIPANTID (nempy's database drops the column) takes the
-    participant of the unit's bids that day, and is reported (``registration_incomplete``).
+    participant of the unit's bids for intervals of that date, and is reported
+    (``registration_incomplete``).
     """
     given = pl.DataFrame(
         [(d, u.participant, u.region, u.mlf) for d, u in fleet.units.items()],
@@ -294,19 +328,23 @@ def settlement_units(
                 "mlf": pl.Float64},
         orient="row",
     )  # fmt: skip
+    if "load_mlf" not in units.columns:
+        units = units.with_columns(pl.col("mlf").alias("load_mlf"))
+    day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
     is_virtual = pl.col("duid").str.starts_with(DEMAND_BID_PREFIX)
     bidders = (
         offers.filter(~is_virtual)
-        .select("trading_day", "duid", pl.col("participantid").alias("participantid_bid"))
-        .unique(["trading_day", "duid"], keep="first")
+        .select(day, "duid", pl.col("participantid").alias("participantid_bid"))
+        .unique(["settlement_date", "duid"], keep="first")
     )
     registered = (
         units.join(given, on="duid", how="left", suffix="_fleet")
-        .join(bidders, on=["trading_day", "duid"], how="left")
+        .join(bidders, on=["settlement_date", "duid"], how="left")
         .select(
-            "trading_day",
+            "settlement_date",
             "duid",
             *(pl.coalesce(f"{c}_fleet", c).alias(c) for c in ("participantid", "regionid", "mlf")),
+            pl.coalesce("mlf_fleet", "load_mlf").alias("load_mlf"),
             "participantid_bid",
         )
     )
@@ -319,7 +357,7 @@ def settlement_units(
         pl.lit(None, pl.Datetime("us")).alias("interval_datetime"),
         pl.format(
             "DUDETAILSUMMARY in force on {} has no PARTICIPANTID; the bids' participant {} is used",
-            "trading_day",
+            "settlement_date",
             "participantid_bid",
         ).alias("detail"),
     )
@@ -329,42 +367,82 @@ def settlement_units(
     virtual = (
         offers.filter(is_virtual)
         .select(
-            trading_day(pl.col("interval_datetime")).alias("trading_day"),
+            day,
             "duid",
             "participantid",
             "regionid",
             pl.lit(1.0).alias("mlf"),
+            pl.lit(1.0).alias("load_mlf"),
         )
-        .unique(["trading_day", "duid"])
+        .unique(["settlement_date", "duid"])
     )
-    frame = pl.concat([registered.with_columns(pl.col("mlf").fill_null(1.0)), virtual])
+    frame = pl.concat([registered, virtual])
     return frame, gaps.cast(PROBLEM_SCHEMA)
 
 
-def measured(store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet):
-    """SCADA for every unit, and NEM12 for fleet units with an NMI (NEM12 first)."""
-    scada = scada_energy(
-        read(store, "DISPATCH_UNIT_SCADA", left, right).collect(), INTERVAL_MINUTES
+def measured(
+    store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Measured energy in ``(left, right]``: SCADA for every unit, and NEM12 for fleet units
+    with an NMI (NEM12 first, checked against the unit's capacity: the fleet's
+    ``max_capacity``, else DUDETAIL's), with the problems metering found. SCADA is read one
+    interval past ``right``: its value there is the end of the window's last interval."""
+    step = timedelta(minutes=INTERVAL_MINUTES)
+    scada, problems = scada_energy(
+        read(store, "DISPATCH_UNIT_SCADA", left, right + step).collect(), INTERVAL_MINUTES, right
     )
     nmis = {d: u.nmi for d, u in fleet.units.items() if u.nmi}
     if not nmis:
-        return scada
+        return scada, problems
     reads = read(store, "nem12_interval", left, right).collect()
-    return pl.concat([nem12_energy(reads, nmis, INTERVAL_MINUTES), scada], how="vertical_relaxed")
+    registered = registration(
+        read(store, "DUDETAILSUMMARY").collect(), read(store, "DUDETAIL").collect(), [left.date()]
+    )
+    capacity = dict(registered.select("duid", "max_capacity").drop_nulls().iter_rows())
+    capacity |= {d: u.max_capacity for d, u in fleet.units.items() if u.max_capacity is not None}
+    nem12, found = nem12_energy(reads, nmis, INTERVAL_MINUTES, capacity)
+    energy = pl.concat([nem12, scada], how="vertical_relaxed")
+    return energy, pl.concat([found, problems])
 
 
 def initial_mw(store: str | os.PathLike, left: datetime) -> pl.DataFrame | None:
-    """Each unit's output as the run starts: DISPATCHLOAD.INITIALMW of the first interval.
+    """Each unit's output as the run starts: DISPATCHLOAD.INITIALMW of the first interval, from
+    the intervention run where there is one (:func:`physical_dispatch`).
 
     SCADA reads a unit drawing auxiliary load as slightly negative (-0.6 MW, say); dispatch
     ramps from output, so such a unit starts from 0 MW.
     """
-    first = read(store, "DISPATCHLOAD", left, left + timedelta(minutes=INTERVAL_MINUTES))
-    first = first.collect()
+    first = physical_dispatch(store, left, left + timedelta(minutes=INTERVAL_MINUTES))
     if first.is_empty():
         return None
     initial = pl.col("initialmw").clip(lower_bound=0.0).alias("initial_mw")
     return first.select("duid", initial).drop_nulls()
+
+
+def physical_dispatch(
+    store: str | os.PathLike, left: datetime, right: datetime, duids=None
+) -> pl.DataFrame:
+    """DISPATCHLOAD's physical values per unit and interval in ``(left, right]``: ``duid,
+    settlementdate, initialmw, totalcleared``. Prices come from the pricing run (INTERVENTION =
+    0), but in an intervention interval what the units did is the intervention run's (INTERVENTION
+    = 1): only its INITIALMW matches SCADA there (every unit-interval of the 2018-04 and 2019-12
+    samples), so its rows replace the pricing run's where they exist."""
+    pricing = read(store, "DISPATCHLOAD", left, right, duids).select(
+        "duid", "settlementdate", *PHYSICAL
+    )
+    intervention = (
+        read(store, "DISPATCHLOAD", left, right, duids, raw=True)
+        .filter(pl.col("intervention") == 1)
+        .select("duid", "settlementdate", *(pl.col(c).alias(f"{c}_run") for c in PHYSICAL))
+        .unique(["duid", "settlementdate"], keep="any")
+    )
+    return (
+        pricing.join(intervention, on=["duid", "settlementdate"], how="left")
+        .select(
+            "duid", "settlementdate", *(pl.coalesce(f"{c}_run", c).alias(c) for c in PHYSICAL)
+        )
+        .collect()
+    )
 
 
 def lookahead(
@@ -575,4 +653,111 @@ def history_prices(store: str | os.PathLike, left: datetime, right: datetime) ->
         read(store, "DISPATCHPRICE", left, right)
         .select("regionid", pl.col("settlementdate").alias("interval_datetime"), "rrp")
         .collect()
+    )
+
+
+def administered_thresholds(
+    store: str | os.PathLike, left: datetime, right: datetime, fleet: Fleet, regions: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per region and trading day from eight days before ``left`` to ``right``, what
+    administered pricing needs (:mod:`bidstack.stages.administered`), and problem rows:
+
+    - ``cumulative_price_threshold``: MARKET_PRICE_THRESHOLDS.ADMINISTERED_PRICE_THRESHOLD in
+      force that day, in five-minute units (a row effective before 2021-10-01 sums half-hourly
+      prices and is multiplied by six); days it does not cover take the fleet file's ``[market]
+      cumulative_price_threshold`` (reported, ``cpt_from_fleet``) or, without one, are not
+      administered (reported, ``cpt_missing``);
+    - ``administered_price_cap`` and ``administered_price_floor``: the fleet file's ``[market]
+      administered_price_cap`` (and its negative), else REGIONAPCINTERVALS in force that day
+      (its highest APCVALUE and lowest APFVALUE, -APC where null), else the APC in force by
+      :data:`bidstack.stages.administered.ADMINISTERED_PRICE_CAP` and its negative.
+    """
+    options = fleet.market
+    first, last = trading_day(left - timedelta(days=8)), trading_day(right)
+    days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    grid = pl.DataFrame({"regionid": sorted(set(regions))}).join(
+        pl.DataFrame({"trading_day": days}, schema={"trading_day": pl.Date}), how="cross"
+    )
+    rows = read(store, "MARKET_PRICE_THRESHOLDS").collect()
+    cpt = pl.DataFrame(schema={"trading_day": pl.Date, "cpt": pl.Float64})
+    if not rows.is_empty():
+        five_minute = pl.col("effectivedate") >= datetime.combine(CPT_FIVE_MINUTE_FROM, time())
+        threshold = pl.col("administered_price_threshold")
+        cpt = (
+            effective_on(rows, "MARKET_PRICE_THRESHOLDS", days)
+            .collect()
+            .select(
+                pl.col("date").dt.date().alias("trading_day"),
+                pl.when(five_minute).then(threshold).otherwise(threshold * 6).alias("cpt"),
+            )
+            .drop_nulls("cpt")
+        )
+    frame = grid.join(cpt, on="trading_day", how="left")
+    in_run = pl.col("trading_day") >= trading_day(left + timedelta(microseconds=1))
+    missing = sorted(frame.filter(pl.col("cpt").is_null() & in_run)["trading_day"].unique())
+    problems = pl.DataFrame(schema=PROBLEM_SCHEMA)
+    if missing:
+        given = options.cumulative_price_threshold
+        kind, detail = (
+            ("cpt_missing", "no cumulative price threshold in force (MARKET_PRICE_THRESHOLDS, "
+             "[market] cumulative_price_threshold): prices are not administered")
+            if given is None
+            else ("cpt_from_fleet", f"no MARKET_PRICE_THRESHOLDS.ADMINISTERED_PRICE_THRESHOLD "
+                  f"in force: the fleet file's cumulative_price_threshold {given} is used")
+        )  # fmt: skip
+        problems = pl.DataFrame(
+            {"kind": kind, "regionid": None, "duid": None, "interval_datetime": None,
+             "detail": f"{len(missing)} trading day(s) from {missing[0]} to {missing[-1]}: "
+             f"{detail}"},
+            schema=PROBLEM_SCHEMA,
+        )  # fmt: skip
+        if given is not None:
+            frame = frame.with_columns(pl.col("cpt").fill_null(given))
+    if options.administered_price_cap is not None:
+        frame = frame.with_columns(
+            apc=pl.lit(options.administered_price_cap), apf=pl.lit(None, pl.Float64)
+        )
+    else:
+        default = pl.DataFrame(
+            {"trading_day": days, "default": [administered_price_cap(d) for d in days]},
+            schema={"trading_day": pl.Date, "default": pl.Float64},
+        )
+        frame = (
+            frame.join(_regional_apc(store, days), on=["regionid", "trading_day"], how="left")
+            .join(default, on="trading_day")
+            .with_columns(pl.coalesce("apc", "default").alias("apc"))
+        )
+    return frame.select(
+        "regionid",
+        "trading_day",
+        pl.col("cpt").alias("cumulative_price_threshold"),
+        pl.col("apc").alias("administered_price_cap"),
+        pl.coalesce("apf", -pl.col("apc")).alias("administered_price_floor"),
+    ), problems
+
+
+def _regional_apc(store: str | os.PathLike, days: list) -> pl.DataFrame:
+    """``regionid, trading_day, apc, apf`` from REGIONAPCINTERVALS in force on each day."""
+    schema = {"regionid": pl.String, "trading_day": pl.Date, "apc": pl.Float64, "apf": pl.Float64}
+    rows = read(store, "REGIONAPCINTERVALS").collect()
+    if rows.is_empty():
+        return pl.DataFrame(schema=schema)
+    return (
+        effective_on(rows, "REGIONAPCINTERVALS", days)
+        .collect()
+        .group_by("regionid", pl.col("date").dt.date().alias("trading_day"))
+        .agg(pl.col("apcvalue").max().alias("apc"), pl.col("apfvalue").min().alias("apf"))
+        .cast(schema)
+    )
+
+
+def price_history(store: str | os.PathLike, left: datetime) -> pl.DataFrame:
+    """DISPATCHPRICE's prices before administered pricing (PRE_AP_ENERGY_PRICE, else RRP) per
+    region and interval, for the eight days before ``left``: the history administered pricing
+    starts a run with."""
+    frame = read(store, "DISPATCHPRICE", left - timedelta(days=8), left).collect()
+    pre_ap = pl.col("pre_ap_energy_price") if "pre_ap_energy_price" in frame.columns else None
+    price = pl.coalesce(pre_ap, "rrp") if pre_ap is not None else pl.col("rrp")
+    return frame.select(
+        "regionid", pl.col("settlementdate").alias("interval_datetime"), price.alias("price")
     )

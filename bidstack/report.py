@@ -62,8 +62,9 @@ def write_report(result: BacktestResult, *, title: str = "bidstack backtest") ->
         "over every region and interval; price impact is the change from the baseline. The "
         "baseline is metered from SCADA/NEM12 where the store has it, every variant from its "
         "dispatch; all scenarios settle at their own dispatch prices (30-minute trading prices "
-        "before 1 October 2021).</p>",
-        "<h2>Fleet net position per trading day</h2>",
+        "before 1 October 2021), administered when their seven-day sum passes the cumulative "
+        "price threshold.</p>",
+        "<h2>Fleet net position per settlement date</h2>",
         _daily_plot(result.fleet_daily),
     ]
     parts += [
@@ -151,7 +152,7 @@ def _daily_plot(daily: pl.DataFrame) -> str:
     figure, axes = _pyplot().subplots(figsize=(10, 3.6))
     for (scenario,), days in daily.partition_by("scenario", as_dict=True).items():
         axes.plot(
-            days.get_column("trading_day").to_list(),
+            days.get_column("settlement_date").to_list(),
             (days.get_column("net_cents") / 100).to_list(),
             marker=".",
             label=scenario,

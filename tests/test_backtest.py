@@ -48,30 +48,45 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
         amounts = pl.read_parquet(folder / "amounts")
         assert units.height > 0 and amounts.height == units.height
         totals = result.statements[scenario].totals
-        # statements reconcile to the cent with the per-interval amounts written
-        assert totals.get_column("net_cents").sum() == amounts.get_column("amount_cents").sum()
+        # statements reconcile with the per-interval amounts written, carried unrounded in
+        # micro-dollars: each day rounded to the cent, the total the sum of the days
+        exact = amounts.get_column("amount_microdollars").sum()
+        assert totals.get_column("net_microdollars").sum() == exact
         daily = pl.read_parquet(folder / "statements" / "daily.parquet")
         assert daily.get_column("net_cents").sum() == totals.get_column("net_cents").sum()
+        assert abs(exact - totals["net_cents"].sum() * 10_000) <= 5_000 * daily.height
         for participant in totals.get_column("participantid"):
             assert (folder / "statements" / f"statement_{participant}.txt").exists()
     # v1 is metered from its dispatch: rebuild its amounts from dispatch and prices alone
     units = pl.read_parquet(result.out / "v1" / "dispatch_units")
     regions = pl.read_parquet(result.out / "v1" / "dispatch_regions")
-    mlf = pl.read_parquet(result.out / "v1" / "amounts").select("duid", "mlf").unique()
+    mlf = (
+        pl.read_parquet(result.out / "v1" / "amounts")
+        .select("duid", pl.col("loss_factor").alias("mlf"))
+        .unique()
+    )
     half_up = lambda x: (x.sign() * (x.abs() + 0.5).floor()).cast(pl.Int64)  # noqa: E731
+    # energy: the trapezoid from the MW the unit starts each interval at to its target
+    follows = pl.col("interval_datetime").diff().over("duid") == timedelta(minutes=5)
+    start = pl.coalesce(
+        "ramp_base_mw", pl.when(follows).then(pl.col("dispatch_mw").shift(1).over("duid"))
+    )
+    energy = pl.coalesce((start + pl.col("dispatch_mw")) / 2.0, "dispatch_mw") * (5 / 60)
     expected = (
-        units.join(
+        units.sort("duid", "interval_datetime")
+        .join(
             regions.select("regionid", "interval_datetime", "price"),
             on=["regionid", "interval_datetime"],
         )
         .join(mlf, on="duid")
-        .select(
-            half_up(pl.col("dispatch_mw") / 12 * half_up(pl.col("price") * 100) * pl.col("mlf"))
-        )
+        .select(half_up(energy * half_up(pl.col("price") * 100) * pl.col("mlf") * 10_000))
     )
-    written = pl.read_parquet(result.out / "v1" / "amounts").get_column("amount_cents")
+    written = pl.read_parquet(result.out / "v1" / "amounts").get_column("amount_microdollars")
     assert expected.to_series().sum() == written.sum()
     summary = result.summary.sort("scenario")
+    # the fleet's net position is the sum of its daily figures, as a statement's total is
+    days = result.fleet_daily.group_by("scenario").agg(pl.col("net_cents").sum())
+    assert dict(days.rows()) == dict(summary.select("scenario", "fleet_net_cents").rows())
     assert summary.get_column("price_impact")[0] == 0.0
     assert summary.filter(pl.col("scenario") == "v1").get_column("allocated").item() > 0
 
@@ -79,18 +94,23 @@ def test_every_scenario_is_dispatched_metered_and_settled(result) -> None:
 def test_baseline_is_metered_from_scada_and_variants_from_dispatch(market, result) -> None:
     baseline = pl.read_parquet(result.out / "baseline" / "amounts")
     variant = pl.read_parquet(result.out / "v1" / "amounts")
-    assert set(baseline.get_column("source")) == {"scada"}
+    assert set(baseline.get_column("source")) == {"scada", "scada_held"}
     assert set(variant.get_column("source")) == {"dispatch"}
+    # the store's SCADA ends with the run: its last interval has no end value and is held
+    held = baseline.filter(pl.col("source") == "scada_held")
+    assert set(held.get_column("interval_datetime")) == {market.end}
+    # SCADA at T is the MW at the interval's start: energy is the mean of T and T + 5 minutes
     scada = (
         read(market.store, "DISPATCH_UNIT_SCADA")
         .collect()
         .select("duid", pl.col("settlementdate").alias("interval_datetime"), "scadavalue")
+        .sort("duid", "interval_datetime")
+        .with_columns(end=pl.col("scadavalue").shift(-1).over("duid"))
     )
     metered = baseline.join(scada, on=["duid", "interval_datetime"])
     assert metered.height == baseline.height
-    assert (
-        metered.get_column("energy_mwh") - metered.get_column("scadavalue") / 12
-    ).abs().max() < 1e-9
+    trapezoid = pl.coalesce((pl.col("scadavalue") + pl.col("end")) / 2, "scadavalue") / 12
+    assert metered.select((pl.col("energy_mwh") - trapezoid).abs().max()).item() < 1e-9
 
 
 def test_late_rebids_are_reported_when_history_meets_gate_closure(market, tmp_path) -> None:
@@ -328,8 +348,8 @@ def test_backtest_over_the_real_sample_months(sample_ingest, tmp_path: Path) -> 
     for scenario in result.scenarios:
         amounts = pl.read_parquet(tmp_path / "out" / scenario / "amounts")
         assert amounts.height > 0
-        assert result.statements[scenario].totals.get_column("net_cents").sum() == (
-            amounts.get_column("amount_cents").sum()
+        assert result.statements[scenario].totals.get_column("net_microdollars").sum() == (
+            amounts.get_column("amount_microdollars").sum()
         )
     v1 = result.summary.filter(pl.col("scenario") == "v1").row(0, named=True)
     assert v1["allocated"] + v1["not_applicable"] + v1["no_band"] + v1["invalid_input"] == 2 * 576
@@ -453,7 +473,7 @@ def test_a_fleet_mlf_override_applies_to_the_baseline_too(market, tmp_path: Path
     )
     for scenario in ("baseline", "v1"):
         amounts = pl.read_parquet(tmp_path / "out" / scenario / "amounts")
-        assert set(amounts.filter(pl.col("duid") == first_unit).get_column("mlf")) == {0.5}
+        assert set(amounts.filter(pl.col("duid") == first_unit).get_column("loss_factor")) == {0.5}
     allocation = pl.read_parquet(tmp_path / "out" / "allocation")
     assert set(allocation.filter(pl.col("duid") == first_unit).get_column("mlf")) == {0.5}
 

@@ -11,11 +11,30 @@ Every interval becomes one row of the ``nem12_interval`` table. Interval ``k`` o
 ``L``-minute intervals ends at ``date + k·L`` minutes (period-ending, NEM market time, AEST
 without daylight saving, as the format specifies). ``value`` is kept as given, in the ``200``
 record's unit; ``energy_mwh`` converts kWh, MWh and Wh to MWh and is null for other units.
+``source_line`` is the line of the ``300`` record that gave the value.
+
+Checked as the MDFF specification (AEMO, *Meter Data File Format Specification NEM12 & NEM13*)
+sets them out, each failure naming ``file:line``:
+
+- a ``300`` record whose values are not all finite numbers ≥ 0 (directions are in the NMI
+  suffix, never in the sign), or whose energy implies more than :data:`MAX_PLAUSIBLE_MW` over its
+  interval (no NEM connection point comes close), is rejected whole;
+- the whole quality method is checked (:data:`QUALITY_METHOD`): a flag, with a two-digit method
+  for estimated and substituted data (``E``, ``F``, ``S``) and none for ``A``, ``N`` and ``V``;
+- a ``400`` record may only follow a ``300`` record of quality ``V``, and may not itself be
+  ``V``: one after any other day is refused, and so is that day (its own quality and the event
+  disagree); intervals of a ``V`` day that no ``400`` record covers are stored with quality ``V``
+  and reported (metering does not use them);
+- a day given twice in one file for the same NMI and suffix is reported; both are stored and
+  :func:`bidstack.io.read` keeps one by the rule it applies across files: the later
+  ``UpdateDateTime``, then the later ``MSATSLoadDateTime``, then the later line.
 """
 
 from __future__ import annotations
 
 import csv
+import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,10 +49,14 @@ from bidstack.io.sources import Chunk
 
 #: Interval lengths (minutes) the format allows.
 INTERVAL_MINUTES = (5, 15, 30)
-#: Quality methods' leading flag: Actual, Estimated, Final substitute, Null, Substituted, Variable.
-QUALITY_FLAGS = frozenset("AEFNSV")
+#: A whole quality method: the flag (Actual, Estimated, Final substitute, Null, Substituted,
+#: Variable), ``A``, ``N`` or ``V`` alone, ``E``, ``F`` or ``S`` with a two-digit method flag of
+#: the Metrology Procedure's substitution and estimation types (11-21, 51-59, 61-69, 71-75).
+QUALITY_METHOD = re.compile(r"[ANV]|[EFS](?:1[1-9]|2[01]|5[1-9]|6[1-9]|7[1-5])")
 #: MWh per unit, for the units of measure that are energy.
 MWH_PER_UNIT = {"KWH": 1e-3, "MWH": 1.0, "WH": 1e-6}
+#: No NEM connection point delivers or draws more than this (MW, the mean over an interval).
+MAX_PLAUSIBLE_MW = 10_000.0
 DETAIL_FIELDS = (
     "nmi",
     "nmi_configuration",
@@ -73,6 +96,18 @@ class _Day:
     reason_description: list[str | None]
     update_datetime: datetime | None
     msats_load_datetime: datetime | None
+    method: str = ""  # the 300 record's quality method
+    refused: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, date]:
+        return self.details.fields["nmi"], self.details.fields["nmi_suffix"], self.day
+
+    @property
+    def order(self) -> tuple:
+        """How it ranks against another version of the same day (read's rule; nulls first)."""
+        low = datetime.min
+        return self.update_datetime or low, self.msats_load_datetime or low, self.line
 
 
 @dataclass
@@ -92,6 +127,7 @@ class _Rows:
                 "reason_description": [d.reason_description for d in days],
                 "update_datetime": [d.update_datetime for d in days],
                 "msats_load_datetime": [d.msats_load_datetime for d in days],
+                "source_line": [d.line for d in days],
             },
             schema_overrides={
                 "value": pl.List(pl.Float64),
@@ -99,6 +135,7 @@ class _Rows:
                 "reason_description": pl.List(pl.String),
                 "update_datetime": pl.Datetime("us"),
                 "msats_load_datetime": pl.Datetime("us"),
+                "source_line": pl.Int64,
             },
         )
         intervals = frame.with_columns(
@@ -126,6 +163,7 @@ class Nem12Reader:
         self.details: _Details | None = None
         self.day: _Day | None = None
         self.ended = False
+        self.seen: dict[tuple[str, str, date], _Day] = {}
 
     @property
     def lines_read(self) -> int:
@@ -211,10 +249,13 @@ class Nem12Reader:
         except ValueError as exc:
             self._reject(f"bad 300 record ({exc})")
             return
-        if quality[:1] not in QUALITY_FLAGS:
-            self._reject(
-                f"quality method {quality!r} is not one of {''.join(sorted(QUALITY_FLAGS))}"
-            )
+        bad = _bad_value(values, details)
+        if bad:
+            self._reject(f"300 record for {day}: {bad}", count)
+            return
+        quality = quality.strip()
+        if not QUALITY_METHOD.fullmatch(quality):
+            self._reject(f"quality method {quality!r} {_QUALITY_RULE}", count)
             return
         self.day = _Day(
             self.line,
@@ -225,12 +266,30 @@ class Nem12Reader:
             [reason] * count,
             [description or None] * count,
             *timestamps,
+            method=quality,
         )
 
     def _event(self, fields: list[str]) -> None:
         day = self.day
         if day is None:
             self._reject("400 record without a 300 record above it")
+            return
+        if day.refused:
+            self._reject(f"400 record for the refused 300 record at line {day.line}")
+            return
+        if day.method != "V":
+            self._reject(
+                f"400 record after the 300 record at line {day.line}, whose quality is "
+                f"{day.method!r}: 400 records belong to days of quality V only; the day is "
+                "refused too",
+            )
+            self.report.add(
+                "rejected",
+                f"{self.where}:{day.line}",
+                "300 record refused: a 400 record follows it, but its quality is not V",
+                len(day.values),
+            )
+            day.refused = True
             return
         try:
             first, last = int(fields[1]), int(fields[2])
@@ -239,11 +298,15 @@ class Nem12Reader:
         except (ValueError, IndexError) as exc:
             self._reject(f"bad 400 record ({exc})")
             return
-        if not 1 <= first <= last <= len(day.values) or quality[:1] not in QUALITY_FLAGS - {"V"}:
+        quality = quality.strip()
+        if not 1 <= first <= last <= len(day.values):
             self._reject(
-                f"400 record for intervals {first}..{last} with quality {quality!r} does not fit "
-                f"the 300 record at line {day.line} ({len(day.values)} intervals)"
+                f"400 record for intervals {first}..{last} does not fit the 300 record at line "
+                f"{day.line} ({len(day.values)} intervals)"
             )
+            return
+        if quality[:1] == "V" or not QUALITY_METHOD.fullmatch(quality):
+            self._reject(f"400 record quality method {quality!r} {_QUALITY_RULE}, and not V")
             return
         for index in range(first - 1, last):
             day.quality[index] = quality
@@ -251,9 +314,64 @@ class Nem12Reader:
             day.reason_description[index] = description or None
 
     def _finish_day(self, rows: _Rows) -> None:
-        if self.day is not None:
-            rows.days.append(self.day)
-            self.day = None
+        day, self.day = self.day, None
+        if day is None or day.refused:
+            return
+        uncovered = [k + 1 for k, quality in enumerate(day.quality) if quality == "V"]
+        if uncovered:
+            self.report.add(
+                "warning",
+                f"{self.where}:{day.line}",
+                f"{len(uncovered)} interval(s) of this quality-V day ({_ranges(uncovered)}) have "
+                "no 400 record: stored with quality V, which metering does not use",
+            )
+        earlier = self.seen.get(day.key)
+        if earlier is not None:
+            kept = max(earlier, day, key=lambda d: d.order)
+            self.report.add(
+                "warning",
+                f"{self.where}:{day.line}",
+                f"{day.key[0]} {day.key[1]} {day.day} is also at line {earlier.line}: both are "
+                f"stored and read keeps line {kept.line} (the later UpdateDateTime, then "
+                "MSATSLoadDateTime, then the later line)",
+            )
+        if earlier is None or day.order > earlier.order:
+            self.seen[day.key] = day
+        rows.days.append(day)
+
+
+_QUALITY_RULE = (
+    "is not a quality method: A, N or V alone, or E, F or S with a method flag "
+    "(11-21, 51-59, 61-69, 71-75)"
+)
+
+
+def _bad_value(values: list[float], details: _Details) -> str | None:
+    """Why a day's values cannot be meter data, naming the first bad interval, or None."""
+    factor = MWH_PER_UNIT.get(details.fields["uom"].upper())
+    per_hour = 60.0 / details.interval_minutes
+    for number, value in enumerate(values, start=1):
+        if not math.isfinite(value):
+            return f"interval {number} is {value}, not a number"
+        if value < 0:
+            return f"interval {number} is {value}: interval values are never negative"
+        if factor is not None and value * factor * per_hour > MAX_PLAUSIBLE_MW:
+            return (
+                f"interval {number} is {value} {details.fields['uom']} in "
+                f"{details.interval_minutes} minutes, over {MAX_PLAUSIBLE_MW:,.0f} MW: not "
+                "plausible"
+            )
+    return None
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``'1..3, 7'``."""
+    parts, start = [], numbers[0]
+    for previous, number in zip(numbers, [*numbers[1:], None], strict=True):
+        if number != previous + 1:
+            parts.append(str(start) if start == previous else f"{start}..{previous}")
+            start = number
+    return ", ".join(parts)
 
 
 def _timestamp(text: str) -> datetime | None:

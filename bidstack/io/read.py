@@ -56,7 +56,7 @@ EPSILON = timedelta(microseconds=1)
 BID_ORDER = ("versionno", "offerdate")
 BID_TABLES = frozenset({"BIDDAYOFFER_D", "BIDPEROFFER_D", "BIDDAYOFFER", "BIDPEROFFER"})
 #: Columns that order versions of the same row (the greatest wins), where not ``LASTCHANGED``.
-LATEST_BY = {"NEM12_INTERVAL": ("update_datetime", "msats_load_datetime")}
+LATEST_BY = {"NEM12_INTERVAL": ("update_datetime", "msats_load_datetime", "source_line")}
 #: Tables holding one row per trading day, whose interval column is the trading day's date.
 TRADING_DAY_TABLES = frozenset({"BIDDAYOFFER_D", "BIDDAYOFFER", "MNSP_DAYOFFER", "MNSP_PEROFFER"})
 #: How many sources an error about stored rows names.

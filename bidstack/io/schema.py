@@ -408,6 +408,7 @@ NEM12_INTERVAL = TableSpec(
             ("update_datetime", "datetime"),
             ("msats_load_datetime", "datetime"),
             ("source_file", "string"),
+            ("source_line", "int"),
         )
     ),
     primary_key=("nmi", "nmi_suffix", "interval_datetime"),

@@ -1,27 +1,43 @@
-"""Settlement: energy × spot price × loss factor in integer cents, net positions, statements.
+"""Settlement: energy × spot price × loss factor, net positions, statements to the cent.
 
 Money never passes through a float sum. Prices are turned into integer cents exactly (the
-dispatch price is read as an exact decimal of up to eight places); each unit-interval's amount is
-rounded to the cent once, half away from zero; every total after that is a sum of integer cents,
-so statements reconcile to the cent by construction, and :func:`reconcile` checks that they do.
+dispatch price is read as an exact decimal of up to eight places). Each unit-interval's amount is
+carried unrounded to the cent, as AEMO carries it, in integer *micro-dollars*
+(``amount_microdollars``: the product energy × price × loss factor rounded once, half away from
+zero, to $0.000001); every sum after that is a sum of integers, exact. Cents appear only where a
+statement shows a figure (:func:`statements`):
+
+- a participant's figure for a settlement date (``daily.net_cents``) is that day's exact sum of
+  micro-dollars rounded half away from zero to the cent;
+- its figure for the whole run (``totals.net_cents``) is the sum of its daily figures, so a
+  statement's days add up to its total to the cent; ``totals.rounding_microdollars`` is what the
+  daily rounding left out (the exact sum less the total figure: at most half a cent per day).
+
+:func:`reconcile` checks every one of these relations.
 
 Spot prices follow AEMO: intervals ending up to 2021-10-01 00:00 (before five-minute settlement)
 settle at the 30-minute trading price, the mean of the six 5-minute dispatch prices of the
 half-hour rounded to 2 dp; later intervals settle at their own 5-minute dispatch price rounded to
 2 dp. Ties round half away from zero, which reproduces AEMO's published TRADINGPRICE.RRP.
 Timestamps are AEMO's: market time (AEST, no daylight saving), period ending.
+
+AEMO settles by calendar *settlement date*: date ``D`` holds the intervals ending in
+``(D 00:00, D+1 00:00]`` (period ending, so the interval ending at midnight belongs to the day
+before). The trading day (04:00 to 04:00) is the bidding day only. A unit-interval settles with
+the registration in force on its settlement date, so on 1 July the intervals ending 00:05 to
+04:00 take the loss factors that start that day, although their bids belong to the trading day
+of 30 June.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from bidstack.errors import InputError
-from bidstack.io import trading_day
 
 #: The first interval settled on its own 5-minute price ends just after this instant.
 FIVE_MINUTE_SETTLEMENT = datetime(2021, 10, 1)
@@ -29,6 +45,8 @@ FIVE_MINUTE_SETTLEMENT = datetime(2021, 10, 1)
 PRICE_DECIMALS = 8
 _SCALE = 10**PRICE_DECIMALS
 _CENTS_PER_SCALED = _SCALE // 100
+#: Amounts are carried in micro-dollars: this many to the cent.
+MICRODOLLARS_PER_CENT = 10_000
 
 
 def _round_half_away(numerator: pl.Expr, denominator: int) -> pl.Expr:
@@ -38,6 +56,18 @@ def _round_half_away(numerator: pl.Expr, denominator: int) -> pl.Expr:
     up = (magnitude % denominator) * 2 >= denominator
     rounded = quotient + up.cast(pl.Int64)
     return pl.when(numerator < 0).then(-rounded).otherwise(rounded)
+
+
+def settlement_date(interval: pl.Expr | datetime) -> pl.Expr | date:
+    """The settlement date of a period-ending interval: date ``D`` holds the intervals ending in
+    ``(D 00:00, D+1 00:00]``.
+
+    >>> settlement_date(datetime(2024, 7, 1, 0, 0)), settlement_date(datetime(2024, 7, 1, 0, 5))
+    (datetime.date(2024, 6, 30), datetime.date(2024, 7, 1))
+    """
+    if isinstance(interval, pl.Expr):
+        return interval.dt.offset_by("-1us").dt.date()
+    return (interval - timedelta(microseconds=1)).date()
 
 
 def trading_interval_end(interval: pl.Expr) -> pl.Expr:
@@ -103,19 +133,36 @@ UNIT_ENERGY_COLUMNS = ("duid", "interval_datetime", "energy_mwh")
 UNIT_COLUMNS = ("duid", "participantid", "regionid", "mlf")
 
 
+def loss_factor() -> pl.Expr:
+    """The loss factor a unit-interval settles at: ``mlf`` (what the unit sends out: TLF x DLF,
+    or for a bidirectional unit its SECONDARY_TLF x DLF) where its energy is positive,
+    ``load_mlf`` (what it consumes: the primary TLF x DLF) where it is negative."""
+    return (
+        pl.when(pl.col("energy_mwh") < 0)
+        .then(pl.col("load_mlf"))
+        .otherwise(pl.col("mlf"))
+        .alias("loss_factor")
+    )
+
+
 def settle(
     energy: pl.DataFrame, units: pl.DataFrame, prices: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Amounts per unit and interval, and the unit-intervals that cannot be settled.
 
     ``energy``: ``duid``, ``interval_datetime``, ``energy_mwh`` (sent out positive; a load's
-    consumption negative). ``units``: ``duid``, ``participantid``, ``regionid``, ``mlf``, one
-    row per unit, or with a ``trading_day`` column one row per unit and trading day (the
-    registration in force that day).
-    ``prices``: from :func:`settlement_prices`. The amount is ``energy_mwh × spot price × mlf``
-    in cents, rounded once: positive is paid to the participant, negative charged to it.
-    Returns ``(amounts, unsettled)``; ``unsettled`` names each unit-interval without a unit
-    record or a price, with ``reason``.
+    consumption negative). ``units``: ``duid``, ``participantid``, ``regionid``, ``mlf`` and
+    optionally ``load_mlf`` (the loss factor of consumption; ``mlf`` where absent), one row
+    per unit, or with a ``settlement_date`` column one row per unit and settlement date (the
+    registration in force that day; see :func:`settlement_date`).
+    ``prices``: from :func:`settlement_prices`. The amount is ``energy_mwh × spot price ×
+    loss_factor`` in micro-dollars (``amount_microdollars``), rounded once, where
+    ``loss_factor`` is ``mlf`` for energy sent out and ``load_mlf`` for energy consumed (AEMO
+    settles a bidirectional unit's generation at its secondary TLF and its consumption at its
+    primary TLF, each times the DLF): positive is paid to the participant, negative charged to
+    it. ``amounts`` carry each row's
+    ``settlement_date``. Returns ``(amounts, unsettled)``; ``unsettled`` names each
+    unit-interval without a unit record, a loss factor or a price, with ``reason``.
     """
     for name, frame, columns in (
         ("energy", energy, UNIT_ENERGY_COLUMNS),
@@ -124,21 +171,31 @@ def settle(
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise InputError(f"settlement {name} is missing column(s) {', '.join(missing)}")
-    keys = ["duid"]
-    if "trading_day" in units.columns:
-        keys.append("trading_day")
-        energy = energy.with_columns(trading_day(pl.col("interval_datetime")).alias("trading_day"))
-    with_unit = energy.join(units.select(*keys[1:], *UNIT_COLUMNS), on=keys, how="left")
+    if "trading_day" in units.columns and "settlement_date" not in units.columns:
+        raise InputError(
+            "settlement units are given per trading_day: settlement takes the registration in "
+            "force on each settlement date (give a settlement_date column)"
+        )
+    if "load_mlf" not in units.columns:
+        units = units.with_columns(pl.col("mlf").alias("load_mlf"))
+    day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
+    energy = energy.with_columns(day)
+    keys = ["duid", "settlement_date"] if "settlement_date" in units.columns else ["duid"]
+    with_unit = energy.join(
+        units.select(*keys[1:], *UNIT_COLUMNS, "load_mlf"), on=keys, how="left"
+    ).with_columns(loss_factor())
     with_price = with_unit.join(
         prices.select("regionid", "interval_datetime", "spot_price_cents"),
         on=["regionid", "interval_datetime"],
         how="left",
     )
+    usable_factor = pl.col("loss_factor").is_finite() & (pl.col("loss_factor") > 0)
     unsettled = with_price.filter(
         pl.col("participantid").is_null()
         | pl.col("spot_price_cents").is_null()
         | pl.col("energy_mwh").is_null()
         | pl.col("energy_mwh").is_nan()
+        | ~usable_factor.fill_null(False)
     ).select(
         "duid",
         "interval_datetime",
@@ -146,25 +203,42 @@ def settle(
         .then(pl.lit("no unit record (participant, region, mlf)"))
         .when(pl.col("spot_price_cents").is_null())
         .then(pl.lit("no spot price for the region and interval"))
-        .otherwise(pl.lit("no energy"))
+        .when(pl.col("energy_mwh").is_null() | pl.col("energy_mwh").is_nan())
+        .then(pl.lit("no energy"))
+        .otherwise(
+            pl.format(
+                "no usable loss factor ({})",
+                pl.col("loss_factor").cast(pl.String).fill_null("none"),
+            )
+        )
         .alias("reason"),
     )
-    cents = pl.col("energy_mwh") * pl.col("spot_price_cents") * pl.col("mlf")
+    micro = (
+        pl.col("energy_mwh")
+        * pl.col("spot_price_cents")
+        * pl.col("loss_factor")
+        * MICRODOLLARS_PER_CENT
+    )
     amounts = with_price.join(
         unsettled.select("duid", "interval_datetime"), on=["duid", "interval_datetime"], how="anti"
     )
     amounts = amounts.with_columns(
-        (cents.sign() * (cents.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_cents")
-    ).drop("trading_day", strict=False)
+        (micro.sign() * (micro.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_microdollars")
+    ).drop("mlf", "load_mlf")
     return amounts.sort("participantid", "duid", "interval_datetime"), unsettled
 
 
 @dataclass(frozen=True)
 class Statements:
-    """Net positions from settled amounts: per participant and interval, per day, in total.
+    """Net positions from settled amounts: per participant and interval, per settlement date,
+    in total (see the module docstring for how cents relate to the micro-dollars carried).
 
     ``amounts`` (one row per unit and interval, from :func:`settle`) may be lazy, for runs too
-    long to hold in memory; the three sums are always collected.
+    long to hold in memory; the three sums are always collected. ``intervals``:
+    ``participantid, interval_datetime, energy_mwh, net_microdollars``. ``daily``:
+    ``participantid, settlement_date, energy_mwh, net_microdollars, net_cents``. ``totals``:
+    ``participantid, energy_mwh, net_microdollars, net_cents, rounding_microdollars, days,
+    first_interval, last_interval``.
     """
 
     amounts: pl.LazyFrame
@@ -189,19 +263,21 @@ class Statements:
 
     def summary(self, participant: str) -> str:
         total = self.totals.filter(pl.col("participantid") == participant).row(0, named=True)
-        days = self.daily.filter(pl.col("participantid") == participant).sort("trading_day")
+        days = self.daily.filter(pl.col("participantid") == participant).sort("settlement_date")
         lines = [
             f"Settlement statement: {participant}",
             f"intervals {total['first_interval']} .. {total['last_interval']} "
             "(market time, period ending)",
             f"energy {total['energy_mwh']:,.3f} MWh, "
             f"net position {format_cents(total['net_cents'])}",
+            f"exact {format_microdollars(total['net_microdollars'])}: each day is rounded half "
+            "away from zero to the cent, and the total is the sum of the days",
             "",
-            f"{'trading day':<12}{'energy MWh':>16}{'net position':>20}",
+            f"{'settlement date':<16}{'energy MWh':>16}{'net position':>20}",
         ]
         for day in days.iter_rows(named=True):
             net = format_cents(day["net_cents"])
-            lines.append(f"{day['trading_day']!s:<12}{day['energy_mwh']:>16,.3f}{net:>20}")
+            lines.append(f"{day['settlement_date']!s:<16}{day['energy_mwh']:>16,.3f}{net:>20}")
         return "\n".join(lines) + "\n"
 
 
@@ -212,47 +288,91 @@ def format_cents(cents: int) -> str:
     return f"{sign}${dollars:,}.{rest:02d}"
 
 
+def format_microdollars(micro: int) -> str:
+    """``-1234567891`` -> ``-$1,234.567891``."""
+    sign = "-" if micro < 0 else ""
+    dollars, rest = divmod(abs(int(micro)), 1_000_000)
+    return f"{sign}${dollars:,}.{rest:06d}"
+
+
+def to_cents(microdollars: pl.Expr) -> pl.Expr:
+    """Integer micro-dollars as integer cents, rounded half away from zero (exact).
+
+    >>> pl.select(to_cents(pl.Series([5_000, -5_000, 4_999, -15_000]))).to_series().to_list()
+    [1, -1, 0, -2]
+    """
+    return _round_half_away(microdollars, MICRODOLLARS_PER_CENT)
+
+
 def statements(amounts: pl.DataFrame | pl.LazyFrame) -> Statements:
-    """Net position per participant and interval, per trading day, and over the whole run."""
+    """Net position per participant and interval, per settlement date, and over the whole run."""
     amounts = amounts.lazy()
+    net = pl.col("amount_microdollars").sum().alias("net_microdollars")
     intervals = (
         amounts.group_by("participantid", "interval_datetime")
-        .agg(pl.col("energy_mwh").sum(), pl.col("amount_cents").sum().alias("net_cents"))
+        .agg(pl.col("energy_mwh").sum(), net)
         .sort("participantid", "interval_datetime")
         .collect(engine="streaming")
     )
     daily = (
-        intervals.with_columns(trading_day(pl.col("interval_datetime")).alias("trading_day"))
-        .group_by("participantid", "trading_day")
-        .agg(pl.col("energy_mwh").sum(), pl.col("net_cents").sum())
-        .sort("participantid", "trading_day")
+        intervals.with_columns(settlement_date(pl.col("interval_datetime")).alias("settlement_date"))
+        .group_by("participantid", "settlement_date")
+        .agg(pl.col("energy_mwh").sum(), pl.col("net_microdollars").sum())
+        .with_columns(to_cents(pl.col("net_microdollars")).alias("net_cents"))
+        .sort("participantid", "settlement_date")
+    )
+    by_day = daily.group_by("participantid").agg(
+        pl.col("net_cents").sum(), pl.len().cast(pl.Int64).alias("days")
     )
     totals = (
         amounts.group_by("participantid")
         .agg(
             pl.col("energy_mwh").sum(),
-            pl.col("amount_cents").sum().alias("net_cents"),
+            net,
             pl.col("interval_datetime").min().alias("first_interval"),
             pl.col("interval_datetime").max().alias("last_interval"),
         )
-        .sort("participantid")
         .collect(engine="streaming")
-    )
+        .join(by_day, on="participantid")
+        .with_columns(
+            (pl.col("net_microdollars") - pl.col("net_cents") * MICRODOLLARS_PER_CENT).alias(
+                "rounding_microdollars"
+            )
+        )
+        .select("participantid", "energy_mwh", "net_microdollars", "net_cents",
+                "rounding_microdollars", "days", "first_interval", "last_interval")
+        .sort("participantid")
+    )  # fmt: skip
     result = Statements(amounts, intervals, daily, totals)
     reconcile(result)
     return result
 
 
 def reconcile(result: Statements) -> None:
-    """Check that intervals, days and totals are sums of the amounts, to the cent."""
+    """Check the statements against the amounts: intervals, days and totals are exact sums of
+    the micro-dollars; each day's cents are its sum rounded half away from zero; each total's
+    cents are the sum of its days' and differ from its exact sum by at most half a cent a day."""
+    exact = (
+        result.amounts.group_by("participantid")
+        .agg(pl.col("amount_microdollars").sum().alias("net_microdollars"))
+        .collect(engine="streaming")
+        .sort("participantid")
+    )
     sums = {
-        "amounts": result.amounts.group_by("participantid")
-        .agg(pl.col("amount_cents").sum().alias("net_cents"))
-        .collect(engine="streaming"),
-        "intervals": result.intervals.group_by("participantid").agg(pl.col("net_cents").sum()),
-        "daily": result.daily.group_by("participantid").agg(pl.col("net_cents").sum()),
+        "intervals": result.intervals.group_by("participantid").agg(
+            pl.col("net_microdollars").sum()
+        ),
+        "daily": result.daily.group_by("participantid").agg(pl.col("net_microdollars").sum()),
+        "totals": result.totals.select("participantid", "net_microdollars"),
     }
-    expected = result.totals.select("participantid", "net_cents").rows()
     for name, by_participant in sums.items():
-        if by_participant.sort("participantid").rows() != expected:
-            raise AssertionError(f"settlement {name} do not reconcile with the totals")
+        if by_participant.sort("participantid").rows() != exact.rows():
+            raise AssertionError(f"settlement {name} do not reconcile with the amounts")
+    daily = result.daily
+    if daily.filter(pl.col("net_cents") != to_cents(pl.col("net_microdollars"))).height:
+        raise AssertionError("settlement daily cents are not their day's amounts rounded")
+    days = daily.group_by("participantid").agg(pl.col("net_cents").sum(), pl.len().alias("n"))
+    totals = result.totals.join(days, on="participantid", how="left", suffix="_days")
+    residue = pl.col("rounding_microdollars").abs() * 2 > MICRODOLLARS_PER_CENT * pl.col("n")
+    if totals.filter((pl.col("net_cents") != pl.col("net_cents_days")) | residue).height:
+        raise AssertionError("settlement totals are not the sum of their days' cents")

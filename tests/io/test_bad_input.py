@@ -333,3 +333,26 @@ def test_a_zip_member_without_its_first_c_row_rejects_the_zip(tmp_path: Path):
     [outcome] = ingest([path], tmp_path / "store")
     assert outcome.status == "rejected"
     assert outcome.detail.startswith(f"{path}[PUBLIC_X.CSV]: an MMS file without its first C row")
+
+
+def test_each_report_of_a_file_is_counted_from_its_own_header(tmp_path: Path):
+    # two reports in one file, as AEMO's current reports come: each closing count covers its
+    # own report (4 lines each), not the file from its start
+    path = tmp_path / "two.csv"
+    path.write_text(mms_text(prices(GOOD)) + mms_text(prices(ALSO_GOOD)))
+    [outcome] = ingest([path], tmp_path / "store", strict=True)
+    assert outcome.status == "ingested" and outcome.report.issues == []
+    assert outcome.report.rows == {"dispatchprice": 2}
+
+
+@pytest.mark.parametrize("closing", [3, 5])
+def test_a_closing_count_off_by_one_is_not_accepted(tmp_path: Path, closing: int):
+    path = tmp_path / "off.csv"
+    path.write_text(mms_text(prices(GOOD)) + mms_text(prices(ALSO_GOOD), closing=closing))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "warning") == [
+        f"{path}:8: closing count {closing} disagrees with the 4 lines read; "
+        "accepted (rewritten by a tool?)"
+    ]
+    [strict] = ingest([path], tmp_path / "strict", strict=True)
+    assert strict.status == "rejected" and "closing count" in strict.detail

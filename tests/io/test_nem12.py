@@ -28,6 +28,9 @@ def day(date: str, count: int, value: str = "1.5", tail: str = "A,,,202409020830
     return f"300,{date},{','.join([value] * count)},{tail}"
 
 
+VARIABLE = "V,,,20240902083000,"
+
+
 def nem12(tmp_path: Path, *records: str, name: str = "meter.csv") -> Path:
     path = tmp_path / name
     path.write_text("\n".join([HEADER, *records]) + "\n")
@@ -123,7 +126,8 @@ def test_a_later_update_of_the_same_day_wins(tmp_path: Path):
         ([stream(), day("20241301", 288), "900"], 3, "bad 300 record"),
         ([stream(), day("20240901", 288, "x"), "900"], 3, "bad 300 record"),
         ([stream(minutes=7), day("20240901", 205), "900"], 3, "under the bad 200 record at line 2"),
-        ([stream(), day("20240901", 288), "400,280,300,A,,", "900"], 4, "400 record for"),
+        ([stream(), day("20240901", 288, tail=VARIABLE), "400,280,300,A,,", "900"], 4,
+         "400 record for intervals 280..300"),
         ([stream(), "250,NMI,E1", "900"], 3, "unknown NEM12 record '250'"),
         ([stream(), day("20240901", 288, tail="Q,,,,"), "900"], 3, "quality method 'Q'"),
     ],
@@ -153,3 +157,122 @@ def test_a_byte_order_mark_is_read_past(tmp_path: Path):
     [outcome] = ingest([path], tmp_path / "store")
     assert outcome.status == "ingested" and outcome.report.issues == []
     assert outcome.report.rows == {"nem12_interval": 144}
+
+
+@pytest.mark.parametrize(
+    ("value", "uom", "message"),
+    [
+        ("-1.5", "kWh", "interval 1 is -1.5: interval values are never negative"),
+        ("nan", "kWh", "interval 1 is nan, not a number"),
+        ("inf", "kWh", "interval 1 is inf, not a number"),
+        ("1e3", "MWh", "interval 1 is 1000.0 MWh in 5 minutes, over 10,000 MW: not plausible"),
+    ],
+)
+def test_values_that_cannot_be_meter_data_are_rejected_with_file_and_line(
+    tmp_path: Path, value: str, uom: str, message: str
+):
+    bad = day("20240902", 288).replace("300,20240902,1.5,", f"300,20240902,{value},", 1)
+    path = nem12(tmp_path, stream(uom), day("20240901", 288), bad, "900")
+    [outcome] = ingest([path], tmp_path / "store")
+    rejected = [issue for issue in outcome.report.issues if issue.severity == "rejected"]
+    assert [(issue.where, issue.rows) for issue in rejected] == [(f"{path}:4", 288)]
+    assert rejected[0].message == f"300 record for 2024-09-02: {message}"
+    frame = read(tmp_path / "store", "nem12_interval").collect()
+    assert set(frame["interval_date"]) == {datetime(2024, 9, 1).date()}  # nothing of the day
+    assert set(frame["source_line"]) == {3}
+
+
+def test_1e3_kwh_in_five_minutes_is_plausible(tmp_path: Path):
+    path = nem12(tmp_path, stream("kWh"), day("20240901", 288, "1e3"), "900")  # 12 MW
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.report.issues == [] and outcome.report.rows == {"nem12_interval": 288}
+
+
+@pytest.mark.parametrize("method", ["A", "N", "E52", "F14", "S53", "S21", "E69", "S75"])
+def test_whole_quality_methods_are_accepted(tmp_path: Path, method: str):
+    path = nem12(tmp_path, stream(), day("20240901", 288, tail=f"{method},,,,"), "900")
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.report.issues == []
+    assert set(read(tmp_path / "store", "nem12_interval").collect()["quality_method"]) == {method}
+
+
+@pytest.mark.parametrize("method", ["A5", "S", "S99", "SXX", "E2", "N11", "Q53", "V53", "S531"])
+def test_a_malformed_quality_method_is_rejected(tmp_path: Path, method: str):
+    path = nem12(tmp_path, stream(), day("20240901", 288, tail=f"{method},,,,"), "900")
+    [outcome] = ingest([path], tmp_path / "store")
+    [issue] = outcome.report.issues
+    assert issue.severity == "rejected" and issue.where == f"{path}:3" and issue.rows == 288
+    assert f"quality method {method!r} is not a quality method" in issue.message
+
+
+def test_a_400_record_after_a_day_not_of_quality_v_is_refused_with_its_day(tmp_path: Path):
+    path = nem12(
+        tmp_path,
+        stream(),
+        day("20240901", 288),
+        "400,1,12,S53,32,Meter reading substituted",
+        "400,13,24,S53,,",
+        day("20240902", 288),
+        "900",
+    )
+    [outcome] = ingest([path], tmp_path / "store")
+    issues = [(i.severity, i.where, i.rows) for i in outcome.report.issues]
+    assert issues == [
+        ("rejected", f"{path}:4", 1),
+        ("rejected", f"{path}:3", 288),
+        ("rejected", f"{path}:5", 1),
+    ]
+    assert "whose quality is 'A': 400 records belong to days of quality V only" in (
+        outcome.report.issues[0].message
+    )
+    frame = read(tmp_path / "store", "nem12_interval").collect()
+    assert set(frame["interval_date"]) == {datetime(2024, 9, 2).date()}
+
+
+def test_a_400_record_may_not_be_variable_itself(tmp_path: Path):
+    path = nem12(tmp_path, stream(), day("20240901", 288, tail=VARIABLE), "400,1,288,V,,", "900")
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.report.issues[0].where == f"{path}:4"
+    assert "400 record quality method 'V'" in outcome.report.issues[0].message
+
+
+def test_a_variable_day_partly_covered_by_400_records_is_reported(tmp_path: Path):
+    path = nem12(
+        tmp_path,
+        stream(),
+        day("20240901", 288, tail=VARIABLE),
+        "400,1,100,A,,",
+        "400,201,288,E52,,",
+        "900",
+    )
+    [outcome] = ingest([path], tmp_path / "store")
+    [issue] = outcome.report.issues
+    assert (issue.severity, issue.where) == ("warning", f"{path}:3")
+    assert issue.message.startswith("100 interval(s) of this quality-V day (101..200) have no 400")
+    frame = read(tmp_path / "store", "nem12_interval").collect().sort("interval_number")
+    assert frame["quality_method"].to_list() == ["A"] * 100 + ["V"] * 100 + ["E52"] * 88
+
+
+def test_a_day_given_twice_in_a_file_is_reported_and_read_keeps_one_by_rule(tmp_path: Path):
+    later = "A,,,20240903083000,"
+    path = nem12(
+        tmp_path,
+        stream(),
+        day("20240901", 288, "2.0", tail=later),  # line 3: updated later: kept
+        day("20240901", 288, "1.0"),  # line 4
+        day("20240902", 288, "1.0"),  # line 5
+        day("20240902", 288, "4.0"),  # line 6: same update time, later line: kept
+        "900",
+    )
+    [outcome] = ingest([path], tmp_path / "store")
+    assert [(i.severity, i.where) for i in outcome.report.issues] == [
+        ("warning", f"{path}:4"),
+        ("warning", f"{path}:6"),
+    ]
+    assert "NMI0000001 E1 2024-09-01 is also at line 3: both are stored and read keeps line 3" in (
+        outcome.report.issues[0].message
+    )
+    assert "read keeps line 6" in outcome.report.issues[1].message
+    frame = read(tmp_path / "store", "nem12_interval").collect()
+    kept = dict(frame.group_by("interval_date").agg(pl.col("value").unique()).iter_rows())
+    assert kept == {datetime(2024, 9, 1).date(): [2.0], datetime(2024, 9, 2).date(): [4.0]}

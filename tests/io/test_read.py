@@ -430,3 +430,33 @@ def test_mnsp_period_offers_are_selected_by_trading_day(tmp_path):
     write_table(tmp_path, "MNSP_PEROFFER", offers)
     frame = read(tmp_path, "MNSP_PEROFFER", "2021-02-01 04:00", "2021-02-01 04:05").collect()
     assert frame["maxavail"].to_list() == [478.0]
+
+
+def test_the_highest_version_wins_even_when_an_older_version_was_offered_later(tmp_path):
+    # VERSIONNO first, then OFFERDATE: here version 2 was offered before version 1, so the
+    # highest version is not the latest offer (ordering by OFFERDATE would pick version 1)
+    day = at("2024-09-01")
+    columns = ("settlementdate", "duid", "bidtype", "versionno", "offerdate", "priceband1")
+    rows = [
+        (day, "AGLHAL", "ENERGY", 1, at("2024-08-31 13:00"), 11.0),
+        (day, "AGLHAL", "ENERGY", 2, at("2024-08-31 12:00"), 22.0),
+        (day, "AGLHAL", "ENERGY", 2, at("2024-08-31 11:00"), 21.0),
+    ]
+    write_table(
+        tmp_path, "BIDDAYOFFER_D", pl.DataFrame([dict(zip(columns, r, strict=True)) for r in rows])
+    )
+    frame = read(tmp_path, "BIDDAYOFFER_D").collect()
+    assert frame.select("versionno", "priceband1").rows() == [(2, 22.0)]
+    interval = at("2024-09-01 04:05")
+    columns = ("settlementdate", "duid", "bidtype", "interval_datetime", "versionno", "offerdate",
+               "maxavail")  # fmt: skip
+    rows = [
+        (day, "AGLHAL", "ENERGY", interval, 1, at("2024-08-31 13:00"), 100.0),
+        (day, "AGLHAL", "ENERGY", interval, 3, at("2024-08-31 12:00"), 150.0),
+    ]
+    write_table(
+        tmp_path / "per", "BIDPEROFFER_D",
+        pl.DataFrame([dict(zip(columns, r, strict=True)) for r in rows]),
+    )  # fmt: skip
+    frame = read(tmp_path / "per", "BIDPEROFFER_D").collect()
+    assert frame.select("versionno", "maxavail").rows() == [(3, 150.0)]

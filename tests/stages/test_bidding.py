@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
@@ -163,3 +163,23 @@ def test_demand_bids_without_finite_mw_or_price_are_reported_not_lost() -> None:
         "DEMAND:RETAIL:SA1@inf",
     ]
     assert result.extra_demand.get_column("demand_bid_mw").to_list() == [40.0]
+
+
+@pytest.mark.parametrize(
+    ("offset", "late"),
+    [(timedelta(0), False), (-timedelta(microseconds=1), False),
+     (timedelta(microseconds=1), True)],
+)  # fmt: skip
+def test_gate_closure_is_the_interval_start_less_the_timeout(offset, late) -> None:
+    from bidstack.stages.bidding import _gate_closure
+
+    interval = datetime(2024, 9, 1, 12, 5)  # the interval 12:00..12:05
+    closure = datetime(2024, 9, 1, 11, 0)  # 3600 s before its start
+    bids = pl.DataFrame(
+        {"regionid": ["SA1"], "duid": ["AGLHAL"], "interval_datetime": [interval],
+         "offerdate": [closure + offset]}
+    )  # fmt: skip
+    on_time, rejected = _gate_closure(bids, "offerdate", 3600.0, 5.0)
+    assert (rejected.height, on_time.height) == ((1, 0) if late else (0, 1))
+    if late:
+        assert rejected["detail"][0].endswith("after gate closure at 2024-09-01 11:00:00.000000")

@@ -417,3 +417,17 @@ def test_interval_datetimes_in_other_time_units_are_accepted() -> None:
     )
     assert result.units["dispatch_mw"].to_list() == [50.0, 50.0]
     assert np.all(result.regions["price"].to_numpy() == 10.0)
+
+
+def test_a_change_of_loss_factor_alone_moves_the_referred_price() -> None:
+    # the same band prices every interval; only the loss factor changes (as on 1 July): the
+    # prices referred to the reference node must change with it, interval by interval
+    when = times(4)
+    mlf = [1.0, 0.5, 0.5, 1.0]
+    offers = pl.DataFrame(
+        [offer("A", t, [50, 60], [100, 100], mlf=m) for t, m in zip(when, mlf, strict=True)]
+    )
+    result = dispatch(offers, demand_frame(when, [50.0] * 4))
+    assert result.regions.sort("interval_datetime")["price"].to_list() == pytest.approx(
+        [50.0, 100.0, 100.0, 50.0]
+    )

@@ -40,3 +40,20 @@ def test_bids_before_version_3_have_no_direction() -> None:
     prices = pl.DataFrame([day_bid("GEN1")]).drop("direction")
     book = build_offers(volumes, prices, registration("GEN1"))
     assert book.offers.height == 2 and book.problems.height == 0
+
+
+def test_offers_carry_the_registered_loss_factors(sample_ingest) -> None:
+    """Real TLF x DLF of the samples' units, as dispatch divides their band prices by them."""
+    from bidstack.stages.offers import load_offers
+
+    store, _ = sample_ingest
+    for start, expected in (
+        ("2024-09-01 04:00", {"AGLHAL": 0.9565, "HDWF2": 0.9423}),
+        ("2019-12-01 04:00", {"AGLHAL": 0.9748, "HDWF2": 0.9698}),
+    ):
+        end = str(pl.Series([start]).str.to_datetime()[0].replace(hour=5))
+        book = load_offers(store, start, end)
+        mlf = book.offers.group_by("duid").agg(pl.col("mlf").unique()).rows()
+        assert dict((duid, values) for duid, values in mlf) == {
+            duid: [value] for duid, value in expected.items()
+        }

@@ -8,7 +8,13 @@ import polars as pl
 import pytest
 
 from bidstack.errors import InputError
-from bidstack.stages.settlement import format_cents, settle, settlement_prices, statements
+from bidstack.stages.settlement import (
+    format_cents,
+    format_microdollars,
+    settle,
+    settlement_prices,
+    statements,
+)
 
 
 def dispatch(region: str, end: datetime, prices: list[float]) -> pl.DataFrame:
@@ -67,7 +73,7 @@ UNITS = pl.DataFrame(
 )
 
 
-def test_amounts_are_rounded_once_and_statements_reconcile() -> None:
+def test_amounts_are_carried_in_microdollars_and_statements_reconcile() -> None:
     start = datetime(2024, 1, 1, 4, 5)
     times = [start + timedelta(minutes=5 * k) for k in range(3)]
     prices = pl.DataFrame(
@@ -87,21 +93,52 @@ def test_amounts_are_rounded_once_and_statements_reconcile() -> None:
     )
     amounts, unsettled = settle(energy, UNITS, prices)
     assert unsettled.rows() == [("GHOST", times[0], "no unit record (participant, region, mlf)")]
-    cents = {
-        (r["duid"], r["interval_datetime"]): r["amount_cents"]
+    assert "amount_cents" not in amounts.columns
+    micro = {
+        (r["duid"], r["interval_datetime"]): r["amount_microdollars"]
         for r in amounts.iter_rows(named=True)
     }
-    # 8.3333 MWh x 100.23 $/MWh x 0.98 = $818.545 -> 81855 cents (half away from zero)
-    assert cents[("GEN1", times[0])] == 81855
-    assert cents[("GEN1", times[1])] == -40833  # 8.3333 x -50 x 0.98 = -408.3333
-    assert cents[("LOAD1", times[0])] == -40894  # -4 x 100.23 x 1.02 = -408.9384 (charged)
+    # 8.3333 MWh x 100.23 $/MWh x 0.98 = $818.545: carried as 818,545,000 micro-dollars, not
+    # rounded to the cent
+    assert micro[("GEN1", times[0])] == 818_545_000
+    assert micro[("GEN1", times[1])] == -408_333_333  # 8.3333 x -50 x 0.98 = -$408.333333
+    assert micro[("LOAD1", times[0])] == -408_938_400  # -4 x 100.23 x 1.02 (charged)
     result = statements(amounts)
     alpha = result.totals.filter(pl.col("participantid") == "ALPHA").row(0, named=True)
-    assert alpha["net_cents"] == sum(v for (duid, _), v in cents.items() if duid.startswith("GEN"))
-    assert result.daily.get_column("net_cents").sum() == amounts.get_column("amount_cents").sum()
-    assert "net position $" in result.summary("ALPHA") or "net position -$" in result.summary(
-        "ALPHA"
-    )
+    exact = sum(v for (duid, _), v in micro.items() if duid.startswith("GEN"))
+    assert alpha["net_microdollars"] == exact
+    # one settlement date: its figure is the exact sum rounded half away from zero, and the
+    # total is the sum of the days; the residue is what rounding left out
+    assert exact == 410_441_667  # $410.441667
+    assert alpha["net_cents"] == 41_044
+    assert alpha["rounding_microdollars"] == exact - 41_044 * 10_000 == 1_667
+    assert result.daily.get_column("net_cents").sum() == result.totals["net_cents"].sum()
+    assert "net position $410.44" in result.summary("ALPHA")
+    assert "exact $410.441667" in result.summary("ALPHA")
+
+
+def test_negative_ties_round_away_from_zero_in_amounts_and_statements() -> None:
+    at = [datetime(2024, 1, 1, 12, 5), datetime(2024, 1, 2, 12, 5), datetime(2024, 1, 3, 12, 5)]
+    prices = pl.DataFrame(
+        {"regionid": "NSW1", "interval_datetime": at, "settlement_interval": at,
+         "spot_price_cents": [-32, 32, -1]}
+    )  # fmt: skip
+    units = pl.DataFrame(
+        {"duid": ["GEN2", "LOAD1"], "participantid": ["ALPHA", "BETA"], "regionid": "NSW1",
+         "mlf": 1.0}
+    )  # fmt: skip
+    # 1/1024 MWh x -0.32 $/MWh = -$0.0003125: -312.5 micro-dollars exactly, a tie
+    energy = pl.DataFrame(
+        {"duid": ["GEN2", "GEN2", "LOAD1"], "interval_datetime": at,
+         "energy_mwh": [1 / 1024, 1 / 1024, 0.5]}
+    )  # fmt: skip
+    amounts, _ = settle(energy, units, prices)
+    assert amounts.select("interval_datetime", "amount_microdollars").sort(
+        "interval_datetime"
+    ).rows() == [(at[0], -313), (at[1], 313), (at[2], -5_000)]
+    # BETA's day is -5,000 micro-dollars: exactly half a cent, charged as -1 cent
+    beta = statements(amounts).daily.filter(pl.col("participantid") == "BETA")
+    assert beta.select("net_microdollars", "net_cents").row(0) == (-5_000, -1)
 
 
 def test_statements_are_written_as_parquet_csv_and_text(tmp_path) -> None:
@@ -123,9 +160,12 @@ def test_statements_are_written_as_parquet_csv_and_text(tmp_path) -> None:
         for name in ("intervals", "daily", "totals")
         for suffix in ("parquet", "csv")
     } | {"statement_ALPHA.txt"}
-    assert pl.read_csv(tmp_path / "statements" / "totals.csv").get_column(
-        "net_cents"
-    ).to_list() == [50000]
+    totals = pl.read_csv(tmp_path / "statements" / "totals.csv")
+    assert totals.select("net_cents", "net_microdollars", "rounding_microdollars").row(0) == (
+        50000,
+        500_000_000,
+        0,
+    )
     assert "$500.00" in (tmp_path / "statements" / "statement_ALPHA.txt").read_text()
 
 
@@ -133,6 +173,7 @@ def test_missing_columns_and_money_format() -> None:
     with pytest.raises(InputError, match="missing column"):
         settle(pl.DataFrame({"duid": ["X"]}), UNITS, pl.DataFrame())
     assert format_cents(-123456) == "-$1,234.56"
+    assert format_microdollars(-1234567891) == "-$1,234.567891"
     assert format_cents(5) == "$0.05"
 
 
@@ -191,14 +232,15 @@ def test_trading_prices_rebuilt_from_dispatch_prices_match_aemo(sample_ingest) -
     assert not per_row.get_column("complete").any()
 
 
-def test_each_trading_day_settles_with_the_registration_in_force() -> None:
+def test_each_settlement_date_settles_with_the_registration_in_force() -> None:
     from datetime import date
 
-    # the trading day of 2024-01-01 runs 04:05..04:00; GEN2 changes hands and mlf on 2 January
-    times = [datetime(2024, 1, 2, 4, 0), datetime(2024, 1, 2, 4, 5)]
+    # both intervals are in the trading day of 2024-01-01 (04:05..04:00 the next morning), but
+    # settle on two calendar dates: GEN2 changes hands and mlf on 2 January at 00:00
+    times = [datetime(2024, 1, 2, 0, 0), datetime(2024, 1, 2, 0, 5)]
     units = pl.DataFrame(
         {
-            "trading_day": [date(2024, 1, 1), date(2024, 1, 2)],
+            "settlement_date": [date(2024, 1, 1), date(2024, 1, 2)],
             "duid": "GEN2",
             "participantid": ["OLDCO", "NEWCO"],
             "regionid": "NSW1",
@@ -216,8 +258,202 @@ def test_each_trading_day_settles_with_the_registration_in_force() -> None:
     energy = pl.DataFrame({"duid": "GEN2", "interval_datetime": times, "energy_mwh": [1.0, 1.0]})
     amounts, unsettled = settle(energy, units, prices)
     assert unsettled.height == 0
-    assert amounts.select("participantid", "amount_cents").rows() == [
-        ("NEWCO", 5000),
-        ("OLDCO", 10000),
+    assert amounts.select("participantid", "settlement_date", "amount_microdollars").rows() == [
+        ("NEWCO", date(2024, 1, 2), 50_000_000),
+        ("OLDCO", date(2024, 1, 1), 100_000_000),
     ]
-    assert "trading_day" not in amounts.columns
+    daily = statements(amounts).daily
+    assert daily.select("participantid", "settlement_date").rows() == [
+        ("NEWCO", date(2024, 1, 2)),
+        ("OLDCO", date(2024, 1, 1)),
+    ]
+    with pytest.raises(InputError, match="settlement date"):
+        settle(energy, units.rename({"settlement_date": "trading_day"}), prices)
+
+
+def test_1_july_intervals_before_4am_take_the_new_loss_factors(sample_ingest) -> None:
+    """OAKLAND1's loss factors change on 2024-07-01 (nempy snapshot: TLF 0.9993 x DLF 0.893,
+    from 1.0): the interval ending 00:05 settles on 1 July at the new factor, though its bids
+    belong to the trading day of 30 June; the one ending 00:00 settles on 30 June at 1.0."""
+    from datetime import date
+
+    from bidstack.fleet import parse_fleet
+    from bidstack.inputs import settlement_units
+
+    store, _ = sample_ingest
+    fleet = parse_fleet(
+        {"units": {"OAKLAND1": {"tp_min": 0.0, "tp_max": 300.0, "srmc": 10.0,
+                                "participant": "AGLHP"}}},
+        source="test",
+    )  # fmt: skip
+    ends = [datetime(2024, 7, 1, 0, 0), datetime(2024, 7, 1, 0, 5)]
+    units, _ = settlement_units(store, datetime(2024, 6, 30, 23, 55), ends[1], fleet, NO_BIDS)
+    oakland = units.filter(pl.col("duid") == "OAKLAND1").sort("settlement_date")
+    assert oakland.get_column("settlement_date").to_list() == [date(2024, 6, 30), date(2024, 7, 1)]
+    assert oakland.get_column("mlf").to_list() == pytest.approx([1.0, 0.9993 * 0.893], abs=1e-12)
+    prices = pl.DataFrame(
+        {"regionid": "VIC1", "interval_datetime": ends, "settlement_interval": ends,
+         "spot_price_cents": [10000, 10000]}
+    )  # fmt: skip
+    energy = pl.DataFrame({"duid": "OAKLAND1", "interval_datetime": ends, "energy_mwh": 1.0})
+    amounts, unsettled = settle(energy, units, prices)
+    assert unsettled.height == 0
+    assert amounts.select("interval_datetime", "settlement_date", "amount_microdollars").rows() == [
+        (ends[0], date(2024, 6, 30), 100_000_000),
+        (ends[1], date(2024, 7, 1), 89_237_490),
+    ]
+
+
+NO_BIDS = pl.DataFrame(
+    schema={"trading_day": pl.Date, "duid": pl.String, "participantid": pl.String,
+            "interval_datetime": pl.Datetime("us"), "regionid": pl.String}
+)  # fmt: skip
+
+
+def test_generation_settles_at_mlf_and_consumption_at_load_mlf() -> None:
+    at = datetime(2024, 9, 2, 12, 5)
+    units = pl.DataFrame(
+        {
+            "duid": ["BATT", "GEN", "NOLF"],
+            "participantid": "ALPHA",
+            "regionid": "NSW1",
+            "mlf": [0.9, 0.95, None],
+            "load_mlf": [0.8, None, 1.0],
+        }
+    )
+    prices = pl.DataFrame(
+        {"regionid": "NSW1", "interval_datetime": [at], "settlement_interval": [at],
+         "spot_price_cents": [10000]}
+    )  # fmt: skip
+    energy = pl.DataFrame(
+        {"duid": ["BATT", "BATT", "GEN", "NOLF"], "interval_datetime": [at] * 4,
+         "energy_mwh": [1.0, -1.0, 1.0, 1.0]}
+    )  # fmt: skip
+    # BATT appears twice: settle rows are per unit-interval, so split it into two calls
+    amounts, unsettled = settle(energy[[0, 2, 3]], units, prices)
+    assert dict(amounts.select("duid", "amount_microdollars").iter_rows()) == {
+        "BATT": 90_000_000,
+        "GEN": 95_000_000,
+    }
+    assert unsettled.rows() == [("NOLF", at, "no usable loss factor (none)")]
+    charged, _ = settle(energy[[1]], units, prices)
+    assert charged.select("amount_microdollars", "loss_factor").row(0) == (-80_000_000, 0.8)
+    # without load_mlf, consumption settles at mlf
+    plain, _ = settle(energy[[1]], units.drop("load_mlf"), prices)
+    assert plain.get_column("amount_microdollars").to_list() == [-90_000_000]
+
+
+def test_real_loss_factors_tlf_times_dlf_and_the_bidirectional_pair(sample_ingest) -> None:
+    """OAKLAND1 (TLF 0.9993, DLF 0.893) and BHB1 (secondary TLF 0.8423 for what it sends out,
+    primary TLF 0.8284 for what it draws) as the nempy snapshot registers them."""
+    from datetime import date
+
+    from bidstack.fleet import parse_fleet
+    from bidstack.inputs import settlement_registration
+    from bidstack.io import read
+    from bidstack.stages.offers import registration
+
+    store, _ = sample_ingest
+    day = date(2024, 9, 2)
+    units = (
+        registration(
+            read(store, "DUDETAILSUMMARY").collect(), read(store, "DUDETAIL").collect(), [day]
+        )
+        .filter(pl.col("duid").is_in(["OAKLAND1", "BHB1"]))
+        .rename({"trading_day": "settlement_date"})
+    )
+    assert units.height == 2
+    limits = {"tp_min": 0.0, "tp_max": 300.0, "srmc": 10.0}
+    fleet = parse_fleet(
+        {"units": {"OAKLAND1": limits | {"participant": "AGLHP"},
+                   "BHB1": limits | {"participant": "BHBESS"}}},
+        source="test",
+    )  # fmt: skip
+    settled_units, _ = settlement_registration(units, fleet, NO_BIDS)
+    factors = {r["duid"]: (r["mlf"], r["load_mlf"]) for r in settled_units.iter_rows(named=True)}
+    assert factors["OAKLAND1"] == pytest.approx((0.9993 * 0.893, 0.9993 * 0.893), abs=1e-12)
+    assert factors["BHB1"] == pytest.approx((0.8423, 0.8284), abs=1e-12)
+    at = datetime(2024, 9, 2, 12, 5)
+    prices = pl.DataFrame(
+        {"regionid": ["VIC1", "NSW1"], "interval_datetime": [at, at],
+         "settlement_interval": [at, at], "spot_price_cents": [10000, 10000]}
+    )  # fmt: skip
+    generation = pl.DataFrame(
+        {"duid": ["OAKLAND1", "BHB1"], "interval_datetime": [at, at], "energy_mwh": [1.0, 1.0]}
+    )
+    paid, unsettled = settle(generation, settled_units, prices)
+    assert unsettled.height == 0
+    # $100 x 0.9993 x 0.893 = $89.237490 (TLF alone would pay $99.93, 12% more)
+    assert dict(paid.select("duid", "amount_microdollars").iter_rows()) == {
+        "OAKLAND1": 89_237_490,
+        "BHB1": 84_230_000,
+    }
+    load = pl.DataFrame({"duid": ["BHB1"], "interval_datetime": [at], "energy_mwh": [-1.0]})
+    charged, _ = settle(load, settled_units, prices)
+    assert charged.get_column("amount_microdollars").to_list() == [-82_840_000]
+
+
+def test_statements_reconcile_to_the_cent_over_days_and_tampering_is_caught() -> None:
+    import random
+    from dataclasses import replace
+
+    from bidstack.stages.settlement import reconcile
+
+    rng = random.Random(7)
+    start = datetime(2024, 3, 1, 0, 5)
+    times = [start + timedelta(minutes=5 * k) for k in range(3 * 288)]  # three settlement dates
+    amounts = pl.DataFrame(
+        {
+            "participantid": [rng.choice(["ALPHA", "BETA"]) for _ in times],
+            "duid": "U",
+            "interval_datetime": times,
+            "energy_mwh": 1.0,
+            "amount_microdollars": [rng.randint(-5_000_000, 5_000_000) for _ in times],
+        }
+    )
+    result = statements(amounts)
+    assert result.daily.height == 6 and set(result.totals["days"]) == {3}
+    for row in result.daily.iter_rows(named=True):
+        whole, rest = divmod(abs(row["net_microdollars"]), 10_000)
+        rounded = whole + (2 * rest >= 10_000)
+        assert row["net_cents"] == (rounded if row["net_microdollars"] >= 0 else -rounded)
+    for row in result.totals.iter_rows(named=True):
+        days = result.daily.filter(pl.col("participantid") == row["participantid"])
+        assert row["net_cents"] == days["net_cents"].sum()
+        assert row["net_microdollars"] == amounts.filter(
+            pl.col("participantid") == row["participantid"]
+        )["amount_microdollars"].sum()
+        assert row["rounding_microdollars"] == row["net_microdollars"] - row["net_cents"] * 10_000
+        assert abs(row["rounding_microdollars"]) <= 3 * 5_000
+    off_by_a_cent = result.daily.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("net_cents") + 1).otherwise("net_cents")
+    )
+    with pytest.raises(AssertionError, match="daily cents"):
+        reconcile(replace(result, daily=off_by_a_cent))
+    lost = result.intervals.with_columns(pl.col("net_microdollars") - 1)
+    with pytest.raises(AssertionError, match="intervals do not reconcile"):
+        reconcile(replace(result, intervals=lost))
+
+
+def test_published_trading_prices_turn_five_minute_after_1_october_2021(sample_ingest) -> None:
+    """TRADINGPRICE in the 2021-09 and 2021-10 samples: half-hourly up to the interval ending
+    2021-10-01 00:00, five-minute from 00:05, as settlement_prices assumes."""
+    from bidstack.io import read
+    from bidstack.stages.settlement import FIVE_MINUTE_SETTLEMENT
+
+    store, _ = sample_ingest
+    published = read(store, "TRADINGPRICE", "2021-09-30 20:00", "2021-10-01 02:00").collect()
+    assert set(published.get_column("regionid")) == {"NSW1", "SA1"}  # the samples' regions
+    for (region,), rows in published.group_by("regionid"):
+        times = rows.get_column("settlementdate").sort()
+        steps = times.diff().drop_nulls().dt.total_minutes().to_list()
+        before = int((times <= FIVE_MINUTE_SETTLEMENT).sum())
+        assert steps == [30] * (before - 1) + [5] * (len(times) - before), region
+        assert times[before - 1] == FIVE_MINUTE_SETTLEMENT
+    ends = [FIVE_MINUTE_SETTLEMENT - timedelta(minutes=5 * k) for k in range(6)][::-1]
+    ends.append(FIVE_MINUTE_SETTLEMENT + timedelta(minutes=5))
+    rows = pl.DataFrame({"regionid": "SA1", "interval_datetime": ends, "price": 10.0})
+    prices, _ = settlement_prices(rows)
+    assert prices.get_column("settlement_interval").to_list() == [FIVE_MINUTE_SETTLEMENT] * 6 + [
+        ends[-1]
+    ]

@@ -1,0 +1,207 @@
+"""Administered pricing: the cumulative price threshold (CPT) and the administered price cap (APC).
+
+AEMO watches, per region, the sum of the spot prices of the last seven days: the last 2,016
+five-minute prices since five-minute settlement (intervals ending after 2021-10-01 00:00), the
+last 336 half-hourly trading prices before it (MARKET_PRICE_THRESHOLDS.ADMINISTERED_PRICE_THRESHOLD
+is that threshold; NER 3.14.1). When the sum exceeds the CPT, the region enters an administered
+price period and its prices are capped at the APC (and floored at the administered price floor,
+-APC unless the data says otherwise) until the end of the trading day; the sum is checked again
+in every interval, so the period runs on, day after day, while the sum stays above the threshold,
+and ends with the trading day in which it falls back (NER 3.14.2, as this module reads it; AEMO's
+administered price periods of June 2022 ran that way). This module applies that rule to a
+scenario's own prices:
+
+- the running sum is of the prices *before* administered pricing (AEMO's PRE_AP_ENERGY_PRICE and
+  CUMUL_PRE_AP_ENERGY_PRICE in DISPATCHPRICE), so capped prices never feed back into it;
+- it is kept in five-minute units: before five-minute settlement each five-minute interval
+  carries the trading price of its half-hour (the mean of the half-hour's dispatch prices) and the
+  sum is checked only at half-hour ends, which is six times the sum of 336 trading prices, and a
+  threshold of that era is multiplied by six (see :data:`CPT_FIVE_MINUTE_FROM`);
+- an interval whose sum exceeds its trading day's threshold makes every later interval of the
+  trading day that the *next* interval belongs to an administered interval (so a threshold
+  exceeded in a day's last interval covers the whole next trading day);
+- administered intervals are priced at ``min(max(price, floor), cap)``.
+
+Market suspension (NER 3.14.3-3.14.5, June 2022) is not modelled: it needs AEMO's declaration
+and its schedule of prices, which the backtest cannot reproduce from bids.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from bidstack.errors import InputError
+from bidstack.io import trading_day
+from bidstack.stages.offers import PROBLEM_SCHEMA
+from bidstack.stages.settlement import FIVE_MINUTE_SETTLEMENT
+
+#: A MARKET_PRICE_THRESHOLDS row effective on or after this date states the CPT as a sum of
+#: five-minute prices; an earlier row as a sum of half-hourly prices (one sixth as large).
+CPT_FIVE_MINUTE_FROM = date(2021, 10, 1)
+#: The seven days the running sum covers, and the five-minute intervals in them.
+WINDOW = timedelta(days=7)
+WINDOW_INTERVALS = 2016
+#: The administered price cap in force from each date ($/MWh): $300 until 30 June 2022, $600
+#: from 1 July 2022 (the AEMC's rule change of June 2022; NER 3.14.1).
+#: The store's REGIONAPCINTERVALS and a fleet file's ``administered_price_cap`` take precedence.
+ADMINISTERED_PRICE_CAP = ((date(1998, 12, 13), 300.0), (date(2022, 7, 1), 600.0))
+
+PRICE_COLUMNS = {"regionid": pl.String, "interval_datetime": pl.Datetime("us"), "price": pl.Float64}
+THRESHOLD_COLUMNS = {
+    "regionid": pl.String,
+    "trading_day": pl.Date,
+    "cumulative_price_threshold": pl.Float64,
+    "administered_price_cap": pl.Float64,
+    "administered_price_floor": pl.Float64,
+}
+
+
+def administered_price_cap(day: date) -> float:
+    """The APC in force on ``day`` by :data:`ADMINISTERED_PRICE_CAP`.
+
+    >>> administered_price_cap(date(2022, 6, 30)), administered_price_cap(date(2022, 7, 1))
+    (300.0, 600.0)
+    """
+    cap = ADMINISTERED_PRICE_CAP[0][1]
+    for start, value in ADMINISTERED_PRICE_CAP:
+        if day >= start:
+            cap = value
+    return cap
+
+
+def administer(
+    regions: pl.DataFrame, history: pl.DataFrame, thresholds: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A scenario's regional prices with administered pricing applied, and problem rows.
+
+    ``regions``: ``regionid, interval_datetime, price`` (the dispatch price, $/MWh) and any other
+    columns, one row per region and five-minute interval of the window. ``history``: the same
+    scenario's prices before administered pricing for the intervals before the window (at least
+    the seven days and one trading day before it; more is ignored). ``thresholds``: per region
+    and trading day, ``cumulative_price_threshold`` (in five-minute units: a sum of 2,016
+    prices), ``administered_price_cap`` and ``administered_price_floor``; a region-day without a
+    threshold is not administered.
+
+    Returns ``regions`` with ``price`` administered, ``pre_ap_price`` (the price before),
+    ``cumulative_price`` (the seven-day running sum of pre-AP prices, five-minute units; null
+    before five-minute settlement except at half-hour ends) and ``administered`` (the interval
+    is in an administered price period), and one ``administered_price_period`` problem row per
+    region and trading day in which a period starts or runs.
+    """
+    for name, frame, columns in (
+        ("regions", regions, PRICE_COLUMNS),
+        ("history", history, PRICE_COLUMNS),
+        ("thresholds", thresholds, THRESHOLD_COLUMNS),
+    ):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise InputError(f"administered pricing {name} is missing {', '.join(missing)}")
+    keys = ["regionid", "interval_datetime"]
+    own = regions.select(list(PRICE_COLUMNS)).cast(PRICE_COLUMNS)
+    earlier = history.select(list(PRICE_COLUMNS)).cast(PRICE_COLUMNS).join(own, on=keys, how="anti")
+    prices = (
+        pl.concat([earlier, own])
+        .sort(keys)
+        .with_columns(trading_day=trading_day(pl.col("interval_datetime")))
+    )
+    half_hourly = pl.col("interval_datetime") <= FIVE_MINUTE_SETTLEMENT
+    half_hour = pl.col("interval_datetime").dt.offset_by("-1us").dt.truncate("30m")
+    spot = pl.when(half_hourly).then(pl.col("price").mean().over("regionid", half_hour))
+    prices = prices.with_columns(spot.otherwise(pl.col("price")).alias("spot"))
+    running = pl.col("spot").rolling_sum_by("interval_datetime", window_size="7d").over("regionid")
+    checked = ~half_hourly | (pl.col("interval_datetime") == half_hour.dt.offset_by("30m"))
+    prices = prices.with_columns(pl.when(checked).then(running).alias("cumulative_price")).join(
+        thresholds.select(list(THRESHOLD_COLUMNS)).cast(THRESHOLD_COLUMNS),
+        on=["regionid", "trading_day"],
+        how="left",
+    )
+    # a threshold exceeded at j puts the rest of the trading day of j's next interval under the
+    # administered price cap, from that next interval on
+    step = timedelta(minutes=5)
+    triggers = (
+        prices.filter(pl.col("cumulative_price") > pl.col("cumulative_price_threshold"))
+        .select(
+            "regionid",
+            (pl.col("interval_datetime") + step).alias("start"),
+            "interval_datetime",
+            "cumulative_price",
+            "cumulative_price_threshold",
+        )
+        .with_columns(trading_day=trading_day(pl.col("start")))
+        .sort("start")
+        .group_by("regionid", "trading_day")
+        .first()
+    )
+    result = (
+        regions.join(
+            prices.select(*keys, "trading_day", "cumulative_price",
+                          "administered_price_cap", "administered_price_floor"),
+            on=keys,
+            how="left",
+        )
+        .join(triggers.select("regionid", "trading_day", "start"),
+              on=["regionid", "trading_day"], how="left")
+    )  # fmt: skip
+    administered = pl.col("start").is_not_null() & (pl.col("interval_datetime") >= pl.col("start"))
+    limits = pl.col("administered_price_floor"), pl.col("administered_price_cap")
+    capped = pl.col("price").clip(*limits)
+    result = result.with_columns(
+        pl.col("price").alias("pre_ap_price"),
+        pl.when(administered).then(capped).otherwise(pl.col("price")).alias("price"),
+        administered.alias("administered"),
+    ).drop("trading_day", "start", "administered_price_cap", "administered_price_floor")
+    in_window = triggers.join(
+        result.filter("administered").select(
+            "regionid", trading_day(pl.col("interval_datetime")).alias("trading_day")
+        ).unique(),
+        on=["regionid", "trading_day"],
+    )
+    problems = in_window.sort("regionid", "start").select(
+        pl.lit("administered_price_period").alias("kind"),
+        "regionid",
+        pl.lit(None, pl.String).alias("duid"),
+        pl.col("start").alias("interval_datetime"),
+        pl.format(
+            "the seven-day sum of prices, {} at {}, exceeded the cumulative price threshold {}: "
+            "prices capped at the administered price cap to the end of trading day {}",
+            pl.col("cumulative_price").round(2),
+            pl.col("interval_datetime").dt.strftime("%Y-%m-%d %H:%M"),
+            "cumulative_price_threshold",
+            "trading_day",
+        ).alias("detail"),
+    )
+    return result, problems.cast(PROBLEM_SCHEMA)
+
+
+def history_gaps(history: pl.DataFrame, regions: pl.DataFrame, left: datetime) -> pl.DataFrame:
+    """Problem rows (``cpt_history_incomplete``) for the regions of ``regions`` whose ``history``
+    holds fewer than the 2,016 five-minute prices of the seven days before ``left``: their running
+    sum starts short, so administered pricing may start later than the market's."""
+    counted = (
+        history.filter(pl.col("interval_datetime").is_between(left - WINDOW, left, closed="right"))
+        .group_by("regionid")
+        .agg(pl.col("interval_datetime").n_unique().alias("n"))
+    )
+    short = (
+        regions.select("regionid")
+        .unique()
+        .join(counted, on="regionid", how="left")
+        .with_columns(pl.col("n").fill_null(0))
+        .filter(pl.col("n") < WINDOW_INTERVALS)
+        .sort("regionid")
+    )
+    return short.select(
+        pl.lit("cpt_history_incomplete").alias("kind"),
+        "regionid",
+        pl.lit(None, pl.String).alias("duid"),
+        pl.lit(left, pl.Datetime("us")).alias("interval_datetime"),
+        pl.format(
+            "{} of the {} five-minute prices of the seven days before {} are known: the "
+            "cumulative price threshold's running sum starts short",
+            "n",
+            pl.lit(WINDOW_INTERVALS),
+            pl.lit(str(left)),
+        ).alias("detail"),
+    ).cast(PROBLEM_SCHEMA)
