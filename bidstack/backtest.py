@@ -49,11 +49,13 @@ from bidstack.stages.metering import meter
 from bidstack.stages.offers import PROBLEM_SCHEMA, load_offers
 from bidstack.stages.settlement import (
     Statements,
+    interval_sums,
     settle,
     settlement_prices,
     statements,
     to_cents,
 )
+from bidstack.sums import group_sums, total
 
 #: Folder names a variant may not take.
 RESERVED = {BASELINE, "allocation", "problems"}
@@ -139,8 +141,12 @@ def backtest(
     scenarios = tuple(totals.scenarios)
     settled = {}
     for scenario in scenarios:
-        amounts = pl.scan_parquet(out / scenario / "amounts", hive_partitioning=True)
-        settled[scenario] = statements(amounts.drop("month"))
+        folder = out / scenario / "amounts"
+        amounts = pl.scan_parquet(folder, hive_partitioning=True).drop("month")
+        intervals = pl.concat(
+            interval_sums(pl.read_parquet(part)) for part in sorted(folder.glob("month=*"))
+        )
+        settled[scenario] = statements(amounts, intervals)
         settled[scenario].write(out / scenario / "statements")
     summary = totals.summary()
     summary.write_csv(out / "summary.csv")
@@ -425,14 +431,13 @@ class _Totals:
             pl.DataFrame(
                 {
                     "scenario": [scenario],
-                    "fleet_energy_mwh": [fleet.get_column("energy_mwh").sum()],
+                    "month": [len(self.months)],
+                    "fleet_energy_mwh": [total(fleet["energy_mwh"])],
                     "fleet_net_microdollars": [fleet.get_column("amount_microdollars").sum()],
-                    "demand_mwh": [regions.get_column("demand").sum() * hours],
-                    "price_x_demand": [
-                        (regions.get_column("price") * regions.get_column("demand")).sum()
-                    ],
+                    "demand_mwh": [total(regions["demand"]) * hours],
+                    "price_x_demand": [total(regions["price"] * regions["demand"])],
                     "max_price": [regions.get_column("price").max()],
-                    "unserved_mwh": [regions.get_column("unserved_mw").sum() * hours],
+                    "unserved_mwh": [total(regions["unserved_mw"]) * hours],
                     "region_intervals": [regions.height],
                     "lor2_intervals": [evaluation.get_column("lor2").sum()],
                     "lor3_intervals": [evaluation.get_column("lor3").sum()],
@@ -445,10 +450,11 @@ class _Totals:
             )
         )
         self.daily.append(
-            fleet.group_by("settlement_date")
-            .agg(pl.col("energy_mwh").sum(), pl.col("amount_microdollars").sum())
-            .with_columns(scenario=pl.lit(scenario))
-        )
+            group_sums(
+                fleet, ["settlement_date"], ["energy_mwh", "amount_microdollars"],
+                order=["interval_datetime", "duid"],
+            ).with_columns(scenario=pl.lit(scenario), month=pl.lit(len(self.daily)))
+        )  # fmt: skip
 
     def add_problems(self, problems: pl.DataFrame) -> None:
         self.problems.append(problems.group_by("scenario", "kind").len("rows"))
@@ -515,6 +521,7 @@ class _Totals:
             ),
             demand=pl.lit(self.stack_demand, dtype=pl.Float64),
         )
+        stack = stack.sort("duid", maintain_order=True)
         self.stack = stack if self.stack is None else pl.concat([self.stack, stack])
 
     def fleet_daily(self) -> pl.DataFrame:
@@ -526,7 +533,12 @@ class _Totals:
         }
         if not self.daily:
             return pl.DataFrame(schema=schema)
-        frame = pl.concat(self.daily).group_by("scenario", "settlement_date").sum()
+        frame = group_sums(
+            pl.concat(self.daily),
+            ["scenario", "settlement_date"],
+            ["energy_mwh", "amount_microdollars"],
+            order=["month"],
+        )
         frame = frame.with_columns(to_cents(pl.col("amount_microdollars")).alias("net_cents"))
         return frame.select(list(schema)).cast(schema).sort("scenario", "settlement_date")
 
@@ -538,18 +550,15 @@ class _Totals:
         if not self.months:
             return pl.DataFrame({"scenario": list(self.scenarios)})
         months = pl.concat(self.months)
-        summary = months.group_by("scenario", maintain_order=True).agg(
-            pl.col(
-                "fleet_energy_mwh",
-                "fleet_net_microdollars",
-                "demand_mwh",
-                "price_x_demand",
-                "unserved_mwh",
-                "region_intervals",
-                "lor2_intervals",
-                "lor3_intervals",
-            ).sum(),
-            pl.col("max_price").max(),
+        summed = ["fleet_energy_mwh", "fleet_net_microdollars", "demand_mwh", "price_x_demand",
+                  "unserved_mwh", "region_intervals", "lor2_intervals", "lor3_intervals"]
+        order = pl.DataFrame({"scenario": list(self.scenarios)}).with_row_index("position")
+        summary = (
+            group_sums(months, ["scenario"], summed, order=["month"])
+            .join(months.group_by("scenario").agg(pl.col("max_price").max()), on="scenario")
+            .join(order, on="scenario")
+            .sort("position")
+            .drop("position")
         )
         # the fleet's net position as a statement shows it: the sum of its daily figures
         days = self.fleet_daily().group_by("scenario").agg(pl.col("net_cents").sum())
