@@ -207,7 +207,7 @@ def _run_month(
         detail = f"no energy offers with prices and registration in ({left}, {right}]"
         problems.append(_problem("no_offers", detail))
         totals.add_problems(
-            _write(pl.concat(problems, how="diagonal_relaxed"), out / "problems", month)
+            _write(_sorted_problems(problems), out / "problems", month)
         )
         return
     network, mode, flows = inputs.network(store, left, right, fleet)
@@ -308,7 +308,7 @@ def _run_month(
         if stack_interval is not None:
             totals.add_stack(scenario, scenario_offers, result, stack_interval)
     totals.add_problems(
-        _write(pl.concat(problems, how="diagonal_relaxed"), out / "problems", month)
+        _write(_sorted_problems(problems), out / "problems", month)
     )
 
 
@@ -364,6 +364,14 @@ def _rejected_allocations(bidding: BiddingRound) -> pl.DataFrame:
         .cast(PROBLEM_SCHEMA)
         .with_columns(scenario=pl.lit("all"))
     )
+
+
+def _sorted_problems(problems: list[pl.DataFrame]) -> pl.DataFrame:
+    """A month's problem rows in one order whatever order the stages found them in."""
+    return pl.concat(problems, how="diagonal_relaxed").sort(
+        "scenario", "kind", "regionid", "duid", "interval_datetime", "detail",
+        nulls_last=True, maintain_order=True,
+    )  # fmt: skip
 
 
 def _problem(kind: str, detail: str) -> pl.DataFrame:
