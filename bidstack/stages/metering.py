@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from bidstack.columns import DEMAND_BID_PREFIX
-from bidstack.stages.offers import PROBLEM_SCHEMA
+from bidstack.problems import PROBLEM_SCHEMA
 
 ENERGY_SCHEMA = {
     "duid": pl.String,
