@@ -89,11 +89,13 @@ def peak_interval(
     region = (
         fleet.group_by("regionid")
         .agg(pl.col("max_capacity").max())
-        .sort("max_capacity")
+        .sort("max_capacity", "regionid", descending=[False, True])
         .get_column("regionid")[-1]
     )
     in_region = (pl.col("regionid") == region) & pl.col("demand").is_finite()
-    peak = demand.filter(in_region).sort("demand").tail(1)
+    # ties go to the first region by name and the earliest interval
+    peak = demand.filter(in_region).sort("demand", "interval_datetime", descending=[False, True])
+    peak = peak.tail(1)
     if peak.is_empty():
         return None
     return Peak(region, peak.get_column("interval_datetime")[0], peak.get_column("demand")[0])
