@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 from bidstack import allocate
-from bidstack.allocation import _kernel_inputs
+from bidstack.allocation_inputs import kernel_inputs
 from bidstack.kernel.allocation import allocate_rows
 from bidstack.reference.polars_allocation import allocate_polars
 from bidstack.rules import compile_variants, load_variant, load_variants
@@ -105,7 +105,7 @@ def memory_ceiling(inputs, outputs) -> Callable[[], None]:
 
 def kernel_runner(frame: pl.DataFrame, variants) -> tuple[Callable[[], None], object, list]:
     rules = compile_variants(load_variants(variants))
-    inputs = _kernel_inputs(frame, False, False)
+    inputs = kernel_inputs(frame, False, False)
     n, v = frame.height, len(variants)
     n_bytes = (n + 7) // 8
     outputs = [
