@@ -25,4 +25,3 @@ def gate_closes(interval_end: Moment, gate_seconds: float, interval_minutes: flo
     datetime.datetime(2024, 9, 2, 9, 0)
     """
     return interval_end - timedelta(minutes=interval_minutes, seconds=gate_seconds)
-
