@@ -93,7 +93,7 @@ def _request(request: Request, fingerprint: str | None = None) -> runtime.Reques
 
 def _route(request: Request) -> tuple[str, str] | None:
     route = request.scope.get("route")
-    return ROUTES.get((request.method, getattr(route, "path", "")))
+    return ROUTES.get((request.method, getattr(route, "path_format", "")))
 
 
 def authorize(request: Request, token: str | None) -> Principal:
@@ -263,7 +263,7 @@ def _routes(app: FastAPI) -> None:
             rows = submissions.list_bids(connection, principal, duid, start, end, limit, gate)
         return BidList(bids=rows)
 
-    @app.get("/v1/bids/{submission_id}", response_model=Submission, responses=READ)
+    @app.get("/v1/bids/{submission_id:int}", response_model=Submission, responses=READ)
     def get_submission(principal: Caller, submission_id: RowId) -> Submission:
         """One of your submissions (an offer or a batch of rebids)."""
         with service.engine.connect() as connection:
@@ -348,7 +348,7 @@ def _routes(app: FastAPI) -> None:
                 reads=submissions.list_reads(connection, principal, nmi, start, end, limit)
             )
 
-    @app.get("/v1/meter-reads/{upload_id}", response_model=MeterUpload, responses=READ)
+    @app.get("/v1/meter-reads/{upload_id:int}", response_model=MeterUpload, responses=READ)
     def get_upload(principal: Caller, upload_id: RowId) -> MeterUpload:
         """One of your meter uploads."""
         with service.engine.connect() as connection:
@@ -471,8 +471,20 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        problem = Problem(exc.status_code, kind, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only its first route's
+            headers["Allow"] = ", ".join(_methods(app, request.url.path))
+        problem = Problem(exc.status_code, kind, str(exc.detail), headers=headers)
         return _problem_response(request, problem)
+
+
+def _methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document gives for a path."""
+    methods = set()
+    for route in app.routes:
+        if getattr(route, "include_in_schema", False) and route.path_regex.match(path):
+            methods |= set(route.methods) - {"HEAD"}
+    return sorted(methods)
 
 
 def _openapi(app: FastAPI) -> None:
