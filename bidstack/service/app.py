@@ -216,7 +216,13 @@ def _routes(app: FastAPI) -> None:
                 **bid.model_dump(),
             }
             for bid in offer.bids
-        ] or [{"duid": offer.duid, **offer.model_dump(include=set(PRICE_BANDS))}]
+        ] or [  # no bids yet: the day's prices, with nothing offered
+            {
+                "duid": offer.duid,
+                **offer.model_dump(include=set(PRICE_BANDS)),
+                **dict.fromkeys(("maxavail", *BAND_VOLUMES, "rocup", "rocdown"), 0.0),
+            }
+        ]
         _refuse_content(content_problems(rows, prices=True))
         received = nem_time(service.now())
         outcome = service.submit(

@@ -4,6 +4,8 @@ what dispatch would leave out, under the same kinds."""
 
 from __future__ import annotations
 
+from functools import cache
+
 import polars as pl
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
@@ -28,11 +30,10 @@ def content_problems(rows: list[dict], *, prices: bool) -> list[ProblemItem]:
         pl.lit(None, pl.String).alias("regionid"),
         pl.struct("duid", "interval_datetime").is_duplicated().alias("_duplicate"),
     )
-    checks = [
-        check
-        for check in offer_checks()
-        if check[0] not in NOT_CARRIED and (prices or check[0] not in PRICE_KINDS)
-    ]
+    checks = _checks(prices)
+    flagged = frame.select(pl.any_horizontal(condition for _, condition, _ in checks).any())
+    if not flagged.item():  # the usual case: one pass of the conditions, no problem rows built
+        return []
     _, found = screen(frame, checks, pl.col("duid"))
     items: list[ProblemItem] = []
     for row in found.iter_rows(named=True):
@@ -46,3 +47,13 @@ def content_problems(rows: list[dict], *, prices: bool) -> list[ProblemItem]:
         if item not in items:
             items.append(item)
     return items
+
+
+@cache
+def _checks(prices: bool) -> list:
+    """The dispatch checks that apply to what a request carries (built once)."""
+    return [
+        check
+        for check in offer_checks()
+        if check[0] not in NOT_CARRIED and (prices or check[0] not in PRICE_KINDS)
+    ]

@@ -6,7 +6,9 @@ store, except the audit log's ``at_utc`` (ISO 8601 text, part of each row's hash
 
 SQLite (the default, ``sqlite:///service.db``) runs in WAL mode with ``busy_timeout=5000``,
 ``synchronous=NORMAL`` and foreign keys on; a write takes the database's one write lock at its
-start (``BEGIN IMMEDIATE``), so writers queue instead of failing half way. On PostgreSQL
+start (``BEGIN IMMEDIATE``), so writers queue instead of failing half way, and the writers of
+one process queue on a lock of their own first (SQLite's busy wait sleeps in growing steps,
+which under load starves some writers past any timeout). On PostgreSQL
 (``postgresql://...``, through psycopg 3) a write starts by locking the audit chain's head
 row, which orders writers the same way. Keep the database on a local disk: WAL does not work
 over a network file system.
@@ -14,8 +16,10 @@ over a network file system.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import (
@@ -223,6 +227,7 @@ def make_engine(url: str, *, pool_size: int = 16) -> Engine:
     """An engine for ``url`` (see :func:`database_url`), SQLite set up as the module says."""
     engine = create_engine(database_url(url), pool_size=pool_size, max_overflow=pool_size)
     if engine.dialect.name == "sqlite":
+        _WRITERS[engine] = threading.Lock()
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -233,7 +238,7 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in (
         "journal_mode=WAL",
-        "busy_timeout=5000",
+        "busy_timeout=30000",
         "synchronous=NORMAL",
         "foreign_keys=ON",
     ):
@@ -246,12 +251,16 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """A write transaction, committed at the end (rolled back on an exception). It holds the
     write lock from its start: SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL the audit chain's head
     row, which the audit log locks first (:func:`bidstack.service.audit.lock_head`)."""
-    with engine.connect() as connection:
+    queue = _WRITERS.get(engine, nullcontext())
+    with queue, engine.connect() as connection:
         connection = connection.execution_options(write=True)
         with connection.begin():
             yield connection

@@ -56,8 +56,13 @@ def test_a_refused_request_can_be_corrected_under_the_same_key(sqlite_market) ->
     unpriced = server.post("/v1/bids", key, bids("A1", [1]), idempotency="bid-1")
     assert unpriced.status_code == 422
     assert unpriced.json()["errors"][0]["kind"] == "no_price_bands"
-    assert server.post("/v1/offers", key, offer("A1"), idempotency="offer-1").status_code == 201
+    prices_only = offer("A1", intervals=range(0))
+    assert server.post("/v1/offers", key, prices_only, idempotency="offer-1").status_code == 201
     assert server.post("/v1/bids", key, bids("A1", [1]), idempotency="bid-1").status_code == 201
+    descending = offer("A1", intervals=range(0), priceband9=20000.0)
+    refused = server.post("/v1/offers", key, descending)
+    assert refused.status_code == 422
+    assert [e["kind"] for e in refused.json()["errors"]] == ["prices_not_ascending"]
 
 
 def test_twenty_concurrent_identical_posts_leave_exactly_one_row(sqlite_market) -> None:
