@@ -25,7 +25,7 @@ def test_the_live_api_keeps_its_openapi_contract(sqlite_url, tmp_path) -> None:
             "-H", f"Authorization: Bearer {key}", "--max-examples", "20", "--seed", "1",
             "--no-color", "--workers", "1",
         ]  # fmt: skip
-        run = subprocess.run(command, capture_output=True, text=True, timeout=600,
+        run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                              env=os.environ | {"BIDSTACK_SERVICE_PEPPER": PEPPER})  # fmt: skip
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
         assert "Tested: 11" in run.stdout
