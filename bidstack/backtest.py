@@ -41,6 +41,8 @@ from bidstack.fleet import Fleet
 from bidstack.io import market_time
 from bidstack.market_data import MarketData
 from bidstack.month import run_month
+from bidstack.results import fleet_results
+from bidstack.run_record import write_history_prices, write_variants
 from bidstack.stages.settlement import Statements, interval_sums, statements
 from bidstack.summary import RunSummary
 
@@ -127,9 +129,12 @@ def backtest(
         carry = month.tails or carry
     scenarios = tuple(books.scenarios)
     settled = {scenario: _statements(out / scenario) for scenario in scenarios}
-    summary = books.summary(config.interval_minutes)
+    write_variants(out, config.variants)
+    write_history_prices(out, data.store, start, end)
+    fleet_figures = fleet_results(out, scenarios, fleet, start, end)
+    summary = fleet_figures.with_margin(books.summary(config.interval_minutes))
     summary.write_csv(out / "summary.csv")
-    daily = books.fleet_daily()
+    daily = fleet_figures.with_daily_margin(books.fleet_daily())
     daily.write_parquet(out / "fleet_daily.parquet")
     calibration = books.calibration.table()
     calibration.write_csv(out / "calibration.csv")

@@ -19,7 +19,7 @@ INTERVAL_MINUTES = 5.0
 #: The scenario of every unit's historical bids.
 BASELINE = "baseline"
 #: Folder names a variant may not take.
-RESERVED = frozenset({BASELINE, "allocation", "problems"})
+RESERVED = frozenset({BASELINE, "allocation", "problems", "variants"})
 
 
 @dataclass(frozen=True)

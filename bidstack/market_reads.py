@@ -217,3 +217,13 @@ def dispatch_prices(store: str | os.PathLike, left: datetime, right: datetime) -
         "rrp",
         pre_ap.alias("pre_ap_price"),
     ).collect()
+
+
+def history_prices(store: str | os.PathLike, left: datetime, right: datetime) -> pl.DataFrame:
+    """DISPATCHPRICE.RRP per region and interval (the pricing run): what the baseline is
+    compared with."""
+    return (
+        read(store, "DISPATCHPRICE", left, right)
+        .select("regionid", pl.col("settlementdate").alias("interval_datetime"), "rrp")
+        .collect()
+    )

@@ -29,5 +29,8 @@ def test_fixture_is_complete() -> None:
 )  # fmt: skip
 def test_figures_are_unchanged(golden_out: Path, name: str) -> None:
     # integers (cents, micro-dollars, counts) exactly; energy and prices to 1e-12 relative, the
-    # last bits of a float sum in a different order
-    assert_frame_equal(figures(golden_out)[name], recorded()[name], rel_tol=1e-12, abs_tol=1e-9)
+    # last bits of a float sum in a different order. Columns added since the recording (the
+    # summary's fleet cost and margin, issue 13) are not in it.
+    expected = recorded()[name]
+    found = figures(golden_out)[name].select(expected.columns)
+    assert_frame_equal(found, expected, rel_tol=1e-12, abs_tol=1e-9)

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 from bidstack.errors import BidstackError
 
-COMMANDS = ("demo", "backtest", "allocate", "rules", "ingest", "store")
+COMMANDS = (
+    "demo", "backtest", "report", "compare", "allocate", "rules", "ingest", "store", "service",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
