@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from bidstack.backtest import BacktestResult
+from bidstack.outputs import record
 from bidstack.stages.bidding import BASELINE
 from bidstack.stages.settlement import format_cents
 
@@ -95,6 +96,7 @@ def write_report(result: BacktestResult, *, title: str = "bidstack backtest") ->
     )
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
+    record(out, path)
     return path
 
 

@@ -146,7 +146,7 @@ def test_output_folder_is_replaced_only_if_it_holds_a_backtest(market, result, t
     stranger = tmp_path / "mine"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("keep me")
-    with pytest.raises(InputError, match="not empty"):
+    with pytest.raises(InputError, match="holds files bidstack did not write"):
         first_hour(stranger)
     a_file = tmp_path / "out.txt"
     a_file.write_text("not a folder")
