@@ -40,6 +40,7 @@ from bidstack.fleet import Fleet
 from bidstack.inputs import INTERVAL_MINUTES
 from bidstack.io import market_time
 from bidstack.outputs import prepare_output
+from bidstack.preflight import check_store
 from bidstack.rules import load_variants
 from bidstack.stages.administered import administer, history_gaps
 from bidstack.stages.bidding import BASELINE, BiddingRound, bidding_round
@@ -124,6 +125,7 @@ def backtest(
     start, end = market_time(start), market_time(end)
     if not start < end:
         raise InputError(f"the backtest window ({start}, {end}] is empty")
+    check_store(store, start, end)
     loaded = load_variants(variants) if variants else []  # each rule file read once per run
     names = [variant.name for variant in loaded]
     clash = sorted(set(names) & RESERVED)

@@ -45,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        return int(args.run(args) or 0)
+        status = int(args.run(args) or 0)
+        sys.stdout.flush()  # here, so that a reader gone away is met below, not at exit
+        return status
     except MissingDataError as exc:
         return _fail(exc, EXIT_STATUS["rejected"])
     except BidstackError as exc:
