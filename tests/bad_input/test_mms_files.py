@@ -288,8 +288,12 @@ def test_a_line_over_the_limit_is_rejected_naming_it(tmp_path, untouched, field,
          ["bad datetime in SETTLEMENTDATE"]),
         (lambda rows: [rows[0], rows[1].replace("NSW1", "N\x00SW1").replace(",50", ",5\x000")], 4,
          ["bad float in RRP"]),
+        (lambda rows: [rows[0], rows[1].replace("NSW1", "NS\rW1")], 4, ["carriage return"]),
     ],
-    ids=["short", "long", "other-table", "not-a-row", "fraction-int", "bad-date", "nul-bytes"],
+    ids=[
+        "short", "long", "other-table", "not-a-row", "fraction-int", "bad-date", "nul-bytes",
+        "carriage-return",
+    ],
 )  # fmt: skip
 def test_a_malformed_row_is_rejected_naming_its_line(tmp_path, untouched, lines, line, words):
     guard = untouched(tmp_path / "store", tmp_path / "in")
