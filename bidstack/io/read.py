@@ -55,8 +55,6 @@ EPSILON = timedelta(microseconds=1)
 #: Bid tables: the latest offer per key wins, ordered by these columns.
 BID_ORDER = ("versionno", "offerdate")
 BID_TABLES = frozenset({"BIDDAYOFFER_D", "BIDPEROFFER_D", "BIDDAYOFFER", "BIDPEROFFER"})
-#: Columns that order versions of the same row (the greatest wins), where not ``LASTCHANGED``.
-LATEST_BY = {"NEM12_INTERVAL": ("update_datetime", "msats_load_datetime", "source_line")}
 #: Tables holding one row per trading day, whose interval column is the trading day's date.
 TRADING_DAY_TABLES = frozenset({"BIDDAYOFFER_D", "BIDDAYOFFER", "MNSP_DAYOFFER", "MNSP_PEROFFER"})
 #: How many sources an error about stored rows names.
@@ -386,5 +384,5 @@ def _mms_semantics(frame: pl.LazyFrame, spec: TableSpec, bidtype: str | None) ->
         return _latest(frame, key, BID_ORDER)
     if spec.effective_date:
         return _latest_versions(frame, spec, list(spec.kinds))
-    order = LATEST_BY.get(spec.name, ("lastchanged",) if "lastchanged" in spec.kinds else ())
+    order = spec.version_order
     return _latest(frame, spec.identity or spec.primary_key, order)

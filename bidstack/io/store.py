@@ -34,7 +34,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bidstack.errors import InputError, StoreError
+from bidstack.io.conflicts import resolve_conflicts
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import TableSpec, table_spec
 from bidstack.io.values import DATE_FORMS, bad_values, to_kind
@@ -176,6 +177,22 @@ class Staging:
                 writer.close()
             self.writers.clear()
 
+    def drop_rows(self, dropped: Mapping[str, pl.Series]) -> None:
+        """Write the staged files named in ``dropped`` again without the rows marked True."""
+        self.close()
+        for final, mask in dropped.items():
+            path = self.dir / final
+            kept = pq.read_table(path).filter(pa.array(~mask))
+            self.rows[final] = kept.num_rows
+            if not kept.num_rows:
+                path.unlink()
+                del self.rows[final]
+                continue
+            spec = table_spec(Path(final).parts[0])
+            pq.write_table(
+                kept, path, compression=COMPRESSION, write_statistics=spec.statistics_columns
+            )
+
     def discard(self) -> None:
         """Remove the staged files, unless a commit journal says they are to be kept."""
         with suppress(Exception):
@@ -214,6 +231,18 @@ class StoreWriter:
         staging.dir.mkdir(parents=True, exist_ok=True)
         _write_json(staging.dir / COMMIT, journal)
         self._apply(staging.dir, journal)
+
+    def settle_conflicts(self, staging: Staging, report: SourceReport) -> None:
+        """Drop the staged rows that conflict with rows other sources stored, reporting every
+        conflict (the rule is :mod:`bidstack.io.conflicts`')."""
+        staging.close()
+        sources = {entry.get("source_id"): key for key, entry in self.manifest["sources"].items()}
+        dropped = resolve_conflicts(
+            self.root, sources, staging.dir, staging.stem, sorted(staging.rows), report
+        )
+        for final, mask in dropped.items():
+            report.rows[Path(final).parts[0]] -= int(mask.sum())
+        staging.drop_rows(dropped)
 
     def record_rejection(self, key: str, entry: dict) -> None:
         """Remember that source ``key`` was rejected (its earlier rows, if any, stay)."""
