@@ -243,7 +243,8 @@ def test_bad_input_is_reported_by_unit_and_interval(market, tmp_path) -> None:
     # ... and so are earlier intervals whose phase horizon reaches it; each is a problem row
     invalid = problems.filter(pl.col("kind") == "invalid_input")
     assert invalid.height == allocation.filter(pl.col("outcome") == "invalid_input").height
-    assert "frrp missing, so price_type cannot be derived" in set(invalid.get_column("detail"))
+    derived = "frrp missing (or not finite), so price_type cannot be derived"
+    assert derived in set(invalid.get_column("detail"))
     # demand in a region where nobody offers is reported, interval by interval
     tas = problems.filter(
         (pl.col("kind") == "demand_without_offers") & (pl.col("scenario") == "v2")
