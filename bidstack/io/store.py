@@ -88,7 +88,7 @@ def read_manifest(store: str | os.PathLike) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise StoreError(f"{path}: unreadable manifest ({exc})") from exc
-    if manifest.get("format") != STORE_FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
         raise StoreError(f"{path}: not a bidstack store manifest ({STORE_FORMAT})")
     return manifest
 
@@ -237,9 +237,16 @@ class StoreWriter:
         conflict (the rule is :mod:`bidstack.io.conflicts`')."""
         staging.close()
         sources = {entry.get("source_id"): key for key, entry in self.manifest["sources"].items()}
-        dropped = resolve_conflicts(
-            self.root, sources, staging.dir, staging.stem, sorted(staging.rows), report
-        )
+        files = sorted(staging.rows)
+        try:
+            dropped = resolve_conflicts(
+                self.root, sources, staging.dir, staging.stem, files, report
+            )
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            for name in files:  # a damaged file of another source: name it
+                for path in sorted((self.root / name).parent.glob("*.parquet")):
+                    parquet_metadata(path)
+            raise StoreError(damaged(self.root, exc)) from exc
         for final, mask in dropped.items():
             report.rows[Path(final).parts[0]] -= int(mask.sum())
         staging.drop_rows(dropped)
@@ -264,7 +271,14 @@ class StoreWriter:
         for transaction in sorted(staging_root.iterdir()):
             journal = transaction / COMMIT
             if journal.exists():
-                self._apply(transaction, json.loads(journal.read_text()))
+                try:
+                    content = json.loads(journal.read_text())
+                except (OSError, ValueError) as exc:
+                    raise StoreError(
+                        f"{journal}: unreadable commit journal of an interrupted write ({exc}); "
+                        f"remove {transaction} and ingest its source again"
+                    ) from exc
+                self._apply(transaction, content)
             else:
                 _remove_transaction(transaction)
 
@@ -333,7 +347,7 @@ def describe(store: str | os.PathLike) -> pl.DataFrame:
         spec = table_spec(directory.name)
         first, last, count = None, None, 0
         for path in files:
-            metadata = pq.ParquetFile(path).metadata
+            metadata = parquet_metadata(path)
             count += metadata.num_rows
             index = metadata.schema.names.index(spec.time_column)
             for group in range(metadata.num_row_groups):
@@ -363,6 +377,22 @@ def describe(store: str | os.PathLike) -> pl.DataFrame:
             "months": pl.Int64,
             "sources": pl.Int64,
         },
+    )
+
+
+def parquet_metadata(path: Path) -> pq.FileMetaData:
+    """The footer of a stored Parquet file, or a :class:`StoreError` if it is damaged."""
+    try:
+        return pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreError(damaged(path, exc)) from exc
+
+
+def damaged(path: Path, exc: Exception) -> str:
+    """The message for a stored file that cannot be read."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (
+        f"{path}: a damaged file in the store ({first}); remove it and ingest its source again"
     )
 
 
