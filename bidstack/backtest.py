@@ -41,7 +41,9 @@ from bidstack.inputs import INTERVAL_MINUTES
 from bidstack.io import market_time
 from bidstack.outputs import prepare_output
 from bidstack.preflight import check_store
+from bidstack.results import fleet_results
 from bidstack.rules import load_variants
+from bidstack.run_record import write_history_prices, write_variants
 from bidstack.stages.administered import administer, history_gaps
 from bidstack.stages.bidding import BASELINE, BiddingRound, bidding_round
 from bidstack.stages.dispatch import DispatchResult, dispatch
@@ -57,7 +59,7 @@ from bidstack.stages.settlement import (
 )
 
 #: Folder names a variant may not take.
-RESERVED = {BASELINE, "allocation", "problems"}
+RESERVED = {BASELINE, "allocation", "problems", "variants"}
 #: The file that holds the run's parameters.
 MARKER = "backtest.json"
 #: What a backtest writes in its output folder besides a folder per scenario (see
@@ -65,7 +67,10 @@ MARKER = "backtest.json"
 OUTPUT_NAMES = (
     "allocation",
     "problems",
+    "variants",
     "summary.csv",
+    "history_prices.parquet",
+    "fleet_units.csv",
     "fleet_daily.parquet",
     "calibration.csv",
     "bid_stack.parquet",
@@ -157,9 +162,12 @@ def backtest(
         amounts = pl.scan_parquet(out / scenario / "amounts", hive_partitioning=True)
         settled[scenario] = statements(amounts.drop("month"))
         settled[scenario].write(out / scenario / "statements")
-    summary = totals.summary()
+    write_variants(out, loaded)
+    write_history_prices(out, store, start, end)
+    fleet_figures = fleet_results(out, scenarios, fleet, start, end)
+    summary = fleet_figures.with_margin(totals.summary())
     summary.write_csv(out / "summary.csv")
-    daily = totals.fleet_daily()
+    daily = fleet_figures.with_daily_margin(totals.fleet_daily())
     daily.write_parquet(out / "fleet_daily.parquet")
     calibration = totals.calibration.table()
     calibration.write_csv(out / "calibration.csv")

@@ -46,6 +46,7 @@ A fleet file is TOML::
     tp_min = 0.0                  # $/MWh, TraderPriceMinimum
     tp_max = 300.0                # $/MWh, TraderPriceMaximum
     srmc = 95.0                   # $/MWh
+    start_cost = 0.0              # optional: $ per start (off to on), in the running cost
     fcas_liability = 0.0          # $/MWh added to SRMC to make SRMC+ (raise-contingency FCAS
                                   # liability); false or 0 leaves it out, as by default
     min_run_time_minutes = 30     # PP's horizon, rounded up to intervals; or phase_horizon = 6
@@ -109,6 +110,7 @@ class UnitParameters:
     tp_max: float
     srmc: float
     fcas_liability: float = 0.0
+    start_cost: float = 0.0
     min_run_time_minutes: float | None = None
     phase_horizon: int | None = None
     constraint_status: int | None = 0
@@ -182,6 +184,7 @@ class Fleet:
             "tp_max": pl.Float64,
             "srmc": pl.Float64,
             "fcas_liability": pl.Float64,
+            "start_cost": pl.Float64,
             "min_run_time_minutes": pl.Float64,
             "phase_horizon": pl.Int64,
             "constraint_status": pl.Int8,
@@ -346,7 +349,8 @@ def _unit(duid: str, keys: dict[str, Any], source: str) -> UnitParameters:
 def _values(keys: dict[str, Any], where: str) -> dict[str, Any]:
     """The unit keys given in ``keys`` (a unit's, or ``[defaults]``), each checked."""
     values: dict[str, Any] = {}
-    for key in ("tp_min", "tp_max", "srmc", "max_capacity", "mlf", "min_run_time_minutes"):
+    numbers = ("tp_min", "tp_max", "srmc", "max_capacity", "mlf", "min_run_time_minutes")
+    for key in (*numbers, "start_cost"):
         if key in keys:
             values[key] = _number(keys[key], f"{where}: {key}")
     if all(key in keys for key in HORIZON_KEYS):
@@ -358,7 +362,7 @@ def _values(keys: dict[str, Any], where: str) -> dict[str, Any]:
             f"{where}: max_capacity {values['max_capacity']:,.10g} MW is over {MAX_UNIT_MW:,.0f} "
             "MW: no NEM unit comes close"
         )
-    for key in ("max_capacity", "min_run_time_minutes"):
+    for key in ("max_capacity", "min_run_time_minutes", "start_cost"):
         if values.get(key, 0.0) < 0:
             raise ConfigError(f"{where}: {key} must not be negative")
     if values.get("mlf", 1.0) <= 0:

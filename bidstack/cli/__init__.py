@@ -16,7 +16,9 @@ from collections.abc import Sequence
 
 from bidstack.errors import BidstackError, MissingDataError
 
-COMMANDS = ("demo", "backtest", "allocate", "rules", "ingest", "store")
+COMMANDS = (
+    "demo", "backtest", "report", "compare", "allocate", "rules", "ingest", "store", "service",
+)
 #: What each exit status means.
 EXIT_STATUS = {
     "ok": 0,

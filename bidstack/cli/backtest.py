@@ -62,35 +62,55 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_summary(result) -> str:
-    """The scenarios as a text table, then the problems reported."""
-    from bidstack.stages.settlement import format_cents
+#: The scenario table the CLI prints: (column, header, format).
+SUMMARY_COLUMNS = [
+    ("scenario", "scenario", "{}"),
+    ("fleet_energy_mwh", "fleet MWh", "{:,.0f}"),
+    ("fleet_net_cents", "fleet net", "cents"),
+    ("fleet_margin_cents", "fleet margin", "cents"),
+    ("margin_change_cents", "margin change", "cents"),
+    ("mean_price", "mean $/MWh", "{:,.2f}"),
+    ("price_impact", "impact", "{:+,.2f}"),
+    ("unserved_mwh", "unserved MWh", "{:,.1f}"),
+    ("within_limits_rate", "within limits", "{:.1%}"),
+]
 
-    columns = [
-        ("scenario", "scenario", "{}"),
-        ("fleet_energy_mwh", "fleet MWh", "{:,.0f}"),
-        ("fleet_net_cents", "fleet net", format_cents),
-        ("mean_price", "mean $/MWh", "{:,.2f}"),
-        ("price_impact", "impact", "{:+,.2f}"),
-        ("unserved_mwh", "unserved MWh", "{:,.1f}"),
-        ("within_limits_rate", "within limits", "{:.1%}"),
-    ]
-    present = [c for c in columns if c[0] in result.summary.columns]
-    width = 16
-    lines = ["".join(f"{label:>{width}}" for _, label, _ in present)]
-    for row in result.summary.iter_rows(named=True):
-        cells = []
-        for key, _, fmt in present:
-            value = row[key]
-            text = "-" if value is None else fmt(value) if callable(fmt) else fmt.format(value)
-            cells.append(f"{text:>{width}}")
-        lines.append("".join(cells))
+
+def format_summary(result) -> str:
+    """The scenarios as a text table, then the baseline against history and the problems."""
+    lines = [text_table(result.summary, SUMMARY_COLUMNS)]
     lines += calibration_lines(result.calibration)
     if result.problems.height:
         lines.append("problems reported (rows in problems/):")
         for row in result.problems.iter_rows(named=True):
             lines.append(f"{row['rows']:>12,}  {row['kind']} ({row['scenario']})")
     return "\n".join(lines)
+
+
+def text_table(frame, columns) -> str:
+    """``frame``'s ``columns`` that it has, right-aligned, each as wide as its longest cell;
+    money columns (``"cents"``) in dollars."""
+    from bidstack.stages.settlement import format_cents
+
+    present = [c for c in columns if c[0] in frame.columns]
+    rows = []
+    for row in frame.iter_rows(named=True):
+        cells = []
+        for key, _, fmt in present:
+            value = row[key]
+            if value is None:
+                cells.append("-")
+            elif fmt == "cents":
+                cells.append(format_cents(value))
+            else:
+                cells.append(fmt.format(value))
+        rows.append(cells)
+    header = [label for _, label, _ in present]
+    widths = [max(len(c) for c in column) + 2 for column in zip(header, *rows, strict=True)]
+    return "\n".join(
+        "".join(f"{cell:>{w}}" for cell, w in zip(cells, widths, strict=True))
+        for cells in [header, *rows]
+    )
 
 
 def calibration_lines(table) -> list[str]:

@@ -19,7 +19,6 @@ ramp limit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import polars as pl
 
@@ -27,6 +26,7 @@ from bidstack.allocation import Allocation, allocate_with_report
 from bidstack.columns import BAND_VOLUMES, DEMAND_BID_PREFIX, PRICE_BANDS
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
+from bidstack.market import gate_closes
 from bidstack.rules import load_variants
 from bidstack.stages.offers import PROBLEM_SCHEMA
 
@@ -183,7 +183,7 @@ def _gate_closure(
     frame: pl.DataFrame, submitted: str, gate_seconds: float, interval_minutes: float
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split bids into those submitted by gate closure and the late ones (as problems)."""
-    closes = pl.col("interval_datetime") - timedelta(minutes=interval_minutes, seconds=gate_seconds)
+    closes = gate_closes(pl.col("interval_datetime"), gate_seconds, interval_minutes)
     late = pl.col(submitted).is_not_null() & (pl.col(submitted) > closes)
     rejected = (
         frame.filter(late)

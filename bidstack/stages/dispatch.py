@@ -208,7 +208,16 @@ class _Layout:
     def __init__(self, offers, demand, initial, network, minutes: float) -> None:
         regions = set(demand["regionid"]) | set(offers["regionid"])
         if network is not None:
-            regions |= set(network.links["from_region"]) | set(network.links["to_region"])
+            named = set(network.links["from_region"]) | set(network.links["to_region"])
+            unknown = sorted(named - regions)
+            if unknown:
+                link = network.links.filter(
+                    pl.col("from_region").is_in(unknown) | pl.col("to_region").is_in(unknown)
+                )["linkid"][0]
+                raise InputError(
+                    f"interconnector link {link} names region {unknown[0]}, which has no demand "
+                    "or offers in the run"
+                )
         names = sorted(regions)
         self.topology = topology(names, network.links if network is not None else None)
         region = pl.Enum(names)

@@ -1,0 +1,432 @@
+"""Offers, bids and meter reads: what a POST stores, and what the caller reads back.
+
+Every query here is filtered by the caller's participant: another participant's submission,
+upload, unit or NMI is simply not found. A submission's checks run in this order, before
+anything is stored: the units or NMIs are the caller's (403), the unit has the day's prices
+(422 ``no_price_bands``), every interval's gate is open (409). Gate closure is
+:func:`bidstack.market.gate_closes` with the backtest's ``gate_closure_seconds``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from sqlalchemy import Connection, func, insert, select, union_all
+
+from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
+from bidstack.io.nem12 import MWH_PER_UNIT
+from bidstack.io.read import DISPATCH_INTERVAL
+from bidstack.market import gate_closes
+from bidstack.service.db import bids, day_offers, meter_reads, meter_uploads, nmis, submissions
+from bidstack.service.db import units as unit_registry
+from bidstack.service.keys import Principal, owned
+from bidstack.service.problems import Problem, ProblemItem
+from bidstack.service.schemas import (
+    BidIn,
+    BidOut,
+    IntervalVolumes,
+    MeterRead,
+    MeterReadsIn,
+    MeterUpload,
+    OfferIn,
+    Submission,
+    first_interval,
+    trading_date,
+)
+
+INTERVAL_MINUTES = DISPATCH_INTERVAL.total_seconds() / 60
+VOLUMES = ("maxavail", *BAND_VOLUMES, "rocup", "rocdown", "min_run_time_minutes")
+
+
+def own_units(connection: Connection, principal: Principal, duids: Iterable[str]) -> None:
+    """403 unless every unit is registered to the caller."""
+    mine = owned(connection, unit_registry, "duid", principal.participant_id)
+    foreign = sorted(set(duids) - mine)
+    if foreign:
+        raise Problem(
+            403,
+            "not-your-unit",
+            f"unit(s) {', '.join(foreign)} are not yours",
+            errors=[
+                ProblemItem(
+                    kind="not_your_unit", duid=duid, detail=f"{duid} is not registered to you"
+                )
+                for duid in foreign
+            ],
+        )
+
+
+def own_nmis(connection: Connection, principal: Principal, meters: Iterable[str]) -> None:
+    """403 unless every NMI is registered to the caller."""
+    mine = owned(connection, nmis, "nmi", principal.participant_id)
+    foreign = sorted(set(meters) - mine)
+    if foreign:
+        raise Problem(
+            403,
+            "not-your-nmi",
+            f"NMI(s) {', '.join(foreign)} are not yours",
+            errors=[
+                ProblemItem(kind="not_your_nmi", nmi=nmi, detail=f"{nmi} is not registered to you")
+                for nmi in foreign
+            ],
+        )
+
+
+def check_gates(
+    intervals: Iterable[tuple[str, datetime, str]], received: datetime, gate_seconds: float
+) -> None:
+    """409 listing every ``(duid, interval end, what)`` whose gate closed before ``received``."""
+    late = []
+    for duid, interval, what in intervals:
+        closes = gate_closes(interval, gate_seconds, INTERVAL_MINUTES)
+        if received > closes:
+            late.append(
+                ProblemItem(
+                    kind="gate_closed",
+                    duid=duid,
+                    interval_datetime=interval,
+                    gate_closed_at=closes,
+                    received_at=received,
+                    detail=f"{what}: received {received.isoformat()}, after gate closure at "
+                    f"{closes.isoformat()}",
+                )
+            )
+    if late:
+        raise Problem(
+            409,
+            "gate-closed",
+            f"gate closed for {len(late)} interval(s); nothing was stored",
+            errors=late,
+        )
+
+
+def _next_versions(connection: Connection, unit_days: set[tuple[str, date]]) -> dict:
+    """The next VERSIONNO of each (unit, trading day): one more than any offer or bid so far."""
+    versions = {}
+    for duid, day in unit_days:
+        query = union_all(
+            *(
+                select(func.max(table.c.versionno).label("v")).where(
+                    (table.c.duid == duid) & (table.c.trading_date == day)
+                )
+                for table in (day_offers, bids)
+            )
+        ).subquery()
+        versions[duid, day] = (connection.execute(select(func.max(query.c.v))).scalar() or 0) + 1
+    return versions
+
+
+def _insert_submission(
+    connection: Connection, principal: Principal, kind: str, received: datetime, key: str
+) -> int:
+    return connection.execute(
+        insert(submissions)
+        .values(
+            participant_id=principal.participant_id,
+            kind=kind,
+            received_at=received,
+            idempotency_key=key,
+        )
+        .returning(submissions.c.submission_id)
+    ).scalar_one()
+
+
+def _insert_bids(
+    connection: Connection,
+    principal: Principal,
+    submission_id: int,
+    received: datetime,
+    rows: list[tuple[str, IntervalVolumes]],
+    versions: dict,
+) -> None:
+    if not rows:
+        return
+    values = []
+    for duid, bid in rows:
+        day = trading_date(bid.interval_datetime)
+        values.append(
+            {
+                "submission_id": submission_id,
+                "participant_id": principal.participant_id,
+                "duid": duid,
+                "trading_date": day,
+                "interval_datetime": bid.interval_datetime,
+                "versionno": versions[duid, day],
+                "received_at": received,
+                **{name: getattr(bid, name) for name in VOLUMES},
+            }
+        )
+    connection.execute(insert(bids), values)
+
+
+def store_offer(
+    connection: Connection,
+    principal: Principal,
+    offer: OfferIn,
+    received: datetime,
+    gate_seconds: float,
+    key: str,
+) -> tuple[dict, str, str]:
+    """A day offer and its bids; the day's prices close with its first interval."""
+    own_units(connection, principal, [offer.duid])
+    opening = first_interval(offer.trading_date)
+    check_gates(
+        [(offer.duid, opening, f"price bands for trading day {offer.trading_date}")]
+        + [(offer.duid, bid.interval_datetime, "bid") for bid in offer.bids],
+        received,
+        gate_seconds,
+    )
+    version = _next_versions(connection, {(offer.duid, offer.trading_date)})
+    submission_id = _insert_submission(connection, principal, "offer", received, key)
+    connection.execute(
+        insert(day_offers).values(
+            submission_id=submission_id,
+            participant_id=principal.participant_id,
+            duid=offer.duid,
+            trading_date=offer.trading_date,
+            versionno=version[offer.duid, offer.trading_date],
+            received_at=received,
+            **{name: getattr(offer, name) for name in PRICE_BANDS},
+        )
+    )
+    _insert_bids(
+        connection,
+        principal,
+        submission_id,
+        received,
+        [(offer.duid, bid) for bid in offer.bids],
+        version,
+    )
+    body = submission(connection, principal, submission_id, gate_seconds)
+    outcome = f"offer {offer.duid} {offer.trading_date}: {len(offer.bids)} bid(s)"
+    return body.model_dump(mode="json"), f"/v1/bids/{submission_id}", outcome
+
+
+def store_bids(
+    connection: Connection,
+    principal: Principal,
+    batch: list[BidIn],
+    received: datetime,
+    gate_seconds: float,
+    key: str,
+) -> tuple[dict, str, str]:
+    """Rebids, all or nothing."""
+    own_units(connection, principal, {bid.duid for bid in batch})
+    unit_days = {(bid.duid, trading_date(bid.interval_datetime)) for bid in batch}
+    priced = set(
+        connection.execute(
+            select(day_offers.c.duid, day_offers.c.trading_date)
+            .where(day_offers.c.participant_id == principal.participant_id)
+            .where(day_offers.c.duid.in_({duid for duid, _ in unit_days}))
+            .where(day_offers.c.trading_date.in_({day for _, day in unit_days}))
+        ).tuples()
+    )
+    unpriced = sorted(unit_days - priced)
+    if unpriced:
+        raise Problem(
+            422,
+            "invalid-content",
+            "bids for trading days without an offer",
+            errors=[
+                ProblemItem(
+                    kind="no_price_bands",
+                    duid=duid,
+                    detail=f"no offer (price bands) for trading day {day}: POST /v1/offers first",
+                )
+                for duid, day in unpriced
+            ],
+        )
+    check_gates([(bid.duid, bid.interval_datetime, "bid") for bid in batch], received, gate_seconds)
+    versions = _next_versions(connection, unit_days)
+    submission_id = _insert_submission(connection, principal, "bid", received, key)
+    _insert_bids(
+        connection, principal, submission_id, received, [(bid.duid, bid) for bid in batch], versions
+    )
+    body = submission(connection, principal, submission_id, gate_seconds)
+    return body.model_dump(mode="json"), f"/v1/bids/{submission_id}", f"{len(batch)} bid(s)"
+
+
+def _bid_out(row, gate_seconds: float) -> BidOut:
+    fields = {name: row._mapping[name] for name in BidOut.model_fields if name in row._mapping}
+    closes = gate_closes(row.interval_datetime, gate_seconds, INTERVAL_MINUTES)
+    return BidOut(**fields, gate_closes_at=closes)
+
+
+def submission(
+    connection: Connection, principal: Principal, submission_id: int, gate_seconds: float
+) -> Submission:
+    """One of the caller's submissions, or 404."""
+    head = connection.execute(
+        select(submissions)
+        .where(submissions.c.submission_id == submission_id)
+        .where(submissions.c.participant_id == principal.participant_id)
+    ).first()
+    if head is None:
+        raise Problem(404, "not-found", f"you have no submission {submission_id}")
+    offer = connection.execute(
+        select(
+            day_offers.c.duid,
+            day_offers.c.trading_date,
+            day_offers.c.versionno,
+            day_offers.c.received_at,
+            *(day_offers.c[name] for name in PRICE_BANDS),
+        ).where(day_offers.c.submission_id == submission_id)
+    ).first()
+    rows = connection.execute(
+        select(bids).where(bids.c.submission_id == submission_id).order_by(bids.c.bid_id)
+    )
+    return Submission(
+        submission_id=submission_id,
+        kind=head.kind,
+        received_at=head.received_at,
+        day_offer=dict(offer._mapping) if offer else None,
+        bids=[_bid_out(row, gate_seconds) for row in rows],
+    )
+
+
+def list_bids(
+    connection: Connection,
+    principal: Principal,
+    duid: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    gate_seconds: float,
+) -> list[BidOut]:
+    """The caller's bids, by interval then as received; a unit not the caller's is 404."""
+    query = select(bids).where(bids.c.participant_id == principal.participant_id)
+    if duid is not None:
+        if duid not in owned(connection, unit_registry, "duid", principal.participant_id):
+            raise Problem(404, "not-found", f"you have no unit {duid}")
+        query = query.where(bids.c.duid == duid)
+    if start is not None:
+        query = query.where(bids.c.interval_datetime > start)
+    if end is not None:
+        query = query.where(bids.c.interval_datetime <= end)
+    rows = connection.execute(
+        query.order_by(bids.c.interval_datetime, bids.c.duid, bids.c.bid_id).limit(limit)
+    )
+    return [_bid_out(row, gate_seconds) for row in rows]
+
+
+def read_rows(reads: MeterReadsIn, received: datetime) -> list[dict]:
+    """JSON reads as rows of the ``nem12_interval`` table."""
+    length = reads.interval_minutes
+    factor = MWH_PER_UNIT[reads.uom.upper()]
+    rows = []
+    for line, read in enumerate(reads.reads, start=1):
+        end = read.interval_datetime
+        day = (end - DISPATCH_INTERVAL).date()
+        minutes = (end - datetime.combine(day, datetime.min.time())).total_seconds() / 60
+        rows.append(
+            {
+                "nmi": reads.nmi,
+                "nmi_suffix": reads.nmi_suffix,
+                "uom": reads.uom,
+                "interval_minutes": length,
+                "interval_date": day,
+                "interval_number": int(minutes // length),
+                "interval_datetime": end,
+                "value": read.value,
+                "energy_mwh": read.value * factor,
+                "quality_method": read.quality_method,
+                "update_datetime": received,
+                "source_file": "meter-reads.json",
+                "source_line": line,
+            }
+        )
+    return rows
+
+
+def store_reads(
+    connection: Connection,
+    principal: Principal,
+    kind: str,
+    filename: str | None,
+    rows: list[dict],
+    received: datetime,
+    key: str,
+    warnings: list[str],
+) -> tuple[dict, str, str]:
+    """Meter reads (from JSON or a NEM12 file), all or nothing."""
+    own_nmis(connection, principal, {row["nmi"] for row in rows})
+    upload_id = connection.execute(
+        insert(meter_uploads)
+        .values(
+            participant_id=principal.participant_id,
+            kind=kind,
+            filename=filename,
+            received_at=received,
+            rows=len(rows),
+            idempotency_key=key,
+        )
+        .returning(meter_uploads.c.upload_id)
+    ).scalar_one()
+    connection.execute(
+        insert(meter_reads),
+        [
+            {**row, "upload_id": upload_id, "participant_id": principal.participant_id}
+            for row in rows
+        ],
+    )
+    body = upload(connection, principal, upload_id).model_copy(update={"warnings": warnings})
+    outcome = f"{kind} meter reads: {len(rows)} interval(s)"
+    return body.model_dump(mode="json"), f"/v1/meter-reads/{upload_id}", outcome
+
+
+def upload(connection: Connection, principal: Principal, upload_id: int) -> MeterUpload:
+    """One of the caller's meter uploads, or 404."""
+    head = connection.execute(
+        select(meter_uploads)
+        .where(meter_uploads.c.upload_id == upload_id)
+        .where(meter_uploads.c.participant_id == principal.participant_id)
+    ).first()
+    if head is None:
+        raise Problem(404, "not-found", f"you have no meter upload {upload_id}")
+    of_upload = meter_reads.c.upload_id == upload_id
+    meters = connection.execute(
+        select(meter_reads.c.nmi).where(of_upload).distinct().order_by(meter_reads.c.nmi)
+    ).scalars()
+    first, last = connection.execute(
+        select(
+            func.min(meter_reads.c.interval_datetime), func.max(meter_reads.c.interval_datetime)
+        ).where(of_upload)
+    ).one()
+    return MeterUpload(
+        upload_id=upload_id,
+        kind=head.kind,
+        filename=head.filename,
+        received_at=head.received_at,
+        rows=head.rows,
+        nmis=list(meters),
+        first_interval=first,
+        last_interval=last,
+    )
+
+
+def list_reads(
+    connection: Connection,
+    principal: Principal,
+    nmi: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[MeterRead]:
+    """The caller's meter reads; an NMI not the caller's is 404."""
+    query = (
+        select(meter_reads, meter_uploads.c.received_at)
+        .join(meter_uploads, meter_uploads.c.upload_id == meter_reads.c.upload_id)
+        .where(meter_reads.c.participant_id == principal.participant_id)
+    )
+    if nmi is not None:
+        if nmi not in owned(connection, nmis, "nmi", principal.participant_id):
+            raise Problem(404, "not-found", f"you have no NMI {nmi}")
+        query = query.where(meter_reads.c.nmi == nmi)
+    if start is not None:
+        query = query.where(meter_reads.c.interval_datetime > start)
+    if end is not None:
+        query = query.where(meter_reads.c.interval_datetime <= end)
+    order = (meter_reads.c.interval_datetime, meter_reads.c.nmi, meter_reads.c.read_id)
+    rows = connection.execute(query.order_by(*order).limit(limit)).mappings()
+    return [MeterRead(**row) for row in rows]

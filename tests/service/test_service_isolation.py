@@ -1,0 +1,135 @@
+"""Isolation between participants and keys, on a live server, on SQLite and PostgreSQL: the
+participant is the key's; another's objects are not found (404), another's unit or NMI is
+forbidden (403); no key, a wrong, revoked or expired key is 401; a key without the scope 403."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from service_helpers import DAY, START, bids, cli, nem12_file, offer
+
+
+def _own_objects(market) -> dict:
+    """A's offer, rebid and meter upload, each checked stored."""
+    server, key_a = market.server, market.key_a
+    offered = server.post("/v1/offers", key_a, offer("A1"))
+    rebid = server.post("/v1/bids", key_a, bids("A1", [1]))
+    upload = server.client.post(
+        "/v1/meter-reads/nem12",
+        files={"file": ("a.csv", nem12_file("NMIA000001", DAY))},
+        headers={"Authorization": f"Bearer {key_a}", "Idempotency-Key": "a-upload"},
+    )
+    assert [r.status_code for r in (offered, rebid, upload)] == [201, 201, 201], upload.text
+    return {
+        "offer": offered.json()["submission_id"],
+        "bid": rebid.json()["submission_id"],
+        "upload": upload.json()["upload_id"],
+    }
+
+
+def test_another_participants_objects_are_not_found(market) -> None:
+    server, key_a, key_b = market.server, market.key_a, market.key_b
+    ids = _own_objects(market)
+    for submission in (ids["offer"], ids["bid"]):
+        assert server.get(f"/v1/bids/{submission}", key_a).status_code == 200
+        refused = server.get(f"/v1/bids/{submission}", key_b)
+        assert refused.status_code == 404
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert server.get(f"/v1/meter-reads/{ids['upload']}", key_a).status_code == 200
+    assert server.get(f"/v1/meter-reads/{ids['upload']}", key_b).status_code == 404
+    # by filter: A's unit and NMI are not B's to read
+    assert server.get("/v1/bids", key_b, duid="A1").status_code == 404
+    assert server.get("/v1/meter-reads", key_b, nmi="NMIA000001").status_code == 404
+    # and B's own lists hold nothing of A's
+    assert server.get("/v1/bids", key_b).json() == {"bids": []}
+    assert server.get("/v1/meter-reads", key_b).json() == {"reads": []}
+    mine = server.get("/v1/bids", key_a, duid="A1").json()["bids"]
+    assert {b["duid"] for b in mine} == {"A1"} and len(mine) == 3  # two offered, one rebid
+    # statements: B has none (no results given to this server), A's never show
+    assert server.get("/v1/statements", key_b).status_code == 404
+
+
+def test_bidding_for_another_participants_unit_or_nmi_is_forbidden(market) -> None:
+    server, key_b = market.server, market.key_b
+    assert server.post("/v1/offers", market.key_a, offer("A1")).status_code == 201
+    for path, body in (
+        ("/v1/offers", offer("A1")),
+        ("/v1/bids", bids("A1", [1])),
+        ("/v1/bids", {"bids": [*bids("B1", [1])["bids"], *bids("A2", [2])["bids"]]}),
+    ):
+        refused = server.post(path, key_b, body)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"] == "urn:bidstack:problem:not-your-unit"
+    reads = {
+        "nmi": "NMIA000001",
+        "nmi_suffix": "B1",
+        "uom": "kWh",
+        "interval_minutes": 5,
+        "reads": [
+            {"interval_datetime": "2024-01-02T00:05:00+10:00", "value": 1.0, "quality_method": "A"}
+        ],
+    }
+    refused = server.post("/v1/meter-reads", key_b, reads)
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "urn:bidstack:problem:not-your-nmi"
+    upload = server.client.post(
+        "/v1/meter-reads/nem12",
+        files={"file": ("a.csv", nem12_file("NMIA000001", DAY))},
+        headers={"Authorization": f"Bearer {key_b}", "Idempotency-Key": "b-upload"},
+    )
+    assert upload.status_code == 403
+    # nothing of B's attempts was stored
+    assert server.get("/v1/bids", market.key_a, duid="A1").json()["bids"][0]["submission_id"] == 1
+    assert server.get("/v1/meter-reads", market.key_a).json() == {"reads": []}
+
+
+def test_keys_missing_wrong_revoked_or_expired_are_unauthorized(market) -> None:
+    server, db = market.server, market.db_url
+    good = server.get("/v1/bids", market.key_a)
+    assert good.status_code == 200
+    key_id, secret = market.key_a.removeprefix("bsk_").split("_", 1)
+    wrong_secret = f"bsk_{key_id}_{'A' * 43}"
+    unknown_id = f"bsk_{'0' * 16}_{secret}"
+    for key in (None, "nonsense", wrong_secret, unknown_id):
+        refused = server.get("/v1/bids", key)
+        assert refused.status_code == 401, key
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+    posted = server.client.post("/v1/bids", json=bids("A1", [1]), headers={"Idempotency-Key": "x"})
+    assert posted.status_code == 401
+    revoked = cli("key", "create", "GENA", "--db", db)
+    assert server.get("/v1/bids", revoked).status_code == 200
+    cli("key", "revoke", revoked, "--db", db)
+    assert server.get("/v1/bids", revoked).status_code == 401
+    # expiry goes by the server's clock: valid before, refused from the moment it expires
+    expires = START + timedelta(hours=1)
+    expiring = cli("key", "create", "GENA", "--expires", expires.isoformat(), "--db", db)
+    assert server.get("/v1/bids", expiring).status_code == 200
+    server.set_clock(expires)
+    assert server.get("/v1/bids", expiring).status_code == 401
+    assert server.get("/v1/bids", market.key_a).status_code == 200
+
+
+def test_a_key_without_the_routes_scope_is_forbidden(market) -> None:
+    server, db = market.server, market.db_url
+    reader = cli("key", "create", "GENA", "--scope", "statements:read", "--db", db)
+    metering = cli("key", "create", "GENA", "--scope", "meter:write", "--db", db)
+    for key in (reader, metering):
+        for refused in (
+            server.post("/v1/offers", key, offer("A1")),
+            server.post("/v1/bids", key, bids("A1", [1])),
+            server.get("/v1/bids", key),
+        ):
+            assert refused.status_code == 403
+            assert refused.json()["type"] == "urn:bidstack:problem:insufficient-scope"
+    reads = {
+        "nmi": "NMIA000001",
+        "nmi_suffix": "B1",
+        "uom": "kWh",
+        "interval_minutes": 5,
+        "reads": [
+            {"interval_datetime": "2024-01-02T00:05:00+10:00", "value": 1.0, "quality_method": "A"}
+        ],
+    }
+    assert server.post("/v1/meter-reads", reader, reads).status_code == 403
+    assert server.post("/v1/meter-reads", metering, reads).status_code == 201
+    assert server.get("/v1/statements", metering).status_code == 403
