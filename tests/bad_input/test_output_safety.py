@@ -300,3 +300,22 @@ def test_allocate_refuses_an_output_it_cannot_or_may_not_write(tmp_path, untouch
     guard = untouched()
     expect(run("allocate", tmp_path / "in.parquet", "-o", output(tmp_path)), REFUSED, *words)
     guard.check()
+
+
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        (lambda run, tmp: tmp / "plain.txt" / "table.csv", ["plain.txt", "which is a file"]),
+        (lambda run, tmp: run / "summary.csv", ["would replace the input"]),
+        (lambda run, tmp: tmp / "user", ["a folder, not a file"]),
+    ],
+    ids=["under-a-file", "a-run-summary", "a-folder"],
+)
+def test_compare_refuses_an_output_it_cannot_or_may_not_write(
+    finished, tmp_path, untouched, output, words
+):
+    results = finished.copy(tmp_path / "results")
+    (tmp_path / "plain.txt").write_text("a file")
+    guard = untouched()
+    expect(run("compare", results, "-o", output(results, tmp_path)), REFUSED, *words)
+    guard.check()
