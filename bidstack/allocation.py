@@ -38,10 +38,10 @@ RESULT_FIELDS = ("band", "outcome", "within_limits")
 
 #: Reasons as reported when PT and PP were derived from ``frrp`` rather than given.
 _DERIVED_REASONS = {
-    codes.REASON_PRICE_TYPE: "frrp missing, so price_type cannot be derived",
+    codes.REASON_PRICE_TYPE: "frrp missing (or not finite), so price_type cannot be derived",
     codes.REASON_PRICE_PHASE: (
-        "price_phase unknown: an frrp in the unit's phase horizon is missing, or the unit's "
-        "horizon, duid or interval_datetime is missing"
+        "price_phase unknown: an frrp in the unit's phase horizon is missing or not finite, or "
+        "the unit's horizon, duid or interval_datetime is missing"
     ),
 }
 
@@ -332,6 +332,7 @@ def _checked(
             f"input already has column(s) {', '.join(map(repr, clashes))}, which allocate() "
             "would write; rename or drop them first"
         )
+    _check_unique(data)
     casts = {}
     for name in [*needed, *(["mlf"] if "mlf" in data.columns else [])]:
         dtype = data.schema[name]
@@ -351,6 +352,21 @@ def _checked(
                 f"{str(exc).splitlines()[0]}"
             ) from exc
     return data
+
+
+def _check_unique(data: pl.DataFrame) -> None:
+    """Raise :class:`InputError` if a unit has two rows for one interval (which is its offer?)."""
+    key = ["duid", "interval_datetime"]
+    if data.height < 2 or data.select(key).n_unique() == data.height:
+        return
+    repeated = data.with_row_index("row").filter(pl.struct(key).is_duplicated())
+    first = repeated.row(0, named=True)
+    count = repeated.select(key).n_unique()
+    raise InputError(
+        f"input has {repeated.height} rows for {count} (duid, interval_datetime) pair(s) given "
+        f"more than once, first duid {first['duid']!r} at {first['interval_datetime']} (row "
+        f"{first['row']}): one row per unit and interval"
+    )
 
 
 def _batches(data: pl.DataFrame) -> list[pl.DataFrame]:
@@ -381,7 +397,10 @@ class _KernelInputs(NamedTuple):
 
 
 def _float(column: str) -> pl.Expr:
-    return pl.col(column).cast(pl.Float64).fill_null(math.nan)
+    """A float64 column for the kernels: NaN where missing or not finite (an infinite price or
+    capacity is as unusable as a missing one)."""
+    value = pl.col(column).cast(pl.Float64)
+    return pl.when(value.is_finite()).then(value).otherwise(math.nan).alias(column)
 
 
 def _srmc_plus(fcas_liability: bool) -> pl.Expr:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -40,6 +39,8 @@ from bidstack.errors import InputError
 from bidstack.fleet import Fleet
 from bidstack.inputs import INTERVAL_MINUTES
 from bidstack.io import market_time
+from bidstack.outputs import prepare_output
+from bidstack.preflight import check_store
 from bidstack.results import fleet_results
 from bidstack.rules import load_variants
 from bidstack.run_record import write_history_prices, write_variants
@@ -59,8 +60,23 @@ from bidstack.stages.settlement import (
 
 #: Folder names a variant may not take.
 RESERVED = {BASELINE, "allocation", "problems", "variants"}
-#: The file that marks a folder as a backtest's output (it holds the run's parameters).
+#: The file that holds the run's parameters.
 MARKER = "backtest.json"
+#: What a backtest writes in its output folder besides a folder per scenario (see
+#: :mod:`bidstack.outputs`: nothing else there is touched).
+OUTPUT_NAMES = (
+    "allocation",
+    "problems",
+    "variants",
+    "summary.csv",
+    "history_prices.parquet",
+    "fleet_units.csv",
+    "fleet_daily.parquet",
+    "calibration.csv",
+    "bid_stack.parquet",
+    MARKER,
+    "report.html",
+)
 
 
 @dataclass(frozen=True)
@@ -114,12 +130,14 @@ def backtest(
     start, end = market_time(start), market_time(end)
     if not start < end:
         raise InputError(f"the backtest window ({start}, {end}] is empty")
+    check_store(store, start, end)
     loaded = load_variants(variants) if variants else []  # each rule file read once per run
     names = [variant.name for variant in loaded]
     clash = sorted(set(names) & RESERVED)
     if clash:
         raise InputError(f"a rule variant may not be named {clash[0]!r}: it names an output")
-    out = _prepare_output(Path(out))
+    folder = prepare_output(out, "backtest", [BASELINE, *names, *OUTPUT_NAMES])
+    out = folder.root
     run = {
         "store": str(store),
         "fleet": fleet.source,
@@ -157,6 +175,7 @@ def backtest(
         totals.stack.write_parquet(out / "bid_stack.parquet")
     run.update(scenarios=list(scenarios), finished=True, seconds=time.perf_counter() - began)
     (out / MARKER).write_text(json.dumps(run, indent=2))
+    folder.finish()
     return BacktestResult(
         out,
         scenarios,
@@ -167,20 +186,6 @@ def backtest(
         time.perf_counter() - began,
         calibration,
     )
-
-
-def _prepare_output(out: Path) -> Path:
-    """An empty output folder: a previous backtest's output there is replaced, anything else
-    is left alone and refused."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: the output path is a file, not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not (out / MARKER).exists():
-            raise InputError(f"{out}: the output folder is not empty and holds no backtest")
-        for entry in out.iterdir():
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def _run_month(
