@@ -39,10 +39,10 @@ RESULT_FIELDS = ("band", "outcome", "within_limits")
 
 #: Reasons as reported when PT and PP were derived from ``frrp`` rather than given.
 _DERIVED_REASONS = {
-    codes.REASON_PRICE_TYPE: "frrp missing, so price_type cannot be derived",
+    codes.REASON_PRICE_TYPE: "frrp missing (or not finite), so price_type cannot be derived",
     codes.REASON_PRICE_PHASE: (
-        "price_phase unknown: an frrp in the unit's phase horizon is missing, or the unit's "
-        "horizon, duid or interval_datetime is missing"
+        "price_phase unknown: an frrp in the unit's phase horizon is missing or not finite, or "
+        "the unit's horizon, duid or interval_datetime is missing"
     ),
 }
 

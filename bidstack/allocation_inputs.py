@@ -67,6 +67,7 @@ def checked(
             f"input already has column(s) {', '.join(map(repr, clashes))}, which allocate() "
             "would write; rename or drop them first"
         )
+    check_unique(data)
     casts = {}
     for name in [*needed, *(["mlf"] if "mlf" in data.columns else [])]:
         dtype = data.schema[name]
@@ -86,6 +87,21 @@ def checked(
                 f"{str(exc).splitlines()[0]}"
             ) from exc
     return data
+
+
+def check_unique(data: pl.DataFrame) -> None:
+    """Raise :class:`InputError` if a unit has two rows for one interval (which is its offer?)."""
+    key = ["duid", "interval_datetime"]
+    if data.height < 2 or data.select(key).n_unique() == data.height:
+        return
+    repeated = data.with_row_index("row").filter(pl.struct(key).is_duplicated())
+    first = repeated.row(0, named=True)
+    count = repeated.select(key).n_unique()
+    raise InputError(
+        f"input has {repeated.height} rows for {count} (duid, interval_datetime) pair(s) given "
+        f"more than once, first duid {first['duid']!r} at {first['interval_datetime']} (row "
+        f"{first['row']}): one row per unit and interval"
+    )
 
 
 def batches(data: pl.DataFrame) -> list[pl.DataFrame]:
@@ -116,7 +132,10 @@ class AllocationInputs(NamedTuple):
 
 
 def float_column(column: str) -> pl.Expr:
-    return pl.col(column).cast(pl.Float64).fill_null(math.nan)
+    """A float64 column for the kernels: NaN where missing or not finite (an infinite price or
+    capacity is as unusable as a missing one)."""
+    value = pl.col(column).cast(pl.Float64)
+    return pl.when(value.is_finite()).then(value).otherwise(math.nan).alias(column)
 
 
 def srmc_plus_column(fcas_liability: bool) -> pl.Expr:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ from bidstack.fleet import Fleet
 from bidstack.io import market_time
 from bidstack.market_data import MarketData
 from bidstack.month import run_month
+from bidstack.outputs import prepare_output
+from bidstack.preflight import check_store
 from bidstack.results import fleet_results
 from bidstack.run_record import write_history_prices, write_variants
 from bidstack.stages.settlement import Statements, interval_sums, statements
@@ -48,8 +49,23 @@ from bidstack.summary import RunSummary
 
 __all__ = ["BASELINE", "MARKER", "RESERVED", "BacktestResult", "backtest", "month_windows"]
 
-#: The file that marks a folder as a backtest's output (it holds the run's parameters).
+#: The file that holds the run's parameters.
 MARKER = "backtest.json"
+#: What a backtest writes in its output folder besides a folder per scenario (see
+#: :mod:`bidstack.outputs`: nothing else there is touched).
+OUTPUT_NAMES = (
+    "allocation",
+    "problems",
+    "variants",
+    "summary.csv",
+    "history_prices.parquet",
+    "fleet_units.csv",
+    "fleet_daily.parquet",
+    "calibration.csv",
+    "bid_stack.parquet",
+    MARKER,
+    "report.html",
+)
 
 
 @dataclass(frozen=True)
@@ -104,8 +120,10 @@ def backtest(
     start, end = market_time(start), market_time(end)
     if not start < end:
         raise InputError(f"the backtest window ({start}, {end}] is empty")
+    check_store(store, start, end)
     config = RunConfig.resolve(fleet, variants)  # each rule file read once per run
-    out = _prepare_output(Path(out))
+    folder = prepare_output(out, "backtest", [BASELINE, *config.names, *OUTPUT_NAMES])
+    out = folder.root
     run = {
         "store": str(store),
         "fleet": fleet.source,
@@ -142,6 +160,7 @@ def backtest(
         books.stack.write_parquet(out / "bid_stack.parquet")
     run.update(scenarios=list(scenarios), finished=True, seconds=time.perf_counter() - began)
     (out / MARKER).write_text(json.dumps(run, indent=2))
+    folder.finish()
     return BacktestResult(
         out,
         scenarios,
@@ -164,17 +183,3 @@ def _statements(folder: Path) -> Statements:
     settled = statements(lazy, intervals)
     settled.write(folder / "statements")
     return settled
-
-
-def _prepare_output(out: Path) -> Path:
-    """An empty output folder: a previous backtest's output there is replaced, anything else
-    is left alone and refused."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: the output path is a file, not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not (out / MARKER).exists():
-            raise InputError(f"{out}: the output folder is not empty and holds no backtest")
-        for entry in out.iterdir():
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    return out

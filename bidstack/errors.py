@@ -2,7 +2,8 @@
 
 Every error a user can cause (a bad file, a missing column, an unknown rule variant) is raised as
 a :class:`BidstackError` with a one-line message that names the file, line, column or unit at fault.
-The command line prints that line and exits with status 2, without a traceback.
+The command line prints that line and exits with status 2, without a traceback; a
+:class:`MissingDataError` (the store holds nothing to run on) exits with status 1.
 """
 
 
@@ -28,3 +29,12 @@ class StoreError(BidstackError):
 
 class IngestError(BidstackError):
     """An AEMO MMS or NEM12 source cannot be ingested."""
+
+
+class OutputError(InputError):
+    """An output folder or file cannot be written as asked: it holds files bidstack did not
+    write, lies under a file, or cannot be written."""
+
+
+class MissingDataError(BidstackError):
+    """The store holds nothing a run can use: no store, no bids in the window, no registration."""

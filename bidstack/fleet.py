@@ -60,6 +60,11 @@ A fleet file is TOML::
     nmi = "4001234567"            # optional: meter the baseline from this NMI's NEM12 reads
 
 Every problem is a :class:`~bidstack.errors.ConfigError` naming the file, the unit and the key.
+``[defaults]`` values are checked as they stand, even where every unit replaces them. A unit may
+give ``phase_horizon`` or ``min_run_time_minutes``, not both (its own key replaces the other in
+``[defaults]``). ``max_capacity`` is at most :data:`MAX_UNIT_MW`, and at a backtest at most
+:data:`MAX_CAPACITY_RATIO` times the unit's registered capacity (see
+:func:`bidstack.inputs.fleet_overrides`).
 """
 
 from __future__ import annotations
@@ -77,6 +82,12 @@ from bidstack.errors import ConfigError
 from bidstack.kernel.codes import PRICE_TYPE_ORDERS
 
 FROM_DATA = "from data"
+#: The largest ``max_capacity`` a fleet file may give (MW): no NEM unit comes close.
+MAX_UNIT_MW = 10_000.0
+#: How far ``max_capacity`` may exceed the unit's registered capacity (an upgrade, say).
+MAX_CAPACITY_RATIO = 2.0
+#: Two ways of giving PP's horizon: a unit gives one or the other.
+HORIZON_KEYS = ("phase_horizon", "min_run_time_minutes")
 DEMAND_SOURCES = ("total_demand", "dispatchable_generation", "cleared")
 #: The [market] choices that say how dispatch follows NEMDE, and their allowed values.
 CHOICES = {
@@ -223,11 +234,14 @@ def parse_fleet(
     bad = set(defaults) - _UNIT_KEYS
     if bad:
         raise ConfigError(f"{source}: [defaults] has unknown key {sorted(bad)[0]!r}")
+    _values(defaults, f"{source}: [defaults]")
     units = _table(data.get("units", {}), f"{source}: [units]")
     if not units and units_required:
         raise ConfigError(f"{source}: no units: add a [units.DUID] table per unit")
     parsed = {
-        duid: _unit(duid, defaults | _table(keys, f"{source}: [units.{duid}]"), source)
+        duid: _unit(
+            duid, _with_defaults(defaults, _table(keys, f"{source}: [units.{duid}]")), source
+        )
         for duid, keys in units.items()
     }
     gate = market.get("gate_closure_seconds", 3600)
@@ -311,6 +325,13 @@ def _frrp(value: object, source: str, base: Path) -> ForecastFile | None:
     )
 
 
+def _with_defaults(defaults: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
+    """A unit's keys over ``[defaults]``; a horizon key of the unit's replaces the other's."""
+    if any(key in keys for key in HORIZON_KEYS):
+        defaults = {key: value for key, value in defaults.items() if key not in HORIZON_KEYS}
+    return defaults | keys
+
+
 def _unit(duid: str, keys: dict[str, Any], source: str) -> UnitParameters:
     where = f"{source}: unit {duid}"
     unknown = set(keys) - _UNIT_KEYS
@@ -319,13 +340,28 @@ def _unit(duid: str, keys: dict[str, Any], source: str) -> UnitParameters:
     missing = [key for key in _REQUIRED if key not in keys]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}")
+    values = _values(keys, where)
+    if values["tp_min"] > values["tp_max"]:
+        raise ConfigError(f"{where}: tp_min ({values['tp_min']}) is above tp_max")
+    return UnitParameters(duid=duid, **values)
+
+
+def _values(keys: dict[str, Any], where: str) -> dict[str, Any]:
+    """The unit keys given in ``keys`` (a unit's, or ``[defaults]``), each checked."""
     values: dict[str, Any] = {}
     numbers = ("tp_min", "tp_max", "srmc", "max_capacity", "mlf", "min_run_time_minutes")
     for key in (*numbers, "start_cost"):
         if key in keys:
             values[key] = _number(keys[key], f"{where}: {key}")
-    if values["tp_min"] > values["tp_max"]:
-        raise ConfigError(f"{where}: tp_min ({values['tp_min']}) is above tp_max")
+    if all(key in keys for key in HORIZON_KEYS):
+        raise ConfigError(
+            f"{where}: give phase_horizon (intervals) or min_run_time_minutes, not both"
+        )
+    if values.get("max_capacity", 0.0) > MAX_UNIT_MW:
+        raise ConfigError(
+            f"{where}: max_capacity {values['max_capacity']:,.10g} MW is over {MAX_UNIT_MW:,.0f} "
+            "MW: no NEM unit comes close"
+        )
     for key in ("max_capacity", "min_run_time_minutes", "start_cost"):
         if values.get(key, 0.0) < 0:
             raise ConfigError(f"{where}: {key} must not be negative")
@@ -362,7 +398,7 @@ def _unit(duid: str, keys: dict[str, Any], source: str) -> UnitParameters:
         values["semidispatchcap"] = cap
     else:
         raise ConfigError(f'{where}: semidispatchcap must be true, false or "{FROM_DATA}"')
-    return UnitParameters(duid=duid, **values)
+    return values
 
 
 def _number(value: object, where: str) -> float:

@@ -13,8 +13,8 @@ import polars as pl
 
 from bidstack.columns import DEMAND_BID_PREFIX
 from bidstack.config import INTERVAL_MINUTES
-from bidstack.errors import InputError
-from bidstack.fleet import Fleet
+from bidstack.errors import ConfigError, InputError
+from bidstack.fleet import MAX_CAPACITY_RATIO, Fleet
 from bidstack.io import effective_on, trading_day
 from bidstack.problems import PROBLEM_SCHEMA
 from bidstack.stages.settlement import settlement_date
@@ -23,7 +23,12 @@ from bidstack.sums import group_sums
 
 def fleet_overrides(offers: pl.DataFrame, fleet: Fleet) -> pl.DataFrame:
     """A fleet entry's ``region``, ``participant``, ``mlf`` and ``max_capacity`` replace the
-    registered ones, in every scenario (so that the baseline differs only in the bids)."""
+    registered ones, in every scenario (so that the baseline differs only in the bids).
+
+    A ``max_capacity`` over :data:`~bidstack.fleet.MAX_CAPACITY_RATIO` times the registered
+    capacity is a :class:`~bidstack.errors.ConfigError` (a typo, or the wrong unit's figure).
+    """
+    _check_capacities(offers, fleet)
     columns = {"region": "regionid", "participant": "participantid", "mlf": "mlf",
                "max_capacity": "max_capacity"}  # fmt: skip
     replaced = []
@@ -33,6 +38,26 @@ def fleet_overrides(offers: pl.DataFrame, fleet: Fleet) -> pl.DataFrame:
             value = pl.col("duid").replace_strict(given, default=pl.col(column))
             replaced.append(value.cast(offers.schema[column]).alias(column))
     return offers.with_columns(replaced) if replaced else offers
+
+
+def _check_capacities(offers: pl.DataFrame, fleet: Fleet) -> None:
+    given = {d: u.max_capacity for d, u in fleet.units.items() if u.max_capacity is not None}
+    if not given or "max_capacity" not in offers.columns:
+        return
+    registered = (
+        offers.filter(pl.col("duid").is_in(list(given)))
+        .group_by("duid")
+        .agg(pl.col("max_capacity").max())
+        .drop_nulls()
+        .sort("duid")
+    )
+    for duid, capacity in registered.iter_rows():
+        if capacity > 0 and given[duid] > MAX_CAPACITY_RATIO * capacity:
+            raise ConfigError(
+                f"{fleet.source}: unit {duid}: max_capacity {given[duid]:,.10g} MW is over "
+                f"{MAX_CAPACITY_RATIO:g} times its registered capacity ({capacity:,.10g} MW, "
+                "DUDETAIL.MAXCAPACITY): a typo, or another unit's figure?"
+            )
 
 
 def demand_basis(fleet: Fleet, mode: str) -> str:

@@ -9,6 +9,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Conftest files are plugins, not doctest modules: collected for doctests (``--doctest-modules``),
+#: the rootless ``conftest`` modules of two folders would be imported under one name and clash.
+collect_ignore_glob = ["conftest.py", "*/conftest.py"]
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

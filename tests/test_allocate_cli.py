@@ -28,7 +28,7 @@ def test_allocate_writes_results_and_prints_counts(tmp_path: Path, capsys) -> No
     allocated = counts.filter(pl.col("outcome_v1") == "allocated").get_column("len").item()
     assert f"{allocated:,}" in printed
     assert "rejected as invalid_input" in printed
-    assert "max_capacity missing or negative" in printed
+    assert "max_capacity missing or negative (or not finite)" in printed
 
 
 def test_allocate_price_type_order_flag(tmp_path: Path, capsys) -> None:

@@ -52,7 +52,17 @@ def row(**overrides) -> dict:
 
 
 def frame_of(*rows: dict) -> pl.DataFrame:
-    return pl.DataFrame(list(rows))
+    """The rows as a frame; a row at the default interval is moved on by 5 minutes per row
+    before it, so that each unit has one row per interval, as allocate requires."""
+    default = row()["interval_datetime"]
+    return pl.DataFrame(
+        [
+            r | {"interval_datetime": default + timedelta(minutes=5 * i)}
+            if r["interval_datetime"] == default
+            else r
+            for i, r in enumerate(rows)
+        ]
+    )
 
 
 # Bands for TPmin 15, TPmax 65, SRMC 35: >TPmin PB4, <TPmax PB8, >SRMC+ PB6, <SRMC+ PB5.
@@ -142,17 +152,19 @@ def test_status_plus_one_uses_the_sdc_tables_unless_overridden(tmp_path: Path) -
 
 
 def every_cell_frame(seed: int) -> pl.DataFrame:
-    """Every (status, sdc, PT, PP) combination, valid or not, with 25 draws of prices each."""
+    """Every (status, sdc, PT, PP) combination, valid or not, with 25 draws of prices each
+    (each combination a day later than the one before: one row per unit and interval)."""
     base = random_rows(25, seed, invalid=0.0)
     combos = list(itertools.product((-1, 0, 1), (False, True), (10, 1, -1, -10), (10, 1, -1, -10)))
     frames = [
         base.with_columns(
+            interval_datetime=pl.col("interval_datetime") + timedelta(days=day),
             constraint_status=pl.lit(s),
             semidispatchcap=pl.lit(d),
             price_type=pl.lit(pt),
             price_phase=pl.lit(pp),
         )
-        for s, d, pt, pp in combos
+        for day, (s, d, pt, pp) in enumerate(combos)
     ]
     return pl.concat(frames)
 
@@ -331,9 +343,9 @@ def test_derived_price_type_and_phase_match_the_reference(shuffle: bool, order: 
     )
     assert result.rejected.height == n_invalid > 0
     assert set(result.rejected.get_column("reason")) <= {
-        "frrp missing, so price_type cannot be derived",
-        "price_phase unknown: an frrp in the unit's phase horizon is missing, or the unit's "
-        "horizon, duid or interval_datetime is missing",
+        "frrp missing (or not finite), so price_type cannot be derived",
+        "price_phase unknown: an frrp in the unit's phase horizon is missing or not finite, or "
+        "the unit's horizon, duid or interval_datetime is missing",
     }
 
 
@@ -462,7 +474,7 @@ def test_report_counts_and_rejected_rows() -> None:
     }
     assert report.rejected.get_column("row").to_list() == [2, 3]
     assert report.rejected.get_column("reason").to_list() == [
-        "max_capacity missing or negative",
+        "max_capacity missing or negative (or not finite)",
         "band prices not strictly ascending",
     ]
 
@@ -473,7 +485,7 @@ def test_frrp_term_without_frrp_is_rejected_with_its_reason(tmp_path: Path) -> N
     # max(<FRRP, PB1): with FRRP 5 the highest band below it is PB2 (0)
     assert report.frame.get_column("band").to_list() == [None, 2]
     assert report.rejected.get_column("reason").to_list() == [
-        "frrp missing where a rule cell needs it"
+        "frrp missing (or not finite) where a rule cell needs it"
     ]
 
 

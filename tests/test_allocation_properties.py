@@ -74,6 +74,8 @@ def unit_interval(draw: st.DrawFn) -> dict:
 @SETTINGS
 @given(st.lists(unit_interval(), min_size=1, max_size=20))
 def test_kernel_matches_reference_on_edge_rows(rows: list[dict]) -> None:
+    first = rows[0]["interval_datetime"]
+    rows = [r | {"interval_datetime": first + timedelta(minutes=5 * i)} for i, r in enumerate(rows)]
     frame = pl.DataFrame(rows, schema_overrides={"price_type": pl.Int64, "price_phase": pl.Int64})
     result = allocate(frame, ["v1", "v2"])
     reference = reference_rows(frame)

@@ -145,7 +145,7 @@ def test_output_folder_is_replaced_only_if_it_holds_a_backtest(market, result, t
     stranger = tmp_path / "mine"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("keep me")
-    with pytest.raises(InputError, match="not empty"):
+    with pytest.raises(InputError, match="holds files bidstack did not write"):
         first_hour(stranger)
     a_file = tmp_path / "out.txt"
     a_file.write_text("not a folder")
@@ -242,7 +242,8 @@ def test_bad_input_is_reported_by_unit_and_interval(market, tmp_path) -> None:
     # ... and so are earlier intervals whose phase horizon reaches it; each is a problem row
     invalid = problems.filter(pl.col("kind") == "invalid_input")
     assert invalid.height == allocation.filter(pl.col("outcome") == "invalid_input").height
-    assert "frrp missing, so price_type cannot be derived" in set(invalid.get_column("detail"))
+    derived = "frrp missing (or not finite), so price_type cannot be derived"
+    assert derived in set(invalid.get_column("detail"))
     # demand in a region where nobody offers is reported, interval by interval
     tas = problems.filter(
         (pl.col("kind") == "demand_without_offers") & (pl.col("scenario") == "v2")

@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     import polars as pl
 
     from bidstack.allocation import allocate_with_report
+    from bidstack.outputs import prepare_output_file
 
+    output = prepare_output_file(args.output, args.input)
     try:
         frame = pl.read_parquet(args.input)
     except (OSError, pl.exceptions.ComputeError) as exc:
@@ -68,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
         bandavail=args.bandavail,
         price_type_order=args.price_type_order,
     )
-    result.frame.write_parquet(args.output)
-    print(f"{frame.height:,} unit-intervals -> {args.output}")
+    result.frame.write_parquet(output)
+    print(f"{frame.height:,} unit-intervals -> {output}")
     print(format_counts(result.counts, result.rejected))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,8 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bidstack.cli.backtest import SUMMARY_COLUMNS, text_table
+    from bidstack.outputs import prepare_output_file
     from bidstack.report.compare import compare
 
+    if args.output:  # checked first: never over a run's own files, never under a file
+        summaries = [Path(folder) / "summary.csv" for folder in args.results]
+        prepare_output_file(args.output, *summaries)
     table = compare(args.results)
     print(text_table(table, [("run", "run", "{}"), *SUMMARY_COLUMNS]))
     if args.output:

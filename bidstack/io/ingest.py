@@ -162,6 +162,7 @@ def _read_and_commit(
         known = _known(writer, source.path, digest)
         if known:
             return known
+        writer.settle_conflicts(staging, report)
         replaced = key in writer.manifest["sources"]
         entry = report.as_manifest() | {
             "path": key,

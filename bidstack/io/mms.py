@@ -18,7 +18,7 @@ line and the reason.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +28,28 @@ import pyarrow.csv as pacsv
 
 from bidstack.errors import IngestError
 from bidstack.io.report import SourceReport
-from bidstack.io.schema import KINDS, TableSpec, clean_report_name, column_problem, resolve
-from bidstack.io.sources import Chunk, count_line_starts
-from bidstack.io.values import TEXT_KINDS, parse_dates, typed_rows
+from bidstack.io.schema import (
+    KINDS,
+    Plausible,
+    TableSpec,
+    clean_report_name,
+    column_problem,
+    resolve,
+    unknown_columns,
+)
+from bidstack.io.sources import (
+    MAX_LINE_BYTES,
+    Chunk,
+    LongLine,
+    count_line_starts,
+    nonblank_lines,
+)
+from bidstack.io.values import TEXT_KINDS, implausible, parse_dates, typed_rows
 
 END_OF_REPORT = "END OF REPORT"
 RECORD_FIELDS = ("_record", "_namespace", "_report", "_version")
 CONTROL_MARKERS = (b"\nC,", b"\nI,")
+UNCLOSED_QUOTE = "unclosed quote: a quoted field runs past the end of its line"
 #: Bytes per Arrow CSV block: the unit of Arrow's parallel parse.
 ARROW_BLOCK_BYTES = 4 << 20
 
@@ -64,6 +79,14 @@ class Section:
     spec: TableSpec | None
     skip_reason: str | None = None
     skipped_rows: int = 0
+    #: Why the section's rows are rejected (a column named twice, a name that is not UTF-8).
+    reject_reason: str | None = None
+    rejected_rows: int = 0
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """The kinds of the columns stored: those of the I row that the table has."""
+        return {name: self.spec.kinds[name] for name in self.columns if name in self.spec.kinds}
 
 
 class MmsReader:
@@ -88,12 +111,18 @@ class MmsReader:
                 continue
             data, size = chunk.data, chunk.size
             start = 0
-            for control in _control_lines(data, size):
-                yield from self._data_rows(data, start, control)
-                end = data.index(b"\n", control, size)
-                self._control_row(bytes(data[control:end]))
+            for line_start, line_end, long in _special_lines(chunk):
+                yield from self._data_rows(data, start, line_start)
+                if long is None:
+                    self._control_row(bytes(data[line_start:line_end]))
+                else:
+                    self.reject(
+                        self.line,
+                        f"line of {long.length:,} bytes is over the limit of "
+                        f"{MAX_LINE_BYTES:,} bytes (a damaged file?)",
+                    )
                 self.line += 1
-                start = end + 1
+                start = line_end + 1
             yield from self._data_rows(data, start, size)
         self._end_section()
         if not self.closed:
@@ -114,15 +143,19 @@ class MmsReader:
         """The chunk's rows when, as usual, it only continues the open section with rows that all
         type; None when it holds anything else (it is then read line by line).
 
-        The reading thread counted the lines starting with the section's ``D`` prefix; if Arrow
-        parses exactly that many rows, with no line of another shape, every line was such a row.
+        The reading thread counted the lines starting with the section's ``D`` prefix; if every
+        line is one (no blank line either: Arrow's memory grows with the lines it passes over)
+        and Arrow parses exactly that many rows, every line was such a row.
         """
         section = self.section
         if (
             section is None
             or self.closed
             or section.skip_reason
+            or section.reject_reason
+            or chunk.long_lines
             or chunk.marker != section.prefix
+            or chunk.data.count(b"\n", 0, chunk.size) != chunk.marked
             or _last_line_is_control(chunk)
         ):
             return None
@@ -137,10 +170,14 @@ class MmsReader:
     # control rows -----------------------------------------------------------------------------
 
     def _control_row(self, raw: bytes) -> None:
-        fields = next(csv.reader([raw.decode("utf-8", "replace").rstrip("\r")]))
+        try:
+            text, utf8 = raw.decode("utf-8"), True
+        except UnicodeDecodeError:
+            text, utf8 = raw.decode("utf-8", "replace"), False
+        fields = next(csv.reader([text.rstrip("\r")]))
         if fields[0] == "I":
             self._end_section()
-            self.section = self._open_section(fields)
+            self.section = self._open_section(fields, utf8)
         elif len(fields) > 2 and fields[1] == END_OF_REPORT:
             self._end_section()
             self._check_closing_count(fields[2])
@@ -160,7 +197,7 @@ class MmsReader:
             "warning", f"{self.where}:{self.line}", message + "; accepted (rewritten by a tool?)"
         )
 
-    def _open_section(self, fields: list[str]) -> Section:
+    def _open_section(self, fields: list[str], utf8: bool) -> Section:
         namespace, raw_report, version = [*fields, "", "", ""][1:4]
         report = clean_report_name(raw_report)
         columns = [name.strip().lower() for name in fields[4:]]
@@ -170,9 +207,14 @@ class MmsReader:
         section = Section(
             label, where, columns, f"D,{namespace},{report},{version},".encode(), spec
         )
-        section.skip_reason = _skip_reason(spec, label, columns, version)
+        if spec is not None and version.isdigit():
+            section.reject_reason = _reject_reason(label, columns, utf8)
+        if section.reject_reason is None:
+            section.skip_reason = _skip_reason(spec, label, columns, version)
         if report != raw_report:
             self.report.add("warning", where, f"report name {raw_report!r} read as empty")
+        if section.skip_reason is None and section.reject_reason is None:
+            self._warn_unknown_columns(section)
         if section.skip_reason is None and spec.versions and int(version) not in spec.versions:
             checked = ", ".join(map(str, spec.versions))
             self.report.add(
@@ -183,10 +225,17 @@ class MmsReader:
             )
         return section
 
+    def _warn_unknown_columns(self, section: Section) -> None:
+        unknown = unknown_columns(section.spec, section.columns)
+        if unknown:
+            self.report.add("warning", section.where, f"{section.label}: {unknown}")
+
     def _end_section(self) -> None:
         section = self.section
         if section is not None and section.skip_reason and section.skipped_rows:
             self.report.add("skipped", section.where, section.skip_reason, section.skipped_rows)
+        if section is not None and section.reject_reason and section.rejected_rows:
+            self.report.add("rejected", section.where, section.reject_reason, section.rejected_rows)
         self.section = None
 
     # data rows --------------------------------------------------------------------------------
@@ -205,15 +254,17 @@ class MmsReader:
             place = "after the closing row" if self.closed else "before any I row"
             self.report.add("rejected", f"{self.where}:{first}", f"rows {place}", count)
             return
-        if section.skip_reason:
-            section.skipped_rows += count
+        if section.skip_reason or section.reject_reason:
+            rows = count - _blank_lines(data, start, stop)
+            section.skipped_rows += rows if section.skip_reason else 0
+            section.rejected_rows += rows if section.reject_reason else 0
             return
         if count_line_starts(data, start, stop, section.prefix) == count:
             with memoryview(data) as view:
                 lines = np.arange(first, first + count)
                 table = _Parse(self, section, view[start:stop], lines).table()
         else:
-            block, lines = self._sift(bytes(data[start:stop]), first, section)
+            block, lines = self._sift(data[start:stop], first, section)
             if not lines.size:  # blank lines, or rows rejected one by one
                 return
             table = _Parse(self, section, block, lines).table()
@@ -222,12 +273,12 @@ class MmsReader:
             yield section.spec, table
 
     def _sift(self, block: bytes, first: int, section: Section) -> tuple[bytes, np.ndarray]:
-        """Keep the block's lines that are ``D`` rows of ``section``; reject the others."""
+        """Keep the block's lines that are ``D`` rows of ``section``; reject the others (blank
+        lines are passed over)."""
         expected = section.prefix.decode().split(",")[:4]
         kept, lines = [], []
-        for number, line in enumerate(block.splitlines(keepends=True), start=first):
-            if not line.strip():
-                continue
+        for index, line in nonblank_lines(block, 0, len(block)):
+            number = first + index
             head = next(csv.reader([line[:200].decode("utf-8", "replace")]))[:4]
             if head == expected:
                 kept.append(line)
@@ -256,7 +307,7 @@ class _Parse:
         self.spec: TableSpec = section.spec
         self.block = block
         self.lines = lines
-        self.kinds = {name: self.spec.kinds[name] for name in section.columns}
+        self.kinds = section.kinds
 
     def table(self) -> pa.Table:
         """The block's rows in the table's full schema; rows that cannot be typed are rejected."""
@@ -290,7 +341,11 @@ class _Parse:
     def _fast(self, *, strict: bool = False) -> pa.Table:
         """Parse with the final types; :class:`_SlowPath` if a date is bad or the time missing,
         or (``strict``) if a line is not a row of the block's width or rows and lines differ."""
-        table, bad_rows = self._arrow({c: FAST_TYPES[k] for c, k in self.kinds.items()})
+        types = {c: FAST_TYPES[k] for c, k in self.kinds.items()}
+        try:
+            table, bad_rows = self._arrow(types, repair=not strict)
+        except pa.ArrowInvalid as exc:
+            raise _SlowPath from exc
         if strict and (bad_rows or table.num_rows != len(self.lines)):
             raise _SlowPath
         table = table.unify_dictionaries()
@@ -299,6 +354,8 @@ class _Parse:
                 index = table.schema.get_field_index(name)
                 table = table.set_column(index, name, _typed_dates(table.column(name), kind))
         if any(table.column(name).null_count for name in self.spec.required_columns):
+            raise _SlowPath
+        if _implausible(table, self.spec.plausible):
             raise _SlowPath
         self._reject_field_counts(bad_rows)
         return table
@@ -309,29 +366,44 @@ class _Parse:
         try:
             table, bad_rows = self._arrow(text)
         except pa.ArrowInvalid:
-            self._drop_undecodable_lines()
+            self._drop_lines(_not_utf8)
             table, bad_rows = self._arrow(text)
         self._reject_field_counts(bad_rows)
         return table
 
-    def _drop_undecodable_lines(self) -> None:
+    def _drop_lines(self, broken: Callable[[bytes], str | None]) -> bool:
+        """Reject the block's lines for which ``broken`` gives a reason; True if any were."""
         kept, lines = [], []
-        for line, number in zip(
-            bytes(self.block).splitlines(keepends=True), self.lines, strict=True
-        ):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                self.reader.reject(int(number), "not valid UTF-8 text")
+        for line, number in zip(_split_lines(bytes(self.block)), self.lines, strict=True):
+            reason = broken(line)
+            if reason:
+                self.reader.reject(int(number), reason)
                 continue
             kept.append(line)
             lines.append(number)
+        dropped = len(lines) < len(self.lines)
         self.block, self.lines = b"".join(kept), np.array(lines, dtype=np.int64)
+        return dropped
 
-    def _arrow(self, types: dict[str, pa.DataType]) -> tuple[pa.Table, list[pacsv.InvalidRow]]:
-        """The block parsed with ``types``, and its rows with the wrong number of fields."""
+    def _arrow(
+        self, types: dict[str, pa.DataType], *, repair: bool = True
+    ) -> tuple[pa.Table, list[pacsv.InvalidRow]]:
+        """The block parsed with ``types``, and its rows with the wrong number of fields.
+
+        A quoted field may not run past its line (no MMS value holds a line end): with
+        ``repair``, a line with an unclosed quote, which Arrow would join to the lines after it,
+        is rejected and the rest parsed again (without, the caller looks line by line).
+        """
         bad_rows: list[pacsv.InvalidRow] = []
-        table = self._read_csv(types, bad_rows, threads=True)
+        try:
+            table = self._read_csv(types, bad_rows, threads=True)
+        except pa.ArrowInvalid:
+            if not (repair and self._drop_lines(_joining)):
+                raise
+            return self._arrow(types)
+        joined = table.num_rows + len(bad_rows) != len(self.lines)
+        if joined and repair and self._drop_lines(_joining):
+            return self._arrow(types)
         if bad_rows:
             bad_rows.clear()
             table = self._read_csv(types, bad_rows, threads=False)
@@ -356,7 +428,8 @@ class _Parse:
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
-                include_columns=self.section.columns,
+                include_columns=list(self.kinds),
+                null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
             ),
@@ -369,7 +442,8 @@ class _Parse:
         for position, row in zip(positions, bad_rows, strict=True):
             self.reader.reject(
                 int(self.lines[position]),
-                f"D row has {row.actual_columns} fields; the I row at {self.section.where} "
+                _joining(row.text.encode())
+                or f"D row has {row.actual_columns} fields; the I row at {self.section.where} "
                 f"names {row.expected_columns}",
             )
         self.lines = np.delete(self.lines, positions)
@@ -381,7 +455,8 @@ class _Parse:
         def reject(position: int, message: str) -> None:
             self.reader.reject(int(self.lines[position]), message)
 
-        typed, kept = typed_rows(frame, self.kinds, self.spec.required_columns, reject)
+        required = self.spec.required_columns
+        typed, kept = typed_rows(frame, self.kinds, required, reject, self.spec.plausible)
         self.lines = self.lines[kept.to_numpy()]
         return typed
 
@@ -398,6 +473,83 @@ def _typed_dates(codes: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
         raise _SlowPath
     values = parsed.to_arrow()
     return pa.chunked_array([values.take(chunk.indices) for chunk in chunks], type=values.type)
+
+
+def _implausible(table: pa.Table, plausible: Mapping[str, Plausible]) -> bool:
+    """True if a value of ``table`` lies outside its column's plausible values (a number not
+    finite included): the rows are then typed one by one, to reject them by line."""
+    checks = [
+        implausible(pl.from_arrow(table.column(name)).alias(name), bounds).any()
+        for name, bounds in plausible.items()
+        if name in table.column_names
+    ]
+    return any(checks)
+
+
+def _split_lines(block: bytes) -> list[bytes]:
+    """The lines of ``block``, each with its line end: split at ``\\n`` only (``splitlines``
+    would also split at a carriage return inside a line).
+
+    >>> _split_lines(b"a\\rb\\nc\\n")
+    [b'a\\rb\\n', b'c\\n']
+    """
+    return [line + b"\n" for line in block.split(b"\n")[:-1]]
+
+
+def _not_utf8(line: bytes) -> str | None:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not valid UTF-8 text"
+    return None
+
+
+def _joining(line: bytes) -> str | None:
+    """Why a line would be joined to the lines after it, or split, by a CSV parser: a quoted
+    field that does not close on it, or a carriage return inside it; None if neither."""
+    if line.count(b'"') % 2:
+        return UNCLOSED_QUOTE
+    if b"\r" in line.rstrip(b"\r\n"):
+        return "a carriage return (a line end) inside the line"
+    return None
+
+
+def _blank_lines(data: bytearray, start: int, stop: int) -> int:
+    """How many lines of ``data[start:stop]`` (``start`` begins a line) are empty: a line end
+    alone, LF or CRLF."""
+    if stop <= start:
+        return 0
+    view = np.frombuffer(data, dtype=np.uint8, count=stop - start, offset=start)
+    ends = view == ord("\n")
+    empty = int(ends[0]) + int(np.count_nonzero(ends[1:] & ends[:-1]))
+    if view.size > 1:
+        crlf = (view[:-1] == ord("\r")) & ends[1:]
+        empty += int(crlf[0]) + int(np.count_nonzero(crlf[1:] & ends[:-2]))
+    return empty
+
+
+def _special_lines(chunk: Chunk) -> list[tuple[int, int, LongLine | None]]:
+    """The chunk's control rows and lines over the limit, in order: where each starts, where its
+    line end is, and the long line (None for a control row)."""
+    data, size = chunk.data, chunk.size
+    special = [(line.start, line.end, line) for line in chunk.long_lines]
+    for start in _control_lines(data, size):
+        if not any(line.start <= start <= line.end for line in chunk.long_lines):
+            special.append((start, data.index(b"\n", start, size), None))
+    return sorted(special, key=lambda entry: entry[0])
+
+
+def _reject_reason(label: str, columns: list[str], utf8: bool) -> str | None:
+    """Why every row of a section is rejected: its I row is not UTF-8 text or names a column
+    twice (which value would be the column's?)."""
+    if not utf8:
+        return f"{label}: the I row is not valid UTF-8 text, so its columns cannot be named"
+    seen: set[str] = set(RECORD_FIELDS)
+    for name in columns:
+        if name in seen:
+            return f"{label}: column {name.upper()} is named twice"
+        seen.add(name)
+    return None
 
 
 def _skip_reason(

@@ -25,6 +25,9 @@ sets them out, each failure naming ``file:line``:
   ``V``: one after any other day is refused, and so is that day (its own quality and the event
   disagree); intervals of a ``V`` day that no ``400`` record covers are stored with quality ``V``
   and reported (metering does not use them);
+- an NMI is 10 letters and digits (:data:`NMI`); a ``200`` record with another is rejected with
+  its days;
+- ``400`` records of one day may not overlap (which quality would hold?): the day is refused;
 - a day given twice in one file for the same NMI and suffix is reported; both are stored and
   :func:`bidstack.io.read` keeps one by the rule it applies across files: the later
   ``UpdateDateTime``, then the later ``MSATSLoadDateTime``, then the later line.
@@ -47,6 +50,8 @@ from bidstack.io.report import SourceReport
 from bidstack.io.schema import NEM12_INTERVAL, TableSpec
 from bidstack.io.sources import Chunk
 
+#: An NMI: 10 letters and digits (the MDFF's NMI field, CHAR(10)).
+NMI = re.compile(r"[A-Za-z0-9]{10}")
 #: Interval lengths (minutes) the format allows.
 INTERVAL_MINUTES = (5, 15, 30)
 #: A whole quality method: the flag (Actual, Estimated, Final substitute, Null, Substituted,
@@ -98,6 +103,8 @@ class _Day:
     msats_load_datetime: datetime | None
     method: str = ""  # the 300 record's quality method
     refused: bool = False
+    #: The intervals its 400 records cover so far, as (first, last, line).
+    events: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, date]:
@@ -221,6 +228,12 @@ class Nem12Reader:
             details.bad = f"interval length {minutes!r} is not one of {INTERVAL_MINUTES}"
         elif not values["nmi"]:
             details.bad = "200 record has no NMI"
+        elif not NMI.fullmatch(values["nmi"]):
+            shown = values["nmi"] if len(values["nmi"]) <= 20 else values["nmi"][:20] + "..."
+            details.bad = (
+                f"NMI {shown!r} ({len(values['nmi'])} characters) is not an NMI: 10 letters "
+                "and digits"
+            )
         if details.bad:
             self._reject(details.bad, 0)
         self.details = details
@@ -278,18 +291,13 @@ class Nem12Reader:
             self._reject(f"400 record for the refused 300 record at line {day.line}")
             return
         if day.method != "V":
-            self._reject(
+            self._refuse_day(
+                day,
                 f"400 record after the 300 record at line {day.line}, whose quality is "
                 f"{day.method!r}: 400 records belong to days of quality V only; the day is "
                 "refused too",
+                "a 400 record follows it, but its quality is not V",
             )
-            self.report.add(
-                "rejected",
-                f"{self.where}:{day.line}",
-                "300 record refused: a 400 record follows it, but its quality is not V",
-                len(day.values),
-            )
-            day.refused = True
             return
         try:
             first, last = int(fields[1]), int(fields[2])
@@ -308,10 +316,30 @@ class Nem12Reader:
         if quality[:1] == "V" or not QUALITY_METHOD.fullmatch(quality):
             self._reject(f"400 record quality method {quality!r} {_QUALITY_RULE}, and not V")
             return
+        overlapped = [event for event in day.events if event[0] <= last and first <= event[1]]
+        if overlapped:
+            low, high, line = overlapped[0]
+            self._refuse_day(
+                day,
+                f"400 record for intervals {first}..{last} overlaps the 400 record at line "
+                f"{line} (intervals {low}..{high}): which quality holds is unclear; the day is "
+                "refused too",
+                f"its 400 records at lines {line} and {self.line} overlap",
+            )
+            return
+        day.events.append((first, last, self.line))
         for index in range(first - 1, last):
             day.quality[index] = quality
             day.reason_code[index] = reason
             day.reason_description[index] = description or None
+
+    def _refuse_day(self, day: _Day, message: str, why: str) -> None:
+        """Reject the current record with ``message``, and ``day`` with it, saying ``why``."""
+        self._reject(message)
+        self.report.add(
+            "rejected", f"{self.where}:{day.line}", f"300 record refused: {why}", len(day.values)
+        )
+        day.refused = True
 
     def _finish_day(self, rows: _Rows) -> None:
         day, self.day = self.day, None

@@ -41,11 +41,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from bidstack.errors import InputError, StoreError
 from bidstack.io.schema import KINDS, TableSpec, table_spec
-from bidstack.io.store import MONTH_FORMAT, UNDATED, read_manifest, recover
+from bidstack.io.store import MONTH_FORMAT, UNDATED, parquet_metadata, read_manifest, recover
 
 MARKET_TIME = timezone(timedelta(hours=10), "AEST")
 TRADING_DAY_START = timedelta(hours=4)
@@ -55,8 +54,6 @@ EPSILON = timedelta(microseconds=1)
 #: Bid tables: the latest offer per key wins, ordered by these columns.
 BID_ORDER = ("versionno", "offerdate")
 BID_TABLES = frozenset({"BIDDAYOFFER_D", "BIDPEROFFER_D", "BIDDAYOFFER", "BIDPEROFFER"})
-#: Columns that order versions of the same row (the greatest wins), where not ``LASTCHANGED``.
-LATEST_BY = {"NEM12_INTERVAL": ("update_datetime", "msats_load_datetime", "source_line")}
 #: Tables holding one row per trading day, whose interval column is the trading day's date.
 TRADING_DAY_TABLES = frozenset({"BIDDAYOFFER_D", "BIDDAYOFFER", "MNSP_DAYOFFER", "MNSP_PEROFFER"})
 #: How many sources an error about stored rows names.
@@ -131,11 +128,14 @@ class Store(os.PathLike):
         return Store, (self.root,)
 
     def files(self, spec: TableSpec) -> list[Path]:
-        """The table's Parquet files, found on first use."""
+        """The table's Parquet files, found (and their footers checked) on first use: a damaged
+        file is named here, not met deep inside a later collect."""
         if spec.store_name not in self._files:
-            self._files[spec.store_name] = sorted(
-                (self.root / spec.store_name).glob("month=*/*.parquet")
-            )
+            files = sorted((self.root / spec.store_name).glob("month=*/*.parquet"))
+            for path in files:
+                status = path.stat()
+                _readable(path, status.st_mtime_ns, status.st_size)
+            self._files[spec.store_name] = files
         return self._files[spec.store_name]
 
     def scan(self, spec: TableSpec) -> pl.LazyFrame:
@@ -431,11 +431,18 @@ def _check_interventions(
     )
 
 
+@lru_cache(maxsize=65536)
+def _readable(path: Path, mtime_ns: int, size: int) -> None:
+    """Raise :class:`StoreError` if the stored file at ``path`` has no readable Parquet footer
+    (``mtime_ns`` and ``size`` key the cache: a store's files are replaced, never changed)."""
+    parquet_metadata(path)
+
+
 @lru_cache(maxsize=4096)
 def _null_count(path: Path, mtime_ns: int, column: str) -> int:
     """Nulls in ``column`` of a Parquet file, from its statistics (every row if it has none).
     ``mtime_ns`` keys the cache: a store's files are replaced, never changed in place."""
-    metadata = pq.ParquetFile(path).metadata
+    metadata = parquet_metadata(path)
     index = metadata.schema.names.index(column)
     nulls = 0
     for group in range(metadata.num_row_groups):
@@ -455,5 +462,5 @@ def _mms_semantics(frame: pl.LazyFrame, spec: TableSpec, bidtype: str | None) ->
         return _latest(frame, key, BID_ORDER)
     if spec.effective_date:
         return _latest_versions(frame, spec, list(spec.kinds))
-    order = LATEST_BY.get(spec.name, ("lastchanged",) if "lastchanged" in spec.kinds else ())
+    order = spec.version_order
     return _latest(frame, spec.identity or spec.primary_key, order)

@@ -22,6 +22,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from importlib import resources
 
@@ -168,6 +169,58 @@ REGISTERED: Mapping[str, Registered] = {
 
 
 @dataclass(frozen=True)
+class Plausible:
+    """The values a column may plausibly hold: from ``low`` to ``high`` (both included), in
+    ``unit``. A number must also be finite. A value outside is rejected where it enters, naming
+    its file and line (or row) and column."""
+
+    low: float | datetime
+    high: float | datetime
+    unit: str = ""
+
+    def __str__(self) -> str:
+        if isinstance(self.low, datetime):
+            return f"the plausible dates {self.low:%Y-%m-%d} to {self.high:%Y-%m-%d}"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"the plausible range {self.low:,.10g} to {self.high:,.10g}{unit}"
+
+
+#: Plausible values of the numeric columns of the tables bidstack reads (:data:`REGISTERED`), by
+#: pattern over the upper-case MMS name (the first that matches applies). Deliberately wide: far
+#: beyond anything the market's rules allow (a market price cap of $20,300/MWh, a floor of
+#: -$1,000/MWh, the largest unit under 1,000 MW, the NEM's demand under 40 GW), so that only a
+#: corrupt or hostile value fails, while every real AEMO value passes (the real samples include
+#: an ROP of $119,722/MWh and a CUMUL_PRE_AP_ENERGY_PRICE of 1.09 million).
+VALUE_RANGES: tuple[tuple[str, Plausible], ...] = (
+    (r"CUMUL_.*|.*_THRESHOLD", Plausible(-1e10, 1e10, "$/MWh summed over intervals")),
+    (
+        r"PRICEBAND\d+|.*RRP|.*ROP|EEP|.*PRICE|VOLL|MARKETPRICEFLOOR|LOCAL_PRICE_ADJUSTMENT.*"
+        r"|APCVALUE|APFVALUE",
+        Plausible(-1e6, 1e6, "$/MWh"),
+    ),
+    (r"TRANSMISSIONLOSSFACTOR|DISTRIBUTIONLOSSFACTOR|SECONDARY_TLF", Plausible(0.0, 10.0)),
+    (
+        r"BANDAVAIL\d+|MAXAVAIL|PASAAVAILABILITY|TOTALCLEARED|INITIALMW|AVAILABILITY|UIGF"
+        r"|TOTALDEMAND|DISPATCHABLEGENERATION|DISPATCHABLELOAD|NETINTERCHANGE|CLEAREDSUPPLY"
+        r"|AVAILABLEGENERATION|AVAILABLELOAD|SCADAVALUE|MAXCAPACITY|REGISTEREDCAPACITY|MWFLOW"
+        r"|METEREDMWFLOW|MWLOSSES|IMPORTLIMIT|EXPORTLIMIT|MAXMWIN|MAXMWOUT|MWBREAKPOINT",
+        Plausible(-1e5, 1e5, "MW"),
+    ),
+)
+#: Every other number of every table: finite, and within what any MMS quantity can be.
+ANY_NUMBER = Plausible(-1e15, 1e15)
+#: Interval times (the time and partition columns): from before the NEM's start (December 1998;
+#: registration rows date from 1997) to this century's end.
+INTERVAL_DATES = Plausible(datetime(1990, 1, 1), datetime(2100, 1, 1))
+#: Other dates, such as an effective-until date, which AEMO writes as 2999-12-31 for "no end".
+OTHER_DATES = Plausible(datetime(1900, 1, 1), datetime(3000, 1, 1))
+
+
+#: Columns that order versions of the same row (the greatest wins), where not ``LASTCHANGED``.
+LATEST_BY = {"NEM12_INTERVAL": ("update_datetime", "msats_load_datetime", "source_line")}
+
+
+@dataclass(frozen=True)
 class Column:
     """One stored column: its lower-case name and kind (a key of :data:`KINDS`)."""
 
@@ -251,6 +304,18 @@ class TableSpec:
         return pa.schema([(column.name, KINDS[column.kind][1]) for column in self.columns])
 
     @property
+    def version_order(self) -> tuple[str, ...]:
+        """The columns that order versions of one row, the greatest last written (see
+        :data:`LATEST_BY`; else ``LASTCHANGED`` where the table has it)."""
+        changed = ("lastchanged",) if "lastchanged" in self.kinds else ()
+        return LATEST_BY.get(self.name, changed)
+
+    @property
+    def plausible(self) -> dict[str, Plausible]:
+        """The plausible values of each numeric and date column (see :data:`VALUE_RANGES`)."""
+        return _plausible(self)
+
+    @property
     def entity(self) -> tuple[str, ...]:
         """Key columns that name the thing a registration row describes (e.g. ``duid``), whose
         rows a later effective date or version replaces (``version_of`` where set)."""
@@ -275,6 +340,21 @@ def column_kind(name: str, data_type: str | Mapping) -> str:
         return "string"
     integral = "Integer" in data_type or data_type["Decimal"]["scale"] == 0
     return "int" if integral and IDENTIFIER_COLUMN.fullmatch(name) else "float"
+
+
+@cache
+def _plausible(spec: TableSpec) -> dict[str, Plausible]:
+    ranges = VALUE_RANGES if spec.name in REGISTERED else ()
+    interval = (spec.time_column, spec.partition_column)
+    plausible = {}
+    for column in spec.columns:
+        if column.kind == "float":
+            upper = column.name.upper()
+            found = (bounds for pattern, bounds in ranges if re.fullmatch(pattern, upper))
+            plausible[column.name] = next(found, ANY_NUMBER)
+        elif column.kind in ("datetime", "date"):
+            plausible[column.name] = INTERVAL_DATES if column.name in interval else OTHER_DATES
+    return plausible
 
 
 @cache
@@ -335,13 +415,12 @@ def find_table(name: str) -> TableSpec | None:
 
 def column_problem(spec: TableSpec, columns: Sequence[str]) -> str | None:
     """Why rows with ``columns`` (lower-case names) cannot be stored in ``spec``'s table, or None.
+    Columns the table does not have are no problem: they are dropped (see
+    :func:`unknown_columns`).
 
     >>> column_problem(table_spec("DISPATCHPRICE"), ["settlementdate", "regionid", "rrp"])
     'no INTERVENTION column (it tells the pricing run, 0, from intervention runs)'
     """
-    unknown = [name.upper() for name in columns if name not in spec.kinds]
-    if unknown:
-        return f"columns {', '.join(unknown)} are not in {spec.name} (unknown version?)"
     if len(set(columns)) != len(columns):
         return "a column is named twice"
     absent = [name.upper() for name in spec.required_columns if name not in columns]
@@ -351,6 +430,24 @@ def column_problem(spec: TableSpec, columns: Sequence[str]) -> str | None:
     if absent == ["INTERVENTION"]:
         why = " (it tells the pricing run, 0, from intervention runs)"
     return f"no {', '.join(absent)} column{why}"
+
+
+def unknown_columns(spec: TableSpec, columns: Sequence[str]) -> str | None:
+    """A warning naming the ``columns`` that ``spec``'s table does not have, or None. Such
+    columns (a newer version of the table, say) are dropped and the others stored.
+
+    >>> unknown_columns(table_spec("DISPATCHPRICE"), ["settlementdate", "rrp"]) is None
+    True
+    >>> unknown_columns(table_spec("DISPATCHPRICE"), ["rrp", "newcolumn"]).split(" are")[0]
+    'column(s) NEWCOLUMN'
+    """
+    unknown = [name.upper() for name in columns if name not in spec.kinds]
+    if not unknown:
+        return None
+    return (
+        f"column(s) {', '.join(unknown)} are not in {spec.name} of the MMS Data Model v5.7 "
+        "(a newer version?): dropped, the other columns stored"
+    )
 
 
 @cache

@@ -34,7 +34,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bidstack.errors import InputError, StoreError
+from bidstack.io.conflicts import resolve_conflicts
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import TableSpec, table_spec
 from bidstack.io.values import DATE_FORMS, bad_values, to_kind
@@ -87,7 +88,7 @@ def read_manifest(store: str | os.PathLike) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise StoreError(f"{path}: unreadable manifest ({exc})") from exc
-    if manifest.get("format") != STORE_FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
         raise StoreError(f"{path}: not a bidstack store manifest ({STORE_FORMAT})")
     return manifest
 
@@ -176,6 +177,22 @@ class Staging:
                 writer.close()
             self.writers.clear()
 
+    def drop_rows(self, dropped: Mapping[str, pl.Series]) -> None:
+        """Write the staged files named in ``dropped`` again without the rows marked True."""
+        self.close()
+        for final, mask in dropped.items():
+            path = self.dir / final
+            kept = pq.read_table(path).filter(pa.array(~mask))
+            self.rows[final] = kept.num_rows
+            if not kept.num_rows:
+                path.unlink()
+                del self.rows[final]
+                continue
+            spec = table_spec(Path(final).parts[0])
+            pq.write_table(
+                kept, path, compression=COMPRESSION, write_statistics=spec.statistics_columns
+            )
+
     def discard(self) -> None:
         """Remove the staged files, unless a commit journal says they are to be kept."""
         with suppress(Exception):
@@ -215,6 +232,25 @@ class StoreWriter:
         _write_json(staging.dir / COMMIT, journal)
         self._apply(staging.dir, journal)
 
+    def settle_conflicts(self, staging: Staging, report: SourceReport) -> None:
+        """Drop the staged rows that conflict with rows other sources stored, reporting every
+        conflict (the rule is :mod:`bidstack.io.conflicts`')."""
+        staging.close()
+        sources = {entry.get("source_id"): key for key, entry in self.manifest["sources"].items()}
+        files = sorted(staging.rows)
+        try:
+            dropped = resolve_conflicts(
+                self.root, sources, staging.dir, staging.stem, files, report
+            )
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            for name in files:  # a damaged file of another source: name it
+                for path in sorted((self.root / name).parent.glob("*.parquet")):
+                    parquet_metadata(path)
+            raise StoreError(damaged(self.root, exc)) from exc
+        for final, mask in dropped.items():
+            report.rows[Path(final).parts[0]] -= int(mask.sum())
+        staging.drop_rows(dropped)
+
     def record_rejection(self, key: str, entry: dict) -> None:
         """Remember that source ``key`` was rejected (its earlier rows, if any, stay)."""
         self.manifest["rejected"][key] = entry
@@ -235,7 +271,14 @@ class StoreWriter:
         for transaction in sorted(staging_root.iterdir()):
             journal = transaction / COMMIT
             if journal.exists():
-                self._apply(transaction, json.loads(journal.read_text()))
+                try:
+                    content = json.loads(journal.read_text())
+                except (OSError, ValueError) as exc:
+                    raise StoreError(
+                        f"{journal}: unreadable commit journal of an interrupted write ({exc}); "
+                        f"remove {transaction} and ingest its source again"
+                    ) from exc
+                self._apply(transaction, content)
             else:
                 _remove_transaction(transaction)
 
@@ -304,7 +347,7 @@ def describe(store: str | os.PathLike) -> pl.DataFrame:
         spec = table_spec(directory.name)
         first, last, count = None, None, 0
         for path in files:
-            metadata = pq.ParquetFile(path).metadata
+            metadata = parquet_metadata(path)
             count += metadata.num_rows
             index = metadata.schema.names.index(spec.time_column)
             for group in range(metadata.num_row_groups):
@@ -334,6 +377,22 @@ def describe(store: str | os.PathLike) -> pl.DataFrame:
             "months": pl.Int64,
             "sources": pl.Int64,
         },
+    )
+
+
+def parquet_metadata(path: Path) -> pq.FileMetaData:
+    """The footer of a stored Parquet file, or a :class:`StoreError` if it is damaged."""
+    try:
+        return pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreError(damaged(path, exc)) from exc
+
+
+def damaged(path: Path, exc: Exception) -> str:
+    """The message for a stored file that cannot be read."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (
+        f"{path}: a damaged file in the store ({first}); remove it and ingest its source again"
     )
 
 

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from bidstack.errors import IngestError
 from bidstack.io.report import SourceReport
-from bidstack.io.schema import TableSpec, column_problem, find_table
+from bidstack.io.schema import TableSpec, column_problem, find_table, unknown_columns
 from bidstack.io.sources import Member, quote_name
 from bidstack.io.values import typed_rows
 
@@ -126,7 +126,9 @@ class _TableReader:
         self.where = where
         self.spec = spec
         self.report = report
-        self.source_columns = [c for c in columns if c.lower() not in PANDAS_INDEX_COLUMNS]
+        data = [c for c in columns if c.lower() not in PANDAS_INDEX_COLUMNS]
+        self.unknown = unknown_columns(spec, [name.lower() for name in data])
+        self.source_columns = [name for name in data if name.lower() in spec.kinds]
         self.columns = [name.lower() for name in self.source_columns]
         self.fill_intervention = (
             presume_pricing_run and spec.pricing_run and "intervention" not in self.columns
@@ -149,6 +151,8 @@ class _TableReader:
             if table.num_rows:
                 self.report.stored(self.spec.store_name, table.num_rows)
                 yield self.spec, table
+        if self.unknown and self.row and not self.problem:
+            self.report.add("warning", self.where, f"{self.spec.name}: {self.unknown}")
         if self.problem and skipped:
             self.report.add("skipped", self.where, f"{self.spec.name}: {self.problem}", skipped)
         elif self.fill_intervention and self.row:
@@ -171,7 +175,8 @@ class _TableReader:
 
         kinds = {name: self.spec.kinds[name] for name in frame.columns}
         try:
-            typed, _ = typed_rows(frame, kinds, self.spec.required_columns, reject)
+            required, plausible = self.spec.required_columns, self.spec.plausible
+            typed, _ = typed_rows(frame, kinds, required, reject, plausible)
         except pl.exceptions.PolarsError as exc:  # a column of a type no rule converts (a list)
             raise IngestError(
                 f"{self.where}: a column cannot be stored as its MMS type ({exc}); "

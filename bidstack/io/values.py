@@ -22,11 +22,12 @@ convert becomes null: :func:`bad_values` finds those.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import polars as pl
 
-from bidstack.io.schema import KINDS
+from bidstack.io.schema import KINDS, Plausible
 
 #: AEMO's date-time format (with optional fractional seconds), as Polars spells it.
 DATE_FORMAT = "%Y/%m/%d %H:%M:%S%.f"
@@ -88,17 +89,34 @@ def bad_values(values: pl.Series, converted: pl.Series) -> pl.Series:
     return (converted.is_null() & present).alias(values.name)
 
 
+def implausible(values: pl.Series, plausible: Plausible) -> pl.Series:
+    """True where a typed value lies outside ``plausible`` (or, a number, is not finite)."""
+    low, high = plausible.low, plausible.high
+    if values.dtype == pl.Date:
+        low, high = low.date(), high.date()
+    return (values.is_not_null() & ~values.is_between(low, high)).alias(values.name)
+
+
+def why_implausible(name: str, given: object, value: object, plausible: Plausible) -> str:
+    """What is wrong with ``value`` (typed from ``given``) in column ``name``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name.upper()} is {given!r}: not a finite number"
+    return f"{name.upper()} is {given!r}: outside {plausible}"
+
+
 def typed_rows(
     frame: pl.DataFrame,
     kinds: Mapping[str, str],
     required: Sequence[str],
     reject: Callable[[int, str], object],
+    plausible: Mapping[str, Plausible] | None = None,
 ) -> tuple[pl.DataFrame, pl.Series]:
     """``frame`` with each column converted to its kind in ``kinds``, and which rows were kept.
 
-    A row with a value that does not convert, or without a value in a ``required`` column, is
-    left out and passed to ``reject(position, reason)``, once, with the first reason found
-    (``"bad float in RRP: 'x'"``, ``"no SETTLEMENTDATE value"``).
+    A row with a value that does not convert, a value outside its column's ``plausible`` values,
+    or without a value in a ``required`` column, is left out and passed to
+    ``reject(position, reason)``, once, with the first reason found (``"bad float in RRP: 'x'"``,
+    ``"RRP is 'inf': not a finite number"``, ``"no SETTLEMENTDATE value"``).
     """
     typed = frame.with_columns(to_kind(frame[name], kinds[name]) for name in frame.columns)
     bad = pl.repeat(False, frame.height, eager=True)
@@ -106,6 +124,14 @@ def typed_rows(
         failed = bad_values(frame[name], typed[name])
         for position in (failed & ~bad).arg_true():
             reject(int(position), f"bad {kinds[name]} in {name.upper()}: {frame[name][position]!r}")
+        bad |= failed
+    for name, bounds in (plausible or {}).items():
+        if name not in frame.columns:
+            continue
+        failed = implausible(typed[name], bounds) & ~bad
+        for position in failed.arg_true():
+            given, value = frame[name][position], typed[name][position]
+            reject(int(position), why_implausible(name, given, value, bounds))
         bad |= failed
     for name in required:
         absent = typed[name].is_null() & ~bad

@@ -76,17 +76,17 @@ MISSING_CODE = -128
 #: Why a row is ``invalid_input`` (uint8; 0 = the row is valid). The first check that fails wins.
 INVALID_REASONS = (
     "",
-    "price band missing",
+    "price band missing (or not finite)",
     "band prices not strictly ascending",
-    "mlf missing or not positive",
-    "tp_min, tp_max or SRMC+ missing",
-    "max_capacity missing or negative",
+    "mlf missing or not positive (or not finite)",
+    "tp_min, tp_max or SRMC+ missing (or not finite)",
+    "max_capacity missing or negative (or not finite)",
     "constraint_status missing or not one of -1, 0, 1",
     "semidispatchcap missing",
     "price_type missing or not one of 10, 1, -1, -10",
     "price_phase missing or not one of 10, 1, -1, -10",
     "price_phase 10 with a price_type other than 10",
-    "frrp missing where a rule cell needs it",
+    "frrp missing (or not finite) where a rule cell needs it",
 )
 (
     REASON_NONE,

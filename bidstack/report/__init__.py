@@ -17,6 +17,7 @@ import polars as pl
 from bokeh.embed import components
 from bokeh.resources import Resources
 
+from bidstack.outputs import LISTING, record
 from bidstack.report import charts
 from bidstack.report.data import ReportData, load
 from bidstack.report.page import (
@@ -138,6 +139,8 @@ def write_report(result, *, title: str = "bidstack backtest") -> Path:
     js = Resources(mode="inline", components=["bokeh"]).render_js()
     path = out / "report.html"
     path.write_text(page(title, js, script, body), encoding="utf-8")
+    if (out / LISTING).exists():  # listed among bidstack's files, so a rerun may replace it
+        record(out, path)
     return path
 
 

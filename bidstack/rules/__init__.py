@@ -34,7 +34,8 @@ TABLE_TITLES = {
     "constrained_off": "Constrained off (status +1)",
 }
 _TOP_LEVEL_KEYS = {"name", "description", "price_types", "price_type_10", *codes.TABLES}
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: A variant's name: it names its output folder and columns, so letters, digits, _ and - only.
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _TERM = re.compile(r"^(?:PB(?P<band>[1-9]\d*)|(?P<dir>[<>])\s*(?P<ref>[A-Za-z+]+))$", re.IGNORECASE)
 _CALL = re.compile(r"^(?P<op>min|max)\s*\((?P<args>.*)\)$", re.IGNORECASE)
 _REFERENCE_BY_KEY = {ref.lower(): ref for ref in codes.REFERENCES}
@@ -160,8 +161,12 @@ def parse_variant(text: str, *, source: str, default_name: str) -> Variant:
             f"price_type_10 and the tables {', '.join(codes.TABLES)})"
         )
     name = data.get("name", default_name)
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise RuleError(f"{source}: `name` must be letters, digits, '_', '.' or '-', got {name!r}")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        given = "" if "name" in data else " (from the file name: set `name` in the file)"
+        raise RuleError(
+            f"{source}: `name` must be letters, digits, '_' or '-' (it names an output folder), "
+            f"got {name!r}{given}"
+        )
     description = data.get("description", "")
     if not isinstance(description, str):
         raise RuleError(f"{source}: `description` must be a string")

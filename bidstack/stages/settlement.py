@@ -31,6 +31,7 @@ of 30 June.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -257,7 +258,7 @@ class Statements:
                 write(folder / f"{name}{suffix}")
                 written.append(folder / f"{name}{suffix}")
         for row in self.totals.iter_rows(named=True):
-            path = folder / f"statement_{row['participantid']}.txt"
+            path = folder / f"statement_{_file_name(row['participantid'])}.txt"
             path.write_text(self.summary(row["participantid"]))
             written.append(path)
         return written
@@ -391,3 +392,9 @@ def reconcile(result: Statements) -> None:
     residue = pl.col("rounding_microdollars").abs() * 2 > MICRODOLLARS_PER_CENT * pl.col("n")
     if totals.filter((pl.col("net_cents") != pl.col("net_cents_days")) | residue).height:
         raise AssertionError("settlement totals are not the sum of their days' cents")
+
+
+def _file_name(participant: str | None) -> str:
+    """A participant's id as part of a file name: characters other than letters, digits, ``_``
+    and ``-`` (a ``/`` or ``..`` from a fleet file or the data) become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", participant or "none")

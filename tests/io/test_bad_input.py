@@ -163,14 +163,14 @@ def test_unknown_table_is_skipped_and_counted(write_mms, tmp_path: Path):
     assert entry["counts"]["skipped_rows"] == 4
 
 
-def test_unknown_column_skips_the_section(write_mms, tmp_path: Path):
-    path = write_mms("column.csv", ("DISPATCH", "PRICE", 9, [*PRICE, "NEWCOLUMN"], [[*GOOD, "1"]]))
+def test_an_unknown_column_is_dropped_and_the_section_stored(write_mms, tmp_path: Path):
+    path = write_mms("column.csv", ("DISPATCH", "PRICE", 5, [*PRICE, "NEWCOLUMN"], [[*GOOD, "1"]]))
     [outcome] = ingest([path], tmp_path / "store")
-    assert issues(outcome, "skipped") == [
-        f"{path}:2: DISPATCH.PRICE v9: columns NEWCOLUMN are not in DISPATCHPRICE "
-        "(unknown version?) (1 row skipped)"
+    assert issues(outcome, "warning") == [
+        f"{path}:2: DISPATCH.PRICE v5: column(s) NEWCOLUMN are not in DISPATCHPRICE of the MMS "
+        "Data Model v5.7 (a newer version?): dropped, the other columns stored"
     ]
-    assert nothing_written(tmp_path / "store")
+    assert outcome.report.rows["dispatchprice"] == 1 and not outcome.failed
 
 
 def test_unknown_version_with_known_columns_is_stored_with_a_warning(write_mms, tmp_path: Path):

@@ -93,13 +93,19 @@ def test_bad_values_in_a_cache_reject_their_rows_naming_file_table_row_and_colum
     assert read(tmp_path / "store", "DISPATCHPRICE").collect()["rrp"].to_list() == [1.0, 5.0]
 
 
+def test_a_cache_column_the_table_does_not_have_is_dropped_with_a_warning(tmp_path: Path):
+    path = cache(tmp_path / (CACHE + ".parquet"), PRICES | {"NEWCOLUMN": ["1", "2"]})
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "warning") == [
+        f"{path}[DISPATCHPRICE]: DISPATCHPRICE: column(s) NEWCOLUMN are not in DISPATCHPRICE of "
+        "the MMS Data Model v5.7 (a newer version?): dropped, the other columns stored"
+    ]
+    assert outcome.report.rows["dispatchprice"] == 2
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        (
-            {"NEWCOLUMN": ["1", "2"]},
-            "columns NEWCOLUMN are not in DISPATCHPRICE (unknown version?)",
-        ),
         (
             {"INTERVENTION": None},
             "no INTERVENTION column (it tells the pricing run, 0, from intervention runs)",

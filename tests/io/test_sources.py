@@ -10,6 +10,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bidstack.errors import IngestError
 from bidstack.io.sources import cache_table, inspect, kind_of, line_chunks
@@ -43,6 +45,57 @@ def test_chunks_hold_whole_lines_whatever_the_buffer(monkeypatch, chunk_bytes: i
     assert b"".join(chunks) == content + b"\n"
     assert sum(seen) == len(content)
     assert hashed.hexdigest() == hashlib.sha256(content).hexdigest()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 40), max_size=30),
+    chunk_bytes=st.integers(1, 48),
+    max_line=st.integers(1, 24),
+    last_line_end=st.booleans(),
+)
+def test_lines_over_the_limit_are_listed_and_never_kept_beyond_a_chunk(
+    lengths: list[int], chunk_bytes: int, max_line: int, last_line_end: bool
+):
+    # every line comes out, in order: as it was, or (over the limit) as a listed long line
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
+        patch.setattr("bidstack.io.sources.MAX_LINE_BYTES", max_line)
+        seen, hashed = read_lines(lengths, chunk_bytes, max_line, last_line_end)
+    content = stream_of(lengths, last_line_end)
+    lines = content.split(b"\n")
+    lines = lines[:-1] if lines[-1] == b"" else lines  # a last line end ends the last line
+    assert [(kept, length) for kept, length in seen] == [
+        (None if len(line) > max_line else line, len(line)) for line in lines
+    ]
+    assert hashed == hashlib.sha256(content).hexdigest()
+
+
+def stream_of(lengths: list[int], last_line_end: bool) -> bytes:
+    lines = [bytes([65 + i % 26]) * length for i, length in enumerate(lengths)]
+    return b"\n".join(lines) + (b"\n" if last_line_end and lines else b"")
+
+
+def read_lines(
+    lengths: list[int], chunk_bytes: int, max_line: int, last_line_end: bool
+) -> tuple[list[tuple[bytes | None, int]], str]:
+    """Each line read back (None where over the limit) with its length, and the stream's hash."""
+    content = stream_of(lengths, last_line_end)
+    hashed = hashlib.sha256()
+    seen: list[tuple[bytes | None, int]] = []
+    for chunk in line_chunks(io.BytesIO(content), lambda _: None, hashed.update):
+        data = bytes(chunk.data[: chunk.size])
+        assert data.endswith(b"\n") and len(chunk.data) <= max(chunk_bytes, 2 * max_line + 2)
+        long = {line.start: line for line in chunk.long_lines}
+        offset = 0
+        for line in data.split(b"\n")[:-1]:
+            if offset in long:
+                assert long[offset].end == offset + len(line)
+                seen.append((None, long[offset].length))
+            else:
+                seen.append((line, len(line)))
+            offset += len(line) + 1
+    return seen, hashed.hexdigest()
 
 
 def test_zip_members_are_classified(tmp_path: Path):

@@ -1,0 +1,156 @@
+"""Rows of a new source that other sources already stored with other values: found at ingest,
+before the source is committed, and resolved by one rule.
+
+A row is identified by its table's ``identity`` (its key, less constant or derived columns; see
+:mod:`bidstack.io.schema`). When a source being ingested holds a row whose identity is already
+stored from another source:
+
+- the same values (a value missing on either side aside, and the version column and where the
+  row came from aside): nothing to say, and :func:`bidstack.io.read` returns the row once;
+- other values and a later version than the stored row's (a later ``LASTCHANGED``, or for NEM12
+  a later ``UPDATE_DATETIME``: see :attr:`~bidstack.io.schema.TableSpec.version_order`): the row
+  is stored, a warning names the earlier source, and ``read`` returns the later version;
+- other values otherwise (no version column, or not later): the new row is rejected, naming the
+  earlier source, the row's key and the values that differ, and the stored row stays.
+
+So the first source of a row wins unless the later one says, by its version column, that it is
+a later version. Only the month partitions the new source writes to are compared, and only where
+another source has files there, so ingesting months not yet stored costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from bidstack.io.report import SourceReport
+from bidstack.io.schema import TableSpec, table_spec
+
+#: Columns that say where a row came from, not what it says: not compared.
+PROVENANCE = ("source_file", "source_line")
+#: Differing values shown in a message.
+SHOWN_VALUES = 3
+
+
+def resolve_conflicts(
+    root: Path,
+    sources: Mapping[str, str],
+    staged: Path,
+    stem: str,
+    files: list[str],
+    report: SourceReport,
+) -> dict[str, pl.Series]:
+    """The rows to drop from each staged file of one source (a mask per file name, True where
+    the row is rejected), reporting each conflict with the stored rows of other sources.
+
+    ``root`` is the store, ``sources`` maps a stored file's stem (source id) to its source's key,
+    ``staged`` the folder holding the new source's ``files`` (``table/month=.../stem.parquet``).
+    """
+    dropped = {}
+    for name in files:
+        others = sorted(
+            path for path in (root / name).parent.glob("*.parquet") if path.stem != stem
+        )
+        if not others:
+            continue
+        spec = table_spec(Path(name).parts[0])
+        rejected = _compare(spec, staged / name, others, sources, report)
+        if rejected is not None and rejected.any():
+            dropped[name] = rejected
+    return dropped
+
+
+def _compare(
+    spec: TableSpec,
+    new_path: Path,
+    others: list[Path],
+    sources: Mapping[str, str],
+    report: SourceReport,
+) -> pl.Series | None:
+    """Which rows of the staged file ``new_path`` are refused (None: none conflict)."""
+    key = list(spec.identity or spec.primary_key)
+    order = spec.version_order
+    values = [name for name in spec.kinds if name not in (*spec.primary_key, *order, *PROVENANCE)]
+    if not values:
+        return None
+    changed = list(order[:1])
+    new = pl.read_parquet(new_path, columns=[*key, *values, *changed]).with_row_index("_row")
+    old = pl.concat(
+        pl.scan_parquet(path)
+        .select(*key, *values, *changed)
+        .with_columns(pl.lit(sources.get(path.stem, path.stem)).alias("_source"))
+        for path in others
+    )
+    joined = (
+        new.lazy().join(old, on=key, how="inner", suffix="_stored", nulls_equal=False).collect()
+    )
+    if not joined.height:
+        return None
+    differ = [
+        (pl.col(name) != pl.col(f"{name}_stored")).fill_null(False).alias(f"_differs_{name}")
+        for name in values
+    ]
+    joined = joined.with_columns(pl.any_horizontal(differ).alias("_differs"), *differ)
+    conflicts = joined.filter("_differs")
+    if not conflicts.height:
+        return None
+    later = (
+        (pl.col(changed[0]) > pl.col(f"{changed[0]}_stored")).fill_null(False)
+        if changed
+        else pl.lit(False)
+    )
+    conflicts = conflicts.with_columns(later.alias("_later"))
+    refused = conflicts.group_by("_row").agg(pl.col("_later").all()).filter(~pl.col("_later"))
+    refused_rows = set(refused["_row"].to_list())
+    for (source, is_later), group in conflicts.group_by("_source", "_later", maintain_order=True):
+        rows = group.filter(pl.col("_row").is_in(refused_rows) != is_later)["_row"].unique()
+        if not rows.len():
+            continue
+        first = group.filter(pl.col("_row") == rows.min()).row(0, named=True)
+        where = report.path
+        columns = (key, values, changed[0] if changed else "lastchanged")
+        report.add(*_issue(where, spec, source, is_later, first, columns, rows.len()))
+    return new["_row"].is_in(refused["_row"].implode())
+
+
+def _issue(
+    where: str,
+    spec: TableSpec,
+    source: str,
+    later: bool,
+    row: dict,
+    columns: tuple[list[str], list[str], str],
+    count: int,
+) -> tuple[str, str, str, int]:
+    """(severity, where, message, rows) of the conflicts of one table with one stored source;
+    ``columns`` are the key, the values compared and the version column."""
+    key, values, version = columns
+    named = ", ".join(f"{name.upper()} {row[name]}" for name in key)
+    differ = [name for name in values if row[f"_differs_{name}"]]
+    shown = "; ".join(
+        f"{name.upper()} {row[f'{name}_stored']} there, {row[name]} here"
+        for name in differ[:SHOWN_VALUES]
+    )
+    more = f" and {len(differ) - SHOWN_VALUES} more" if len(differ) > SHOWN_VALUES else ""
+    rows, come = (
+        (f"{count} rows of {spec.name}", "come")
+        if count > 1
+        else (f"a row of {spec.name}", "comes")
+    )
+    if later:
+        return (
+            "warning",
+            where,
+            f"{rows} stored from {source} with other values (first: {named}: {shown}{more}) "
+            f"{come} again with a later {version.upper()}: stored, and read returns the later",
+            0,
+        )
+    return (
+        "rejected",
+        where,
+        f"{rows} stored from {source} with other values (first: {named}: {shown}{more}) "
+        f"{come} again without a later {version.upper()}: refused, the rows first stored are kept",
+        count,
+    )
