@@ -27,7 +27,7 @@ _LAZY = {
     "allocate": "bidstack.allocation",
     "allocate_with_report": "bidstack.allocation",
     "output_columns": "bidstack.allocation",
-    "derive_price_type_phase": "bidstack.allocation",
+    "derive_price_type_phase": "bidstack.phase",
     "Allocation": "bidstack.allocation",
 }
 

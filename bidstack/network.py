@@ -25,12 +25,15 @@ reverses it) with the whole loss on the sending region, as nempy sets Basslink's
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
 
 from bidstack.errors import InputError
+from bidstack.fleet import Fleet
+from bidstack.problems import PROBLEM_SCHEMA
 from bidstack.stages.network import LIMIT_COLUMNS, LINK_COLUMNS, Network
 
 #: The tables the optimised network needs, and the optional per-interval limits.
@@ -273,4 +276,76 @@ def _narrow(limits: pl.DataFrame, dispatch: pl.DataFrame) -> pl.DataFrame:
             .alias("upper_mw")
         )
         .drop("exportlimit", "importlimit")
+    )
+
+
+def window_network(
+    tables: NetworkTables,
+    flows: pl.DataFrame,
+    sums: pl.DataFrame,
+    fleet: Fleet,
+    store: str | os.PathLike = "the store",
+) -> tuple[Network | None, str]:
+    """The interconnectors of the window and the mode they run in (``[market]``
+    ``interconnectors``: ``"optimised"``, the default when the store has the network tables,
+    ``"historical"`` or ``"none"``). ``flows``: as AEMO dispatched them
+    (:func:`bidstack.market_reads.interconnector_history`); ``sums``: DISPATCHREGIONSUM
+    (:func:`bidstack.market_reads.region_sums`)."""
+    options = fleet.market
+    mode = options.interconnectors or ("none" if tables.empty else "optimised")
+    if mode != "optimised":
+        return None, mode
+    if tables.empty:
+        raise InputError(
+            f"{store}: interconnectors = optimised needs INTERCONNECTORCONSTRAINT, LOSSMODEL and "
+            "LOSSFACTORMODEL in the store (ingest them), or set [market] interconnectors"
+        )
+    loss_demand = sums.select(
+        "regionid",
+        "interval_datetime",
+        (pl.col("initialsupply") + pl.col("demandforecast")).alias("loss_demand"),
+    )
+    limits = flows if options.interconnector_limits == "dispatch" else None
+    built = network(tables, loss_demand, dispatch_limits=limits, as_of=options.network_as_of)
+    return built, mode
+
+
+def flows_beyond_limits(history: pl.DataFrame) -> pl.DataFrame:
+    """Problem rows for intervals whose historical flow lies beyond its own export or import
+    limit (``flow_beyond_limits``): the limits NEMDE reported are then not the ones it applied."""
+    tolerance = 1e-3
+    beyond = (pl.col("mwflow") > pl.col("exportlimit") + tolerance) | (
+        pl.col("mwflow") < pl.col("importlimit") - tolerance
+    )
+    return (
+        history.filter(beyond.fill_null(False))
+        .select(
+            pl.lit("flow_beyond_limits").alias("kind"),
+            pl.lit(None, pl.String).alias("regionid"),
+            pl.col("interconnectorid").alias("duid"),
+            "interval_datetime",
+            pl.format(
+                "MWFLOW {} outside its limits [{}, {}]", "mwflow", "importlimit", "exportlimit"
+            ).alias("detail"),
+        )
+        .cast(PROBLEM_SCHEMA)
+    )
+
+
+def historical_links(history: pl.DataFrame) -> pl.DataFrame:
+    """The flows of :func:`interconnector_history` in the dispatch stage's ``links`` columns, for
+    ``interconnectors = "historical"``, where flows are held at history."""
+    return history.select(
+        pl.col("interconnectorid").alias("linkid"),
+        "interconnectorid",
+        pl.lit(None, pl.String).alias("from_region"),
+        pl.lit(None, pl.String).alias("to_region"),
+        "interval_datetime",
+        pl.col("mwflow").alias("flow_mw"),
+        pl.col("mwlosses").alias("losses_mw"),
+        pl.lit(None, pl.Float64).alias("withdrawn_mw"),
+        pl.lit(None, pl.Float64).alias("injected_mw"),
+        pl.col("marginalloss").alias("marginal_loss"),
+        (pl.col("mwflow") >= pl.col("exportlimit") - 1e-3).alias("at_export_limit"),
+        (pl.col("mwflow") <= pl.col("importlimit") + 1e-3).alias("at_import_limit"),
     )

@@ -12,7 +12,7 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-from bidstack.inputs import history_prices
+from bidstack.market_reads import history_prices
 from bidstack.rules import Variant, format_variant
 
 #: How :func:`bidstack.rules.load_variant` names the source of a built-in variant.

@@ -13,8 +13,8 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from bidstack.allocation import derive_price_type_phase
 from bidstack.columns import PRICE_BANDS
+from bidstack.phase import derive_price_type_phase
 
 #: A typical set of NEM energy price bands ($/MWh), jittered per unit and trading day.
 TYPICAL_BANDS = np.array([-1000.0, -50.0, 0.0, 45.0, 90.0, 150.0, 300.0, 1000.0, 5000.0, 16000.0])

@@ -6,19 +6,19 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import polars as pl
 import pytest
 
-from bidstack.backtest import _Totals, backtest, month_windows
+from bidstack.backtest import backtest, month_windows
 from bidstack.cli import main
 from bidstack.demo import synthetic_market
 from bidstack.errors import InputError
 from bidstack.fleet import load_fleet, parse_fleet
-from bidstack.inputs import initial_mw
 from bidstack.io import read, write_table
+from bidstack.market_reads import initial_mw
 from bidstack.report import write_report
+from bidstack.summary import Peak, bid_stack
 
 
 @pytest.fixture(scope="module")
@@ -291,13 +291,14 @@ def test_bid_stack_keeps_a_scenario_not_dispatched_at_the_peak() -> None:
         "price": pl.Float64,
         "demand": pl.Float64,
     }
-    not_dispatched = SimpleNamespace(regions=pl.DataFrame(schema=regions))
-    peak = pl.DataFrame([("SA1", at, 55.0, 120.0)], regions, orient="row")
-    dispatched = SimpleNamespace(regions=peak)
-    totals = _Totals(fleet_units={"G"}, stack_demand=120.0)
-    totals.add_stack("baseline", offers, not_dispatched, ("SA1", at))
-    totals.add_stack("v1", offers, dispatched, ("SA1", at))
-    prices = totals.stack.group_by("scenario", maintain_order=True).agg(
+    not_dispatched = pl.DataFrame(schema=regions)
+    dispatched = pl.DataFrame([("SA1", at, 55.0, 120.0)], regions, orient="row")
+    peak = Peak("SA1", at, 120.0)
+    stack = pl.concat(
+        [bid_stack("baseline", offers, not_dispatched, peak, ["G"]),
+         bid_stack("v1", offers, dispatched, peak, ["G"])]
+    )  # fmt: skip
+    prices = stack.group_by("scenario", maintain_order=True).agg(
         pl.col("clearing_price").first()
     )
     assert prices.rows() == [("baseline", None), ("v1", 55.0)]

@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 
 from bidstack.fleet import parse_fleet
-from bidstack.inputs import demand, initial_mw, physical_dispatch
+from bidstack.inputs import demand
 from bidstack.io import read
+from bidstack.market_reads import initial_mw, physical_dispatch, region_sums
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,7 @@ def test_a_run_starts_and_cleared_demand_sums_from_the_intervention_run(sample_i
         source="test",
     )  # fmt: skip
     offers = pl.DataFrame({"duid": ["HDWF2", "AGLHAL"], "regionid": ["SA1", "SA1"]})
-    frame, _ = demand(store, *window, fleet, offers)
+    frame = demand(region_sums(store, *window), physical_dispatch(store, *window), fleet, offers)
     cleared = read(store, "DISPATCHLOAD", *window, raw=True).collect()
     expected = cleared.filter(pl.col("intervention") == 1).get_column("totalcleared").sum()
     assert frame.get_column("demand").to_list() == [pytest.approx(expected, abs=1e-9)]

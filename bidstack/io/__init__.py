@@ -3,7 +3,8 @@
 Public API:
 
 - :func:`ingest` files into a store (``bidstack ingest`` on the command line);
-- :func:`read` a table back with MMS semantics; :func:`read_local_price` (dense),
+- :func:`read` a table back with MMS semantics (or :meth:`Store.open` a store once and
+  :meth:`Store.read` it many times); :func:`read_local_price` (dense),
   :func:`read_effective` / :func:`effective_on` (registration rows in force on dates);
 - :func:`trading_day`, the 04:00-to-04:00 trading day of a market time;
 - :func:`write_table` to write a frame into a store as ``bidstack ingest`` does;
@@ -13,6 +14,7 @@ Public API:
 
 from bidstack.io.ingest import Outcome, ingest
 from bidstack.io.read import (
+    Store,
     effective_on,
     market_time,
     read,
@@ -25,6 +27,7 @@ from bidstack.io.store import describe, partition_dir, read_manifest, table_dir,
 
 __all__ = [
     "Outcome",
+    "Store",
     "TableSpec",
     "describe",
     "effective_on",

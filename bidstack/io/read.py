@@ -93,6 +93,110 @@ def market_time(value: Moment) -> datetime:
     raise InputError(f"{value!r} is not a date-time")
 
 
+class Store(os.PathLike):
+    """A store opened for reading: recovered once, each table's files found once, then scanned
+    as often as asked (see :meth:`read`). A path-like, so it goes wherever a store path does.
+
+    Reading never writes: an interrupted write is finished (or discarded) by :meth:`open`, not
+    at every read. Open it again to see what was ingested since.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, list[Path]] = {}
+        self._scans: dict[str, pl.LazyFrame] = {}
+        self._suspects: dict[str, list[Path]] = {}
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> Store:
+        """The store at ``path``, recovered from any interrupted write."""
+        if isinstance(path, Store):
+            return path
+        root = Path(path)
+        if not root.is_dir():
+            raise StoreError(f"{root}: no such store")
+        recover(root)
+        return cls(root)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.root)
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def __reduce__(self) -> tuple:
+        return Store, (self.root,)
+
+    def files(self, spec: TableSpec) -> list[Path]:
+        """The table's Parquet files, found (and their footers checked) on first use: a damaged
+        file is named here, not met deep inside a later collect."""
+        if spec.store_name not in self._files:
+            files = sorted((self.root / spec.store_name).glob("month=*/*.parquet"))
+            for path in files:
+                status = path.stat()
+                _readable(path, status.st_mtime_ns, status.st_size)
+            self._files[spec.store_name] = files
+        return self._files[spec.store_name]
+
+    def scan(self, spec: TableSpec) -> pl.LazyFrame:
+        """Every row of the table as stored, with its ``month`` partition (one scan per table)."""
+        if spec.store_name not in self._scans:
+            empty = pl.LazyFrame(schema=spec.polars_schema | {"month": pl.String})
+            self._scans[spec.store_name] = (
+                pl.scan_parquet(
+                    self.root / spec.store_name,
+                    hive_partitioning=True,
+                    hive_schema={"month": pl.String},
+                ).select(empty.collect_schema().names())
+                if self.files(spec)
+                else empty
+            )
+        return self._scans[spec.store_name]
+
+    def without_intervention(self, spec: TableSpec) -> list[Path]:
+        """The table's files holding rows without an INTERVENTION value (from statistics)."""
+        if spec.store_name not in self._suspects:
+            self._suspects[spec.store_name] = [
+                path
+                for path in self.files(spec)
+                if _null_count(path, path.stat().st_mtime_ns, "intervention")
+            ]
+        return self._suspects[spec.store_name]
+
+    def read(
+        self,
+        table: str,
+        start: Moment | None = None,
+        end: Moment | None = None,
+        duids: Iterable[str] | None = None,
+        *,
+        bidtype: str | None = "ENERGY",
+        raw: bool = False,
+    ) -> pl.LazyFrame:
+        """Rows of ``table`` with interval time in ``(start, end]``: see :func:`read`."""
+        spec = table_spec(table)
+        begin = market_time(start) if start is not None else None
+        finish = market_time(end) if end is not None else None
+        if begin is not None and finish is not None and finish < begin:
+            raise InputError(f"end {finish} is before start {begin}")
+        frame = self.scan(spec)
+        if duids is not None:
+            if "duid" not in spec.kinds:
+                raise InputError(f"{spec.name} has no DUID column to select units by")
+            frame = frame.filter(pl.col("duid").is_in(list(duids)))
+        if spec.effective_date:
+            frame = _in_force(frame, spec, begin, finish)
+        elif spec.name in TRADING_DAY_TABLES:
+            frame = _trading_days(frame, spec, begin, finish)
+        else:
+            frame = _window(frame, spec, begin, finish)
+        if not raw:
+            if spec.pricing_run:
+                _check_interventions(self, spec, frame, begin, finish)
+            frame = _mms_semantics(frame, spec, bidtype)
+        return frame.drop("month").sort([spec.time_column, *spec.primary_key])
+
+
 def read(
     store: str | os.PathLike,
     table: str,
@@ -110,28 +214,11 @@ def read(
     :mod:`bidstack.io.schema`). The MMS semantics in this module's docstring are applied unless
     ``raw``; ``bidtype`` applies to bid tables only. Raises :class:`StoreError` if the pricing
     run is asked of rows stored without INTERVENTION.
+
+    ``store`` is a path (opened, and so recovered, at each call) or a :class:`Store` opened
+    once for many reads.
     """
-    spec = table_spec(table)
-    begin = market_time(start) if start is not None else None
-    finish = market_time(end) if end is not None else None
-    if begin is not None and finish is not None and finish < begin:
-        raise InputError(f"end {finish} is before start {begin}")
-    frame = _scan(store, spec)
-    if duids is not None:
-        if "duid" not in spec.kinds:
-            raise InputError(f"{spec.name} has no DUID column to select units by")
-        frame = frame.filter(pl.col("duid").is_in(list(duids)))
-    if spec.effective_date:
-        frame = _in_force(frame, spec, begin, finish)
-    elif spec.name in TRADING_DAY_TABLES:
-        frame = _trading_days(frame, spec, begin, finish)
-    else:
-        frame = _window(frame, spec, begin, finish)
-    if not raw:
-        if spec.pricing_run:
-            _check_interventions(Path(store), spec, frame, begin, finish)
-        frame = _mms_semantics(frame, spec, bidtype)
-    return frame.drop("month").sort([spec.time_column, *spec.primary_key])
+    return Store.open(store).read(table, start, end, duids, bidtype=bidtype, raw=raw)
 
 
 def read_effective(
@@ -224,24 +311,6 @@ def _dispatch_intervals(begin: datetime, finish: datetime) -> list[datetime]:
     return [first + index * DISPATCH_INTERVAL for index in range(count)]
 
 
-def _scan(store: str | os.PathLike, spec: TableSpec) -> pl.LazyFrame:
-    root = Path(store)
-    if not root.is_dir():
-        raise StoreError(f"{root}: no such store")
-    recover(root)
-    directory = root / spec.store_name
-    empty = pl.LazyFrame(schema=spec.polars_schema | {"month": pl.String})
-    files = list(directory.glob("month=*/*.parquet"))
-    if not files:
-        return empty
-    for path in files:  # a damaged file is named here, not met deep inside a later collect
-        status = path.stat()
-        _readable(path, status.st_mtime_ns, status.st_size)
-    return pl.scan_parquet(
-        directory, hive_partitioning=True, hive_schema={"month": pl.String}
-    ).select(empty.collect_schema().names())
-
-
 def _months(first: date | None, last: date | None, *, undated: bool = False) -> pl.Expr:
     """Partition filter: the months from ``first`` to ``last`` (either may be open), and the
     partition of undated rows if ``undated``."""
@@ -324,7 +393,7 @@ def _in_force(
 
 
 def _check_interventions(
-    root: Path,
+    store: Store,
     spec: TableSpec,
     frame: pl.LazyFrame,
     begin: datetime | None,
@@ -337,9 +406,8 @@ def _check_interventions(
     last = finish.strftime(MONTH_FORMAT) if finish is not None else "~"
     suspects = [
         path
-        for path in sorted((root / spec.store_name).glob("month=*/*.parquet"))
+        for path in store.without_intervention(spec)
         if first <= path.parent.name.removeprefix("month=") <= last
-        and _null_count(path, path.stat().st_mtime_ns, "intervention")
     ]
     if not suspects:
         return
@@ -349,7 +417,7 @@ def _check_interventions(
     stems = {path.stem for path in suspects}
     sources = sorted(
         key
-        for key, entry in read_manifest(root)["sources"].items()
+        for key, entry in read_manifest(store.root)["sources"].items()
         if entry.get("source_id") in stems
     )
     named = ", ".join(sources[:SHOWN_SOURCES]) + (", ..." if len(sources) > SHOWN_SOURCES else "")

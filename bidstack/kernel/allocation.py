@@ -11,14 +11,20 @@ parallel task takes its rows in blocks of :data:`BLOCK_ROWS` and, for a block,
 1. marks the rows whose offer differs from the row before and gives each row its *key*:
    constraint status, semi-dispatch cap, PT and PP, 96 keys in all, plus one for a row whose
    codes are out of range (loops that vectorise);
-2. at the start of each segment validates the offer, answers its threshold terms once, and
-   resolves every cell of every variant into a table of 97 entries per variant: the packed band,
-   outcome and within-limits flag of each key;
+2. at the start of each segment finds the offer in the task's cache, or validates it, answers
+   its threshold terms and resolves every cell of every variant into a table of 97 entries per
+   variant: the packed band, outcome and within-limits flag of each key
+   (:mod:`bidstack.kernel.offer_table`);
 3. looks each row of the segment up in that table, a gather per variant and row;
 4. unpacks the block into the buffers of the Arrow output columns while they are in cache.
 
 Rows whose thresholds change every interval make one-row segments and are resolved on their
 own; cells with FRRP terms, which change per interval by nature, are resolved row by row.
+
+Each task remembers the offers it has resolved (:data:`CACHE_SETS` sets of two, found by a hash
+of the offer's fourteen values), so that rows in interval-major order — AEMO's order, where
+every row starts a segment — look a unit's offer up (a hash and a compare) instead of resolving
+it again. The answers are the same in any row order; rows grouped by unit are still the faster.
 """
 
 from __future__ import annotations
@@ -27,48 +33,34 @@ import numpy as np
 from numba import njit, prange
 
 from bidstack.kernel.codes import (
-    BAND_NONE,
-    CELL_PRICE_TYPE_10,
-    CELLS_PER_TABLE,
-    MAX_TERMS,
     N_CELLS,
     N_TERMS,
-    OP_MAX,
-    OP_NOT_APPLICABLE,
-    OUTCOME,
     PP_INDEX,
     PT_INDEX,
-    REASON_CAPACITY,
-    REASON_CONSTRAINT_STATUS,
     REASON_FRRP_MISSING,
-    REASON_MLF,
     REASON_NONE,
-    REASON_NOT_ASCENDING,
-    REASON_PHASE_PAIR,
-    REASON_PRICE_MISSING,
-    REASON_PRICE_PHASE,
-    REASON_PRICE_TYPE,
-    REASON_SEMIDISPATCHCAP,
-    REASON_THRESHOLD_MISSING,
-    REF_FRRP,
-    TERM_ABOVE,
-    TERM_BELOW,
-    TERM_NONE,
+)
+from bidstack.kernel.offer_table import (
+    ENTRY_PER_INTERVAL,
+    INVALID_INPUT,
+    KEY_INVALID,
+    N_BANDS,
+    N_ENTRY_OF,
+    N_KEYS,
+    N_OFFER,
+    OUTCOME_SHIFT,
+    cell_program,
+    frrp_entry,
+    resolve_slot,
+    row_reason,
 )
 
-N_BANDS = 10
-#: Offer fields: ten prices, then mlf, TPmin, TPmax, SRMC+.
-N_OFFER = N_BANDS + 4
 #: Rows per parallel task.
 CHUNK_ROWS = 1 << 16
 #: Rows a task handles at a time (steps 1-4 above). A multiple of 8, so that a block fills whole
 #: bytes of the output bitmaps, and a divisor of CHUNK_ROWS; large enough for the column passes
 #: to stream from memory, small enough for the block's scratch to stay in the core's L2 cache.
 BLOCK_ROWS = 1 << 14
-#: Row keys: 3 constraint statuses x 2 semi-dispatch caps x 4 PT x 4 PP, then the key of rows
-#: whose codes are out of range (or PP = 10 with PT != 10), always ``invalid_input``.
-N_KEYS = 3 * 2 * 16
-KEY_INVALID = N_KEYS
 #: Row codes: constraint status + 1 (0..2), semi-dispatch cap (0..1), PT + 10 and PP + 10
 #: (0..20 each), mixed-radix; N_CODES stands for any value out of those ranges.
 N_CODES = 3 * 2 * 21 * 21
@@ -88,33 +80,12 @@ def _key_of_code() -> np.ndarray:
 
 KEY_OF_CODE = _key_of_code()
 
-#: A unit-interval's allocation under one variant, packed in one byte: the band (bits 0-3,
-#: 0 = none), the outcome code (bits 4-5) and within limits (bits 6-7: 0 null, 1 false, 2 true).
-OUTCOME_SHIFT = 4
-WITHIN_SHIFT = 6
-NOT_APPLICABLE = OUTCOME.not_applicable << OUTCOME_SHIFT
-NO_BAND = OUTCOME.no_band << OUTCOME_SHIFT
-INVALID_INPUT = OUTCOME.invalid_input << OUTCOME_SHIFT
-ALLOCATED = OUTCOME.allocated << OUTCOME_SHIFT
-#: The entry of a cell with an FRRP term, resolved per interval; no packed allocation reaches
-#: this value (the largest is 10 | 3 << 4 | 2 << 6 = 186).
-ENTRY_PER_INTERVAL = 255
 
-# Resolving a cell without branches (:func:`_cell_program`, :func:`_resolve_entries`). A cell
-# takes the lowest (``min``) or highest (``max``) band its terms answer, ignoring terms that no
-# band satisfies. Per offer, ``pick`` holds each term's answer twice: as is for ``min`` cells,
-# mirrored (11 - band) for ``max`` cells, with NO_PICK where no band satisfies the term and for
-# TERM_NONE; so a cell of either kind is the minimum of its terms' picks, NO_PICK if none
-# answered. ``entry_of[pick + offset]`` then gives the packed entry, the offset saying which
-# half of the table to read (or pointing at the N/A and per-interval entries).
-NO_PICK = N_BANDS + 1
-OFFSET_MIN = 0  # entries at 1..11
-OFFSET_MAX = NO_PICK + 1  # entries at 13..23
-OFFSET_NOT_APPLICABLE = OFFSET_MAX + 1  # no terms, so always entry_of[NO_PICK + 13]
-OFFSET_PER_INTERVAL = OFFSET_MAX + 2  # no terms kept, so always entry_of[NO_PICK + 14]
-N_ENTRY_OF = OFFSET_PER_INTERVAL + NO_PICK + 1
-if MAX_TERMS != 4:  # pragma: no cover - a guard for whoever changes the rule grammar
-    raise RuntimeError("_resolve_entries takes the lowest of exactly four picks per cell")
+#: Sets of the offer cache of a task (two offers each): ample for the ~500 units of the NEM.
+CACHE_SETS = 1 << 11
+_SET_SHIFT = np.uint64(64 - 11)
+_FNV_BASIS = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
 
 # Constants of the bitmap packing in :func:`_emit`, as uint64 so that Numba keeps the arithmetic
 # unsigned: the low bit of each byte, and the multiplier that gathers those eight bits into the
@@ -162,8 +133,7 @@ def _mark_offer_changes(price_band, mlf, tp_min, tp_max, srmc_plus, lo, hi, firs
 @njit(cache=True)
 def _mark_keys(constraint_status, semidispatchcap, price_type, price_phase, max_capacity, lo,
                hi, code, key):  # fmt: skip
-    """Each row's key (KEY_INVALID where a code or max_capacity is invalid); return how many
-    rows of ``lo..hi-1`` have KEY_INVALID.
+    """Each row's key (KEY_INVALID where a code or max_capacity is invalid).
 
     The first loop packs the codes as they are into ``code``, with no table look-up, so that it
     vectorises; the second looks the keys up.
@@ -180,11 +150,8 @@ def _mark_keys(constraint_status, semidispatchcap, price_type, price_phase, max_
             & (pt >= 0) & (pt <= 20) & (pp >= 0) & (pp <= 20) & (capacity[j] >= 0.0)
         )  # fmt: skip
         code[j] = ((status * 2 + sdc) * 21 + pt) * 21 + pp if valid else N_CODES
-    n_invalid = 0
     for j in range(hi - lo):
         key[j] = KEY_OF_CODE[code[j]]
-        n_invalid += key[j] == KEY_INVALID
-    return n_invalid
 
 
 @njit(cache=True)
@@ -199,191 +166,32 @@ def _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, i, offer):
 
 
 @njit(cache=True)
-def _resolve_offer(offer, referred, answers, within):
-    """Validate an offer and answer its threshold terms; return why it is invalid, or 0.
+def _cached_slot(offer, offer_bits, cached_offer, older):
+    """The cache slot holding ``offer`` and True, or the slot to resolve it into and False.
 
-    Fills ``referred[k]`` (price of band k+1 divided by mlf), ``answers[term]`` (the band each
-    non-FRRP term picks, 0 when none does) and ``within[band]`` (1 if the band may be given
-    volume within [TPmin, TPmax], PB1 always).
+    ``offer_bits`` is ``offer`` viewed as uint64; ``cached_offer`` float64[2 * CACHE_SETS,
+    N_OFFER] (NaN where empty, so a missing value never matches); ``older`` int64[CACHE_SETS],
+    the least recently used slot of each set (0 or 1), the one a new offer replaces.
     """
-    for k in range(N_BANDS):
-        if np.isnan(offer[k]):
-            return REASON_PRICE_MISSING
-    for k in range(1, N_BANDS):
-        if not offer[k] > offer[k - 1]:
-            return REASON_NOT_ASCENDING
-    mlf = offer[N_BANDS]
-    if not mlf > 0.0:
-        return REASON_MLF
-    for k in range(N_BANDS + 1, N_OFFER):
-        if np.isnan(offer[k]):
-            return REASON_THRESHOLD_MISSING
-    for k in range(N_BANDS):
-        referred[k] = offer[k] / mlf
-    for term in range(1, N_BANDS + 1):
-        answers[term] = term
-    for ref in range(REF_FRRP):
-        _answer_threshold(referred, offer[N_BANDS + 1 + ref], ref, answers)
-    tp_min = offer[N_BANDS + 1]
-    tp_max = offer[N_BANDS + 2]
-    within[0] = 0
-    within[1] = 1
-    for band in range(2, N_BANDS + 1):
-        price = referred[band - 1]
-        within[band] = 1 if tp_min <= price <= tp_max else 0
-    return REASON_NONE
-
-
-@njit(cache=True)
-def _answer_threshold(referred, threshold, ref, answers):
-    """``>X``: the lowest band priced above X; ``<X``: the highest band priced below X."""
-    above = BAND_NONE
-    below = BAND_NONE
-    for k in range(N_BANDS):
-        if referred[k] < threshold:
-            below = k + 1
-        if above == BAND_NONE and referred[k] > threshold:
-            above = k + 1
-    answers[TERM_ABOVE + ref] = above
-    answers[TERM_BELOW + ref] = below
-
-
-@njit(cache=True)
-def _row_reason(offer_reason, max_capacity, status, sdc, pt, pp):
-    """Why a row is invalid (the first check that fails), or 0 if it is valid."""
-    if offer_reason != REASON_NONE:
-        return offer_reason
-    if not max_capacity >= 0.0:
-        return REASON_CAPACITY
-    if not -1 <= status <= 1:
-        return REASON_CONSTRAINT_STATUS
-    if not 0 <= sdc <= 1:
-        return REASON_SEMIDISPATCHCAP
-    if not (-10 <= pt <= 10 and PT_INDEX[pt + 10] >= 0):
-        return REASON_PRICE_TYPE
-    if not (-10 <= pp <= 10 and PP_INDEX[pp + 10] >= 0):
-        return REASON_PRICE_PHASE
-    if pp == 10 and pt != 10:
-        return REASON_PHASE_PAIR
-    return REASON_NONE
-
-
-@njit(cache=True)
-def _key_cell(route, v, key):
-    """The cell of variant ``v`` that a row key selects (SPEC §2, "which table applies")."""
-    status_sdc, pt_pp = divmod(key, 16)
-    pti, ppi = divmod(pt_pp, 4)
-    if pti == 3:
-        return CELL_PRICE_TYPE_10
-    status, sdc = divmod(status_sdc, 2)
-    return route[v, status, sdc] * CELLS_PER_TABLE + ppi * 3 + pti
-
-
-@njit(cache=True)
-def _has_frrp_term(terms, v, cell):
-    for t in range(MAX_TERMS):
-        if terms[v, cell, t] in (TERM_ABOVE + REF_FRRP, TERM_BELOW + REF_FRRP):
-            return True
-    return False
-
-
-@njit(cache=True)
-def _cell_program(op, terms, route):
-    """What resolving each cell needs, from the compiled rules (once per call).
-
-    Returns ``cell_pick`` int64[V, N_CELLS, MAX_TERMS] (where each term's pick is in ``pick``),
-    ``cell_offset`` int64[V, N_CELLS] (its offset in ``entry_of``), ``cell_of_key`` int64[V,
-    N_KEYS] (the cell each row key selects) and ``per_interval`` bool[V] (the variant has cells
-    with FRRP terms).
-    """
-    n_variants = op.shape[0]
-    cell_pick = np.zeros((n_variants, N_CELLS, MAX_TERMS), dtype=np.int64)
-    cell_offset = np.empty((n_variants, N_CELLS), dtype=np.int64)
-    per_interval = np.zeros(n_variants, dtype=np.bool_)
-    for v in range(n_variants):
-        for cell in range(N_CELLS):
-            if op[v, cell] == OP_NOT_APPLICABLE:
-                cell_offset[v, cell] = OFFSET_NOT_APPLICABLE
-            elif _has_frrp_term(terms, v, cell):
-                cell_offset[v, cell] = OFFSET_PER_INTERVAL
-                per_interval[v] = True
-            else:
-                is_max = op[v, cell] == OP_MAX
-                cell_offset[v, cell] = OFFSET_MAX if is_max else OFFSET_MIN
-                ended = False
-                for t in range(MAX_TERMS):
-                    ended = ended or terms[v, cell, t] == TERM_NONE
-                    term = TERM_NONE if ended else terms[v, cell, t]
-                    cell_pick[v, cell, t] = term + (N_TERMS if is_max else 0)
-    cell_of_key = np.empty((n_variants, N_KEYS), dtype=np.int64)
-    for v in range(n_variants):
-        for key in range(N_KEYS):
-            cell_of_key[v, key] = _key_cell(route, v, key)
-    return cell_pick, cell_offset, cell_of_key, per_interval
-
-
-@njit(cache=True)
-def _resolve_entries(answers, within, cell_pick, cell_offset, cell_of_key, pick, entry_of,
-                     cell_entry, entries):  # fmt: skip
-    """Every variant's packed allocation for each row key under the current offer.
-
-    ``answers`` and ``within`` come from :func:`_resolve_offer`; ``pick``, ``entry_of`` and
-    ``cell_entry`` are scratch; ``entries`` is uint8[V, N_KEYS + 1], its last column left as it
-    is (``invalid_input``).
-    """
-    for term in range(N_TERMS):
-        answer = answers[term]
-        pick[term] = answer if answer != BAND_NONE else NO_PICK
-        pick[N_TERMS + term] = NO_PICK - answer if answer != BAND_NONE else NO_PICK
-    pick[TERM_NONE] = NO_PICK
-    pick[N_TERMS + TERM_NONE] = NO_PICK
-    for band in range(1, N_BANDS + 1):
-        entry = band | ALLOCATED | (within[band] + 1) << WITHIN_SHIFT
-        entry_of[OFFSET_MIN + band] = entry
-        entry_of[OFFSET_MAX + NO_PICK - band] = entry
-    entry_of[OFFSET_MIN + NO_PICK] = NO_BAND
-    entry_of[OFFSET_MAX + NO_PICK] = NO_BAND
-    entry_of[OFFSET_NOT_APPLICABLE + NO_PICK] = NOT_APPLICABLE
-    entry_of[OFFSET_PER_INTERVAL + NO_PICK] = ENTRY_PER_INTERVAL
-    for v in range(cell_pick.shape[0]):
-        for cell in range(N_CELLS):
-            lowest = min(
-                min(pick[cell_pick[v, cell, 0]], pick[cell_pick[v, cell, 1]]),
-                min(pick[cell_pick[v, cell, 2]], pick[cell_pick[v, cell, 3]]),
-            )
-            cell_entry[cell] = entry_of[lowest + cell_offset[v, cell]]
-        for key in range(N_KEYS):
-            entries[v, key] = cell_entry[cell_of_key[v, key]]
-
-
-@njit(cache=True)
-def _resolve_cell(op, terms, v, cell, answers):
-    """The band cell ``cell`` of variant ``v`` picks from ``answers`` (FRRP terms included),
-    BAND_NONE when no term is met: the per-interval path of cells with FRRP terms."""
-    band = BAND_NONE
-    for t in range(MAX_TERMS):
-        term = terms[v, cell, t]
-        if term == TERM_NONE:
-            break
-        answer = answers[term]
-        if answer == BAND_NONE:
-            continue
-        if band == BAND_NONE or (answer > band if op[v, cell] == OP_MAX else answer < band):
-            band = answer
-    return band
-
-
-@njit(cache=True)
-def _frrp_entry(op, terms, v, cell, answers, referred, within, frrp):
-    """The packed allocation of a cell with FRRP terms for one interval's ``frrp``, or
-    ENTRY_PER_INTERVAL if it is missing."""
-    if np.isnan(frrp):
-        return ENTRY_PER_INTERVAL
-    _answer_threshold(referred, frrp, REF_FRRP, answers)
-    band = _resolve_cell(op, terms, v, cell, answers)
-    if band == BAND_NONE:
-        return NO_BAND
-    return band | ALLOCATED | (within[band] + 1) << WITHIN_SHIFT
+    h = _FNV_BASIS
+    for k in range(N_OFFER):
+        h = (h ^ offer_bits[k]) * _FNV_PRIME
+    s = np.int64(h >> _SET_SHIFT)
+    for way in range(2):
+        slot = 2 * s + way
+        same = True
+        for k in range(N_OFFER):
+            if cached_offer[slot, k] != offer[k]:
+                same = False
+                break
+        if same:
+            older[s] = 1 - way
+            return slot, True
+    way = older[s]
+    older[s] = 1 - way
+    slot = 2 * s + way
+    cached_offer[slot, :] = offer
+    return slot, False
 
 
 @njit(cache=True)
@@ -420,13 +228,21 @@ def _allocate_chunk(
     cell_pick, cell_offset, cell_of_key, per_interval = program
     n_variants = op.shape[0]
     offer = np.full(N_OFFER, np.nan)
-    referred = np.empty(N_BANDS)
-    answers = np.zeros(N_TERMS, dtype=np.int8)
-    within = np.zeros(N_BANDS + 1, dtype=np.int8)
+    offer_bits = offer.view(np.uint64)
+    # each cached offer's resolution: why it is invalid, the fields of resolve_offer, and
+    # every variant's entries (the last column of each always ``invalid_input``)
+    slots = 2 * CACHE_SETS
+    cached_offer = np.full((slots, N_OFFER), np.nan)
+    older = np.zeros(CACHE_SETS, dtype=np.int64)
+    cached_reason = np.zeros(slots, dtype=np.int64)
+    cached_referred = np.empty((slots, N_BANDS))
+    cached_answers = np.zeros((slots, N_TERMS), dtype=np.int8)
+    cached_within = np.zeros((slots, N_BANDS + 1), dtype=np.int8)
+    cached_entries = np.empty((slots, n_variants, N_KEYS + 1), dtype=np.uint8)
+    slot = 0
     pick = np.empty(2 * N_TERMS, dtype=np.int64)
     entry_of = np.empty(N_ENTRY_OF, dtype=np.uint8)
     cell_entry = np.empty(N_CELLS, dtype=np.uint8)
-    entries = np.full((n_variants, N_KEYS + 1), INVALID_INPUT, dtype=np.uint8)
     changed = np.empty(BLOCK_ROWS, dtype=np.bool_)
     code = np.empty(BLOCK_ROWS, dtype=np.int32)
     key = np.empty(BLOCK_ROWS, dtype=np.uint8)
@@ -438,51 +254,45 @@ def _allocate_chunk(
         _mark_offer_changes(
             price_band, mlf, tp_min, tp_max, srmc_plus, block_lo, block_lo + m, first, changed
         )
-        n_invalid = _mark_keys(
+        _mark_keys(
             constraint_status, semidispatchcap, price_type, price_phase, max_capacity,
             block_lo, block_lo + m, code, key,
         )  # fmt: skip
-        start = 0
-        while start < m:
-            stop = start + 1
-            while stop < m and not changed[stop]:
-                stop += 1
-            if changed[start]:
-                _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, block_lo + start, offer)
-                offer_reason = _resolve_offer(offer, referred, answers, within)
-                if offer_reason == REASON_NONE:
-                    _resolve_entries(
-                        answers, within, cell_pick, cell_offset, cell_of_key, pick, entry_of,
-                        cell_entry, entries,
+        # row by row, indexing the cache rather than taking views of it, so that rows in
+        # interval-major order (every row a new segment) cost no more than the gathers
+        any_per_interval = per_interval.any()
+        for j in range(m):
+            if changed[j]:
+                _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, block_lo + j, offer)
+                slot, known = _cached_slot(offer, offer_bits, cached_offer, older)
+                if not known:
+                    cached_reason[slot] = resolve_slot(
+                        slot, offer, cached_referred, cached_answers, cached_within,
+                        cached_entries, cell_pick, cell_offset, cell_of_key, pick, entry_of,
+                        cell_entry,
                     )  # fmt: skip
-                else:
-                    entries[:, :] = INVALID_INPUT
-            keys = key[start:stop]
+                offer_reason = cached_reason[slot]
+            row_key = key[j]
             for v in range(n_variants):
-                table, out = entries[v], packed[v, start:stop]
-                for j in range(stop - start):
-                    out[j] = table[keys[j]]
-            if offer_reason != REASON_NONE or n_invalid:
-                for j in range(start, stop):
-                    if offer_reason != REASON_NONE or key[j] == KEY_INVALID:
+                packed[v, j] = cached_entries[slot, v, row_key]
+            if offer_reason != REASON_NONE or row_key == KEY_INVALID:
+                i = block_lo + j
+                reason_out[i] = row_reason(
+                    offer_reason, max_capacity[i], constraint_status[i], semidispatchcap[i],
+                    price_type[i], price_phase[i],
+                )  # fmt: skip
+            if any_per_interval:
+                for v in range(n_variants):
+                    if per_interval[v] and packed[v, j] == ENTRY_PER_INTERVAL:
                         i = block_lo + j
-                        reason_out[i] = _row_reason(
-                            offer_reason, max_capacity[i], constraint_status[i],
-                            semidispatchcap[i], price_type[i], price_phase[i],
+                        entry = frrp_entry(
+                            op, terms, v, cell_of_key[v, row_key], cached_answers[slot],
+                            cached_referred[slot], cached_within[slot], frrp[i],
                         )  # fmt: skip
-            for v in range(n_variants):
-                if not per_interval[v]:
-                    continue
-                for j in range(start, stop):
-                    if packed[v, j] == ENTRY_PER_INTERVAL:
-                        i = block_lo + j
-                        cell = cell_of_key[v, key[j]]
-                        entry = _frrp_entry(op, terms, v, cell, answers, referred, within, frrp[i])
                         if entry == ENTRY_PER_INTERVAL:
                             reason_out[i] = REASON_FRRP_MISSING
                             entry = INVALID_INPUT
                         packed[v, j] = entry
-            start = stop
         _emit(
             packed, block_lo, m, band_out, outcome_out, band_valid_out, within_out,
             within_valid_out,
@@ -520,7 +330,7 @@ def allocate_rows(
       some variant, to why (:data:`bidstack.kernel.codes.INVALID_REASONS`).
     """
     n = max_capacity.size
-    program = _cell_program(op, terms, route)
+    program = cell_program(op, terms, route)
     n_chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
     for c in prange(n_chunks):
         lo = c * CHUNK_ROWS

@@ -28,13 +28,14 @@ and its schedule of prices, which the backtest cannot reproduce from bids.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
 from bidstack.errors import InputError
-from bidstack.io import trading_day
-from bidstack.stages.offers import PROBLEM_SCHEMA
+from bidstack.fleet import MarketOptions
+from bidstack.io import effective_on, trading_day
+from bidstack.problems import PROBLEM_SCHEMA
 from bidstack.stages.settlement import FIVE_MINUTE_SETTLEMENT
 
 #: A MARKET_PRICE_THRESHOLDS row effective on or after this date states the CPT as a sum of
@@ -205,3 +206,103 @@ def history_gaps(history: pl.DataFrame, regions: pl.DataFrame, left: datetime) -
             pl.lit(str(left)),
         ).alias("detail"),
     ).cast(PROBLEM_SCHEMA)
+
+
+def administered_thresholds(
+    rows: pl.DataFrame,
+    apc_rows: pl.DataFrame,
+    left: datetime,
+    right: datetime,
+    options: MarketOptions,
+    regions: list[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per region and trading day from eight days before ``left`` to ``right``, what
+    administered pricing needs (:mod:`bidstack.stages.administered`), and problem rows:
+
+    - ``cumulative_price_threshold``: MARKET_PRICE_THRESHOLDS.ADMINISTERED_PRICE_THRESHOLD in
+      force that day, in five-minute units (a row effective before 2021-10-01 sums half-hourly
+      prices and is multiplied by six); days it does not cover take the fleet file's ``[market]
+      cumulative_price_threshold`` (reported, ``cpt_from_fleet``) or, without one, are not
+      administered (reported, ``cpt_missing``);
+    - ``administered_price_cap`` and ``administered_price_floor``: the fleet file's ``[market]
+      administered_price_cap`` (and its negative), else REGIONAPCINTERVALS in force that day
+      (its highest APCVALUE and lowest APFVALUE, -APC where null), else the APC in force by
+      :data:`ADMINISTERED_PRICE_CAP` and its negative.
+
+    ``rows``: MARKET_PRICE_THRESHOLDS whole; ``apc_rows``: REGIONAPCINTERVALS whole;
+    ``options``: the fleet file's ``[market]``.
+    """
+    first, last = trading_day(left - timedelta(days=8)), trading_day(right)
+    days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    grid = pl.DataFrame({"regionid": sorted(set(regions))}).join(
+        pl.DataFrame({"trading_day": days}, schema={"trading_day": pl.Date}), how="cross"
+    )
+    cpt = pl.DataFrame(schema={"trading_day": pl.Date, "cpt": pl.Float64})
+    if not rows.is_empty():
+        five_minute = pl.col("effectivedate") >= datetime.combine(CPT_FIVE_MINUTE_FROM, time())
+        threshold = pl.col("administered_price_threshold")
+        cpt = (
+            effective_on(rows, "MARKET_PRICE_THRESHOLDS", days)
+            .collect()
+            .select(
+                pl.col("date").dt.date().alias("trading_day"),
+                pl.when(five_minute).then(threshold).otherwise(threshold * 6).alias("cpt"),
+            )
+            .drop_nulls("cpt")
+        )
+    frame = grid.join(cpt, on="trading_day", how="left")
+    in_run = pl.col("trading_day") >= trading_day(left + timedelta(microseconds=1))
+    missing = sorted(frame.filter(pl.col("cpt").is_null() & in_run)["trading_day"].unique())
+    problems = pl.DataFrame(schema=PROBLEM_SCHEMA)
+    if missing:
+        given = options.cumulative_price_threshold
+        kind, detail = (
+            ("cpt_missing", "no cumulative price threshold in force (MARKET_PRICE_THRESHOLDS, "
+             "[market] cumulative_price_threshold): prices are not administered")
+            if given is None
+            else ("cpt_from_fleet", f"no MARKET_PRICE_THRESHOLDS.ADMINISTERED_PRICE_THRESHOLD "
+                  f"in force: the fleet file's cumulative_price_threshold {given} is used")
+        )  # fmt: skip
+        problems = pl.DataFrame(
+            {"kind": kind, "regionid": None, "duid": None, "interval_datetime": None,
+             "detail": f"{len(missing)} trading day(s) from {missing[0]} to {missing[-1]}: "
+             f"{detail}"},
+            schema=PROBLEM_SCHEMA,
+        )  # fmt: skip
+        if given is not None:
+            frame = frame.with_columns(pl.col("cpt").fill_null(given))
+    if options.administered_price_cap is not None:
+        frame = frame.with_columns(
+            apc=pl.lit(options.administered_price_cap), apf=pl.lit(None, pl.Float64)
+        )
+    else:
+        default = pl.DataFrame(
+            {"trading_day": days, "default": [administered_price_cap(d) for d in days]},
+            schema={"trading_day": pl.Date, "default": pl.Float64},
+        )
+        frame = (
+            frame.join(_regional_apc(apc_rows, days), on=["regionid", "trading_day"], how="left")
+            .join(default, on="trading_day")
+            .with_columns(pl.coalesce("apc", "default").alias("apc"))
+        )
+    return frame.select(
+        "regionid",
+        "trading_day",
+        pl.col("cpt").alias("cumulative_price_threshold"),
+        pl.col("apc").alias("administered_price_cap"),
+        pl.coalesce("apf", -pl.col("apc")).alias("administered_price_floor"),
+    ), problems
+
+
+def _regional_apc(rows: pl.DataFrame, days: list) -> pl.DataFrame:
+    """``regionid, trading_day, apc, apf`` from REGIONAPCINTERVALS in force on each day."""
+    schema = {"regionid": pl.String, "trading_day": pl.Date, "apc": pl.Float64, "apf": pl.Float64}
+    if rows.is_empty():
+        return pl.DataFrame(schema=schema)
+    return (
+        effective_on(rows, "REGIONAPCINTERVALS", days)
+        .collect()
+        .group_by("regionid", pl.col("date").dt.date().alias("trading_day"))
+        .agg(pl.col("apcvalue").max().alias("apc"), pl.col("apfvalue").min().alias("apf"))
+        .cast(schema)
+    )

@@ -24,13 +24,13 @@ import polars as pl
 
 from bidstack.allocation import Allocation, allocate_with_report
 from bidstack.columns import BAND_VOLUMES, DEMAND_BID_PREFIX, PRICE_BANDS
+from bidstack.config import BASELINE
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
 from bidstack.market import gate_closes
+from bidstack.problems import PROBLEM_SCHEMA, problem_rows
 from bidstack.rules import load_variants
-from bidstack.stages.offers import PROBLEM_SCHEMA
 
-BASELINE = "baseline"
 #: Step between the padding prices of a demand bid's unused bands ($/MWh).
 _PAD = 1e-3
 
@@ -41,12 +41,16 @@ class BiddingRound:
     the columns of :class:`bidstack.stages.offers.OfferBook`. ``allocation``: the fleet's
     allocation under every variant. ``extra_demand``: MW of demand bids per region-interval
     (``regionid, interval_datetime, demand_bid_mw``). ``problems``: rejected bids and unknown
-    fleet units."""
+    fleet units. ``shared``: the offers every scenario dispatches (the other units' and the demand
+    bids'); ``own``: each scenario's fleet offers, so that ``scenarios[s]`` is ``shared`` and
+    ``own[s]``."""
 
     scenarios: dict[str, pl.DataFrame]
     allocation: Allocation | None
     extra_demand: pl.DataFrame
     problems: pl.DataFrame
+    shared: pl.DataFrame
+    own: dict[str, pl.DataFrame]
 
 
 def bidding_round(
@@ -94,11 +98,13 @@ def bidding_round(
     bids, extra = _demand_bids(demand_bids, fleet.gate_closure_seconds, interval_minutes, problems)
     is_fleet = pl.col("duid").is_in(list(fleet.units))
     others = pl.concat([on_time.filter(~is_fleet), bids], how="diagonal_relaxed")
-    scenarios = {BASELINE: pl.concat([others, on_time.filter(is_fleet)], how="diagonal_relaxed")}
+    own = {BASELINE: on_time.filter(is_fleet)}
+    scenarios = {BASELINE: pl.concat([others, own[BASELINE]], how="diagonal_relaxed")}
     fleet_offers = offers.filter(is_fleet)
     names = [variant.name for variant in load_variants(variants)] if variants else []
     for name in names:
-        scenarios[name] = others  # the fleet's rule-based bids join below, where it has offers
+        # the fleet's rule-based bids join below, where it has offers
+        scenarios[name], own[name] = others, on_time.clear()
     allocation = None
     if names and not fleet_offers.is_empty():
         frame = allocation_input(
@@ -121,7 +127,29 @@ def bidding_round(
                 if c != "ramp_base_mw"
             )  # the re-bid units ramp from their own dispatch, not history's
             scenarios[name] = pl.concat([others, rebid], how="diagonal_relaxed")
-    return BiddingRound(scenarios, allocation, extra, pl.concat(problems))
+            own[name] = rebid
+    return BiddingRound(scenarios, allocation, extra, pl.concat(problems), others, own)
+
+
+def allocation_output(bidding: BiddingRound) -> pl.DataFrame:
+    """The fleet's allocation inputs, derived PT and PP, and results, without band volumes."""
+    allocation = bidding.allocation
+    frame = allocation.frame.select(
+        c for c in allocation.frame.columns if not c.startswith("bandavail")
+    )
+    return (
+        frame.hstack(allocation.derived.get_columns()) if allocation.derived is not None else frame
+    )
+
+
+def rejected_allocations(bidding: BiddingRound) -> pl.DataFrame:
+    """The fleet's unit-intervals the allocation kernel could not evaluate, with why
+    (``invalid_input``)."""
+    rejected = bidding.allocation.rejected
+    regions = bidding.allocation.frame.select(
+        pl.int_range(pl.len(), dtype=pl.UInt64).alias("row"), "regionid"
+    )
+    return problem_rows(rejected.join(regions, on="row", how="left"), "invalid_input")
 
 
 def allocation_input(

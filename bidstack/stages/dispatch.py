@@ -36,17 +36,18 @@ proving its best solution optimal; that solution is kept).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import polars as pl
 
-from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
-from bidstack.kernel.enums import RAMP_PRIORITIES, LimitFlag, LinkState, PriceSource
-from bidstack.kernel.network import DispatchLayout, OfferArrays, dispatch_network_nb
+from bidstack.kernel.enums import RAMP_PRIORITIES
+from bidstack.kernel.network import dispatch_network_nb
 from bidstack.stages import dispatch_checks as checks
 from bidstack.stages.dispatch_checks import KEYS
-from bidstack.stages.network import Network, link_arrays, topology
+from bidstack.stages.dispatch_layout import Layout
+from bidstack.stages.network import Network
 
 #: Branch-and-bound nodes an interval may take before the relaxation is kept.
 MAX_NODES = 4096
@@ -101,6 +102,7 @@ def dispatch(
     ramp_priority: str = "nemde",
     max_nodes: int = MAX_NODES,
     engine: str = "kernel",
+    validate: bool = True,
 ) -> DispatchResult:
     """Dispatch every region and interval, regions linked by ``network`` (None: islands).
 
@@ -117,6 +119,11 @@ def dispatch(
 
     The interval length is the smallest spacing of the intervals (every spacing must be a whole
     number of it); ``interval_minutes`` overrides it and is required for a single interval.
+
+    ``validate=False`` is for callers that :func:`conform` and :func:`screen` the frames
+    themselves (a backtest screens a month's offers once for every scenario): ``offers`` and
+    ``demand`` are then taken as kept and usable, with every column in place, and only
+    ``demand_without_offers`` and ``network_not_proven`` are reported.
 
     >>> import datetime as dt
     >>> t = dt.datetime(2024, 1, 1, 0, 5)
@@ -136,34 +143,16 @@ def dispatch(
         raise InputError(f"ramp_priority must be one of {', '.join(RAMP_PRIORITIES)}")
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    offers = checks.conform(offers, "offers", checks.OFFER_COLUMNS, checks.OPTIONAL_OFFER_COLUMNS)
-    time_dtype = offers.schema["interval_datetime"]
-    demand = checks.conform(
-        demand, "demand", checks.DEMAND_COLUMNS, checks.OPTIONAL_DEMAND_COLUMNS, time_dtype
-    )
     initial = checks.initial_mw_frame(initial_mw)
-    checks.check_unit_regions(offers)
-    demand = demand.with_columns(
-        pl.col("market_price_cap").fill_null(market_price_cap),
-        pl.col("market_floor_price").fill_null(market_floor_price),
-    )
-    demand_ok, demand_problems = checks.screen(
-        demand, checks.demand_checks(), duid=pl.lit(None, pl.String)
-    )
-    usable = demand.filter(demand_ok)
-    offers = offers.with_columns(
-        _has_demand=offers.select(KEYS)
-        .join(usable.select(*KEYS, _x=pl.lit(True)), on=KEYS, how="left", maintain_order="left")
-        .get_column("_x")
-        .fill_null(False),
-        _duplicate=pl.struct("duid", "interval_datetime").is_duplicated(),
-    )
-    offer_ok, offer_problems = checks.screen(offers, checks.offer_checks(), duid=pl.col("duid"))
-    kept = offers.filter(offer_ok)
+    if validate:
+        offers, demand = conform(offers, demand)
+        demand = with_price_limits(demand, market_price_cap, market_floor_price)
+        kept, usable, problems = screen(offers, demand)
+    else:
+        kept, usable, problems = offers, demand, []
     orphans = usable.join(kept.select(KEYS).unique(), on=KEYS, how="anti")
     problems = [
-        offer_problems,
-        demand_problems,
+        *problems,
         checks.problem_rows(
             orphans, "demand_without_offers", pl.lit(None, pl.String), pl.lit("no valid offer")
         ),
@@ -174,7 +163,7 @@ def dispatch(
     minutes = _interval_minutes(
         every.unique().sort("interval_datetime")["interval_datetime"], interval_minutes
     )
-    run = _Layout(kept, usable, initial, network, minutes)
+    run = Layout(kept, usable, initial, network, minutes)
     solve = dispatch_network_nb
     if engine == "reference":
         from bidstack.reference.network_engine import dispatch_network_reference as solve
@@ -202,206 +191,75 @@ def dispatch(
     )
 
 
-class _Layout:
-    """The kernel's arrays for the kept offers and usable demand, and frames of its results."""
-
-    def __init__(self, offers, demand, initial, network, minutes: float) -> None:
-        regions = set(demand["regionid"]) | set(offers["regionid"])
-        if network is not None:
-            named = set(network.links["from_region"]) | set(network.links["to_region"])
-            unknown = sorted(named - regions)
-            if unknown:
-                link = network.links.filter(
-                    pl.col("from_region").is_in(unknown) | pl.col("to_region").is_in(unknown)
-                )["linkid"][0]
-                raise InputError(
-                    f"interconnector link {link} names region {unknown[0]}, which has no demand "
-                    "or offers in the run"
-                )
-        names = sorted(regions)
-        self.topology = topology(names, network.links if network is not None else None)
-        region = pl.Enum(names)
-        times = pl.concat([offers.select("interval_datetime"), demand.select("interval_datetime")])
-        self.intervals = times.unique().sort("interval_datetime")
-        self.minutes = minutes
-        grid = self.intervals.with_row_index("i", offset=0)
-        units = (
-            offers.select("regionid", "duid")
-            .unique()
-            .with_columns(pl.col("regionid").cast(region))
-            .sort("regionid", "duid")
-        )
-        self.units = units.with_row_index("u")
-        rows = (
-            offers.with_columns(pl.col("regionid").cast(region))
-            .join(grid, on="interval_datetime")
-            .join(self.units.select("duid", "u"), on="duid")
-            .sort("i", "u")
-        )
-        self.rows = rows
-        n_int, n_reg = grid.height, len(names)
-        demand_mw = np.full((n_int, n_reg), np.nan)
-        d = demand.with_columns(pl.col("regionid").cast(region)).join(grid, on="interval_datetime")
-        g = d["regionid"].to_physical().to_numpy()
-        demand_mw[d["i"].to_numpy(), g] = d["demand"].to_numpy()
-        limits = (
-            d.group_by("i")
-            .agg(
-                pl.col("market_price_cap").n_unique().alias("caps"),
-                pl.col("market_floor_price").n_unique().alias("floors"),
-                pl.col("market_price_cap").first(),
-                pl.col("market_floor_price").first(),
-            )
-            .sort("i")
-        )
-        split = limits.filter((pl.col("caps") > 1) | (pl.col("floors") > 1))
-        if len(split):
-            at = self.intervals["interval_datetime"][split["i"][0]]
-            raise InputError(f"demand at {at}: regions give different market price caps or floors")
-        cap = np.full(n_int, np.inf)
-        floor = np.full(n_int, -np.inf)
-        cap[limits["i"].to_numpy()] = limits["market_price_cap"].to_numpy()
-        floor[limits["i"].to_numpy()] = limits["market_floor_price"].to_numpy()
-        elapsed = np.diff(self.intervals["interval_datetime"].dt.epoch("us").to_numpy())
-        follows = np.concatenate([[False], elapsed == round(self.minutes * 60e6)])
-        region_units = np.zeros(n_reg + 1, np.int64)
-        counts = units.group_by("regionid").len()
-        region_units[counts["regionid"].to_physical().to_numpy() + 1] = counts["len"].to_numpy()
-        initial_mw = self.units.join(initial, on="duid", how="left", maintain_order="left")
-        interval_rows = np.searchsorted(rows["i"].to_numpy(), np.arange(n_int + 1))
-        self.layout = DispatchLayout(
-            interval_rows.astype(np.int64),
-            follows,
-            demand_mw,
-            cap,
-            floor,
-            np.full(n_int, self.minutes),
-            np.cumsum(region_units),
-            initial_mw["initial_mw"].fill_null(np.nan).to_numpy().astype(np.float64),
-            self.topology.parent,
-            self.topology.order,
-        )
-        self.offers = _offer_arrays(rows)
-        self.links, self.link_table = link_arrays(
-            network, self.topology, self.intervals["interval_datetime"]
-        )
-
-    def unit_frame(self, out) -> pl.DataFrame:
-        dispatch_mw, lower, upper, base, forced, flags = out
-        return self.rows.select(
-            "duid",
-            pl.col("regionid").cast(pl.String),
-            "interval_datetime",
-            dispatch_mw=dispatch_mw,
-            lower_mw=lower,
-            upper_mw=upper,
-            availability_mw=pl.min_horizontal("maxavail", "uigf").fill_null(np.inf),
-            ramp_base_mw=pl.Series(base).fill_nan(None),
-            forced_mw=forced,
-            ramp_up_limited=(flags & LimitFlag.ramp_up) > 0,
-            ramp_down_limited=(flags & LimitFlag.ramp_down) > 0,
-            ramp_down_over_availability=(flags & LimitFlag.ramp_down_over_availability) > 0,
-        )
-
-    def region_frame(self, out, link_out) -> pl.DataFrame:
-        price, _raw, unserved, oversupply, dispatched, marginal, source = out
-        present = ~np.isnan(self.layout.demand)
-        i, g = np.nonzero(present)
-        export = np.zeros(self.layout.demand.shape)
-        if self.links.link_from.size:
-            withdrawn, injected = link_out[2], link_out[3]
-            for lk in range(self.links.link_from.size):
-                export[:, self.links.link_from[lk]] += withdrawn[:, lk]
-                export[:, self.links.link_to[lk]] -= injected[:, lk]
-        row = pl.Series(marginal[i, g])
-        marginal_row = pl.select(pl.when(row >= 0).then(row)).to_series()
-        return pl.DataFrame(
-            {
-                "regionid": np.array(self.topology.regions, dtype=object)[g].tolist(),
-                "interval_datetime": self.intervals["interval_datetime"].gather(i),
-                "price": price[i, g],
-                "demand": self.layout.demand[i, g],
-                "dispatched_mw": dispatched[i, g],
-                "net_export_mw": export[i, g],
-                "unserved_mw": unserved[i, g],
-                "oversupply_mw": oversupply[i, g],
-                "marginal_duid": self.rows["duid"].gather(marginal_row),
-                "price_source": pl.Series(source[i, g]).replace_strict(
-                    dict(enumerate(PriceSource._fields)), return_dtype=pl.String
-                ),
-                "interval_minutes": np.full(i.size, self.minutes),
-            }
-        )
-
-    def link_frame(self, out) -> pl.DataFrame:
-        flow, losses, withdrawn, injected, marginal_loss, flags = out
-        schema = {
-            "linkid": pl.String,
-            "interconnectorid": pl.String,
-            "from_region": pl.String,
-            "to_region": pl.String,
-            "interval_datetime": pl.Datetime("us"),
-            "flow_mw": pl.Float64,
-            "losses_mw": pl.Float64,
-            "withdrawn_mw": pl.Float64,
-            "injected_mw": pl.Float64,
-            "marginal_loss": pl.Float64,
-            "at_export_limit": pl.Boolean,
-            "at_import_limit": pl.Boolean,
-        }
-        if not self.links.link_from.size:
-            return pl.DataFrame(schema=schema)
-        present = ~np.isnan(self.layout.demand)
-        on = ~np.isnan(self.links.lower)
-        on &= present[:, self.links.link_from] & present[:, self.links.link_to]
-        i, lk = np.nonzero(on)
-        table = self.link_table
-        state = flags[i, lk]
-        return pl.DataFrame(
-            {
-                "linkid": table["linkid"].gather(lk),
-                "interconnectorid": table["interconnectorid"].gather(lk),
-                "from_region": table["from_region"].gather(lk),
-                "to_region": table["to_region"].gather(lk),
-                "interval_datetime": self.intervals["interval_datetime"].gather(i),
-                "flow_mw": flow[i, lk],
-                "losses_mw": losses[i, lk],
-                "withdrawn_mw": withdrawn[i, lk],
-                "injected_mw": injected[i, lk],
-                "marginal_loss": marginal_loss[i, lk],
-                "at_export_limit": (state & LinkState.at_export_limit) > 0,
-                "at_import_limit": (state & LinkState.at_import_limit) > 0,
-            },
-            schema=schema,
-        )
-
-
-def _offer_arrays(rows: pl.DataFrame) -> OfferArrays:
-    """Per-row arrays in kernel order; each unit's runs of unchanged referred prices numbered
-    once (``band_price`` holds one row per run)."""
-    referred = rows.select(
-        "u", *(pl.col(p) / pl.col("mlf").fill_null(1.0) for p in PRICE_BANDS)
-    ).with_row_index("row")
-    by_unit = referred.sort("u", "row")
-    changed = pl.col("u") != pl.col("u").shift(1)
-    for column in PRICE_BANDS:
-        changed = changed | (pl.col(column) != pl.col(column).shift(1))
-    numbered = by_unit.with_columns(
-        price_set=(changed.fill_null(True).cum_sum() - 1).cast(pl.Int64)
+def conform(offers: pl.DataFrame, demand: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The two frames with the stage's columns, cast (absent optional columns null); raises
+    :class:`~bidstack.errors.InputError` for a frame that cannot be read (see the module
+    docstring)."""
+    offers = checks.conform(offers, "offers", checks.OFFER_COLUMNS, checks.OPTIONAL_OFFER_COLUMNS)
+    time_dtype = offers.schema["interval_datetime"]
+    demand = checks.conform(
+        demand, "demand", checks.DEMAND_COLUMNS, checks.OPTIONAL_DEMAND_COLUMNS, time_dtype
     )
-    firsts = numbered.unique("price_set", keep="first").sort("price_set")
-    price_set = numbered.sort("row")["price_set"].to_numpy()
-    cap = rows.select(pl.min_horizontal("maxavail", pl.col("uigf").fill_nan(None)))
-    return OfferArrays(
-        _array(rows["u"], np.int64),
-        np.ascontiguousarray(price_set, np.int64),
-        np.ascontiguousarray(rows.select(BAND_VOLUMES).to_numpy(), np.float64),
-        _array(cap.to_series().fill_null(np.inf), np.float64),
-        _array(rows["rocup"].fill_null(np.inf), np.float64),
-        _array(rows["rocdown"].fill_null(np.inf), np.float64),
-        _array(rows["ramp_base_mw"].fill_null(np.nan), np.float64),
-        np.ascontiguousarray(firsts.select(PRICE_BANDS).to_numpy(), np.float64),
+    checks.check_unit_regions(offers)
+    return offers, demand
+
+
+def with_price_limits(demand: pl.DataFrame, cap: float, floor: float) -> pl.DataFrame:
+    """Demand rows without a cap or floor of their own take these."""
+    return demand.with_columns(
+        pl.col("market_price_cap").fill_null(cap), pl.col("market_floor_price").fill_null(floor)
     )
+
+
+def screen(
+    offers: pl.DataFrame, demand: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, list[pl.DataFrame]]:
+    """The offers and demand rows dispatch can use, and problem frames for the rest, one row per
+    fault (conformed frames; demand with its price limits). Offers of different units can be
+    screened apart (a backtest screens the units every scenario shares once): only a unit's own
+    rows and the demand decide whether it is kept."""
+    demand_ok, demand_problems = checks.screen(
+        demand, checks.demand_checks(), duid=pl.lit(None, pl.String)
+    )
+    usable = demand.filter(demand_ok)
+    flagged = offers.with_columns(
+        _has_demand=offers.select(KEYS)
+        .join(usable.select(*KEYS, _x=pl.lit(True)), on=KEYS, how="left", maintain_order="left")
+        .get_column("_x")
+        .fill_null(False),
+        _duplicate=pl.struct("duid", "interval_datetime").is_duplicated(),
+    )
+    offer_ok, offer_problems = checks.screen(flagged, checks.offer_checks(), duid=pl.col("duid"))
+    return offers.filter(offer_ok), usable, [offer_problems, demand_problems]
+
+
+def last_dispatch(units: pl.DataFrame) -> pl.DataFrame:
+    """Each unit's last dispatch (``units``: :attr:`DispatchResult.units`), and when: where its
+    ramp limits start in the next window (see :func:`carry_initial_mw`)."""
+    return (
+        units.sort("interval_datetime")
+        .unique("duid", keep="last")
+        .select("duid", pl.col("dispatch_mw").alias("initial_mw"), "interval_datetime")
+        .sort("duid")
+    )
+
+
+def carry_initial_mw(last: pl.DataFrame | None, at: datetime) -> pl.DataFrame | None:
+    """The ``initial_mw`` of a window starting at ``at``: the :func:`last_dispatch` of the units
+    dispatched in the interval ending at ``at``. After a gap a unit starts without a ramp limit,
+    as within a window. A frame without ``interval_datetime`` (INITIALMW read for ``at``) is
+    taken as it is.
+
+    >>> import datetime as dt
+    >>> at = dt.datetime(2024, 2, 1)
+    >>> units = pl.DataFrame({"duid": ["A", "A", "B"], "dispatch_mw": [10.0, 12.0, 5.0],
+    ...     "interval_datetime": [at - dt.timedelta(minutes=5), at, at - dt.timedelta(hours=1)]})
+    >>> carry_initial_mw(last_dispatch(units), at).rows()
+    [('A', 12.0)]
+    """
+    if last is None or "interval_datetime" not in last.columns:
+        return last
+    return last.filter(pl.col("interval_datetime") == at).drop("interval_datetime")
 
 
 def _interval_minutes(times: pl.Series, interval_minutes: float | None) -> float:
@@ -436,8 +294,3 @@ def _empty(problems: list[pl.DataFrame]) -> DispatchResult:
     )
     links = pl.DataFrame(schema={"linkid": pl.String, "interval_datetime": pl.Datetime("us")})
     return DispatchResult(units, regions, links, pl.concat(problems))
-
-
-def _array(series: pl.Series, dtype: type) -> np.ndarray:
-    """A series as a writable C-ordered array of the kernel's dtype."""
-    return np.require(series.to_numpy(), dtype, "CW")

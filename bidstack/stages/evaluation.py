@@ -14,6 +14,7 @@ import polars as pl
 
 from bidstack.columns import BAND_VOLUMES, DEMAND_BID_PREFIX
 from bidstack.errors import InputError
+from bidstack.sums import group_sums
 
 
 def unit_availability(offers: pl.DataFrame) -> pl.Expr:
@@ -48,16 +49,18 @@ def evaluate(offers: pl.DataFrame, demand: pl.DataFrame) -> pl.DataFrame:
         if missing:
             raise InputError(f"evaluation {name} is missing column(s) {', '.join(missing)}")
     generating = offers.filter(~pl.col("duid").str.starts_with(DEMAND_BID_PREFIX))
+    keys = ["regionid", "interval_datetime"]
+    available = generating.select(*keys, "duid", unit_availability(generating).alias("mw"))
     offered = (
-        generating.select(
-            "regionid", "interval_datetime", unit_availability(generating).alias("mw")
-        )
-        .group_by("regionid", "interval_datetime")
+        available.group_by(keys)
         .agg(
-            pl.col("mw").sum().alias("offered_mw"),
             pl.col("mw").max().alias("largest_unit_mw"),
             pl.col("mw").top_k(2).sum().alias("two_largest_mw"),
             pl.len().alias("units_offering"),
+        )
+        .join(
+            group_sums(available, keys, ["mw"], order=["duid"]).rename({"mw": "offered_mw"}),
+            on=keys,
         )
     )
     table = demand.select("regionid", "interval_datetime", "demand").join(

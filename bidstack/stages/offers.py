@@ -15,22 +15,14 @@ demand, and their bids are not re-dispatched).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from datetime import datetime
 
 import polars as pl
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
-from bidstack.io import effective_on, read
+from bidstack.io import effective_on
+from bidstack.problems import PROBLEM_SCHEMA
 
-PROBLEM_SCHEMA = {
-    "kind": pl.String,
-    "regionid": pl.String,
-    "duid": pl.String,
-    "interval_datetime": pl.Datetime("us"),
-    "detail": pl.String,
-}
 UNIT_SCHEMA = {
     "trading_day": pl.Date,
     "duid": pl.String,
@@ -57,19 +49,6 @@ class OfferBook:
     offers: pl.DataFrame
     units: pl.DataFrame
     problems: pl.DataFrame
-
-
-def load_offers(
-    store: str | os.PathLike, start: datetime, end: datetime, loss_factors: str = "tlf_dlf"
-) -> OfferBook:
-    """The offers of every unit with energy bids in ``(start, end]``."""
-    volumes = read(store, "BIDPEROFFER_D", start, end).collect()
-    prices = read(store, "BIDDAYOFFER_D", start, end).collect()
-    days = sorted(set(volumes.get_column("settlementdate").dt.date().to_list()))
-    summary = read(store, "DUDETAILSUMMARY").collect()
-    detail = read(store, "DUDETAIL").collect()
-    units = registration(summary, detail, days, loss_factors)
-    return build_offers(volumes, prices, units)
 
 
 def registration(

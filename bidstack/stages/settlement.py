@@ -39,6 +39,7 @@ from pathlib import Path
 import polars as pl
 
 from bidstack.errors import InputError
+from bidstack.sums import group_sums
 
 #: The first interval settled on its own 5-minute price ends just after this instant.
 FIVE_MINUTE_SETTLEMENT = datetime(2021, 10, 1)
@@ -305,35 +306,49 @@ def to_cents(microdollars: pl.Expr) -> pl.Expr:
     return _round_half_away(microdollars, MICRODOLLARS_PER_CENT)
 
 
-def statements(amounts: pl.DataFrame | pl.LazyFrame) -> Statements:
-    """Net position per participant and interval, per settlement date, and over the whole run."""
+def interval_sums(amounts: pl.DataFrame) -> pl.DataFrame:
+    """``participantid, interval_datetime, energy_mwh, net_microdollars``: each participant's
+    amounts per interval, added in row order (:mod:`bidstack.sums`): in unit order for amounts
+    as :func:`settle` sorts them, so the same bits every run."""
+    return group_sums(
+        amounts.select("participantid", "interval_datetime", "energy_mwh",
+                       pl.col("amount_microdollars").alias("net_microdollars")),
+        ["participantid", "interval_datetime"],
+        ["energy_mwh", "net_microdollars"],
+    )
+
+
+def statements(
+    amounts: pl.DataFrame | pl.LazyFrame, intervals: pl.DataFrame | None = None
+) -> Statements:
+    """Net position per participant and interval, per settlement date, and over the whole run.
+
+    ``intervals``: :func:`interval_sums` of ``amounts``, where the caller has them (a backtest
+    sums each month's amounts as it goes); else they are summed here, from ``amounts`` whole.
+    Days and totals add intervals in time order, so every sum has the same bits in every run.
+    """
     amounts = amounts.lazy()
-    net = pl.col("amount_microdollars").sum().alias("net_microdollars")
-    intervals = (
-        amounts.group_by("participantid", "interval_datetime")
-        .agg(pl.col("energy_mwh").sum(), net)
-        .sort("participantid", "interval_datetime")
-        .collect(engine="streaming")
-    )
-    daily = (
-        intervals.with_columns(settlement_date(pl.col("interval_datetime")).alias("settlement_date"))
-        .group_by("participantid", "settlement_date")
-        .agg(pl.col("energy_mwh").sum(), pl.col("net_microdollars").sum())
-        .with_columns(to_cents(pl.col("net_microdollars")).alias("net_cents"))
-        .sort("participantid", "settlement_date")
-    )
+    if intervals is None:
+        columns = ["participantid", "interval_datetime", "duid", "energy_mwh",
+                   "amount_microdollars"]  # fmt: skip
+        rows = amounts.select(columns).sort("participantid", "duid", "interval_datetime")
+        intervals = interval_sums(rows.collect(engine="streaming"))
+    in_order = intervals.sort("participantid", "interval_datetime")
+    daily = group_sums(
+        in_order.with_columns(settlement_date(pl.col("interval_datetime")).alias("settlement_date")),
+        ["participantid", "settlement_date"],
+        ["energy_mwh", "net_microdollars"],
+    ).with_columns(to_cents(pl.col("net_microdollars")).alias("net_cents"))
     by_day = daily.group_by("participantid").agg(
         pl.col("net_cents").sum(), pl.len().cast(pl.Int64).alias("days")
     )
+    span = in_order.group_by("participantid").agg(
+        pl.col("interval_datetime").min().alias("first_interval"),
+        pl.col("interval_datetime").max().alias("last_interval"),
+    )
     totals = (
-        amounts.group_by("participantid")
-        .agg(
-            pl.col("energy_mwh").sum(),
-            net,
-            pl.col("interval_datetime").min().alias("first_interval"),
-            pl.col("interval_datetime").max().alias("last_interval"),
-        )
-        .collect(engine="streaming")
+        group_sums(in_order, ["participantid"], ["energy_mwh", "net_microdollars"])
+        .join(span, on="participantid")
         .join(by_day, on="participantid")
         .with_columns(
             (pl.col("net_microdollars") - pl.col("net_cents") * MICRODOLLARS_PER_CENT).alias(
@@ -344,7 +359,7 @@ def statements(amounts: pl.DataFrame | pl.LazyFrame) -> Statements:
                 "rounding_microdollars", "days", "first_interval", "last_interval")
         .sort("participantid")
     )  # fmt: skip
-    result = Statements(amounts, intervals, daily, totals)
+    result = Statements(amounts, in_order, daily, totals)
     reconcile(result)
     return result
 

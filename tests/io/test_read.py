@@ -460,3 +460,31 @@ def test_the_highest_version_wins_even_when_an_older_version_was_offered_later(t
     )  # fmt: skip
     frame = read(tmp_path / "per", "BIDPEROFFER_D").collect()
     assert frame.select("versionno", "maxavail").rows() == [(3, 150.0)]
+
+
+def test_a_store_opened_once_reads_as_read_does_and_never_writes(price_store, monkeypatch):
+    import pickle
+    import sys
+
+    from bidstack.io import Store
+
+    store = Store.open(price_store)
+    calls = []
+    monkeypatch.setattr(sys.modules["bidstack.io.read"], "recover", calls.append)
+    for table, start, end in (("DISPATCHPRICE", None, None),
+                              ("DISPATCHPRICE", "2024-09-01 00:05", "2024-09-01 00:15")):
+        assert store.read(table, start, end).collect().equals(
+            read(price_store, table, start, end).collect()
+        )
+    assert len(calls) == 2  # read(path) opens (and recovers) at every call; the Store did not
+    assert str(store) == str(price_store) and read(store, "DISPATCHPRICE").collect().height == 3
+    assert len(calls) == 2
+    again = pickle.loads(pickle.dumps(store))
+    assert again.read("DISPATCHPRICE").collect().equals(store.read("DISPATCHPRICE").collect())
+
+
+def test_opening_a_missing_store_names_it(tmp_path):
+    from bidstack.io import Store
+
+    with pytest.raises(StoreError, match="no such store"):
+        Store.open(tmp_path / "nowhere")

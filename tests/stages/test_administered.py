@@ -132,12 +132,11 @@ def test_the_apc_is_data_and_short_history_is_reported() -> None:
 )  # fmt: skip
 def test_thresholds_come_from_market_price_thresholds(sample_ingest, left, cpt, apc) -> None:
     from bidstack.fleet import parse_fleet
-    from bidstack.inputs import administered_thresholds
 
     store, _ = sample_ingest
     unit = {"X": {"tp_min": 0.0, "tp_max": 1.0, "srmc": 0.5}}
     fleet = parse_fleet({"units": unit}, source="test")
-    frame, problems = administered_thresholds(store, left, left + STEP, fleet, ["SA1"])
+    frame, problems = thresholds_of(store, left, fleet, ["SA1"])
     assert problems.height == 0
     assert set(frame["cumulative_price_threshold"]) == {cpt}
     assert set(frame["administered_price_cap"]) == {apc}
@@ -146,13 +145,12 @@ def test_thresholds_come_from_market_price_thresholds(sample_ingest, left, cpt, 
     fixed = parse_fleet(
         {"market": {"administered_price_cap": 450.0}, "units": unit}, source="test"
     )
-    frame, _ = administered_thresholds(store, left, left + STEP, fixed, ["SA1"])
+    frame, _ = thresholds_of(store, left, fixed, ["SA1"])
     assert set(frame["administered_price_cap"]) == {450.0}
 
 
 def test_regional_apc_from_the_store_and_a_missing_threshold(tmp_path) -> None:
     from bidstack.fleet import parse_fleet
-    from bidstack.inputs import administered_thresholds
     from bidstack.io import write_table
 
     store = tmp_path / "store"
@@ -169,7 +167,7 @@ def test_regional_apc_from_the_store_and_a_missing_threshold(tmp_path) -> None:
     unit = {"X": {"tp_min": 0.0, "tp_max": 1.0, "srmc": 0.5}}
     left = datetime(2024, 9, 10)
     plain = parse_fleet({"units": unit}, source="test")
-    frame, problems = administered_thresholds(store, left, left + STEP, plain, ["QLD1", "SA1"])
+    frame, problems = thresholds_of(store, left, plain, ["QLD1", "SA1"])
     apc = {r["regionid"]: (r["administered_price_cap"], r["administered_price_floor"])
            for r in frame.iter_rows(named=True)}  # fmt: skip
     assert apc == {"QLD1": (500.0, -450.0), "SA1": (600.0, -600.0)}
@@ -179,7 +177,17 @@ def test_regional_apc_from_the_store_and_a_missing_threshold(tmp_path) -> None:
     given = parse_fleet(
         {"market": {"cumulative_price_threshold": 1_400_000.0}, "units": unit}, source="test"
     )
-    frame, problems = administered_thresholds(store, left, left + STEP, given, ["SA1"])
+    frame, problems = thresholds_of(store, left, given, ["SA1"])
     assert set(frame["cumulative_price_threshold"]) == {1_400_000.0}
     assert problems["kind"].to_list() == ["cpt_from_fleet"]
     assert "1 trading day(s) from 2024-09-09 to 2024-09-09" in problems["detail"][0]
+
+
+def thresholds_of(store, left: datetime, fleet, regions: list[str]):
+    """:func:`administered_thresholds` of the store's tables for the interval after ``left``."""
+    from bidstack.io import read
+    from bidstack.stages.administered import administered_thresholds
+
+    rows = read(store, "MARKET_PRICE_THRESHOLDS").collect()
+    apc = read(store, "REGIONAPCINTERVALS").collect()
+    return administered_thresholds(rows, apc, left, left + STEP, fleet.market, regions)

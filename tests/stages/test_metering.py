@@ -92,8 +92,8 @@ def test_scada_equals_initialmw_and_is_metered_by_the_trapezoid(sample_ingest) -
     """SCADAVALUE(T) is DISPATCHLOAD.INITIALMW(T), the MW at the interval's start, for every
     unit-interval of the 2024-09 archive; measured energy is the trapezoid of T and T + 5."""
     from bidstack.fleet import parse_fleet
-    from bidstack.inputs import measured
     from bidstack.io import read
+    from bidstack.market_reads import measured
 
     store, _ = sample_ingest
     window = (datetime(2024, 9, 1), datetime(2024, 10, 1))

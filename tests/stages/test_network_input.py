@@ -13,8 +13,7 @@ from bidstack.cli import main
 from bidstack.demo import synthetic_market
 from bidstack.demo_network import REGIONS, network_tables
 from bidstack.errors import InputError
-from bidstack.inputs import flows_beyond_limits
-from bidstack.network import TABLES, NetworkTables, network
+from bidstack.network import TABLES, NetworkTables, flows_beyond_limits, network
 from bidstack.stages.dispatch import dispatch
 
 TIME = dt.datetime(2024, 1, 1, 0, 5)

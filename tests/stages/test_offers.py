@@ -44,7 +44,7 @@ def test_bids_before_version_3_have_no_direction() -> None:
 
 def test_offers_carry_the_registered_loss_factors(sample_ingest) -> None:
     """Real TLF x DLF of the samples' units, as dispatch divides their band prices by them."""
-    from bidstack.stages.offers import load_offers
+    from bidstack.market_data import load_offers
 
     store, _ = sample_ingest
     for start, expected in (

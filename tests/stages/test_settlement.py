@@ -278,7 +278,7 @@ def test_1_july_intervals_before_4am_take_the_new_loss_factors(sample_ingest) ->
     from datetime import date
 
     from bidstack.fleet import parse_fleet
-    from bidstack.inputs import settlement_units
+    from bidstack.market_reads import settlement_units
 
     store, _ = sample_ingest
     fleet = parse_fleet(

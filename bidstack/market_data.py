@@ -1,0 +1,206 @@
+"""One loader per window: every frame a month of a backtest needs, each table read once.
+
+:meth:`MarketData.open` opens the store once (:class:`~bidstack.io.Store`: recovered once) and
+reads what does not change from month to month: registration (DUDETAILSUMMARY, DUDETAIL), price
+thresholds (MARKET_PRICE_THRESHOLDS, REGIONAPCINTERVALS), the interconnector tables and the
+fleet's demand bids. :meth:`MarketData.window` then reads each windowed table once, with only the
+columns the stages use, and returns a :class:`MarketWindow` of frames: the stages never see the
+store.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from bidstack import inputs
+from bidstack.config import BASELINE
+from bidstack.fleet import Fleet
+from bidstack.fleet_files import demand_bids, forecast_prices
+from bidstack.io import Store, read_local_price
+from bidstack.market_reads import (
+    APPLIED,
+    dispatch_history,
+    dispatch_prices,
+    initial_mw_of,
+    interconnector_history,
+    measured,
+    physical_dispatch,
+    region_sums,
+    registration_by_settlement_date,
+)
+from bidstack.network import TABLES as NETWORK_TABLES
+from bidstack.network import NetworkTables, flows_beyond_limits, window_network
+from bidstack.problems import EVERY_SCENARIO
+from bidstack.stages.administered import administered_thresholds
+from bidstack.stages.network import Network
+from bidstack.stages.offers import OfferBook, build_offers, registration
+
+#: How far back administered pricing reads prices before a window.
+PRICE_HISTORY = timedelta(days=8)
+
+
+@dataclass(frozen=True)
+class MarketWindow:
+    """Everything a month ``(left, right]`` of a run ending at ``end`` needs, as frames.
+
+    ``offers``: every unit's offers (:mod:`bidstack.stages.offers`) with the fleet's overrides
+    and what NEMDE applied (:func:`bidstack.inputs.with_dispatch_history`); ``history``:
+    DISPATCHLOAD per unit-interval; ``network``/``interconnectors``/``flows``: the links, their
+    mode and AEMO's flows; ``demand``: regional demand with the day's price limits; ``frrp``,
+    ``constraint_status``, ``semidispatchcap``, ``demand_bids``, ``lookahead``: what the bidding
+    round takes; ``registration``: each unit's registration per settlement date; ``measured``:
+    SCADA (and NEM12) energy; ``initial_mw``: INITIALMW at ``left``; ``thresholds`` and
+    ``stored_prices``: administered pricing's thresholds and DISPATCHPRICE before ``left``
+    (None when it is off); ``history_prices``: DISPATCHPRICE.RRP, for calibration;
+    ``problems``: rows found loading, with their ``scenario``.
+    """
+
+    left: datetime
+    right: datetime
+    end: datetime
+    offers: pl.DataFrame
+    history: pl.DataFrame
+    network: Network | None
+    interconnectors: str
+    flows: pl.DataFrame
+    demand: pl.DataFrame
+    frrp: pl.DataFrame
+    constraint_status: pl.DataFrame | None
+    semidispatchcap: pl.DataFrame | None
+    demand_bids: pl.DataFrame | None
+    lookahead: pl.DataFrame | None
+    registration: pl.DataFrame
+    measured: pl.DataFrame
+    initial_mw: pl.DataFrame | None
+    thresholds: pl.DataFrame | None
+    stored_prices: pl.DataFrame | None
+    history_prices: pl.DataFrame
+    problems: pl.DataFrame
+
+    @property
+    def month(self) -> str:
+        return f"{self.left:%Y-%m}"
+
+
+class MarketData:
+    """A store and a fleet, opened once for a run; see the module docstring."""
+
+    def __init__(self, store: Store, fleet: Fleet) -> None:
+        self.store = store
+        self.fleet = fleet
+        self.summary = store.read("DUDETAILSUMMARY").collect()
+        self.detail = store.read("DUDETAIL").collect()
+        self.thresholds = store.read("MARKET_PRICE_THRESHOLDS").collect()
+        self.apc = store.read("REGIONAPCINTERVALS").collect()
+        self.tables = NetworkTables(*(store.read(t).collect() for t in NETWORK_TABLES))
+        self.bids = demand_bids(fleet)
+
+    @classmethod
+    def open(cls, store: str | os.PathLike, fleet: Fleet) -> MarketData:
+        return cls(Store.open(store), fleet)
+
+    def offers(self, left: datetime, right: datetime, volumes: pl.DataFrame) -> OfferBook:
+        """The offers of every unit with energy bids (``volumes``: BIDPEROFFER_D) in the window."""
+        prices = self.store.read("BIDDAYOFFER_D", left, right).collect()
+        days = sorted(set(volumes.get_column("settlementdate").dt.date().to_list()))
+        units = registration(self.summary, self.detail, days, self.fleet.market.loss_factors)
+        return build_offers(volumes, prices, units)
+
+    def window(self, left: datetime, right: datetime, end: datetime) -> MarketWindow:
+        """Every frame of ``(left, right]`` (``end``: where the run ends, which the look-ahead
+        does not pass)."""
+        store, fleet, options = self.store, self.fleet, self.fleet.market
+        until = inputs.lookahead_end(fleet, right, end)
+        bids = store.read("BIDPEROFFER_D", left, until).collect()
+        in_window = pl.col("interval_datetime") <= right
+        book = self.offers(left, right, bids.filter(in_window))
+        ahead = bids.filter(~in_window & pl.col("duid").is_in(list(fleet.units)))
+        del bids
+        offers = inputs.fleet_overrides(book.offers, fleet)
+        physical = physical_dispatch(store, left, right, columns=APPLIED)
+        history = dispatch_history(physical)
+        offers, found_history = inputs.with_dispatch_history(offers, history, fleet)
+        flows = interconnector_history(store, left, right)
+        sums = region_sums(store, left, right)
+        network, mode = window_network(self.tables, flows, sums, fleet, store)
+        demand, found_limits = inputs.with_price_limits(
+            inputs.demand(sums, physical, fleet, offers, mode), self.thresholds, fleet, store
+        )
+        first = left - PRICE_HISTORY if options.administered_pricing else left
+        prices = dispatch_prices(store, first, until)
+        window_prices = prices.filter(pl.col("interval_datetime").is_between(left, right, "right"))
+        local = None
+        from_data = [d for d, u in fleet.units.items() if u.constraint_status is None]
+        if from_data:
+            local = read_local_price(store, left, right, from_data).collect()
+        energy, found_meters = measured(store, left, right, fleet, self.summary, self.detail)
+        thresholds = stored = None
+        found_thresholds = pl.DataFrame()
+        if options.administered_pricing:
+            regions = demand.get_column("regionid").unique().to_list()
+            thresholds, found_thresholds = administered_thresholds(
+                self.thresholds, self.apc, left, right, options, regions
+            )
+            stored = prices.filter(pl.col("interval_datetime") <= left).select(
+                "regionid", "interval_datetime", pl.col("pre_ap_price").alias("price")
+            )
+        everywhere = pl.lit(EVERY_SCENARIO)
+        problems = pl.concat(
+            [
+                *(f.with_columns(scenario=everywhere) for f in (
+                    book.problems, found_history, flows_beyond_limits(flows), found_limits)),
+                found_meters.with_columns(scenario=pl.lit(BASELINE)),
+                found_thresholds.with_columns(scenario=everywhere),
+            ],
+            how="diagonal_relaxed",
+        )  # fmt: skip
+        bids_in_window = None
+        if self.bids is not None:
+            bids_in_window = self.bids.filter(
+                pl.col("interval_datetime").is_between(left, right, closed="right")
+            )
+        return MarketWindow(
+            left=left,
+            right=right,
+            end=end,
+            offers=offers,
+            history=history,
+            network=network,
+            interconnectors=mode,
+            flows=flows,
+            demand=demand,
+            frrp=forecast_prices(fleet, left, right, window_prices),
+            constraint_status=inputs.constraint_status(local),
+            semidispatchcap=inputs.semidispatchcap(physical, fleet),
+            demand_bids=bids_in_window,
+            lookahead=inputs.lookahead(
+                ahead, forecast_prices(fleet, right, until, prices), offers
+            ) if until > right else None,
+            registration=registration_by_settlement_date(
+                self.summary, self.detail, left, right, fleet
+            ),
+            measured=energy,
+            initial_mw=initial_mw_of(physical, left),
+            thresholds=thresholds,
+            stored_prices=stored,
+            history_prices=window_prices.select("regionid", "interval_datetime", "rrp"),
+            problems=problems,
+        )  # fmt: skip
+
+
+def load_offers(
+    store: str | os.PathLike, start: datetime, end: datetime, loss_factors: str = "tlf_dlf"
+) -> OfferBook:
+    """The offers of every unit with energy bids in ``(start, end]`` (see
+    :mod:`bidstack.stages.offers`)."""
+    store = Store.open(store)
+    volumes = store.read("BIDPEROFFER_D", start, end).collect()
+    prices = store.read("BIDDAYOFFER_D", start, end).collect()
+    days = sorted(set(volumes.get_column("settlementdate").dt.date().to_list()))
+    summary = store.read("DUDETAILSUMMARY").collect()
+    detail = store.read("DUDETAIL").collect()
+    return build_offers(volumes, prices, registration(summary, detail, days, loss_factors))

@@ -1,0 +1,223 @@
+"""One month of a backtest, every stage, for the baseline and each variant: :func:`run_month`.
+
+A pure step: a :class:`~bidstack.market_data.MarketWindow` of frames, the run's
+:class:`~bidstack.config.RunConfig` and the ramp state carried from the month before in; the
+month's partitions under ``out`` and a :class:`MonthResult` out. It holds no state between
+calls, so months can run in any process (``../shared/design/scaleout.md`` distributes it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from bidstack.config import BASELINE, RunConfig
+from bidstack.inputs import settlement_registration, with_demand_bids
+from bidstack.market_data import MarketWindow
+from bidstack.network import historical_links
+from bidstack.problems import EVERY_SCENARIO, one_problem, problem_rows, tagged
+from bidstack.stages import dispatch as dispatch_stage
+from bidstack.stages.administered import administer, history_gaps
+from bidstack.stages.bidding import (
+    BiddingRound,
+    allocation_output,
+    bidding_round,
+    rejected_allocations,
+)
+from bidstack.stages.evaluation import evaluate
+from bidstack.stages.metering import meter
+from bidstack.stages.settlement import settle, settlement_prices
+from bidstack.summary import Peak, bid_stack, peak_interval, scenario_figures
+
+#: The dispatch stage's defaults for demand rows without price limits.
+MARKET_PRICE_CAP, MARKET_FLOOR_PRICE = 15000.0, -1000.0
+PROBLEM_ORDER = ("scenario", "kind", "regionid", "duid", "interval_datetime", "detail")
+
+
+@dataclass(frozen=True)
+class MonthResult:
+    """What a month hands back to the run.
+
+    ``head``: the ``initial_mw`` each scenario started from; ``tails``: each scenario's
+    :func:`~bidstack.stages.dispatch.last_dispatch` (empty when the month had no offers);
+    ``figures``: each scenario's :func:`~bidstack.summary.scenario_figures`; ``allocation``:
+    the fleet's allocation counts; ``problems``: rows reported per scenario and kind;
+    ``calibration``: the baseline and history, for :class:`~bidstack.calibration.Calibration`;
+    ``peak`` and ``stack``: the bid stack at the month's peak interval.
+    """
+
+    month: str
+    head: dict[str, pl.DataFrame | None]
+    tails: dict[str, pl.DataFrame]
+    figures: list[tuple[pl.DataFrame, pl.DataFrame]]
+    allocation: list[pl.DataFrame]
+    problems: pl.DataFrame
+    calibration: tuple | None
+    peak: Peak | None
+    stack: pl.DataFrame | None
+
+
+def run_month(
+    window: MarketWindow,
+    config: RunConfig,
+    out: Path,
+    carry: dict[str, pl.DataFrame | None] | None = None,
+) -> MonthResult:
+    """Run every stage over ``window`` and write its partitions under ``out``.
+
+    ``carry``: each scenario's last dispatch from the month before (None for the first month of
+    a run: every scenario then starts from the window's INITIALMW).
+    """
+    fleet, minutes, month = config.fleet, config.interval_minutes, window.month
+    fleet_units = list(fleet.units)
+    problems = [window.problems]
+    if window.offers.is_empty():
+        detail = f"no energy offers with prices and registration in ({window.left}, {window.right}]"
+        problems += tagged([one_problem("no_offers", detail)], EVERY_SCENARIO)
+        counts = _write_problems(problems, out, month)
+        return MonthResult(month, {}, {}, [], [], counts, None, None, None)
+    bidding = bidding_round(
+        window.offers,
+        fleet,
+        list(config.variants),
+        frrp=window.frrp,
+        interval_minutes=minutes,
+        constraint_status=window.constraint_status,
+        semidispatchcap=window.semidispatchcap,
+        demand_bids=window.demand_bids,
+        lookahead=window.lookahead,
+    )
+    found = [bidding.problems]
+    allocation = []
+    if bidding.allocation is not None:
+        allocation.append(bidding.allocation.counts)
+        _write(allocation_output(bidding), out / "allocation", month)
+        found.append(rejected_allocations(bidding))
+    demand, orphans = with_demand_bids(window.demand, bidding.extra_demand)
+    found.append(
+        problem_rows(
+            orphans,
+            "demand_bid_without_demand",
+            "no regional demand row for the interval: the demand bid is not dispatched",
+        )
+    )
+    units, unregistered = settlement_registration(
+        window.registration, fleet, bidding.scenarios[BASELINE]
+    )
+    problems += tagged([*found, unregistered], EVERY_SCENARIO)
+    if carry is None:
+        head = dict.fromkeys(bidding.scenarios, window.initial_mw)
+    else:
+        head = {s: dispatch_stage.carry_initial_mw(carry.get(s), window.left)
+                for s in bidding.scenarios}  # fmt: skip
+    peak = peak_interval(demand, window.offers, fleet_units)
+    shared, usable, shared_problems = _screen_shared(bidding, demand)
+    tails, figures, stacks, calibration = {}, [], [], None
+    for scenario, scenario_offers in bidding.scenarios.items():
+        own, _ = dispatch_stage.conform(bidding.own[scenario], usable)
+        kept, _, own_problems = dispatch_stage.screen(own, usable)
+        result = dispatch_stage.dispatch(
+            pl.concat([shared, kept]),
+            usable,
+            network=window.network,
+            initial_mw=head[scenario],
+            interval_minutes=minutes,
+            ramp_priority=fleet.market.ramp_priority,
+            engine=fleet.market.dispatch_engine,
+            validate=False,
+        )
+        found = [*shared_problems, *own_problems]
+        if fleet.market.administered_pricing:
+            earlier = _price_history(
+                out / scenario / "dispatch_regions", window.stored_prices, window.left
+            )
+            regions, administered = administer(result.regions, earlier, window.thresholds)
+            result = replace(result, regions=regions)
+            found += [administered, history_gaps(earlier, regions, window.left)]
+        if scenario == BASELINE:
+            calibration = (result.regions, window.history_prices, result.units, window.history)
+        tails[scenario] = dispatch_stage.last_dispatch(result.units)
+        energy, unmetered = meter(
+            result.units, scenario_offers, minutes,
+            window.measured if scenario == BASELINE else None,
+        )  # fmt: skip
+        prices, unpriced = settlement_prices(
+            result.regions.select("regionid", "interval_datetime", "price")
+        )
+        amounts, unsettled = settle(energy, units, prices)
+        evaluation = evaluate(scenario_offers, demand)
+        links = (
+            historical_links(window.flows) if window.interconnectors == "historical"
+            else result.links
+        )  # fmt: skip
+        for name, frame in (("dispatch_units", result.units),
+                            ("dispatch_regions", result.regions),
+                            ("dispatch_links", links),
+                            ("evaluation", evaluation),
+                            ("amounts", amounts)):  # fmt: skip
+            _write(frame, out / scenario / name, month)
+        problems += tagged(
+            [
+                *found,
+                result.problems,
+                problem_rows(unpriced, "no_settlement_price",
+                             "the half-hour has fewer than six dispatch prices"),
+                problem_rows(unsettled, "unsettled"),
+                unmetered,
+            ],
+            scenario,
+        )  # fmt: skip
+        figures.append(
+            scenario_figures(scenario, amounts, result.regions, evaluation, fleet_units, minutes)
+        )
+        if peak is not None:
+            stacks.append(bid_stack(scenario, scenario_offers, result.regions, peak, fleet_units))
+    counts = _write_problems(problems, out, month)
+    stack = pl.concat(stacks) if stacks else None
+    return MonthResult(month, head, tails, figures, allocation, counts, calibration, peak, stack)
+
+
+def _screen_shared(
+    bidding: BiddingRound, demand: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, list[pl.DataFrame]]:
+    """The offers every scenario shares, conformed and screened once for all of them, the
+    usable demand, and the problems found (reported in every scenario, as dispatch would)."""
+    shared, demand = dispatch_stage.conform(bidding.shared, demand)
+    demand = dispatch_stage.with_price_limits(demand, MARKET_PRICE_CAP, MARKET_FLOOR_PRICE)
+    return dispatch_stage.screen(shared, demand)
+
+
+def _price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.DataFrame:
+    """A scenario's prices before administered pricing for the eight days before ``left``: its
+    own from earlier months' ``dispatch_regions``, DISPATCHPRICE's (``stored``) before the run."""
+    if not folder.exists():
+        return stored
+    own = (
+        pl.scan_parquet(folder, hive_partitioning=True)
+        .filter(pl.col("interval_datetime").is_between(left - timedelta(days=8), left, "right"))
+        .select("regionid", "interval_datetime", pl.col("pre_ap_price").alias("price"))
+        .collect()
+    )
+    keys = ["regionid", "interval_datetime"]
+    return pl.concat([own, stored.join(own, on=keys, how="anti")], how="vertical_relaxed")
+
+
+def _write(frame: pl.DataFrame, folder: Path, month: str) -> pl.DataFrame:
+    """Write one month's partition of a table (replacing an earlier run's)."""
+    part = folder / f"month={month}"
+    part.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(part / "part-0.parquet")
+    return frame
+
+
+def _write_problems(problems: list[pl.DataFrame], out: Path, month: str) -> pl.DataFrame:
+    """Write the month's problem rows, in one order whatever order the stages found them in;
+    their count per scenario and kind."""
+    frame = pl.concat(problems, how="diagonal_relaxed").sort(
+        PROBLEM_ORDER, nulls_last=True, maintain_order=True
+    )
+    _write(frame, out / "problems", month)
+    return frame.group_by("scenario", "kind").len("rows")

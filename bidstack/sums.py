@@ -1,0 +1,62 @@
+"""Grouped sums that come out with the same bits in every run (pipeline.md §5, option A).
+
+Each group's values are added in the rows' order (after a stable sort by ``order``, if given) by
+:func:`bidstack.kernel.reduce.group_sums_nb`; Polars' own ``group_by`` sums of floats have no
+fixed order. So a frame whose row order is fixed (sorted, or built in a fixed order) always sums
+to the same bits. Integer columns are summed the same way (exactly, in any order).
+
+>>> import polars as pl
+>>> frame = pl.DataFrame({"region": ["B", "A", "A"], "duid": ["x", "y", "x"],
+...                       "mw": [1.0, 0.1, 0.2]})
+>>> group_sums(frame, ["region"], ["mw"], order=["duid"]).rows()
+[('A', 0.30000000000000004), ('B', 1.0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from bidstack.kernel.reduce import group_sums_nb
+
+
+def group_sums(
+    frame: pl.DataFrame,
+    by: Sequence[str],
+    columns: Sequence[str],
+    *,
+    order: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """One row per distinct ``by``, sorted by it: ``by`` and the sum of each of ``columns``
+    (nulls count as nothing), each group's rows added in row order, after a stable sort of the
+    rows by ``order`` if given."""
+    by, columns = list(by), list(columns)
+    if order:
+        frame = frame.sort(list(order), maintain_order=True)
+    keys = frame.select(by).unique(maintain_order=True).with_row_index("_group")
+    group = (
+        frame.select(by)
+        .join(keys, on=by, how="left", nulls_equal=True, maintain_order="left")
+        .get_column("_group")
+        .to_numpy()
+        .astype(np.int64)
+    )
+    sums = [keys.drop("_group")]
+    floats = [c for c in columns if frame.schema[c].is_float()]
+    integers = [c for c in columns if c not in floats]
+    for names, dtype in ((floats, np.float64), (integers, np.int64)):
+        if not names:
+            continue
+        values = frame.select(pl.col(names).fill_null(0)).to_numpy().astype(dtype, order="C")
+        summed = group_sums_nb(values.reshape(frame.height, len(names)), group, keys.height)
+        sums.append(pl.DataFrame(dict(zip(names, summed.T, strict=True))))
+    table = pl.concat(sums, how="horizontal").sort(by)
+    return table.select(*by, *(pl.col(c).cast(frame.schema[c]) for c in columns))
+
+
+def total(values: pl.Series) -> float:
+    """The sum of a float series, first row to last (nulls count as nothing)."""
+    array = values.fill_null(0.0).to_numpy().astype(np.float64).reshape(-1, 1)
+    return float(group_sums_nb(array, np.zeros(len(array), np.int64), 1)[0, 0])
