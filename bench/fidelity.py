@@ -36,8 +36,9 @@ STEPS = (
     ("+ INITIALMW each interval", {"ramp_base": "initialmw"}),
     ("+ NEMDE's ramp rates (DISPATCHLOAD)", {"ramp_rates": "dispatchload"}),
     ("+ ramp-down over availability", {"ramp_priority": "nemde"}),
-    ("+ interconnectors, TOTALDEMAND (the default)", {"interconnectors": "optimised",
-                                                      "demand": None}),
+    ("+ interconnectors, TOTALDEMAND", {"interconnectors": "optimised", "demand": None,
+                                        "mnsp": "optimised"}),
+    ("+ Basslink held at its flow (the defaults)", {"mnsp": "historical"}),
 )  # fmt: skip
 #: Units whose loss factors AEMO's prices reveal (band / RRP, recurring; fidelity.md §3.5).
 RECOVERED_LOSS_FACTORS = ("POAT110", "STAN-1", "STAN-2", "STAN-3", "ER01", "ER02", "JBUTTERS",
@@ -117,9 +118,7 @@ def causes(result, store: Path) -> pl.DataFrame:
         .join(off_merit, on=["regionid", "interval_datetime"], how="left")
     )
     cause = (
-        pl.when(pl.col("regionid") == "TAS1")
-        .then(pl.lit("Basslink's MNSP offers are not in the data"))
-        .when(pl.col("units_off").list.len() > 0)
+        pl.when(pl.col("units_off").list.len() > 0)
         .then(pl.lit("units held out of merit by AEMO (FCAS, network constraints)"))
         .when(pl.col("price_source") == "interconnector")
         .then(pl.lit("price set over a link: 2024 loss model, no unit loss factors"))

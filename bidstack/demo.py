@@ -473,6 +473,9 @@ def _fleet_toml(rng: np.random.Generator, fleet: pl.DataFrame) -> str:
         'frrp = "actual"            # perfect foresight of the dispatch price',
         "gate_closure_seconds = 3600",
         'demand = "total_demand"',
+        "# the synthetic market dispatched its Basslink as a regulated link (it has no MNSP",
+        "# offers), so the baseline does too; with AEMO's data the default holds it at history",
+        'mnsp = "optimised"',
         "",
     ]
     for unit in fleet.sort("duid").iter_rows(named=True):

@@ -17,6 +17,8 @@ A fleet file is TOML::
     network_as_of = 2024-07-10    # optional: read the network tables as in force on this date
     interconnector_limits = "dispatch"  # NEMDE's per-interval limits where the store has them
                                   # (DISPATCHINTERCONNECTORRES), or "static"
+    mnsp = "historical"           # MNSPs (Basslink) held at the flow AEMO dispatched, for want
+                                  # of their offers; "optimised": dispatched as if regulated
     uigf_cap = true               # cap semi-scheduled units at their forecast (the UIGF)
     ramp_priority = "nemde"       # a ramp-down limit above availability holds the unit up;
                                   # "availability" cuts it to availability
@@ -93,6 +95,7 @@ DEMAND_SOURCES = ("total_demand", "dispatchable_generation", "cleared")
 CHOICES = {
     "interconnectors": ("optimised", "historical", "none"),
     "interconnector_limits": ("dispatch", "static"),
+    "mnsp": ("historical", "optimised"),
     "ramp_priority": ("nemde", "availability"),
     "dispatch_engine": ("kernel", "reference"),
     "ramp_rates": ("dispatchload", "bid"),
@@ -145,6 +148,7 @@ class MarketOptions:
     interconnectors: str | None = None  # None: "optimised" when the store has the tables
     network_as_of: date | None = None
     interconnector_limits: str = "dispatch"
+    mnsp: str = "historical"
     uigf_cap: bool = True
     ramp_priority: str = "nemde"
     dispatch_engine: str = "kernel"

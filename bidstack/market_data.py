@@ -126,7 +126,7 @@ class MarketData:
         offers, found_history = inputs.with_dispatch_history(offers, history, fleet)
         flows = interconnector_history(store, left, right)
         sums = region_sums(store, left, right)
-        network, mode = window_network(self.tables, flows, sums, fleet, store)
+        network, mode, found_network = window_network(self.tables, flows, sums, fleet, store)
         demand, found_limits = inputs.with_price_limits(
             inputs.demand(sums, physical, fleet, offers, mode), self.thresholds, fleet, store
         )
@@ -152,7 +152,8 @@ class MarketData:
         problems = pl.concat(
             [
                 *(f.with_columns(scenario=everywhere) for f in (
-                    book.problems, found_history, flows_beyond_limits(flows), found_limits)),
+                    book.problems, found_history, flows_beyond_limits(flows), found_network,
+                    found_limits)),
                 found_meters.with_columns(scenario=pl.lit(BASELINE)),
                 found_thresholds.with_columns(scenario=everywhere),
             ],

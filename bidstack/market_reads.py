@@ -186,20 +186,20 @@ def interconnector_history(
 
 def region_sums(store: str | os.PathLike, left: datetime, right: datetime) -> pl.DataFrame:
     """DISPATCHREGIONSUM (the pricing run) with ``interval_datetime`` for ``settlementdate``:
-    what regional demand and the interconnectors' loss models read."""
-    return (
-        read(store, "DISPATCHREGIONSUM", left, right)
-        .select(
-            "regionid",
-            pl.col("settlementdate").alias("interval_datetime"),
-            "totaldemand",
-            "dispatchableload",
-            "dispatchablegeneration",
-            "initialsupply",
-            "demandforecast",
-        )
-        .collect()
-    )
+    what regional demand and the interconnectors' loss models read, and ``netinterchange``
+    where the store has it (an MNSP's flow, :mod:`bidstack.mnsp`)."""
+    table = read(store, "DISPATCHREGIONSUM", left, right)
+    optional = [c for c in ("netinterchange",) if c in table.collect_schema().names()]
+    return table.select(
+        "regionid",
+        pl.col("settlementdate").alias("interval_datetime"),
+        "totaldemand",
+        "dispatchableload",
+        "dispatchablegeneration",
+        "initialsupply",
+        "demandforecast",
+        *optional,
+    ).collect()
 
 
 def dispatch_prices(store: str | os.PathLike, left: datetime, right: datetime) -> pl.DataFrame:

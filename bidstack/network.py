@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
+from bidstack import mnsp
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
 from bidstack.problems import PROBLEM_SCHEMA
@@ -87,12 +88,15 @@ def network(
     *,
     dispatch_limits: pl.DataFrame | None = None,
     as_of: date | None = None,
+    held_flows: pl.DataFrame | None = None,
 ) -> Network:
     """The :class:`Network` for the intervals of ``loss_demand`` (``regionid, interval_datetime,
     loss_demand``: INITIALSUPPLY + DEMANDFORECAST), one link per regulated interconnector and per
     MNSP link in force. ``dispatch_limits`` (``interconnectorid, interval_datetime,
     exportlimit, importlimit``) narrows each interval's limits to NEMDE's; ``as_of`` reads
-    every table as in force on that date (for stores whose network tables are a snapshot)."""
+    every table as in force on that date (for stores whose network tables are a snapshot);
+    ``held_flows`` (``interconnectorid, interval_datetime, mwflow``) holds MNSPs at those flows
+    (:func:`bidstack.mnsp.hold`)."""
     intervals = loss_demand.select("interval_datetime").unique().sort("interval_datetime")
     day = (pl.col("interval_datetime") - timedelta(minutes=5)).dt.date()
     intervals = intervals.with_columns(
@@ -112,7 +116,9 @@ def network(
         defined = every.drop("day").unique(maintain_order=True)
     return Network(
         defined.select(list(LINK_COLUMNS)).cast(LINK_COLUMNS),
-        pl.concat(limits).select(list(LIMIT_COLUMNS)).cast(LIMIT_COLUMNS),
+        mnsp.hold(pl.concat(limits), held_flows if held_flows is not None else pl.DataFrame())
+        .select(list(LIMIT_COLUMNS))
+        .cast(LIMIT_COLUMNS),
     )
 
 
@@ -158,6 +164,7 @@ def _links_on(tables: NetworkTables, when: datetime) -> pl.DataFrame:
             "loss_constant": ic["lossconstant"],
             "demand_coefficients": coefficients,
             "day": when.date(),
+            "mnsp": ic["ictype"] == "MNSP",
         }
         breakpoints = points["mwbreakpoint"].cast(pl.Float64).to_list()
         if ic["ictype"] == "MNSP" and not mnsp.is_empty():
@@ -237,6 +244,8 @@ def _limits(
             lower_mw=pl.lit(float(link["lower_static"])),
             upper_mw=pl.lit(float(link["upper_static"])),
             sign=pl.lit(link["sign"]),
+            mnsp=pl.lit(link["mnsp"]),
+            paired=pl.lit(link["exclusive_with"] is not None),
         )
         frames.append(frame)
     limits = pl.concat(frames)
@@ -285,16 +294,18 @@ def window_network(
     sums: pl.DataFrame,
     fleet: Fleet,
     store: str | os.PathLike = "the store",
-) -> tuple[Network | None, str]:
-    """The interconnectors of the window and the mode they run in (``[market]``
+) -> tuple[Network | None, str, pl.DataFrame]:
+    """The interconnectors of the window, the mode they run in (``[market]``
     ``interconnectors``: ``"optimised"``, the default when the store has the network tables,
-    ``"historical"`` or ``"none"``). ``flows``: as AEMO dispatched them
+    ``"historical"`` or ``"none"``) and problem rows (MNSPs whose flow is unknown, see
+    :mod:`bidstack.mnsp`). ``flows``: as AEMO dispatched them
     (:func:`bidstack.market_reads.interconnector_history`); ``sums``: DISPATCHREGIONSUM
     (:func:`bidstack.market_reads.region_sums`)."""
     options = fleet.market
     mode = options.interconnectors or ("none" if tables.empty else "optimised")
+    problems = pl.DataFrame(schema=PROBLEM_SCHEMA)
     if mode != "optimised":
-        return None, mode
+        return None, mode, problems
     if tables.empty:
         raise InputError(
             f"{store}: interconnectors = optimised needs INTERCONNECTORCONSTRAINT, LOSSMODEL and "
@@ -306,8 +317,16 @@ def window_network(
         (pl.col("initialsupply") + pl.col("demandforecast")).alias("loss_demand"),
     )
     limits = flows if options.interconnector_limits == "dispatch" else None
-    built = network(tables, loss_demand, dispatch_limits=limits, as_of=options.network_as_of)
-    return built, mode
+    held = None
+    if options.mnsp == "historical" and not sums.is_empty():
+        first = sums.get_column("interval_datetime").min() - timedelta(minutes=5)
+        when = datetime.combine(options.network_as_of or first.date(), datetime.min.time())
+        constraint = in_force(tables.constraint, "interconnectorid", when)
+        held, problems = mnsp.held_flows(constraint, tables.interconnector, flows, sums)
+    built = network(
+        tables, loss_demand, dispatch_limits=limits, as_of=options.network_as_of, held_flows=held
+    )
+    return built, mode, problems
 
 
 def flows_beyond_limits(history: pl.DataFrame) -> pl.DataFrame:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from bidstack.kernel.enums import RAMP_PRIORITIES, LinkState, PriceSource
+from bidstack.kernel.network import LinkArrays
 from bidstack.kernel.tree import TOLERANCE_MW
 from bidstack.kernel.units import unit_limits_nb
 from bidstack.reference.network_lp import dispatch_network
@@ -107,7 +108,8 @@ def _interval(i, layout, offers, links, priority, rows, base, region_of_unit, un
         layout.demand[i, present],
         links=[_link(links, i, lk, local) for lk in on],
         exclusive=[(on.index(lk), on.index(int(links.exclusive[lk])))
-                   for lk in on if links.exclusive[lk] > lk and links.exclusive[lk] in on],
+                   for lk in on if links.exclusive[lk] > lk and links.exclusive[lk] in on
+                   and _can_close(links, i, lk) and _can_close(links, i, links.exclusive[lk])],
         max_avail=np.where(np.isinf(offers.max_avail[rows]), np.nan, offers.max_avail[rows]),
         ramp_base=base,
         ramp_up_rate=np.where(ramp & np.isfinite(offers.ramp_up_rate[rows]),
@@ -185,3 +187,9 @@ def _write_link(i: int, lk: int, links, flow: float, losses: float, link_out) ->
     if flow <= links.lower[i, lk] + TOLERANCE_MW:
         state |= LinkState.at_import_limit
     flags[i, lk] = state
+
+
+def _can_close(links: LinkArrays, i: int, lk: int) -> bool:
+    """Whether link ``lk`` may carry 0 MW in interval ``i``: a pair with a link held at a flow
+    (an MNSP at its history, :mod:`bidstack.mnsp`) is one-way already, with no choice to make."""
+    return bool(links.lower[i, lk] <= 0.0 <= links.upper[i, lk])
