@@ -28,19 +28,18 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
-from tqdm import tqdm
 
 from bidstack.config import BASELINE, RESERVED, RunConfig
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
-from bidstack.io import market_time
-from bidstack.market_data import MarketData
-from bidstack.month import run_month
+from bidstack.io import Store, market_time
+from bidstack.scaleout.driver import Fold
 from bidstack.stages.settlement import Statements, interval_sums, statements
 from bidstack.summary import RunSummary
 
@@ -93,10 +92,15 @@ def backtest(
     out: str | os.PathLike,
     *,
     progress: bool | None = None,
+    executor: Executor | None = None,
+    warmup: timedelta = timedelta(days=1),
 ) -> BacktestResult:
     """Run every stage for the baseline and each variant over ``(start, end]``; write to ``out``.
 
     ``progress``: show a progress bar on standard error (``None``: only on a terminal).
+    ``executor``: run the months as tasks there (:mod:`bidstack.scaleout`), each month after the
+    first starting ``warmup`` early and verified against the month before; None: one after
+    another in this process. The output is the same either way.
     """
     began = time.perf_counter()
     start, end = market_time(start), market_time(end)
@@ -113,18 +117,11 @@ def backtest(
         "finished": False,
     }
     (out / MARKER).write_text(json.dumps(run, indent=2))
-    data = MarketData.open(store, fleet)
     books = RunSummary()
-    carry = None
-    windows = month_windows(start, end)
-    bar = tqdm(
-        windows, desc="backtest", unit="month", disable=None if progress is None else not progress
-    )
-    for left, right in bar:
-        bar.set_postfix_str(f"{left:%Y-%m}")
-        month = run_month(data.window(left, right, end), config, out, carry)
+    fold = Fold(str(Store.open(store)), config, month_windows(start, end), end, out,
+                executor=executor, warmup=warmup, progress=progress)  # fmt: skip
+    for month in fold.months():
         books.add(month)
-        carry = month.tails or carry
     scenarios = tuple(books.scenarios)
     settled = {scenario: _statements(out / scenario) for scenario in scenarios}
     summary = books.summary(config.interval_minutes)
@@ -135,7 +132,8 @@ def backtest(
     calibration.write_csv(out / "calibration.csv")
     if books.stack is not None:
         books.stack.write_parquet(out / "bid_stack.parquet")
-    run.update(scenarios=list(scenarios), finished=True, seconds=time.perf_counter() - began)
+    run.update(scenarios=list(scenarios), finished=True, seconds=time.perf_counter() - began,
+               execution=fold.execution)  # fmt: skip
     (out / MARKER).write_text(json.dumps(run, indent=2))
     return BacktestResult(
         out,

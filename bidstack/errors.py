@@ -2,7 +2,8 @@
 
 Every error a user can cause (a bad file, a missing column, an unknown rule variant) is raised as
 a :class:`BidstackError` with a one-line message that names the file, line, column or unit at fault.
-The command line prints that line and exits with status 2, without a traceback.
+The command line prints that line and exits with status 2 (a :class:`TaskError`: 1), without a
+traceback.
 """
 
 
@@ -28,3 +29,10 @@ class StoreError(BidstackError):
 
 class IngestError(BidstackError):
     """An AEMO MMS or NEM12 source cannot be ingested."""
+
+
+class TaskError(BidstackError):
+    """A task of a scaled-out run (a month, a file to ingest) failed on a worker, or its worker
+    died too often; the message names the month or file."""
+
+    exit_status = 1

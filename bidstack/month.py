@@ -65,11 +65,14 @@ def run_month(
     config: RunConfig,
     out: Path,
     carry: dict[str, pl.DataFrame | None] | None = None,
+    *,
+    history: Path | None = None,
 ) -> MonthResult:
     """Run every stage over ``window`` and write its partitions under ``out``.
 
     ``carry``: each scenario's last dispatch from the month before (None for the first month of
-    a run: every scenario then starts from the window's INITIALMW).
+    a run: every scenario then starts from the window's INITIALMW). ``history``: the folder whose
+    earlier months' ``dispatch_regions`` administered pricing reads (default ``out``).
     """
     fleet, minutes, month = config.fleet, config.interval_minutes, window.month
     fleet_units = list(fleet.units)
@@ -131,8 +134,8 @@ def run_month(
         )
         found = [*shared_problems, *own_problems]
         if fleet.market.administered_pricing:
-            earlier = _price_history(
-                out / scenario / "dispatch_regions", window.stored_prices, window.left
+            earlier = price_history(
+                (history or out) / scenario / "dispatch_regions", window.stored_prices, window.left
             )
             regions, administered = administer(result.regions, earlier, window.thresholds)
             result = replace(result, regions=regions)
@@ -190,7 +193,7 @@ def _screen_shared(
     return dispatch_stage.screen(shared, demand)
 
 
-def _price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.DataFrame:
+def price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.DataFrame:
     """A scenario's prices before administered pricing for the eight days before ``left``: its
     own from earlier months' ``dispatch_regions``, DISPATCHPRICE's (``stored``) before the run."""
     if not folder.exists():

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except BidstackError as exc:
         print(f"bidstack: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_status", 2)
     except KeyboardInterrupt:
         print("bidstack: interrupted", file=sys.stderr)
         return 130
