@@ -3,12 +3,14 @@ verified (``../shared/design/scaleout.md`` §4).
 
 Serial (no executor): each month runs in this process from the exact carry of the month before,
 as it always has. With an executor, every month is submitted at once; month m > 1 starts
-speculatively ``warmup`` early from the store's INITIALMW. The driver then takes the months in
-order: a month whose start (each scenario's ``initial_mw``, and the prices administered pricing
-read before it) equals, bit for bit, what the months before it carry is kept (``exact``);
-otherwise it runs again from the exact carry (``recomputed``). Either way a kept attempt is
-committed by rename and the fold goes on from its last dispatch: the worst case is the serial
-run plus wasted work, never a different answer.
+speculatively ``warmup`` early from the store's INITIALMW (and, with administered pricing on, 8
+days earlier still: the running sum of a scenario's own prices over the 7 days and a trading day
+before the month is part of its state, and a warm-up of a day would leave it at history's).
+The driver then takes the months in order: a month whose start (each scenario's
+``initial_mw``, and the prices administered pricing read before it) equals, bit for bit, what
+the months before it carry is kept (``exact``); otherwise it runs again from the exact carry
+(``recomputed``). Either way a kept attempt is committed by rename and the fold goes on from its
+last dispatch: the worst case is the serial run plus wasted work, never a different answer.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tqdm import tqdm
 
 from bidstack.config import RunConfig
 from bidstack.errors import BidstackError, TaskError
+from bidstack.market_data import PRICE_HISTORY
 from bidstack.month import MonthResult, price_history
 from bidstack.scaleout import attempts
 from bidstack.scaleout.executors import SpawnPool
@@ -85,10 +88,12 @@ class Fold:
 
     def _parallel(self, runner: _Runner) -> Iterator[MonthResult]:
         start = self.windows[0][0]
+        # administered pricing remembers a scenario's own prices of the days before a month
+        memory = PRICE_HISTORY if self.config.fleet.market.administered_pricing else timedelta()
         self.execution.update(warmup=str(self.warmup), boundaries=[], retries=runner.retries)
         submitted = [runner.submit(self._task(*self.windows[0], history=str(self.out)))]
         for left, right in self.windows[1:]:
-            warmup_from = max(start, left - self.warmup)
+            warmup_from = max(start, left - self.warmup - memory)
             speculative = {"warmup_from": warmup_from} if warmup_from < left else {}
             submitted.append(runner.submit(self._task(left, right, **speculative)))
         carry = None
