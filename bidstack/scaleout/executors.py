@@ -63,6 +63,12 @@ class SpawnPool(ProcessPoolExecutor):
                 else:
                     os.environ[name] = value
 
+    def terminate(self) -> None:
+        """Stop every worker now (a failed run does not wait for the tasks still running)."""
+        for process in list((self._processes or {}).values()):
+            process.terminate()
+        self.shutdown(wait=False, cancel_futures=True)
+
     def respawn(self) -> SpawnPool:
         self.shutdown(wait=False, cancel_futures=True)
         return SpawnPool(self.workers)
@@ -83,6 +89,9 @@ def open_executor(
         pool = SpawnPool(workers)
         try:
             yield pool
+        except BaseException:
+            pool.terminate()
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return
