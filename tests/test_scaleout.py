@@ -146,3 +146,30 @@ def test_the_store_changed_between_phases(market, tmp_path: Path) -> None:
     market = synthetic_market(store, **SMALL)
     with pytest.raises(StoreError, match="snapshot"):
         run(market, tmp_path / "out", ChangesTheStore(store, months=2))
+
+
+def store_content(store: Path) -> tuple[dict, dict[str, str]]:
+    """A store's manifest without ingest times, and the sha256 of each of its Parquet files."""
+    manifest = json.loads((store / "_manifest.json").read_text())
+    for entry in manifest["sources"].values():
+        entry.pop("ingested_at")
+    for entry in manifest["rejected"].values():
+        entry.pop("at")
+    files = {
+        str(path.relative_to(store)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(store.rglob("*.parquet"))
+    }
+    return manifest, files
+
+
+def test_parallel_ingest_stores_what_serial_ingest_stores(
+    mms_dir: Path, tmp_path: Path, capsys
+) -> None:
+    samples = mms_dir / "nemosis" / "MMSDM_2018_04"
+    main(["ingest", str(samples), "--store", str(tmp_path / "serial")])
+    serial = capsys.readouterr().out
+    main(["ingest", str(samples), "--store", str(tmp_path / "store"), "--workers", "2"])
+    assert capsys.readouterr().out == serial
+    manifest, files = store_content(tmp_path / "store")
+    assert (manifest, files) == store_content(tmp_path / "serial")
+    assert len(files) > 10 and not (tmp_path / "store" / "_staging").exists()
