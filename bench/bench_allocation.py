@@ -1,7 +1,9 @@
 """Allocation throughput in unit-intervals/s, against baselines measured in the same run.
 
 For each size it times: the kernel alone; ``bidstack.allocate`` frame to frame with PT/PP given
-and derived from frrp; the same rules as Polars expressions (streaming engine); and a NumPy pass
+and derived from frrp; the same rules as Polars expressions (streaming engine); the kernel,
+``allocate`` and Polars again on the same rows in interval-major order (AEMO's, and
+``bidstack.io.read``'s) rather than unit by unit; and a NumPy pass
 (one thread per core) that reads the kernel's input bytes and writes its output bytes once, the
 memory ceiling. It then checks 8 variants against 1, the peak memory of ``allocate`` on the
 largest size (in a fresh process), and the first call in a fresh process with a warm cache.
@@ -121,10 +123,13 @@ def kernel_runner(frame: pl.DataFrame, variants) -> tuple[Callable[[], None], ob
 
 def measure(n: int, repeat: int, variants8: list) -> dict[str, float]:
     frame = fleet(n)
+    by_interval = frame.sort("interval_datetime", "duid")
     derived = frame.drop("price_type", "price_phase")
     kernel, inputs, outputs = kernel_runner(frame, ["v2"])
     kernel8, *_ = kernel_runner(frame, variants8)
+    kernel_by_interval, *_ = kernel_runner(by_interval, ["v2"])
     polars_input = frame.lazy().with_columns(srmc_plus=pl.col("srmc"))
+    polars_by_interval = by_interval.lazy().with_columns(srmc_plus=pl.col("srmc"))
     v2 = [load_variant("v2")]
     return best_of_each(
         repeat,
@@ -136,6 +141,11 @@ def measure(n: int, repeat: int, variants8: list) -> dict[str, float]:
             "allocate derived": lambda: allocate(derived, ["v2"]),
             "allocate x8": lambda: allocate(frame, variants8),
             "polars": lambda: allocate_polars(polars_input, v2).collect(engine="streaming"),
+            "kernel, interval-major": kernel_by_interval,
+            "allocate, interval-major": lambda: allocate(by_interval, ["v2"]),
+            "polars, interval-major": lambda: allocate_polars(polars_by_interval, v2).collect(
+                engine="streaming"
+            ),
         },
     )
 
@@ -209,6 +219,9 @@ def main() -> None:
         "allocate derived",
         "allocate x8",
         "polars",
+        "kernel, interval-major",
+        "allocate, interval-major",
+        "polars, interval-major",
     ]
     print(f"\n{'unit-intervals/s':<28}" + "".join(f"{n:>16,}" for n in args.rows))
     for name in names:
@@ -218,6 +231,16 @@ def main() -> None:
         ("allocate given, M rows/s", lambda n, r: n / r["allocate"] / 1e6, ">= 100"),
         ("allocate derived, M rows/s", lambda n, r: n / r["allocate derived"] / 1e6, ">= 50"),
         ("allocate / polars", lambda n, r: r["polars"] / r["allocate"], ">= 5"),
+        (
+            "interval-major / unit-major",
+            lambda n, r: r["allocate"] / r["allocate, interval-major"],
+            ">= 0.8",
+        ),
+        (
+            "allocate / polars, int.-major",
+            lambda n, r: r["polars, interval-major"] / r["allocate, interval-major"],
+            ">= 5",
+        ),
         ("kernel 8 variants / 1", lambda n, r: r["kernel x8"] / r["kernel"], "<= 2"),
         ("allocate 8 variants / 1", lambda n, r: r["allocate x8"] / r["allocate"], "<= 2"),
     ]

@@ -2,7 +2,9 @@
 
 Generates a seeded synthetic market (by default 500 units over 365 days of 5-minute intervals:
 52.6 million unit-intervals of bids) into a store, then runs ``bidstack.backtest`` with the
-variants v1 and v2 in a fresh process and prints its time, unit-intervals/s and peak memory.
+variants v1 and v2 in a fresh process and prints its time, unit-intervals/s and peak memory,
+and its ratio to the input-read floor: the time to read every Parquet file of the store once,
+whole, in another fresh process (issue 11's target: a month within 8x of it).
 
     python bench/bench_backtest.py                       # a fleet-year: about 10 GB of disk
     python bench/bench_backtest.py --units 100 --days 31  # a quick look
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,14 +26,33 @@ from pathlib import Path
 from bidstack.demo import synthetic_market
 
 RUN = """
-import json, time
+import json, resource, time
 from bidstack.backtest import backtest
 from bidstack.fleet import load_fleet
 began = time.perf_counter()
 result = backtest({store!r}, load_fleet({fleet!r}), ["v1", "v2"], {start!r}, {end!r}, {out!r},
                   progress=False)
-print(json.dumps({{"seconds": time.perf_counter() - began, "scenarios": len(result.scenarios)}}))
+print(json.dumps({{"seconds": time.perf_counter() - began, "scenarios": len(result.scenarios),
+                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
 """
+
+FLOOR = """
+import json, time
+from pathlib import Path
+import polars as pl
+files = sorted(Path({store!r}).rglob("*.parquet"))
+began = time.perf_counter()
+rows = sum(pl.read_parquet(path).height for path in files)
+print(json.dumps({{"seconds": time.perf_counter() - began, "files": len(files), "rows": rows}}))
+"""
+
+
+def fresh(script: str) -> dict:
+    """The JSON a script prints last, run in a fresh process."""
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if child.returncode:
+        sys.exit(child.stderr)
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -68,24 +88,27 @@ def main() -> None:
         marker.write_text(json.dumps(market))
         print(f"synthetic market written in {time.perf_counter() - began:,.0f} s -> {folder}")
 
-    script = RUN.format(
-        store=market["store"],
-        fleet=market["fleet"],
-        start=market["start"],
-        end=market["end"],
-        out=str(folder / "results"),
+    floor = fresh(FLOOR.format(store=market["store"]))
+    run = fresh(
+        RUN.format(
+            store=market["store"],
+            fleet=market["fleet"],
+            start=market["start"],
+            end=market["end"],
+            out=str(folder / "results"),
+        )
     )
-    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    if child.returncode:
-        sys.exit(child.stderr)
-    run = json.loads(child.stdout.strip().splitlines()[-1])
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     unit_intervals = market["units"] * market["days"] * 288
     print(
         f"backtest of {market['units']} units x {market['days']} days "
         f"({unit_intervals:,} unit-intervals, {run['scenarios']} scenarios): "
         f"{run['seconds']:,.1f} s = {unit_intervals / run['seconds'] / 1e6:,.2f} M "
-        f"unit-intervals/s; peak memory {peak / 1e9:,.2f} GB"
+        f"unit-intervals/s; peak memory {run['peak'] / 1e9:,.2f} GB"
+    )
+    print(
+        f"input-read floor: {floor['files']:,} Parquet files ({floor['rows']:,} rows) read once, "
+        f"whole, in {floor['seconds']:,.2f} s; the backtest takes "
+        f"{run['seconds'] / floor['seconds']:,.1f}x that (target for a month: <= 8x)"
     )
 
 

@@ -1,8 +1,9 @@
 """Grouped sums that come out with the same bits in every run (pipeline.md §5, option A).
 
-Rows are sorted by their group and then by a row key, and each group's values are added in that
-order by :func:`bidstack.kernel.reduce.segment_sums_nb`; Polars' own ``group_by`` sums of floats
-have no fixed order. Integer columns are summed the same way (exactly, in any order).
+Each group's values are added in the rows' order (after a stable sort by ``order``, if given) by
+:func:`bidstack.kernel.reduce.group_sums_nb`; Polars' own ``group_by`` sums of floats have no
+fixed order. So a frame whose row order is fixed (sorted, or built in a fixed order) always sums
+to the same bits. Integer columns are summed the same way (exactly, in any order).
 
 >>> import polars as pl
 >>> frame = pl.DataFrame({"region": ["B", "A", "A"], "duid": ["x", "y", "x"],
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from bidstack.kernel.reduce import segment_sums_nb
+from bidstack.kernel.reduce import group_sums_nb
 
 
 def group_sums(
@@ -26,43 +27,36 @@ def group_sums(
     by: Sequence[str],
     columns: Sequence[str],
     *,
-    order: Sequence[str] = (),
-    presorted: bool = False,
+    order: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """One row per distinct ``by``, sorted by it: ``by`` and the sum of each of ``columns``
-    (nulls count as nothing), added in the order of ``(*by, *order)``, which should make rows
-    unique. ``presorted``: ``frame`` is already in that order."""
+    (nulls count as nothing), each group's rows added in row order, after a stable sort of the
+    rows by ``order`` if given."""
     by, columns = list(by), list(columns)
-    if not presorted:
-        frame = frame.sort([*by, *order])
-    starts = segment_starts(frame, by)
-    keys = frame.select(by)[starts] if starts.size else frame.select(by).clear()
-    sums = [keys]
+    if order:
+        frame = frame.sort(list(order), maintain_order=True)
+    keys = frame.select(by).unique(maintain_order=True).with_row_index("_group")
+    group = (
+        frame.select(by)
+        .join(keys, on=by, how="left", nulls_equal=True, maintain_order="left")
+        .get_column("_group")
+        .to_numpy()
+        .astype(np.int64)
+    )
+    sums = [keys.drop("_group")]
     floats = [c for c in columns if frame.schema[c].is_float()]
     integers = [c for c in columns if c not in floats]
     for names, dtype in ((floats, np.float64), (integers, np.int64)):
         if not names:
             continue
         values = frame.select(pl.col(names).fill_null(0)).to_numpy().astype(dtype, order="C")
-        summed = segment_sums_nb(values.reshape(frame.height, len(names)), starts)
+        summed = group_sums_nb(values.reshape(frame.height, len(names)), group, keys.height)
         sums.append(pl.DataFrame(dict(zip(names, summed.T, strict=True))))
-    table = pl.concat(sums, how="horizontal")
+    table = pl.concat(sums, how="horizontal").sort(by)
     return table.select(*by, *(pl.col(c).cast(frame.schema[c]) for c in columns))
 
 
 def total(values: pl.Series) -> float:
     """The sum of a float series, first row to last (nulls count as nothing)."""
     array = values.fill_null(0.0).to_numpy().astype(np.float64).reshape(-1, 1)
-    return float(segment_sums_nb(array, np.zeros(1, np.int64))[0, 0]) if len(values) else 0.0
-
-
-def segment_starts(frame: pl.DataFrame, by: Sequence[str]) -> np.ndarray:
-    """The first row of each run of equal ``by`` values (int64)."""
-    if frame.height == 0:
-        return np.zeros(0, np.int64)
-    if not by:
-        return np.zeros(1, np.int64)
-    changed = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c).shift(1)) for c in by)
-    flags = frame.select(changed.fill_null(True)).to_series().to_numpy()
-    flags[0] = True
-    return np.flatnonzero(flags).astype(np.int64)
+    return float(group_sums_nb(array, np.zeros(len(array), np.int64), 1)[0, 0])

@@ -14,7 +14,7 @@ import pytest
 
 from bidstack import allocate, allocate_with_report, derive_price_type_phase, output_columns
 from bidstack.errors import InputError, RuleError
-from bidstack.kernel.allocation import BLOCK_ROWS, CHUNK_ROWS
+from bidstack.kernel.allocation import BLOCK_ROWS, CACHE_SETS, CHUNK_ROWS
 from bidstack.kernel.codes import PRICE_TYPE_ORDERS
 from bidstack.reference.allocation import derive_price_type
 from bidstack.reference.polars_allocation import price_type
@@ -214,6 +214,21 @@ def test_offers_shared_by_runs_of_rows_across_blocks_and_tasks(tmp_path: Path) -
     lengths = [*head, *rng.choice([1, 2, 7, 288, BLOCK_ROWS - 1, BLOCK_ROWS + 5], 200)]
     offer_of_row = np.repeat(np.arange(204), lengths)[: per_row.height]
     assert offer_of_row.size == per_row.height
+    offer_columns = [*PRICE_BANDS, "tp_min", "tp_max", "srmc", "mlf"]
+    frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row])
+    assert_matches_reference(frame, ["v1", "v2", frrp_variant(tmp_path)])
+
+
+def test_offers_recurring_out_of_order_and_beyond_the_cache(tmp_path: Path) -> None:
+    # Rows in interval-major order: each unit's offer recurs every n_units rows, so the kernel
+    # finds it in its cache of resolved offers; with more units than the cache holds (a third
+    # of the rows) offers are evicted and resolved again.
+    per_row = random_rows(CHUNK_ROWS + 3 * BLOCK_ROWS, seed=21)
+    many = 3 * 2 * CACHE_SETS
+    offers = random_rows(many + 500, seed=22)
+    rows = np.arange(per_row.height)
+    split = per_row.height // 3
+    offer_of_row = np.where(rows < split, rows % many, many + rows % 500)
     offer_columns = [*PRICE_BANDS, "tp_min", "tp_max", "srmc", "mlf"]
     frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row])
     assert_matches_reference(frame, ["v1", "v2", frrp_variant(tmp_path)])

@@ -36,13 +36,21 @@ class Layout:
             .sort("regionid", "duid")
         )
         self.units = units.with_row_index("u")
-        rows = (
-            offers.with_columns(pl.col("regionid").cast(region))
-            .join(grid, on="interval_datetime")
-            .join(self.units.select("duid", "u"), on="duid")
-            .sort("i", "u")
+        # each row's interval and unit number, and the rows in kernel order (interval, unit)
+        epoch = self.intervals["interval_datetime"].dt.epoch("us").to_numpy()
+        row_interval = np.searchsorted(epoch, offers["interval_datetime"].dt.epoch("us").to_numpy())
+        row_unit = (
+            offers.select(pl.col("duid").replace_strict(self.units["duid"], self.units["u"]))
+            .to_series()
+            .to_numpy()
+            .astype(np.int64)
         )
-        self.rows = rows
+        self.order = np.argsort(row_interval * len(self.units) + row_unit, kind="stable")
+        self.row_interval = row_interval[self.order]
+        self.row_unit = row_unit[self.order]
+        self.rows = offers.select(
+            "duid", pl.col("regionid").cast(region), "interval_datetime", "maxavail", "uigf"
+        )[self.order]
         n_int, n_reg = grid.height, len(names)
         demand_mw = np.full((n_int, n_reg), np.nan)
         d = demand.with_columns(pl.col("regionid").cast(region)).join(grid, on="interval_datetime")
@@ -72,7 +80,7 @@ class Layout:
         counts = units.group_by("regionid").len()
         region_units[counts["regionid"].to_physical().to_numpy() + 1] = counts["len"].to_numpy()
         initial_mw = self.units.join(initial, on="duid", how="left", maintain_order="left")
-        interval_rows = np.searchsorted(rows["i"].to_numpy(), np.arange(n_int + 1))
+        interval_rows = np.searchsorted(self.row_interval, np.arange(n_int + 1))
         self.layout = DispatchLayout(
             interval_rows.astype(np.int64),
             follows,
@@ -85,7 +93,7 @@ class Layout:
             self.topology.parent,
             self.topology.order,
         )
-        self.offers = _offer_arrays(rows)
+        self.offers = _offer_arrays(offers, self.order, self.row_unit)
         self.links, self.link_table = link_arrays(
             network, self.topology, self.intervals["interval_datetime"]
         )
@@ -180,34 +188,30 @@ class Layout:
         )
 
 
-def _offer_arrays(rows: pl.DataFrame) -> OfferArrays:
-    """Per-row arrays in kernel order; each unit's runs of unchanged referred prices numbered
-    once (``band_price`` holds one row per run)."""
-    referred = rows.select(
-        "u", *(pl.col(p) / pl.col("mlf").fill_null(1.0) for p in PRICE_BANDS)
-    ).with_row_index("row")
-    by_unit = referred.sort("u", "row")
-    changed = pl.col("u") != pl.col("u").shift(1)
-    for column in PRICE_BANDS:
-        changed = changed | (pl.col(column) != pl.col(column).shift(1))
-    numbered = by_unit.with_columns(
-        price_set=(changed.fill_null(True).cum_sum() - 1).cast(pl.Int64)
-    )
-    firsts = numbered.unique("price_set", keep="first").sort("price_set")
-    price_set = numbered.sort("row")["price_set"].to_numpy()
-    cap = rows.select(pl.min_horizontal("maxavail", pl.col("uigf").fill_nan(None)))
+def _offer_arrays(offers: pl.DataFrame, order: np.ndarray, row_unit: np.ndarray) -> OfferArrays:
+    """Per-row arrays in kernel order (``order``: the offers' rows in that order); each unit's
+    runs of unchanged referred prices numbered once (``band_price`` holds one row per run)."""
+
+    def column(name: str, missing: float) -> np.ndarray:
+        return offers.get_column(name).fill_null(missing).to_numpy().astype(np.float64)[order]
+
+    mlf = column("mlf", 1.0)
+    referred = offers.select(PRICE_BANDS).to_numpy().astype(np.float64)[order] / mlf[:, None]
+    by_unit = np.argsort(row_unit, kind="stable")  # each unit's rows, in time order
+    prices, units = referred[by_unit], row_unit[by_unit]
+    changed = np.ones(len(units), np.bool_)
+    changed[1:] = (units[1:] != units[:-1]) | np.any(prices[1:] != prices[:-1], axis=1)
+    price_set = np.empty(len(units), np.int64)
+    price_set[by_unit] = np.cumsum(changed) - 1
+    cap = np.fmin(column("maxavail", np.nan), column("uigf", np.nan))
+    cap[np.isnan(cap)] = np.inf
     return OfferArrays(
-        _array(rows["u"], np.int64),
-        np.ascontiguousarray(price_set, np.int64),
-        np.ascontiguousarray(rows.select(BAND_VOLUMES).to_numpy(), np.float64),
-        _array(cap.to_series().fill_null(np.inf), np.float64),
-        _array(rows["rocup"].fill_null(np.inf), np.float64),
-        _array(rows["rocdown"].fill_null(np.inf), np.float64),
-        _array(rows["ramp_base_mw"].fill_null(np.nan), np.float64),
-        np.ascontiguousarray(firsts.select(PRICE_BANDS).to_numpy(), np.float64),
+        np.ascontiguousarray(row_unit, np.int64),
+        price_set,
+        np.ascontiguousarray(offers.select(BAND_VOLUMES).to_numpy().astype(np.float64)[order]),
+        cap,
+        column("rocup", np.inf),
+        column("rocdown", np.inf),
+        column("ramp_base_mw", np.nan),
+        np.ascontiguousarray(prices[changed]),
     )
-
-
-def _array(series: pl.Series, dtype: type) -> np.ndarray:
-    """A series as a writable C-ordered array of the kernel's dtype."""
-    return np.require(series.to_numpy(), dtype, "CW")

@@ -89,17 +89,24 @@ def meter(
                                   "bid_mw": pl.Float64})
     )  # fmt: skip
     base = pl.col("ramp_base_mw") if "ramp_base_mw" in dispatched.columns else pl.lit(None)
-    previous = pl.col("dispatch_mw").shift(1).over("duid")
-    follows = (pl.col("interval_datetime") - pl.col("interval_datetime").shift(1).over("duid")) == (
-        pl.lit(step)
+    # rows sorted by unit and time: the row before is the unit's previous interval, if it is
+    # the same unit's and ends as this one starts
+    same_unit = pl.col("duid") == pl.col("duid").shift(1)
+    follows = same_unit & (
+        (pl.col("interval_datetime") - pl.col("interval_datetime").shift(1)) == pl.lit(step)
     )
+    previous = pl.col("dispatch_mw").shift(1)
     rows = (
         dispatched.select(*KEYS, "dispatch_mw", base.cast(pl.Float64).alias("start_mw"))
         .sort(KEYS)
         .with_columns(
             pl.coalesce("start_mw", pl.when(follows).then(previous)).alias("start_mw")
         )
-        .join(bid_mw, on=KEYS, how="left")
+    )
+    rows = (
+        rows.join(bid_mw, on=KEYS, how="left", maintain_order="left")
+        if bid_mw.height
+        else rows.with_columns(pl.lit(None, pl.Float64).alias("bid_mw"))
     )
     flat = ~is_bid & pl.col("start_mw").is_null()
     energy = rows.select(
@@ -122,7 +129,9 @@ def meter(
             *KEYS, pl.col("energy_mwh").alias("m"), pl.col("source").alias("s")
         )
         energy = (
-            energy.join(measured.unique(KEYS, keep="first"), on=KEYS, how="left")
+            energy.join(
+                measured.unique(KEYS, keep="first"), on=KEYS, how="left", maintain_order="left"
+            )
             .with_columns(
                 pl.coalesce("m", "energy_mwh").alias("energy_mwh"),
                 pl.coalesce("s", "source").alias("source"),
@@ -139,7 +148,7 @@ def meter(
             "metered as the target held over the interval"
         ).alias("detail"),
     )
-    return energy.cast(ENERGY_SCHEMA).sort(KEYS), problems.cast(PROBLEM_SCHEMA)
+    return energy.cast(ENERGY_SCHEMA), problems.cast(PROBLEM_SCHEMA)  # sorted by KEYS
 
 
 def scada_energy(

@@ -307,14 +307,14 @@ def to_cents(microdollars: pl.Expr) -> pl.Expr:
 
 def interval_sums(amounts: pl.DataFrame) -> pl.DataFrame:
     """``participantid, interval_datetime, energy_mwh, net_microdollars``: each participant's
-    amounts per interval, added in unit order (the same bits every run, :mod:`bidstack.sums`)."""
+    amounts per interval, added in row order (:mod:`bidstack.sums`): in unit order for amounts
+    as :func:`settle` sorts them, so the same bits every run."""
     return group_sums(
-        amounts.select("participantid", "interval_datetime", "duid", "energy_mwh",
+        amounts.select("participantid", "interval_datetime", "energy_mwh",
                        pl.col("amount_microdollars").alias("net_microdollars")),
         ["participantid", "interval_datetime"],
         ["energy_mwh", "net_microdollars"],
-        order=["duid"],
-    )  # fmt: skip
+    )
 
 
 def statements(
@@ -330,13 +330,13 @@ def statements(
     if intervals is None:
         columns = ["participantid", "interval_datetime", "duid", "energy_mwh",
                    "amount_microdollars"]  # fmt: skip
-        intervals = interval_sums(amounts.select(columns).collect(engine="streaming"))
+        rows = amounts.select(columns).sort("participantid", "duid", "interval_datetime")
+        intervals = interval_sums(rows.collect(engine="streaming"))
     in_order = intervals.sort("participantid", "interval_datetime")
     daily = group_sums(
         in_order.with_columns(settlement_date(pl.col("interval_datetime")).alias("settlement_date")),
         ["participantid", "settlement_date"],
         ["energy_mwh", "net_microdollars"],
-        presorted=True,
     ).with_columns(to_cents(pl.col("net_microdollars")).alias("net_cents"))
     by_day = daily.group_by("participantid").agg(
         pl.col("net_cents").sum(), pl.len().cast(pl.Int64).alias("days")
@@ -346,7 +346,7 @@ def statements(
         pl.col("interval_datetime").max().alias("last_interval"),
     )
     totals = (
-        group_sums(in_order, ["participantid"], ["energy_mwh", "net_microdollars"], presorted=True)
+        group_sums(in_order, ["participantid"], ["energy_mwh", "net_microdollars"])
         .join(span, on="participantid")
         .join(by_day, on="participantid")
         .with_columns(
