@@ -94,13 +94,16 @@ def backtest(
     progress: bool | None = None,
     executor: Executor | None = None,
     warmup: timedelta = timedelta(days=1),
+    variant_groups: int = 1,
 ) -> BacktestResult:
     """Run every stage for the baseline and each variant over ``(start, end]``; write to ``out``.
 
     ``progress``: show a progress bar on standard error (``None``: only on a terminal).
     ``executor``: run the months as tasks there (:mod:`bidstack.scaleout`), each month after the
     first starting ``warmup`` early and verified against the month before; None: one after
-    another in this process. The output is the same either way.
+    another in this process. ``variant_groups``: run each month as this many tasks, the variants
+    split among them (the baseline in the first), merged before they are committed. The output
+    is the same either way.
     """
     began = time.perf_counter()
     start, end = market_time(start), market_time(end)
@@ -119,7 +122,8 @@ def backtest(
     (out / MARKER).write_text(json.dumps(run, indent=2))
     books = RunSummary()
     fold = Fold(str(Store.open(store)), config, month_windows(start, end), end, out,
-                executor=executor, warmup=warmup, progress=progress)  # fmt: skip
+                executor=executor, warmup=warmup, progress=progress,
+                variant_groups=variant_groups)  # fmt: skip
     for month in fold.months():
         books.add(month)
     scenarios = tuple(books.scenarios)

@@ -95,6 +95,15 @@ def test_two_workers_one_killed_mid_task(market, serial, tmp_path: Path, monkeyp
     assert differing(serial, tmp_path / "out") == []
 
 
+def test_variant_groups_write_the_serial_bytes(market, serial, tmp_path: Path) -> None:
+    # one variant in each group: the allocation's result columns are renamed when merged
+    with open_executor(2) as executor:
+        execution = run(market, tmp_path / "out", executor, variant_groups=2)
+    assert differing(serial, tmp_path / "out") == []
+    assert execution["variant_groups"] == 2
+    assert len(execution["boundaries"]) == 4
+
+
 def test_a_warmup_too_short_is_recomputed(tmp_path: Path) -> None:
     # a small market without administered pricing, whose week of prices would lengthen the
     # warm-up by 8 days

@@ -49,6 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the store's initial MW and is kept only if it reaches the month before's state exactly "
         "(else it runs again from it): 1d (default), 6h, 30min",
     )
+    parser.add_argument(
+        "--variant-groups",
+        type=int,
+        default=1,
+        metavar="G",
+        help="run each month as G tasks, the rule variants split among them (the baseline in "
+        "the first): more tasks to spread over --workers when there are many variants; the "
+        "output is the same (default: 1)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -101,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     scheduler = default_scheduler(args.workers, args.scheduler)
     with open_executor(args.workers, scheduler) as executor:
         result = backtest(args.store, fleet, variants, args.start, args.end, args.output,
-                          executor=executor, warmup=args.warmup)  # fmt: skip
+                          executor=executor, warmup=args.warmup,
+                          variant_groups=args.variant_groups)  # fmt: skip
     report = write_report(result)
     print(format_summary(result))
     print(f"report: {report}")

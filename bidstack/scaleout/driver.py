@@ -11,6 +11,10 @@ The driver then takes the months in order: a month whose start (each scenario's
 the months before it carry is kept (``exact``); otherwise it runs again from the exact carry
 (``recomputed``). Either way a kept attempt is committed by rename and the fold goes on from its
 last dispatch: the worst case is the serial run plus wasted work, never a different answer.
+
+With ``variant_groups`` G > 1, each month is G tasks, one per group of variants (the baseline in
+the first), verified and recomputed each on its own; the driver merges a month's groups
+(:mod:`bidstack.scaleout.groups`) before it commits them.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from bidstack.market_data import PRICE_HISTORY
 from bidstack.month import MonthResult, price_history
 from bidstack.scaleout import attempts
 from bidstack.scaleout.executors import SpawnPool
+from bidstack.scaleout.groups import merge_groups
 from bidstack.scaleout.snapshot import check_snapshot, snapshot
 from bidstack.scaleout.tasks import MonthTask, TaskResult, run_task
 from bidstack.stages.dispatch import carry_initial_mw
@@ -45,8 +50,9 @@ PRICE_KEYS = ["regionid", "interval_datetime"]
 
 @dataclass
 class Fold:
-    """A run's months (``windows``), folded in order by :meth:`months`; ``execution`` records how
-    (the executor, each boundary ``exact`` or ``recomputed``, retries) for ``backtest.json``."""
+    """A run's months (``windows``), folded in order by :meth:`months`, each as
+    ``variant_groups`` tasks; ``execution`` records how (the executor, each boundary ``exact``
+    or ``recomputed``, retries) for ``backtest.json``."""
 
     store: str
     config: RunConfig
@@ -56,13 +62,16 @@ class Fold:
     executor: Executor | None = None
     warmup: timedelta = timedelta(days=1)
     progress: bool | None = None
+    variant_groups: int = 1
     run: str = field(default_factory=lambda: uuid.uuid4().hex)
     execution: dict = field(default_factory=dict)
 
     def months(self) -> Iterator[MonthResult]:
         """Each month's result, in order, once its partitions are committed under ``out``."""
+        self.groups = self.config.groups(self.variant_groups)
         self.snapshot = snapshot(self.store)
-        self.execution.update(executor=_describe(self.executor), snapshot=self.snapshot)
+        self.execution.update(executor=_describe(self.executor), snapshot=self.snapshot,
+                              variant_groups=len(self.groups))  # fmt: skip
         bar = tqdm(total=len(self.windows), desc="backtest", unit="month",
                    disable=None if self.progress is None else not self.progress)  # fmt: skip
         with bar:
@@ -72,51 +81,75 @@ class Fold:
                 yield from self._parallel(_Runner(self.executor, bar))
         attempts.clear(self.out)
 
-    def _task(self, left: datetime, right: datetime, **how) -> MonthTask:
-        return MonthTask(self.run, self.store, self.snapshot, self.config, left, right, self.end,
-                         str(self.out), **how)  # fmt: skip
+    def _task(self, left: datetime, right: datetime, group: int, **how) -> MonthTask:
+        return MonthTask(self.run, self.store, self.snapshot, self.groups[group], left, right,
+                         self.end, str(self.out), group=group if len(self.groups) > 1 else None,
+                         **how)  # fmt: skip
 
     def _serial(self, bar: tqdm) -> Iterator[MonthResult]:
         carry = None
         for left, right in self.windows:
             bar.set_postfix_str(f"{left:%Y-%m}")
-            result = run_task(self._task(left, right, carry=carry, history=str(self.out)))
-            self._commit(result)
-            carry = result.month.tails or carry
+            results = [
+                run_task(self._task(left, right, group, carry=carry, history=str(self.out)))
+                for group in range(len(self.groups))
+            ]
+            month = self._commit(results)
+            carry = month.tails or carry
             bar.update()
-            yield result.month
+            yield month
 
     def _parallel(self, runner: _Runner) -> Iterator[MonthResult]:
         start = self.windows[0][0]
         # administered pricing remembers a scenario's own prices of the days before a month
         memory = PRICE_HISTORY if self.config.fleet.market.administered_pricing else timedelta()
         self.execution.update(warmup=str(self.warmup), boundaries=[], retries=runner.retries)
-        submitted = [runner.submit(self._task(*self.windows[0], history=str(self.out)))]
+        groups = range(len(self.groups))
+        submitted = [[runner.submit(self._task(*self.windows[0], g, history=str(self.out)))
+                      for g in groups]]  # fmt: skip
         for left, right in self.windows[1:]:
             warmup_from = max(start, left - self.warmup - memory)
             speculative = {"warmup_from": warmup_from} if warmup_from < left else {}
-            submitted.append(runner.submit(self._task(left, right, **speculative)))
+            submitted.append([runner.submit(self._task(left, right, g, **speculative))
+                              for g in groups])  # fmt: skip
         carry = None
-        for index, handle in enumerate(submitted):
-            result = runner.result(handle)
+        for index, handles in enumerate(submitted):
+            results = [runner.result(handle) for handle in handles]
             if index:
-                kept = _verified(result, carry, self.out)
-                if not kept:
-                    attempts.discard(Path(result.folder))
-                    left, right = self.windows[index]
-                    exact = self._task(left, right, carry=carry, history=str(self.out))
-                    result = runner.result(runner.submit(exact, recompute=True))
-                self.execution["boundaries"].append(
-                    {"month": result.task.month, "boundary": "exact" if kept else "recomputed"}
-                )
-            self._commit(result)
-            carry = result.month.tails or carry
+                self._verify(results, carry, runner)
+            month = self._commit(results)
+            carry = month.tails or carry
             runner.bar.update()
-            yield result.month
+            yield month
 
-    def _commit(self, result: TaskResult) -> None:
+    def _verify(self, results: list[TaskResult], carry: dict | None, runner: _Runner) -> None:
+        """Keep each group's speculative month if it started from ``carry``, else run it again
+        from there (in place in ``results``); record the boundary."""
+        again = {}
+        for group, result in enumerate(results):
+            if not _verified(result, carry, self.out):
+                attempts.discard(Path(result.folder))
+                task = result.task
+                exact = self._task(task.left, task.right, group, carry=carry,
+                                   history=str(self.out))  # fmt: skip
+                again[group] = runner.submit(exact, recompute=True)
+        for group, handle in again.items():
+            results[group] = runner.result(handle)
+        for group, result in enumerate(results):
+            boundary = {"month": result.task.month}
+            if len(results) > 1:
+                boundary["group"] = group
+            boundary["boundary"] = "recomputed" if group in again else "exact"
+            self.execution["boundaries"].append(boundary)
+
+    def _commit(self, results: list[TaskResult]) -> MonthResult:
+        """A month's groups merged, then committed by rename."""
         check_snapshot(self.store, self.snapshot)
-        attempts.commit(Path(result.folder), self.out)
+        folders = [Path(result.folder) for result in results]
+        month = merge_groups([result.month for result in results], folders, self.groups)
+        for folder in folders:
+            attempts.commit(folder, self.out)
+        return month
 
 
 def _describe(executor: Executor | None) -> dict:
@@ -204,17 +237,17 @@ class _Runner:
                 raise
             except Exception as exc:
                 raise TaskError(
-                    f"month {handle.task.month} failed: {type(exc).__name__}: {exc}"
+                    f"month {handle.task.name} failed: {type(exc).__name__}: {exc}"
                 ) from exc
 
     def _respawn(self, task: MonthTask) -> None:
         if not isinstance(self.executor, SpawnPool) or len(self.retries) >= RESPAWNS:
             raise TaskError(
-                f"month {task.month} failed: a worker process died {len(self.retries) + 1} times"
+                f"month {task.name} failed: a worker process died {len(self.retries) + 1} times"
             )
         unfinished = [h for h in self.handles if _lost(h.future)]
         self.retries.append(
-            {"after": "worker died", "resubmitted": sorted({h.task.month for h in unfinished})}
+            {"after": "worker died", "resubmitted": sorted({h.task.name for h in unfinished})}
         )
         self.executor = self.executor.respawn()
         for handle in unfinished:

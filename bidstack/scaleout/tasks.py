@@ -3,8 +3,8 @@
 
 A task opens the store (once per process and run, see :func:`_market_data`), checks the run's
 snapshot (:mod:`bidstack.scaleout.snapshot`) at its start and before it returns, and writes
-nothing but its own attempt folder, ``OUT/_attempts/<month>-<uuid>/``, laid out as the output
-folder is; the driver commits it by rename (:mod:`bidstack.scaleout.attempts`).
+nothing but its own attempt folder, ``OUT/_attempts/<month>[-g<group>]-<uuid>/``, laid out as
+the output folder is; the driver commits it by rename (:mod:`bidstack.scaleout.attempts`).
 
 A task starts either from an exact carry (the serial step) or, speculatively, ``warmup`` early
 from the store's INITIALMW: it then runs the warm-up ``(warmup_from, left]`` first, discards its
@@ -48,7 +48,8 @@ class MonthTask:
     (None: the store's INITIALMW at ``left``). ``history``: the folder of committed earlier
     months, whose prices administered pricing reads (None for a speculative task: it reads its
     warm-up's, else the store's). ``warmup_from``: if set, start from the store's INITIALMW there
-    instead of ``carry`` and warm up to ``left``.
+    instead of ``carry`` and warm up to ``left``. ``group``: the variant group ``config`` holds
+    (:meth:`~bidstack.config.RunConfig.groups`), None when the run has one.
     """
 
     run: str
@@ -62,10 +63,16 @@ class MonthTask:
     carry: dict[str, pl.DataFrame | None] | None = None
     history: str | None = None
     warmup_from: datetime | None = None
+    group: int | None = None
 
     @property
     def month(self) -> str:
         return f"{self.left:%Y-%m}"
+
+    @property
+    def name(self) -> str:
+        """The month, and its variant group if the run has several: ``2024-02 group 1``."""
+        return self.month if self.group is None else f"{self.month} group {self.group}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,8 @@ def run_task(task: MonthTask) -> TaskResult:
     check_snapshot(task.store, task.snapshot)
     data = _market_data(task)
     out = Path(task.out)
-    folder = out / ATTEMPTS / f"{task.month}-{uuid.uuid4().hex[:12]}"
+    group = "" if task.group is None else f"-g{task.group}"
+    folder = out / ATTEMPTS / f"{task.month}{group}-{uuid.uuid4().hex[:12]}"
     carry = task.carry
     history = Path(task.history) if task.history is not None else folder / WARMUP
     if task.warmup_from is not None:
