@@ -19,6 +19,7 @@ the first), verified and recomputed each on its own; the driver merges a month's
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,10 +38,10 @@ from bidstack.errors import BidstackError, TaskError
 from bidstack.market_data import PRICE_HISTORY
 from bidstack.month import MonthResult, price_history
 from bidstack.scaleout import attempts
-from bidstack.scaleout.executors import SpawnPool
+from bidstack.scaleout.executors import SpawnPool, lost
 from bidstack.scaleout.groups import merge_groups
 from bidstack.scaleout.snapshot import check_snapshot, snapshot
-from bidstack.scaleout.tasks import MonthTask, TaskResult, run_task
+from bidstack.scaleout.tasks import TEST_HOOK, MonthTask, TaskResult, run_task
 from bidstack.stages.dispatch import carry_initial_mw
 
 #: How often a local pool is started again after one of its workers died, in a run.
@@ -84,7 +85,7 @@ class Fold:
     def _task(self, left: datetime, right: datetime, group: int, **how) -> MonthTask:
         return MonthTask(self.run, self.store, self.snapshot, self.groups[group], left, right,
                          self.end, str(self.out), group=group if len(self.groups) > 1 else None,
-                         **how)  # fmt: skip
+                         hook=os.environ.get(TEST_HOOK, ""), **how)  # fmt: skip
 
     def _serial(self, bar: tqdm) -> Iterator[MonthResult]:
         carry = None
@@ -245,11 +246,11 @@ class _Runner:
             raise TaskError(
                 f"month {task.name} failed: a worker process died {len(self.retries) + 1} times"
             )
-        unfinished = [h for h in self.handles if _lost(h.future)]
+        unfinished = [h for h in self.handles if lost(h.future)]
         self.retries.append(
             {"after": "worker died", "resubmitted": sorted({h.task.name for h in unfinished})}
         )
-        self.executor = self.executor.respawn()
+        self.executor.respawn()
         for handle in unfinished:
             handle.future = self.executor.submit(run_task, handle.task)
 
@@ -260,10 +261,3 @@ class _Runner:
             f"tasks done {done}, running {len(self.handles) - done}, "
             f"recomputed {self.recomputed}, {done / max(minutes, 1e-9):.1f} tasks/min"
         )
-
-
-def _lost(future: Future) -> bool:
-    """A future that will not give its task's result (its process pool broke)."""
-    if not future.done():
-        return True
-    return isinstance(future.exception(), BrokenProcessPool)

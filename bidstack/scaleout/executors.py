@@ -18,6 +18,7 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,22 +41,25 @@ def worker_environment(workers: int, cores: int | None = None) -> dict[str, str]
     return dict.fromkeys(THREAD_VARIABLES, str(threads))
 
 
-class SpawnPool(ProcessPoolExecutor):
-    """A :class:`ProcessPoolExecutor` of spawned processes, each started with
-    :func:`worker_environment`. :meth:`respawn` gives a fresh pool of the same size after a
-    worker died (a process pool is broken for good once one has)."""
+class SpawnPool(Executor):
+    """A :class:`ProcessPoolExecutor` of ``workers`` spawned processes, each started with
+    :func:`worker_environment`. A process pool is broken for good once one of its processes
+    died: :meth:`respawn` replaces it, in place, with a fresh one of the same size."""
 
     def __init__(self, workers: int) -> None:
-        super().__init__(workers, mp_context=multiprocessing.get_context("spawn"))
         self.workers = workers
         self.environment = worker_environment(workers)
+        self.pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
 
     def submit(self, fn, /, *args: Any, **kwargs: Any) -> Future:
         # processes are spawned on submit, and inherit this process's environment then
         saved = {name: os.environ.get(name) for name in self.environment}
         os.environ.update(self.environment)
         try:
-            return super().submit(fn, *args, **kwargs)
+            return self.pool.submit(fn, *args, **kwargs)
         finally:
             for name, value in saved.items():
                 if value is None:
@@ -63,15 +67,26 @@ class SpawnPool(ProcessPoolExecutor):
                 else:
                     os.environ[name] = value
 
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
     def terminate(self) -> None:
         """Stop every worker now (a failed run does not wait for the tasks still running)."""
-        for process in list((self._processes or {}).values()):
+        for process in list((self.pool._processes or {}).values()):
             process.terminate()
         self.shutdown(wait=False, cancel_futures=True)
 
-    def respawn(self) -> SpawnPool:
+    def respawn(self) -> None:
+        """A fresh pool in place of this one, whose tasks are lost (see :func:`lost`)."""
         self.shutdown(wait=False, cancel_futures=True)
-        return SpawnPool(self.workers)
+        self.pool = self._start()
+
+
+def lost(future: Future) -> bool:
+    """Whether ``future`` will not give its task's result because its process pool broke."""
+    if not future.done():
+        return True
+    return isinstance(future.exception(), BrokenProcessPool)
 
 
 @contextmanager

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,9 @@ from bidstack.io.ingest import (
 from bidstack.io.report import SourceReport
 from bidstack.io.sources import inspect, sha256
 from bidstack.io.store import Staging, open_for_writing, utc_now
+from bidstack.scaleout.driver import RESPAWNS
+from bidstack.scaleout.executors import SpawnPool, lost
+from bidstack.scaleout.tasks import TEST_HOOK, test_hook
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,17 @@ class Staged:
 
 
 def parse_source(
-    path: Path, store: str, known: frozenset[str], sizes: dict[str, int], strict: bool
+    path: Path,
+    store: str,
+    known: frozenset[str],
+    sizes: dict[str, int],
+    strict: bool,
+    hook: str = "",
 ) -> Staged | Outcome:
     """Parse and stage ``path`` (``known``: the stored content hashes; ``sizes``: the stored
-    sources' sizes by key). See the module docstring."""
+    sources' sizes by key; ``hook``: :data:`~bidstack.scaleout.tasks.TEST_HOOK`'s). See the
+    module docstring."""
+    test_hook(hook, path.name)
     key = str(path.resolve())
     size = path.stat().st_size
     try:
@@ -86,35 +97,65 @@ def parallel_ingest(
     on_outcome: Callable[[Outcome], None] | None = None,
     progress: bool | None = None,
 ) -> list[Outcome]:
-    """:func:`bidstack.io.ingest.ingest` with the parsing on ``executor``'s workers."""
+    """:func:`bidstack.io.ingest.ingest` with the parsing on ``executor``'s workers.
+
+    A local pool whose worker died is started again and the files it had not parsed are
+    submitted again (:data:`~bidstack.scaleout.driver.RESPAWNS` times in a run); a file whose
+    parsing fails otherwise fails the run, naming it. Staging left by a worker that died is
+    discarded at the end, as the store's next reader would.
+    """
     files = list(_files(paths, Path(store)))
     outcomes = []
     with open_for_writing(store) as writer:
         sources = writer.manifest["sources"]
         known = frozenset(entry["sha256"] for entry in sources.values() if entry.get("sha256"))
         sizes = {key: entry["bytes"] for key, entry in sources.items() if entry.get("bytes")}
-        root = str(writer.root)
-        largest_first = sorted(files, key=lambda path: -path.stat().st_size)
-        futures = {
-            path: executor.submit(parse_source, path, root, known, sizes, strict)
-            for path in largest_first
-        }
+        parsing = _Parsing(executor, str(writer.root), known, sizes, strict)
+        for path in sorted(files, key=lambda path: -path.stat().st_size):  # largest first
+            parsing.submit(path)
         bar = tqdm(total=len(files), unit="file", desc="ingest", file=sys.stderr,
                    disable=None if progress is None else not progress)  # fmt: skip
         with bar:
             for path in files:
-                try:
-                    staged = futures[path].result()
-                except BidstackError:
-                    raise
-                except Exception as exc:
-                    raise TaskError(f"{path}: parsing failed: {type(exc).__name__}: {exc}") from exc
-                outcome = _finish(writer, staged, strict)
+                outcome = _finish(writer, parsing.result(path), strict)
                 outcomes.append(outcome)
                 bar.update()
                 if on_outcome is not None:
                     on_outcome(outcome)
+        writer.recover()
     return outcomes
+
+
+class _Parsing:
+    """The files submitted to ``executor`` for :func:`parse_source`, by path."""
+
+    def __init__(self, executor: Executor, store: str, known, sizes, strict: bool) -> None:
+        self.executor = executor
+        self.arguments = (store, known, sizes, strict, os.environ.get(TEST_HOOK, ""))
+        self.futures: dict[Path, Future] = {}
+        self.deaths = 0
+
+    def submit(self, path: Path) -> None:
+        self.futures[path] = self.executor.submit(parse_source, path, *self.arguments)
+
+    def result(self, path: Path) -> Staged | Outcome:
+        while True:
+            try:
+                return self.futures[path].result()
+            except BrokenProcessPool:
+                self.deaths += 1
+                if not isinstance(self.executor, SpawnPool) or self.deaths > RESPAWNS:
+                    raise TaskError(
+                        f"{path}: parsing failed: a worker process died {self.deaths} times"
+                    ) from None
+                unfinished = [p for p, future in self.futures.items() if lost(future)]
+                self.executor.respawn()
+                for lost_path in unfinished:
+                    self.submit(lost_path)
+            except BidstackError:
+                raise
+            except Exception as exc:
+                raise TaskError(f"{path}: parsing failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _finish(writer, staged: Staged | Outcome, strict: bool) -> Outcome:

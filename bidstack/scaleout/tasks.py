@@ -32,9 +32,10 @@ from bidstack.month import MonthResult, price_history, run_month
 from bidstack.scaleout.attempts import ATTEMPTS
 from bidstack.scaleout.snapshot import check_snapshot
 
-#: A test-only hook, read by every task: ``kill:YYYY-MM:MARKER`` makes that month's first attempt
-#: (while the file ``MARKER`` does not exist) SIGKILL its own process; ``fail:YYYY-MM`` makes
-#: every attempt of that month raise.
+#: A test-only hook, read by the driver and carried by every task (so that it reaches workers
+#: started before it was set): ``kill:NAME:MARKER`` makes the first attempt of month (or ingested
+#: file) NAME, while the file ``MARKER`` does not exist, SIGKILL its own process; ``fail:NAME``
+#: makes every attempt of it raise.
 TEST_HOOK = "BIDSTACK_TEST_HOOK"
 #: The warm-up's scratch folder inside an attempt folder.
 WARMUP = "_warmup"
@@ -49,7 +50,8 @@ class MonthTask:
     months, whose prices administered pricing reads (None for a speculative task: it reads its
     warm-up's, else the store's). ``warmup_from``: if set, start from the store's INITIALMW there
     instead of ``carry`` and warm up to ``left``. ``group``: the variant group ``config`` holds
-    (:meth:`~bidstack.config.RunConfig.groups`), None when the run has one.
+    (:meth:`~bidstack.config.RunConfig.groups`), None when the run has one. ``hook``: see
+    :data:`TEST_HOOK`.
     """
 
     run: str
@@ -64,6 +66,7 @@ class MonthTask:
     history: str | None = None
     warmup_from: datetime | None = None
     group: int | None = None
+    hook: str = ""
 
     @property
     def month(self) -> str:
@@ -95,7 +98,7 @@ class TaskResult:
 def run_task(task: MonthTask) -> TaskResult:
     """Run ``task`` (see the module docstring)."""
     began = time.perf_counter()
-    _test_hook(task.month)
+    test_hook(task.hook, task.month)
     check_snapshot(task.store, task.snapshot)
     data = _market_data(task)
     out = Path(task.out)
@@ -142,14 +145,14 @@ def _market_data(task: MonthTask) -> MarketData:
     return _opened[key]
 
 
-def _test_hook(month: str) -> None:
-    hook = os.environ.get(TEST_HOOK, "")
+def test_hook(hook: str, name: str) -> None:
+    """Act on the test-only ``hook`` (:data:`TEST_HOOK`) if it names ``name``."""
     action, _, rest = hook.partition(":")
     target, _, marker = rest.partition(":")
-    if target != month:
+    if target != name:
         return
     if action == "fail":
-        raise RuntimeError(f"{TEST_HOOK}: month {month} always fails")
+        raise RuntimeError(f"{TEST_HOOK}: {name} always fails")
     if action == "kill" and not Path(marker).exists():
         Path(marker).touch()
         os.kill(os.getpid(), signal.SIGKILL)
