@@ -1,15 +1,22 @@
 """Scale-out (issue 14): months on a process pool or a Dask cluster write the serial run's bytes.
 
-One small synthetic market crossing two month boundaries (31 Jan - 2 Mar 2024); the serial run
-is the reference, every other run is compared to it file by file (``backtest.json`` without its
-timing and its record of how the run was executed).
+Two synthetic markets: one crossing two month boundaries (31 Jan - 2 Mar 2024, administered
+pricing on), run on the process pool, and a small one across one (30 Jan - 2 Feb, administered
+pricing off, so a warm-up is not lengthened by its week of prices) for everything else. Each has
+one serial run, the reference every other run is compared to file by file (``backtest.json``
+without its timing and its record of how the run was executed). The process pool is shared by
+the tests (a pool costs ~10 s to start here): test hooks travel with the tasks, and a pool whose
+worker was killed is replaced in place.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import shutil
 from concurrent.futures import Executor, Future
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,6 +29,7 @@ from bidstack.demo import synthetic_market
 from bidstack.errors import StoreError
 from bidstack.fleet import load_fleet
 from bidstack.io import read, write_table
+from bidstack.scaleout import executors
 from bidstack.scaleout.attempts import ATTEMPTS
 from bidstack.scaleout.executors import open_executor
 from bidstack.scaleout.tasks import TEST_HOOK
@@ -30,6 +38,9 @@ MARKET = {"n_units": 6, "days": 31, "first_day": date(2024, 1, 31), "fleet_size"
 #: Three days across one month boundary.
 SMALL = MARKET | {"days": 3, "first_day": date(2024, 1, 30)}
 VARIANTS = ["v1", "v2"]
+#: The MMS sample files ingested, and the one a worker is killed on.
+SAMPLES = "nemosis/MMSDM_2018_04"
+KILLED_FILE = "PUBLIC_DVD_DISPATCHPRICE_201804010000.zip"
 
 
 def digests(out: Path) -> dict[str, str]:
@@ -62,6 +73,42 @@ def serial(market, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return found
 
 
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("small")
+    market = synthetic_market(folder / "store", **SMALL)
+    fleet = folder / "fleet.toml"
+    fleet.write_text(market.fleet_file.read_text().replace(
+        "[market]\n", "[market]\nadministered_pricing = false\n", 1))  # fmt: skip
+    return replace(market, fleet_file=fleet)
+
+
+@pytest.fixture(scope="module")
+def small_serial(small, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    out = tmp_path_factory.mktemp("small_serial") / "out"
+    run(small, out)
+    return digests(out)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """Two spawned worker processes, shared by the tests."""
+    with open_executor(2) as executor:
+        yield executor
+
+
+@pytest.fixture
+def cli_pool(pool, monkeypatch) -> None:
+    """The command line's ``--workers 2`` runs on the shared pool."""
+
+    @contextmanager
+    def shared(workers=None, scheduler=None):
+        assert workers == 2 and scheduler is None
+        yield pool
+
+    monkeypatch.setattr(executors, "open_executor", shared)
+
+
 def run(market, out: Path, executor: Executor | None = None, **options) -> dict:
     backtest(market.store, load_fleet(market.fleet_file), VARIANTS, market.start, market.end,
              out, progress=False, executor=executor, **options)  # fmt: skip
@@ -74,64 +121,60 @@ def differing(serial: dict[str, str], out: Path) -> list[str]:
     return sorted(name for name in set(serial) | set(found) if serial.get(name) != found.get(name))
 
 
-def test_dask_local_cluster_writes_the_serial_bytes(market, serial, tmp_path: Path) -> None:
+def test_dask_local_cluster_writes_the_serial_bytes(small, small_serial, tmp_path: Path) -> None:
+    # the small market: a cluster costs its start, and two boundaries are shown on the pool
     with open_executor(2, "local") as executor:
-        execution = run(market, tmp_path / "out", executor)
-    assert differing(serial, tmp_path / "out") == []
-    assert execution["boundaries"] == [
-        {"month": "2024-02", "boundary": "exact"},
-        {"month": "2024-03", "boundary": "exact"},
-    ]
+        execution = run(small, tmp_path / "out", executor)
+    assert differing(small_serial, tmp_path / "out") == []
+    assert execution["executor"] == {"kind": "ClientExecutor"}
+    assert [b["month"] for b in execution["boundaries"]] == ["2024-02"]
 
 
-def test_two_workers_one_killed_mid_task(market, serial, tmp_path: Path, monkeypatch) -> None:
-    marker = tmp_path / "killed"
-    monkeypatch.setenv(TEST_HOOK, f"kill:2024-02:{marker}")
-    with open_executor(2) as executor:
-        execution = run(market, tmp_path / "out", executor)
-    assert marker.exists()
-    assert execution["retries"][0]["after"] == "worker died"
-    assert {b["boundary"] for b in execution["boundaries"]} == {"exact"}
-    assert differing(serial, tmp_path / "out") == []
-
-
-def test_variant_groups_write_the_serial_bytes(market, serial, tmp_path: Path) -> None:
+def test_variant_groups_on_two_workers_write_the_serial_bytes(
+    market, serial, pool, tmp_path: Path
+) -> None:
     # one variant in each group: the allocation's result columns are renamed when merged
-    with open_executor(2) as executor:
-        execution = run(market, tmp_path / "out", executor, variant_groups=2)
+    execution = run(market, tmp_path / "out", pool, variant_groups=2)
     assert differing(serial, tmp_path / "out") == []
     assert execution["variant_groups"] == 2
-    assert len(execution["boundaries"]) == 4
+    assert [(b["month"], b["group"], b["boundary"]) for b in execution["boundaries"]] == [
+        ("2024-02", 0, "exact"), ("2024-02", 1, "exact"),
+        ("2024-03", 0, "exact"), ("2024-03", 1, "exact"),
+    ]  # fmt: skip
 
 
-def test_a_warmup_too_short_is_recomputed(tmp_path: Path) -> None:
-    # a small market without administered pricing, whose week of prices would lengthen the
-    # warm-up by 8 days
-    market = synthetic_market(tmp_path / "store", **SMALL)
-    fleet = tmp_path / "fleet.toml"
-    fleet.write_text(market.fleet_file.read_text().replace(
-        "[market]\n", "[market]\nadministered_pricing = false\n", 1))  # fmt: skip
-    market = replace(market, fleet_file=fleet)
-    run(market, tmp_path / "serial")
-    with open_executor(2) as executor:
-        execution = run(market, tmp_path / "out", executor, warmup=timedelta(minutes=5))
+def test_a_warmup_too_short_is_recomputed(small, small_serial, pool, tmp_path: Path) -> None:
+    execution = run(small, tmp_path / "out", pool, warmup=timedelta(minutes=5))
     assert execution["boundaries"] == [{"month": "2024-02", "boundary": "recomputed"}]
-    assert differing(digests(tmp_path / "serial"), tmp_path / "out") == []
+    assert differing(small_serial, tmp_path / "out") == []
 
 
-def test_a_month_that_always_fails(market, serial, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_a_worker_killed_mid_task(small, small_serial, pool, tmp_path: Path, monkeypatch) -> None:
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(TEST_HOOK, f"kill:2024-02:{marker}")
+    execution = run(small, tmp_path / "out", pool)
+    assert marker.exists()
+    assert execution["retries"][0]["after"] == "worker died"
+    assert [b["month"] for b in execution["boundaries"]] == ["2024-02"]
+    assert differing(small_serial, tmp_path / "out") == []
+
+
+def test_a_month_that_always_fails(
+    small, small_serial, cli_pool, tmp_path: Path, monkeypatch, capsys
+) -> None:
     monkeypatch.setenv(TEST_HOOK, "fail:2024-02")
     out = tmp_path / "out"
-    status = main(["backtest", "--store", str(market.store), "--fleet", str(market.fleet_file),
-                   "--rules", "v1", "--rules", "v2", "--start", str(market.start),
-                   "--end", str(market.end), "-o", str(out), "--workers", "2"])  # fmt: skip
+    status = main(["backtest", "--store", str(small.store), "--fleet", str(small.fleet_file),
+                   "--rules", "v1", "--rules", "v2", "--start", str(small.start),
+                   "--end", str(small.end), "-o", str(out), "--workers", "2"])  # fmt: skip
     errors = [line for line in capsys.readouterr().err.splitlines() if "bidstack: error:" in line]
     assert status == 1
     assert len(errors) == 1 and "month 2024-02" in errors[0]
     found = digests(out)
     outside = {n: d for n, d in found.items() if not n.startswith(f"{ATTEMPTS}/")}
     assert "summary.csv" not in outside
-    assert all(serial.get(n) == d for n, d in outside.items() if n != "backtest.json")
+    assert any(n.startswith("v2/dispatch_units/month=2024-01/") for n in outside)
+    assert all(small_serial.get(n) == d for n, d in outside.items() if n != "backtest.json")
 
 
 class ChangesTheStore(Executor):
@@ -150,11 +193,11 @@ class ChangesTheStore(Executor):
         return future
 
 
-def test_the_store_changed_between_phases(market, tmp_path: Path) -> None:
+def test_the_store_changed_between_phases(small, tmp_path: Path) -> None:
     store = tmp_path / "store"
-    market = synthetic_market(store, **SMALL)
+    shutil.copytree(small.store, store)
     with pytest.raises(StoreError, match="snapshot"):
-        run(market, tmp_path / "out", ChangesTheStore(store, months=2))
+        run(replace(small, store=store), tmp_path / "out", ChangesTheStore(store, months=2))
 
 
 def store_content(store: Path) -> tuple[dict, dict[str, str]]:
@@ -171,14 +214,45 @@ def store_content(store: Path) -> tuple[dict, dict[str, str]]:
     return manifest, files
 
 
+@pytest.fixture(scope="module")
+def ingested(mms_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The MMS samples and a corrupt zip in one folder, ingested serially: (folder, exit
+    status, standard output, store content)."""
+    folder = tmp_path_factory.mktemp("samples") / "files"
+    shutil.copytree(mms_dir / SAMPLES, folder)
+    content = bytearray((folder / "PUBLIC_DVD_MNSP_PEROFFER_201804010000.zip").read_bytes())
+    content[300:1500] = bytes(b ^ 0x5A for b in content[300:1500])  # its deflate stream broken
+    (folder / "PUBLIC_DVD_MNSP_PEROFFER_201804010001.zip").write_bytes(content)
+    store = tmp_path_factory.mktemp("serial_ingest") / "store"
+    status, out = ingest_cli(folder, store)
+    return folder, status, out, store_content(store)
+
+
+def ingest_cli(folder: Path, store: Path, *options: str) -> tuple[int, str]:
+    """``bidstack ingest``'s exit status and standard output."""
+    captured = io.StringIO()
+    with redirect_stdout(captured):
+        status = main(["ingest", str(folder), "--store", str(store), *options])
+    return status, captured.getvalue()
+
+
 def test_parallel_ingest_stores_what_serial_ingest_stores(
-    mms_dir: Path, tmp_path: Path, capsys
+    ingested, cli_pool, tmp_path: Path
 ) -> None:
-    samples = mms_dir / "nemosis" / "MMSDM_2018_04"
-    main(["ingest", str(samples), "--store", str(tmp_path / "serial")])
-    serial = capsys.readouterr().out
-    main(["ingest", str(samples), "--store", str(tmp_path / "store"), "--workers", "2"])
-    assert capsys.readouterr().out == serial
-    manifest, files = store_content(tmp_path / "store")
-    assert (manifest, files) == store_content(tmp_path / "serial")
-    assert len(files) > 10 and not (tmp_path / "store" / "_staging").exists()
+    folder, status, out, content = ingested
+    assert status == 1 and "rejected  " in out and "truncated or corrupt zip" in out
+    assert ingest_cli(folder, tmp_path / "store", "--workers", "2") == (status, out)
+    assert store_content(tmp_path / "store") == content
+    assert len(content[1]) > 10 and not (tmp_path / "store" / "_staging").exists()
+
+
+def test_parallel_ingest_with_a_worker_killed(
+    ingested, cli_pool, tmp_path: Path, monkeypatch
+) -> None:
+    folder, status, out, content = ingested
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(TEST_HOOK, f"kill:{KILLED_FILE}:{marker}")
+    assert ingest_cli(folder, tmp_path / "store", "--workers", "2") == (status, out)
+    assert marker.exists()
+    assert store_content(tmp_path / "store") == content
+    assert not (tmp_path / "store" / "_staging").exists()
