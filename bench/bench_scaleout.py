@@ -7,6 +7,7 @@ recomputed from the exact carry) and whether the two outputs are byte-identical.
 
     python bench/bench_scaleout.py --workers 2
     python bench/bench_scaleout.py --workers 12 --units 100 --days 365
+    python bench/bench_scaleout.py --workers 8 --variant-groups 2   # 2 tasks a month
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=92)
     parser.add_argument("--fleet", type=int, default=5, help="units re-bid (default 5)")
     parser.add_argument("--warmup-hours", type=float, default=24.0)
+    parser.add_argument("--variant-groups", type=int, default=1, help="tasks a month (v1, v2)")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bidstack-scaleout-"))
@@ -56,13 +58,16 @@ def main() -> None:
     with open_executor(args.workers) as executor:
         began = time.perf_counter()
         backtest(*common, folder / "parallel", progress=False, executor=executor,
-                 warmup=timedelta(hours=args.warmup_hours))  # fmt: skip
+                 warmup=timedelta(hours=args.warmup_hours),
+                 variant_groups=args.variant_groups)  # fmt: skip
         parallel = time.perf_counter() - began
     execution = json.loads((folder / "parallel" / "backtest.json").read_text())["execution"]
     boundaries = [b["boundary"] for b in execution["boundaries"]]
     exact = boundaries.count("exact")
     same = digests(folder / "serial") == digests(folder / "parallel")
-    print(f"{args.units} units x {args.days} days, {len(boundaries) + 1} months")
+    months = len(boundaries) // args.variant_groups + 1
+    print(f"{args.units} units x {args.days} days, {months} months, "
+          f"{args.variant_groups} variant group(s) a month")  # fmt: skip
     print(f"serial      {serial:8.1f} s")
     print(f"{args.workers} workers   {parallel:8.1f} s   speed-up {serial / parallel:.2f}x")
     print(f"boundaries exact: {exact} of {len(boundaries)} "
