@@ -110,6 +110,7 @@ def backtest(
     if not start < end:
         raise InputError(f"the backtest window ({start}, {end}] is empty")
     config = RunConfig.resolve(fleet, variants)  # each rule file read once per run
+    groups = tuple(config.groups(variant_groups))
     out = _prepare_output(Path(out))
     run = {
         "store": str(store),
@@ -123,7 +124,7 @@ def backtest(
     books = RunSummary()
     fold = Fold(str(Store.open(store)), config, month_windows(start, end), end, out,
                 executor=executor, warmup=warmup, progress=progress,
-                variant_groups=variant_groups)  # fmt: skip
+                groups=groups)  # fmt: skip
     for month in fold.months():
         books.add(month)
     scenarios = tuple(books.scenarios)

@@ -26,7 +26,7 @@ import pytest
 from bidstack.backtest import backtest
 from bidstack.cli import main
 from bidstack.demo import synthetic_market
-from bidstack.errors import StoreError
+from bidstack.errors import ConfigError, StoreError
 from bidstack.fleet import load_fleet
 from bidstack.io import read, write_table
 from bidstack.scaleout import executors
@@ -141,6 +141,15 @@ def test_variant_groups_on_two_workers_write_the_serial_bytes(
         ("2024-02", 0, "exact"), ("2024-02", 1, "exact"),
         ("2024-03", 0, "exact"), ("2024-03", 1, "exact"),
     ]  # fmt: skip
+
+
+def test_variant_groups_in_one_process(small, small_serial, tmp_path: Path) -> None:
+    execution = run(small, tmp_path / "out", variant_groups=2)
+    assert execution == execution | {"executor": {"kind": "serial"}, "variant_groups": 2}
+    assert differing(small_serial, tmp_path / "out") == []
+    with pytest.raises(ConfigError, match="between 1 and the number of variants"):
+        run(small, tmp_path / "three", variant_groups=3)
+    assert not (tmp_path / "three").exists()
 
 
 def test_a_warmup_too_short_is_recomputed(small, small_serial, pool, tmp_path: Path) -> None:

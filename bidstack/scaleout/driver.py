@@ -51,9 +51,10 @@ PRICE_KEYS = ["regionid", "interval_datetime"]
 
 @dataclass
 class Fold:
-    """A run's months (``windows``), folded in order by :meth:`months`, each as
-    ``variant_groups`` tasks; ``execution`` records how (the executor, each boundary ``exact``
-    or ``recomputed``, retries) for ``backtest.json``."""
+    """A run's months (``windows``), folded in order by :meth:`months`, each as one task per
+    variant group (``groups``, :meth:`~bidstack.config.RunConfig.groups`; default: ``config``
+    alone); ``execution`` records how (the executor, each boundary ``exact`` or
+    ``recomputed``, retries) for ``backtest.json``."""
 
     store: str
     config: RunConfig
@@ -63,13 +64,13 @@ class Fold:
     executor: Executor | None = None
     warmup: timedelta = timedelta(days=1)
     progress: bool | None = None
-    variant_groups: int = 1
+    groups: tuple[RunConfig, ...] = ()
     run: str = field(default_factory=lambda: uuid.uuid4().hex)
     execution: dict = field(default_factory=dict)
 
     def months(self) -> Iterator[MonthResult]:
         """Each month's result, in order, once its partitions are committed under ``out``."""
-        self.groups = self.config.groups(self.variant_groups)
+        self.groups = self.groups or (self.config,)
         self.snapshot = snapshot(self.store)
         self.execution.update(executor=_describe(self.executor), snapshot=self.snapshot,
                               variant_groups=len(self.groups))  # fmt: skip
