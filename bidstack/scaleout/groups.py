@@ -114,9 +114,8 @@ def merge_problems(frames: list[pl.DataFrame], scenarios: list[tuple[str, ...]])
         )
         for frame in frames
     )
-    run = [s for group in scenarios for s in group]
-    own = [
-        frame.filter(scenario.is_in(group) | (~every & ~scenario.is_in(run) & (index == 0)))
-        for index, (frame, group) in enumerate(zip(frames, scenarios, strict=True))
-    ]
-    return pl.concat([shared.unique(maintain_order=True).drop("_copy"), *own])
+    pairs = zip(frames, scenarios, strict=True)
+    own = [frame.filter(scenario.is_in(group)) for frame, group in pairs]
+    run = [name for group in scenarios for name in group]
+    others = frames[0].filter(~every & ~scenario.is_in(run))
+    return pl.concat([shared.unique(maintain_order=True).drop("_copy"), *own, others])
