@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from output_tree import digests
 
 from bidstack.backtest import backtest
 from bidstack.demo import synthetic_market
@@ -25,18 +23,6 @@ store, fleet, start, end, out = sys.argv[1:]
 backtest(store, load_fleet(fleet), ["v1", "v2"], start, end, out, progress=False)
 """
 
-
-def digests(out: Path) -> dict[str, str]:
-    """sha256 of every file under ``out``; ``backtest.json`` without its timing."""
-    found = {}
-    for path in sorted(p for p in out.rglob("*") if p.is_file()):
-        content = path.read_bytes()
-        if path.name == "backtest.json":
-            run = json.loads(content)
-            run.pop("seconds")
-            content = json.dumps(run, sort_keys=True).encode()
-        found[str(path.relative_to(out))] = hashlib.sha256(content).hexdigest()
-    return found
 
 
 @pytest.fixture(scope="module")
