@@ -27,23 +27,23 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
-from tqdm import tqdm
 
 from bidstack.config import BASELINE, RESERVED, RunConfig
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
-from bidstack.io import market_time
-from bidstack.market_data import MarketData
-from bidstack.month import run_month
+from bidstack.io import Store, market_time
 from bidstack.outputs import prepare_output
 from bidstack.preflight import check_store
 from bidstack.results import fleet_results
 from bidstack.run_record import write_history_prices, write_variants
+from bidstack.scaleout.attempts import ATTEMPTS
+from bidstack.scaleout.driver import Fold
 from bidstack.stages.settlement import Statements, interval_sums, statements
 from bidstack.summary import RunSummary
 
@@ -65,6 +65,7 @@ OUTPUT_NAMES = (
     "bid_stack.parquet",
     MARKER,
     "report.html",
+    ATTEMPTS,
 )
 
 
@@ -111,10 +112,18 @@ def backtest(
     out: str | os.PathLike,
     *,
     progress: bool | None = None,
+    executor: Executor | None = None,
+    warmup: timedelta = timedelta(days=1),
+    variant_groups: int = 1,
 ) -> BacktestResult:
     """Run every stage for the baseline and each variant over ``(start, end]``; write to ``out``.
 
     ``progress``: show a progress bar on standard error (``None``: only on a terminal).
+    ``executor``: run the months as tasks there (:mod:`bidstack.scaleout`), each month after the
+    first starting ``warmup`` early and verified against the month before; None: one after
+    another in this process. ``variant_groups``: run each month as this many tasks, the variants
+    split among them (the baseline in the first), merged before they are committed. The output
+    is the same either way.
     """
     began = time.perf_counter()
     start, end = market_time(start), market_time(end)
@@ -122,6 +131,7 @@ def backtest(
         raise InputError(f"the backtest window ({start}, {end}] is empty")
     check_store(store, start, end)
     config = RunConfig.resolve(fleet, variants)  # each rule file read once per run
+    groups = tuple(config.groups(variant_groups))
     folder = prepare_output(out, "backtest", [BASELINE, *config.names, *OUTPUT_NAMES])
     out = folder.root
     run = {
@@ -133,22 +143,17 @@ def backtest(
         "finished": False,
     }
     (out / MARKER).write_text(json.dumps(run, indent=2))
-    data = MarketData.open(store, fleet)
     books = RunSummary()
-    carry = None
-    windows = month_windows(start, end)
-    bar = tqdm(
-        windows, desc="backtest", unit="month", disable=None if progress is None else not progress
-    )
-    for left, right in bar:
-        bar.set_postfix_str(f"{left:%Y-%m}")
-        month = run_month(data.window(left, right, end), config, out, carry)
+    opened = Store.open(store)
+    fold = Fold(str(opened), config, month_windows(start, end), end, out,
+                executor=executor, warmup=warmup, progress=progress,
+                groups=groups)  # fmt: skip
+    for month in fold.months():
         books.add(month)
-        carry = month.tails or carry
     scenarios = tuple(books.scenarios)
     settled = {scenario: _statements(out / scenario) for scenario in scenarios}
     write_variants(out, config.variants)
-    write_history_prices(out, data.store, start, end)
+    write_history_prices(out, opened, start, end)
     fleet_figures = fleet_results(out, scenarios, fleet, start, end)
     summary = fleet_figures.with_margin(books.summary(config.interval_minutes))
     summary.write_csv(out / "summary.csv")
@@ -158,7 +163,8 @@ def backtest(
     calibration.write_csv(out / "calibration.csv")
     if books.stack is not None:
         books.stack.write_parquet(out / "bid_stack.parquet")
-    run.update(scenarios=list(scenarios), finished=True, seconds=time.perf_counter() - began)
+    run.update(scenarios=list(scenarios), finished=True, seconds=time.perf_counter() - began,
+               execution=fold.execution)  # fmt: skip
     (out / MARKER).write_text(json.dumps(run, indent=2))
     folder.finish()
     return BacktestResult(

@@ -7,10 +7,10 @@ Every month of a backtest (and every task that runs one elsewhere) takes the sam
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bidstack.errors import InputError
+from bidstack.errors import ConfigError, InputError
 from bidstack.fleet import Fleet
 from bidstack.rules import load_variants
 
@@ -25,12 +25,14 @@ RESERVED = frozenset({BASELINE, "allocation", "problems", "variants"})
 @dataclass(frozen=True)
 class RunConfig:
     """``variants``: the rule variants, each loaded once (names inside); ``names``: theirs, in
-    order; ``interval_minutes``: the dispatch interval."""
+    order; ``interval_minutes``: the dispatch interval; ``baseline``: whether the baseline runs
+    too (in one of a run's variant groups only, see :meth:`groups`)."""
 
     fleet: Fleet
     variants: tuple
     names: tuple[str, ...]
     interval_minutes: float = INTERVAL_MINUTES
+    baseline: bool = True
 
     @classmethod
     def resolve(cls, fleet: Fleet, variants: Sequence[str | Path]) -> RunConfig:
@@ -44,4 +46,30 @@ class RunConfig:
 
     @property
     def scenarios(self) -> tuple[str, ...]:
-        return (BASELINE, *self.names)
+        return (BASELINE, *self.names) if self.baseline else self.names
+
+    def groups(self, count: int) -> list[RunConfig]:
+        """The variants in ``count`` groups of consecutive variants, sizes differing by one at
+        most; the baseline runs in the first group only. Each group runs as its own task, and
+        their outputs merged are those of the run in one group (:mod:`bidstack.scaleout.groups`).
+
+        >>> from bidstack.fleet import Fleet
+        >>> config = RunConfig(Fleet({}), ("x", "y", "z"), ("a", "b", "c"))
+        >>> [group.scenarios for group in config.groups(2)]
+        [('baseline', 'a', 'b'), ('c',)]
+        """
+        if not 1 <= count <= max(1, len(self.names)):
+            raise ConfigError(
+                f"--variant-groups must be between 1 and the number of variants "
+                f"({max(1, len(self.names))}), not {count}"
+            )
+        size, extra = divmod(len(self.names), count)
+        groups, first = [], 0
+        for index in range(count):
+            last = first + size + (index < extra)
+            part = slice(first, last)
+            baseline = self.baseline and index == 0
+            variants, names = self.variants[part], self.names[part]
+            groups.append(replace(self, variants=variants, names=names, baseline=baseline))
+            first = last
+        return groups

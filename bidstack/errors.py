@@ -3,7 +3,8 @@
 Every error a user can cause (a bad file, a missing column, an unknown rule variant) is raised as
 a :class:`BidstackError` with a one-line message that names the file, line, column or unit at fault.
 The command line prints that line and exits with status 2, without a traceback; a
-:class:`MissingDataError` (the store holds nothing to run on) exits with status 1.
+:class:`MissingDataError` (the store holds nothing to run on) and a :class:`TaskError` (a
+scaled-out task failed) exit with status 1.
 """
 
 
@@ -38,3 +39,10 @@ class OutputError(InputError):
 
 class MissingDataError(BidstackError):
     """The store holds nothing a run can use: no store, no bids in the window, no registration."""
+
+
+class TaskError(BidstackError):
+    """A task of a scaled-out run (a month, a file to ingest) failed on a worker, or its worker
+    died too often; the message names the month or file."""
+
+    exit_status = 1

@@ -65,11 +65,14 @@ def run_month(
     config: RunConfig,
     out: Path,
     carry: dict[str, pl.DataFrame | None] | None = None,
+    *,
+    history: Path | None = None,
 ) -> MonthResult:
     """Run every stage over ``window`` and write its partitions under ``out``.
 
     ``carry``: each scenario's last dispatch from the month before (None for the first month of
-    a run: every scenario then starts from the window's INITIALMW).
+    a run: every scenario then starts from the window's INITIALMW). ``history``: the folder whose
+    earlier months' ``dispatch_regions`` administered pricing reads (default ``out``).
     """
     fleet, minutes, month = config.fleet, config.interval_minutes, window.month
     fleet_units = list(fleet.units)
@@ -77,7 +80,7 @@ def run_month(
     if window.offers.is_empty():
         detail = f"no energy offers with prices and registration in ({window.left}, {window.right}]"
         problems += tagged([one_problem("no_offers", detail)], EVERY_SCENARIO)
-        counts = _write_problems(problems, out, month)
+        counts = write_problems(problems, out, month)
         return MonthResult(month, {}, {}, [], [], counts, None, None, None)
     bidding = bidding_round(
         window.offers,
@@ -94,7 +97,7 @@ def run_month(
     allocation = []
     if bidding.allocation is not None:
         allocation.append(bidding.allocation.counts)
-        _write(allocation_output(bidding), out / "allocation", month)
+        write_partition(allocation_output(bidding), out / "allocation", month)
         found.append(rejected_allocations(bidding))
     demand, orphans = with_demand_bids(window.demand, bidding.extra_demand)
     found.append(
@@ -108,15 +111,16 @@ def run_month(
         window.registration, fleet, bidding.scenarios[BASELINE]
     )
     problems += tagged([*found, unregistered], EVERY_SCENARIO)
+    scenarios = {s: offers for s, offers in bidding.scenarios.items() if s in config.scenarios}
     if carry is None:
-        head = dict.fromkeys(bidding.scenarios, window.initial_mw)
+        head = dict.fromkeys(scenarios, window.initial_mw)
     else:
         head = {s: dispatch_stage.carry_initial_mw(carry.get(s), window.left)
-                for s in bidding.scenarios}  # fmt: skip
+                for s in scenarios}  # fmt: skip
     peak = peak_interval(demand, window.offers, fleet_units)
     shared, usable, shared_problems = _screen_shared(bidding, demand)
     tails, figures, stacks, calibration = {}, [], [], None
-    for scenario, scenario_offers in bidding.scenarios.items():
+    for scenario, scenario_offers in scenarios.items():
         own, _ = dispatch_stage.conform(bidding.own[scenario], usable)
         kept, _, own_problems = dispatch_stage.screen(own, usable)
         result = dispatch_stage.dispatch(
@@ -131,8 +135,8 @@ def run_month(
         )
         found = [*shared_problems, *own_problems]
         if fleet.market.administered_pricing:
-            earlier = _price_history(
-                out / scenario / "dispatch_regions", window.stored_prices, window.left
+            earlier = price_history(
+                (history or out) / scenario / "dispatch_regions", window.stored_prices, window.left
             )
             regions, administered = administer(result.regions, earlier, window.thresholds)
             result = replace(result, regions=regions)
@@ -158,7 +162,7 @@ def run_month(
                             ("dispatch_links", links),
                             ("evaluation", evaluation),
                             ("amounts", amounts)):  # fmt: skip
-            _write(frame, out / scenario / name, month)
+            write_partition(frame, out / scenario / name, month)
         problems += tagged(
             [
                 *found,
@@ -175,7 +179,7 @@ def run_month(
         )
         if peak is not None:
             stacks.append(bid_stack(scenario, scenario_offers, result.regions, peak, fleet_units))
-    counts = _write_problems(problems, out, month)
+    counts = write_problems(problems, out, month)
     stack = pl.concat(stacks) if stacks else None
     return MonthResult(month, head, tails, figures, allocation, counts, calibration, peak, stack)
 
@@ -190,7 +194,7 @@ def _screen_shared(
     return dispatch_stage.screen(shared, demand)
 
 
-def _price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.DataFrame:
+def price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.DataFrame:
     """A scenario's prices before administered pricing for the eight days before ``left``: its
     own from earlier months' ``dispatch_regions``, DISPATCHPRICE's (``stored``) before the run."""
     if not folder.exists():
@@ -205,7 +209,7 @@ def _price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.Dat
     return pl.concat([own, stored.join(own, on=keys, how="anti")], how="vertical_relaxed")
 
 
-def _write(frame: pl.DataFrame, folder: Path, month: str) -> pl.DataFrame:
+def write_partition(frame: pl.DataFrame, folder: Path, month: str) -> pl.DataFrame:
     """Write one month's partition of a table (replacing an earlier run's)."""
     part = folder / f"month={month}"
     part.mkdir(parents=True, exist_ok=True)
@@ -213,11 +217,11 @@ def _write(frame: pl.DataFrame, folder: Path, month: str) -> pl.DataFrame:
     return frame
 
 
-def _write_problems(problems: list[pl.DataFrame], out: Path, month: str) -> pl.DataFrame:
+def write_problems(problems: list[pl.DataFrame], out: Path, month: str) -> pl.DataFrame:
     """Write the month's problem rows, in one order whatever order the stages found them in;
     their count per scenario and kind."""
     frame = pl.concat(problems, how="diagonal_relaxed").sort(
         PROBLEM_ORDER, nulls_last=True, maintain_order=True
     )
-    _write(frame, out / "problems", month)
+    write_partition(frame, out / "problems", month)
     return frame.group_by("scenario", "kind").len("rows")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from output_tree import digests
 
 from bidstack.backtest import backtest
 from bidstack.demo import synthetic_market
 from bidstack.fleet import load_fleet
-from bidstack.outputs import LISTING
 
 from golden import MARKET
 
@@ -26,23 +23,6 @@ store, fleet, start, end, out = sys.argv[1:]
 backtest(store, load_fleet(fleet), ["v1", "v2"], start, end, out, progress=False)
 """
 
-
-def digests(out: Path) -> dict[str, str]:
-    """sha256 of every file under ``out``; ``backtest.json`` without its timing, and the output
-    listing without the fingerprint of ``backtest.json`` (which holds the timing)."""
-    found = {}
-    for path in sorted(p for p in out.rglob("*") if p.is_file()):
-        content = path.read_bytes()
-        if path.name == "backtest.json":
-            run = json.loads(content)
-            run.pop("seconds")
-            content = json.dumps(run, sort_keys=True).encode()
-        elif path.name == LISTING:
-            listing = json.loads(content)
-            listing["files"].pop("backtest.json")
-            content = json.dumps(listing, sort_keys=True).encode()
-        found[str(path.relative_to(out))] = hashlib.sha256(content).hexdigest()
-    return found
 
 
 @pytest.fixture(scope="module")

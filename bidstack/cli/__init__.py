@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bidstack.errors import BidstackError, MissingDataError
+from bidstack.errors import BidstackError, MissingDataError, TaskError
 
 COMMANDS = (
     "demo", "backtest", "report", "compare", "allocate", "rules", "ingest", "store", "service",
@@ -22,7 +22,7 @@ COMMANDS = (
 #: What each exit status means.
 EXIT_STATUS = {
     "ok": 0,
-    "rejected": 1,  # input rejected (ingest), or the store holds nothing to run on
+    "rejected": 1,  # input rejected (ingest), the store holds nothing to run on, a task failed
     "error": 2,  # a usage error, or a file, folder or setting to fix: one line, no traceback
     "interrupted": 130,
     "broken_pipe": 141,  # standard output closed by its reader, as for SIGPIPE
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = int(args.run(args) or 0)
         sys.stdout.flush()  # here, so that a reader gone away is met below, not at exit
         return status
-    except MissingDataError as exc:
+    except (MissingDataError, TaskError) as exc:
         return _fail(exc, EXIT_STATUS["rejected"])
     except BidstackError as exc:
         return _fail(exc, EXIT_STATUS["error"])

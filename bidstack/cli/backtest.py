@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -37,7 +39,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--start", required=True, help="start of the window, exclusive (ISO)")
     parser.add_argument("--end", required=True, help="end of the window, inclusive (ISO)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT/")
+    add_executor_options(parser, "months")
+    parser.add_argument(
+        "--warmup",
+        type=duration,
+        default=timedelta(days=1),
+        metavar="DURATION",
+        help="with --workers or --scheduler, each month after the first starts this early from "
+        "the store's initial MW and is kept only if it reaches the month before's state exactly "
+        "(else it runs again from it): 1d (default), 6h, 30min",
+    )
+    parser.add_argument(
+        "--variant-groups",
+        type=int,
+        default=1,
+        metavar="G",
+        help="run each month as G tasks, the rule variants split among them (the baseline in "
+        "the first): more tasks to spread over --workers when there are many variants; the "
+        "output is the same (default: 1)",
+    )
     parser.set_defaults(run=run)
+
+
+def add_executor_options(parser: argparse.ArgumentParser, tasks: str) -> None:
+    """``--workers N`` and ``--scheduler``: where ``tasks`` run (default: in turn, here)."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help=f"run the {tasks} on N local processes (with --scheduler local: N Dask workers)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="local|tcp://HOST:8786",
+        help=f"run the {tasks} on Dask (bidstack[dask]): a local cluster, or the scheduler at "
+        "that address (default: $BIDSTACK_SCHEDULER, if set)",
+    )
+
+
+def duration(text: str) -> timedelta:
+    """``1d``, ``6h``, ``30min``, ``90s`` (or ``0``) as a :class:`~datetime.timedelta`.
+
+    >>> duration("5min"), duration("1d")
+    (datetime.timedelta(seconds=300), datetime.timedelta(days=1))
+    """
+    units = {"d": "days", "h": "hours", "min": "minutes", "m": "minutes", "s": "seconds"}
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(d|h|min|m|s)?\s*", text)
+    if match is None or (match.group(2) is None and float(match.group(1)) != 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 1d, 6h or 30min")
+    return timedelta(**{units[match.group(2) or "s"]: float(match.group(1))})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +105,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         fleet = load_fleet(args.fleet, units_required=not args.baseline_only)
     variants = [] if args.baseline_only else args.rules or ["v2"]
-    result = backtest(args.store, fleet, variants, args.start, args.end, args.output)
+    from bidstack.scaleout.executors import default_scheduler, open_executor
+
+    scheduler = default_scheduler(args.workers, args.scheduler)
+    with open_executor(args.workers, scheduler) as executor:
+        result = backtest(args.store, fleet, variants, args.start, args.end, args.output,
+                          executor=executor, warmup=args.warmup,
+                          variant_groups=args.variant_groups)  # fmt: skip
     report = write_report(result)
     print(format_summary(result))
     print(f"report: {report}")

@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="reject a file whose closing END OF REPORT count disagrees with its line count "
         "(by default a warning: tools such as NEMOSIS rewrite files but keep the count)",
     )
+    from bidstack.cli.backtest import add_executor_options
+
+    add_executor_options(parser, "files' parsing")
     parser.set_defaults(run=run)
 
 
@@ -50,7 +53,17 @@ def run(args: argparse.Namespace) -> int:
             hidden = sum(outcome.report.counts[severity] for severity in SEVERITIES)
             tqdm.write(f"  ... {hidden - SHOWN_ISSUES} more issues in {args.store}/_manifest.json")
 
-    outcomes = ingest(args.paths, args.store, strict=args.strict, on_outcome=show)
+    from bidstack.scaleout.executors import default_scheduler, open_executor
+    from bidstack.scaleout.ingest import parallel_ingest
+
+    scheduler = default_scheduler(args.workers, args.scheduler)
+    with open_executor(args.workers, scheduler) as executor:
+        if executor is None:
+            outcomes = ingest(args.paths, args.store, strict=args.strict, on_outcome=show)
+        else:
+            outcomes = parallel_ingest(
+                args.paths, args.store, executor, strict=args.strict, on_outcome=show
+            )
     statuses = Counter(outcome.status for outcome in outcomes)
     totals = Counter()
     for outcome in outcomes:

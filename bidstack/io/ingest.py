@@ -32,7 +32,7 @@ from bidstack.io.nem12 import Nem12Reader
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import TableSpec
 from bidstack.io.sources import CorruptStream, Member, Source, inspect, line_chunks, sha256
-from bidstack.io.store import StoreWriter, open_for_writing, utc_now
+from bidstack.io.store import Staging, StoreWriter, open_for_writing, utc_now
 from bidstack.io.tabular import TABLE_KINDS, read_member
 
 
@@ -147,32 +147,58 @@ def _read_and_commit(
 
     ``digest`` is the source's SHA-256 if already known; otherwise it is computed while reading.
     """
-    key = str(source.path.resolve())
-    report = SourceReport(key, source.kind)
+    with writer.staging(str(source.path.resolve())) as staging:
+        report, digest = read_source(staging, source, digest, strict, advance)
+        return known_or_commit(writer, staging, source.path, source.size, report, digest)
+
+
+def read_source(
+    staging: Staging,
+    source: Source,
+    digest: str | None,
+    strict: bool,
+    advance: Callable[[float], object],
+) -> tuple[SourceReport, str]:
+    """Read every member of ``source`` into ``staging``; its report and SHA-256 (``digest``, or
+    computed while reading)."""
+    report = SourceReport(str(source.path.resolve()), source.kind)
     for part in source.ignored:
         report.add("skipped", part.where, part.reason, part.rows)
     hasher = hashlib.sha256() if digest is None else None
     scale = source.size / max(1, sum(member.size for member in source.members))
-    with writer.staging(key) as staging:
-        for member in source.members:
-            feed = hasher.update if hasher else None
-            for spec, table in _tables(member, report, strict, feed, lambda n: advance(n * scale)):
-                staging.write(spec, table)
-        digest = digest or hasher.hexdigest()
-        known = _known(writer, source.path, digest)
-        if known:
-            return known
-        writer.settle_conflicts(staging, report)
-        replaced = key in writer.manifest["sources"]
-        entry = report.as_manifest() | {
-            "path": key,
-            "sha256": digest,
-            "bytes": source.size,
-            "ingested_at": utc_now(),
-        }
-        writer.commit(staging, entry)
+    for member in source.members:
+        feed = hasher.update if hasher else None
+        for spec, table in _tables(member, report, strict, feed, lambda n: advance(n * scale)):
+            staging.write(spec, table)
+    return report, digest or hasher.hexdigest()
+
+
+def known_or_commit(
+    writer: StoreWriter,
+    staging: Staging,
+    path: Path,
+    size: int,
+    report: SourceReport,
+    digest: str,
+) -> Outcome:
+    """Commit a staged source, unless its content is stored already (``unchanged``/``duplicate``:
+    the staging is then discarded); rows that conflict with another source's are settled first
+    (:meth:`StoreWriter.settle_conflicts`)."""
+    known = _known(writer, path, digest)
+    if known:
+        return known
+    writer.settle_conflicts(staging, report)
+    key = str(path.resolve())
+    replaced = key in writer.manifest["sources"]
+    entry = report.as_manifest() | {
+        "path": key,
+        "sha256": digest,
+        "bytes": size,
+        "ingested_at": utc_now(),
+    }
+    writer.commit(staging, entry)
     status = "replaced" if replaced else "ingested"
-    return Outcome(source.path, status, _describe(report), report)
+    return Outcome(path, status, _describe(report), report)
 
 
 def _tables(

@@ -10,6 +10,9 @@ below the sum of the two largest.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import polars as pl
 
 from bidstack.columns import BAND_VOLUMES, DEMAND_BID_PREFIX
@@ -22,9 +25,12 @@ def unit_availability(offers: pl.DataFrame) -> pl.Expr:
 
     A volume that is missing, NaN or infinite counts as nothing: dispatch rejects such offers.
     """
-    bands = pl.sum_horizontal(
-        pl.when(pl.col(band).is_finite()).then(pl.col(band)) for band in BAND_VOLUMES
-    )
+    # added band by band, left to right: pl.sum_horizontal's order depends on the thread count
+    bands = functools.reduce(
+        operator.add,
+        (pl.when(pl.col(band).is_finite()).then(pl.col(band)).otherwise(0.0)
+         for band in BAND_VOLUMES),
+    )  # fmt: skip
     if "maxavail" not in offers.columns:
         return bands
     return (

@@ -1,0 +1,158 @@
+"""A month of a backtest as a task that any process can run: :class:`MonthTask` in,
+:class:`TaskResult` out, through :func:`run_task` (top level, so it pickles by name).
+
+A task opens the store (once per process and run, see :func:`_market_data`), checks the run's
+snapshot (:mod:`bidstack.scaleout.snapshot`) at its start and before it returns, and writes
+nothing but its own attempt folder, ``OUT/_attempts/<month>[-g<group>]-<uuid>/``, laid out as
+the output folder is; the driver commits it by rename (:mod:`bidstack.scaleout.attempts`).
+
+A task starts either from an exact carry (the serial step) or, speculatively, ``warmup`` early
+from the store's INITIALMW: it then runs the warm-up ``(warmup_from, left]`` first, discards its
+outputs and starts the month from the warm-up's last dispatch. The result holds what the month
+started from (``head``, and the prices administered pricing read) for the driver to verify.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from bidstack.config import RunConfig
+from bidstack.market_data import MarketData
+from bidstack.month import MonthResult, price_history, run_month
+from bidstack.scaleout.attempts import ATTEMPTS
+from bidstack.scaleout.snapshot import check_snapshot
+
+#: A test-only hook, read by the driver and carried by every task (so that it reaches workers
+#: started before it was set): ``kill:NAME:MARKER`` makes the first attempt of month (or ingested
+#: file) NAME, while the file ``MARKER`` does not exist, SIGKILL its own process; ``fail:NAME``
+#: makes every attempt of it raise.
+TEST_HOOK = "BIDSTACK_TEST_HOOK"
+#: The warm-up's scratch folder inside an attempt folder.
+WARMUP = "_warmup"
+
+
+@dataclass(frozen=True)
+class MonthTask:
+    """Month ``(left, right]`` of a run ending at ``end`` (``run``: the run's id).
+
+    ``carry``: each scenario's last dispatch from the month before, as the serial run passes it
+    (None: the store's INITIALMW at ``left``). ``history``: the folder of committed earlier
+    months, whose prices administered pricing reads (None for a speculative task: it reads its
+    warm-up's, else the store's). ``warmup_from``: if set, start from the store's INITIALMW there
+    instead of ``carry`` and warm up to ``left``. ``group``: the variant group ``config`` holds
+    (:meth:`~bidstack.config.RunConfig.groups`), None when the run has one. ``hook``: see
+    :data:`TEST_HOOK`.
+    """
+
+    run: str
+    store: str
+    snapshot: str
+    config: RunConfig
+    left: datetime
+    right: datetime
+    end: datetime
+    out: str
+    carry: dict[str, pl.DataFrame | None] | None = None
+    history: str | None = None
+    warmup_from: datetime | None = None
+    group: int | None = None
+    hook: str = ""
+
+    @property
+    def month(self) -> str:
+        return f"{self.left:%Y-%m}"
+
+    @property
+    def name(self) -> str:
+        """The month, and its variant group if the run has several: ``2024-02 group 1``."""
+        return self.month if self.group is None else f"{self.month} group {self.group}"
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """``month``: what :func:`~bidstack.month.run_month` returned; ``folder``: the attempt
+    folder; ``store_head``: the store's INITIALMW at ``left``; ``prices``: per scenario, the
+    prices administered pricing read before ``left``, and ``stored_prices`` the store's (both
+    None when it is off); ``worker``: host and process; ``seconds``: the task's time."""
+
+    task: MonthTask
+    month: MonthResult
+    folder: str
+    store_head: pl.DataFrame | None
+    prices: dict[str, pl.DataFrame] | None
+    stored_prices: pl.DataFrame | None
+    worker: str
+    seconds: float
+
+
+def run_task(task: MonthTask) -> TaskResult:
+    """Run ``task`` (see the module docstring)."""
+    began = time.perf_counter()
+    test_hook(task.hook, task.month)
+    check_snapshot(task.store, task.snapshot)
+    data = _market_data(task)
+    out = Path(task.out)
+    group = "" if task.group is None else f"-g{task.group}"
+    folder = out / ATTEMPTS / f"{task.month}{group}-{uuid.uuid4().hex[:12]}"
+    carry = task.carry
+    history = Path(task.history) if task.history is not None else folder / WARMUP
+    if task.warmup_from is not None:
+        warmup = data.window(task.warmup_from, task.left, task.end)
+        carry = run_month(warmup, task.config, folder / WARMUP).tails or None
+    window = data.window(task.left, task.right, task.end)
+    month = run_month(window, task.config, folder, carry, history=history)
+    prices = None
+    if window.stored_prices is not None:
+        prices = {
+            scenario: price_history(
+                history / scenario / "dispatch_regions", window.stored_prices, task.left
+            )
+            for scenario in month.head
+        }
+    shutil.rmtree(folder / WARMUP, ignore_errors=True)
+    check_snapshot(task.store, task.snapshot)
+    return TaskResult(
+        task,
+        month,
+        str(folder),
+        window.initial_mw,
+        prices,
+        window.stored_prices,
+        f"{socket.gethostname()}:{os.getpid()}",
+        time.perf_counter() - began,
+    )
+
+
+_opened: dict[tuple[str, str, str], MarketData] = {}
+
+
+def _market_data(task: MonthTask) -> MarketData:
+    """The run's store and fleet, opened once per process (a worker keeps the last run's)."""
+    key = (task.run, task.store, task.snapshot)
+    if key not in _opened:
+        _opened.clear()
+        _opened[key] = MarketData.open(task.store, task.config.fleet)
+    return _opened[key]
+
+
+def test_hook(hook: str, name: str) -> None:
+    """Act on the test-only ``hook`` (:data:`TEST_HOOK`) if it names ``name``."""
+    action, _, rest = hook.partition(":")
+    target, _, marker = rest.partition(":")
+    if target != name:
+        return
+    if action == "fail":
+        raise RuntimeError(f"{TEST_HOOK}: {name} always fails")
+    if action == "kill" and not Path(marker).exists():
+        Path(marker).touch()
+        os.kill(os.getpid(), signal.SIGKILL)
