@@ -49,8 +49,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from bidstack.kernel import tree
-from bidstack.kernel.tree import PENALTY, TOLERANCE_MW
+from bidstack.kernel import interval, scratch, tree
+from bidstack.kernel.scratch import PENALTY, TOLERANCE_MW
 
 __all__ = [
     "PENALTY",
@@ -145,7 +145,7 @@ def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
     least cost; that solution is kept, or the relaxation's where none had every link on its
     loss curve).
     """
-    s = tree.make_scratch_nb(layout, links)
+    s = scratch.make_scratch_nb(layout, links)
     n_rows = offers.row_unit.shape[0]
     n_int, n_reg = layout.demand.shape
     n_link = links.link_from.shape[0]
@@ -184,7 +184,7 @@ def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
     depth = 3 * max_nodes + 3
     stack_a, stack_b = np.zeros((depth, n_link)), np.zeros((depth, n_link))
     for i in range(n_int):
-        tree.prepare_interval_nb(i, layout, offers, links, s, ramp_priority, on, root_a, root_b)
+        interval.prepare_interval_nb(i, layout, offers, links, s, ramp_priority, on, root_a, root_b)
         nodes[i] = _branch_and_bound(
             layout,
             links,
@@ -201,7 +201,7 @@ def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
         )
         if nodes[i] != 1:
             tree.solve_nb(layout, links, s, on, best_a, best_b, active)
-        tree.write_interval_nb(i, layout, offers, links, s, on, unit_out, region_out, link_out)
+        interval.write_interval_nb(i, layout, offers, links, s, on, unit_out, region_out, link_out)
     return unit_out, region_out, link_out, nodes
 
 

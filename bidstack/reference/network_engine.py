@@ -21,7 +21,7 @@ import numpy as np
 
 from bidstack.kernel.enums import RAMP_PRIORITIES, LinkState, PriceSource
 from bidstack.kernel.network import LinkArrays
-from bidstack.kernel.tree import TOLERANCE_MW
+from bidstack.kernel.scratch import TOLERANCE_MW
 from bidstack.kernel.units import unit_limits_nb
 from bidstack.reference.network_lp import dispatch_network
 from bidstack.reference.network_model import Link
