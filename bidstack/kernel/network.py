@@ -60,6 +60,7 @@ __all__ = [
     "OfferArrays",
     "dispatch_network_nb",
     "no_links",
+    "output_arrays_nb",
 ]
 
 
@@ -146,36 +147,10 @@ def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
     loss curve).
     """
     s = scratch.make_scratch_nb(layout, links)
-    n_rows = offers.row_unit.shape[0]
     n_int, n_reg = layout.demand.shape
     n_link = links.link_from.shape[0]
-    unit_out = (
-        np.zeros(n_rows),
-        np.zeros(n_rows),
-        np.zeros(n_rows),
-        np.full(n_rows, np.nan),
-        np.zeros(n_rows),
-        np.zeros(n_rows, np.int8),
-    )
-    shape = (n_int, n_reg)
-    region_out = (
-        np.full(shape, np.nan),
-        np.full(shape, np.nan),
-        np.zeros(shape),
-        np.zeros(shape),
-        np.zeros(shape),
-        np.full(shape, -1, np.int64),
-        np.full(shape, -1, np.int8),
-    )
-    shape = (n_int, n_link)
-    link_out = (
-        np.zeros(shape),
-        np.zeros(shape),
-        np.zeros(shape),
-        np.zeros(shape),
-        np.full(shape, np.nan),
-        np.zeros(shape, np.int8),
-    )
+    n_rows = offers.row_unit.shape[0]
+    unit_out, region_out, link_out = output_arrays_nb(n_rows, n_int, n_reg, n_link)
     nodes = np.zeros(n_int, np.int64)
     on = np.zeros(n_link, np.bool_)
     active = np.zeros(n_reg, np.bool_)
@@ -203,6 +178,41 @@ def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
             tree.solve_nb(layout, links, s, on, best_a, best_b, active)
         interval.write_interval_nb(i, layout, offers, links, s, on, unit_out, region_out, link_out)
     return unit_out, region_out, link_out, nodes
+
+
+@njit(cache=True)
+def output_arrays_nb(n_rows, n_int, n_reg, n_link):
+    """The empty ``(units, regions, links)`` outputs of :func:`dispatch_network_nb` (see its
+    docstring for each array), for ``n_rows`` offer rows, ``n_int`` intervals, ``n_reg`` regions
+    and ``n_link`` links."""
+    units = (
+        np.zeros(n_rows),
+        np.zeros(n_rows),
+        np.zeros(n_rows),
+        np.full(n_rows, np.nan),
+        np.zeros(n_rows),
+        np.zeros(n_rows, np.int8),
+    )
+    shape = (n_int, n_reg)
+    regions = (
+        np.full(shape, np.nan),
+        np.full(shape, np.nan),
+        np.zeros(shape),
+        np.zeros(shape),
+        np.zeros(shape),
+        np.full(shape, -1, np.int64),
+        np.full(shape, -1, np.int8),
+    )
+    shape = (n_int, n_link)
+    links = (
+        np.zeros(shape),
+        np.zeros(shape),
+        np.zeros(shape),
+        np.zeros(shape),
+        np.full(shape, np.nan),
+        np.zeros(shape, np.int8),
+    )
+    return units, regions, links
 
 
 @njit(cache=True)

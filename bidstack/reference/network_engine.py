@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from bidstack.kernel.enums import RAMP_PRIORITIES, LinkState, PriceSource
-from bidstack.kernel.network import LinkArrays
+from bidstack.kernel.network import LinkArrays, output_arrays_nb
 from bidstack.kernel.scratch import TOLERANCE_MW
 from bidstack.kernel.units import unit_limits_nb
 from bidstack.reference.network_lp import dispatch_network
@@ -34,31 +34,7 @@ def dispatch_network_reference(layout, offers, links, ramp_priority: int, max_no
     not used)."""
     n_rows, n_link = offers.row_unit.shape[0], links.link_from.shape[0]
     n_int, n_reg = layout.demand.shape
-    units = (
-        np.zeros(n_rows),
-        np.zeros(n_rows),
-        np.zeros(n_rows),
-        np.full(n_rows, np.nan),
-        np.zeros(n_rows),
-        np.zeros(n_rows, np.int8),
-    )
-    regions = (
-        np.full((n_int, n_reg), np.nan),
-        np.full((n_int, n_reg), np.nan),
-        np.zeros((n_int, n_reg)),
-        np.zeros((n_int, n_reg)),
-        np.zeros((n_int, n_reg)),
-        np.full((n_int, n_reg), -1, np.int64),
-        np.full((n_int, n_reg), -1, np.int8),
-    )
-    link_out = (
-        np.zeros((n_int, n_link)),
-        np.zeros((n_int, n_link)),
-        np.zeros((n_int, n_link)),
-        np.zeros((n_int, n_link)),
-        np.full((n_int, n_link), np.nan),
-        np.zeros((n_int, n_link), np.int8),
-    )
+    units, regions, link_out = output_arrays_nb(n_rows, n_int, n_reg, n_link)
     n_units = layout.initial_mw.size
     region_of_unit = np.searchsorted(layout.region_units, np.arange(n_units), "right") - 1
     last_mw = np.full(layout.initial_mw.size, np.nan)
