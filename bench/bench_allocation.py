@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 from bidstack import allocate
-from bidstack.allocation_inputs import kernel_inputs
+from bidstack.allocation_inputs import check_unique, kernel_inputs
 from bidstack.kernel.allocation import allocate_rows
 from bidstack.reference.polars_allocation import allocate_polars
 from bidstack.rules import compile_variants, load_variant, load_variants
@@ -89,7 +89,7 @@ def memory_ceiling(inputs, outputs) -> Callable[[], None]:
     """A pass that reads every input array and writes every output array once, one thread per
     core (NumPy releases the GIL), each thread a contiguous share of every array."""
     threads = os.cpu_count() or 1
-    arrays = [*inputs.price_band, *inputs[1:5], inputs.max_capacity, *inputs[7:]]
+    arrays = [*inputs.price_band, *inputs[1:5], inputs.max_capacity, *inputs[7:11]]
     pool = ThreadPoolExecutor(threads)
 
     def part(k: int) -> None:
@@ -105,7 +105,7 @@ def memory_ceiling(inputs, outputs) -> Callable[[], None]:
 
 def kernel_runner(frame: pl.DataFrame, variants) -> tuple[Callable[[], None], object, list]:
     rules = compile_variants(load_variants(variants))
-    inputs = kernel_inputs(frame, False, False)
+    inputs = kernel_inputs(frame, False, False, check_unique(frame))
     n, v = frame.height, len(variants)
     n_bytes = (n + 7) // 8
     outputs = [

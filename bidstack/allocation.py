@@ -17,7 +17,15 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from bidstack.allocation_inputs import as_frame, batches, checked, kernel_inputs, needed_columns
+from bidstack.allocation_inputs import (
+    UnitCodes,
+    as_frame,
+    batches,
+    check_unique,
+    checked,
+    kernel_inputs,
+    needed_columns,
+)
 from bidstack.columns import BAND_VOLUMES, ArrowColumns
 from bidstack.errors import InputError
 from bidstack.kernel import codes
@@ -167,6 +175,7 @@ class _Run:
         needed = needed_columns(self.rules.uses_frrp, self.derived, fcas_liability)
         written = [name for out in self.columns.values() for name in out.values()]
         data = checked(source, needed, self.derived, written)
+        units = check_unique(data)
         if self.derived:
             price_type, price_phase = derive_codes(
                 data, phase_horizon, fcas_liability, lookahead, order_code
@@ -185,19 +194,20 @@ class _Run:
         pieces: list[pl.DataFrame] = []
         offset = 0
         for batch in batches(data):
+            stop = offset + batch.height
             if self.derived:
-                stop = offset + batch.height
                 batch = batch.with_columns(
                     price_type=price_type[offset:stop], price_phase=price_phase[offset:stop]
                 )
-                offset = stop
-            pieces.append(self._allocate_batch(batch, fcas_liability, bandavail))
+            batch_units = UnitCodes(units.code[offset:stop], units.n_units)
+            pieces.append(self._allocate_batch(batch, batch_units, fcas_liability, bandavail))
+            offset = stop
         self.frame = source.hstack(pl.concat(pieces, rechunk=False).get_columns())
 
     def _allocate_batch(
-        self, batch: pl.DataFrame, fcas_liability: bool, bandavail: bool
+        self, batch: pl.DataFrame, units: UnitCodes, fcas_liability: bool, bandavail: bool
     ) -> pl.DataFrame:
-        inputs = kernel_inputs(batch, fcas_liability, self.rules.uses_frrp)
+        inputs = kernel_inputs(batch, fcas_liability, self.rules.uses_frrp, units)
         n_variants, n = len(self.variant_names), batch.height
         band = np.empty((n_variants, n), dtype=np.int8)
         outcome = np.empty((n_variants, n), dtype=np.uint8)

@@ -18,6 +18,7 @@ import pyarrow as pa
 from bidstack.columns import PRICE_BANDS
 from bidstack.errors import InputError
 from bidstack.kernel import codes
+from bidstack.kernel.keys import intervals_increase_nb, unit_codes_nb
 
 REQUIRED = (
     "duid",
@@ -56,7 +57,9 @@ def needed_columns(uses_frrp: bool, derived: bool, fcas_liability: bool) -> list
 def checked(
     data: pl.DataFrame, needed: Sequence[str], derived: bool, written: Sequence[str] = ()
 ) -> pl.DataFrame:
-    """Check names and dtypes of the input columns; cast what can be cast, or raise."""
+    """Check names and dtypes of the input columns; cast what can be cast, or raise.
+
+    Callers then call :func:`check_unique` (it needs the columns this checks)."""
     missing = [name for name in needed if name not in data.columns]
     if missing:
         why = " (PT and PP are derived from it)" if derived and "frrp" in missing else ""
@@ -67,7 +70,6 @@ def checked(
             f"input already has column(s) {', '.join(map(repr, clashes))}, which allocate() "
             "would write; rename or drop them first"
         )
-    check_unique(data)
     casts = {}
     for name in [*needed, *(["mlf"] if "mlf" in data.columns else [])]:
         dtype = data.schema[name]
@@ -89,11 +91,26 @@ def checked(
     return data
 
 
-def check_unique(data: pl.DataFrame) -> None:
-    """Raise :class:`InputError` if a unit has two rows for one interval (which is its offer?)."""
+class UnitCodes(NamedTuple):
+    """A dense code per row for its unit (int32; units whose duids share a hash share a code, so
+    a code is a hint, as the allocation kernel's offer cache uses it) and the number of codes."""
+
+    code: np.ndarray
+    n_units: int
+
+
+def check_unique(data: pl.DataFrame) -> UnitCodes:
+    """Raise :class:`InputError` if a unit has two rows for one interval (which is its offer?).
+
+    Rows grouped by unit or in interval-major order prove themselves in one pass (each unit's
+    intervals increase); other orders are counted in full. Returns the units' codes.
+    """
     key = ["duid", "interval_datetime"]
-    if data.height < 2 or data.select(key).n_unique() == data.height:
-        return
+    units = UnitCodes(*unit_codes_nb(data.get_column("duid").hash().to_numpy()))
+    if data.height < 2 or _intervals_increase(data, units):
+        return units
+    if data.select(key).n_unique() == data.height:
+        return units
     repeated = data.with_row_index("row").filter(pl.struct(key).is_duplicated())
     first = repeated.row(0, named=True)
     count = repeated.select(key).n_unique()
@@ -102,6 +119,14 @@ def check_unique(data: pl.DataFrame) -> None:
         f"more than once, first duid {first['duid']!r} at {first['interval_datetime']} (row "
         f"{first['row']}): one row per unit and interval"
     )
+
+
+def _intervals_increase(data: pl.DataFrame, units: UnitCodes) -> bool:
+    interval = data.get_column("interval_datetime")
+    if not interval.dtype.is_temporal() or interval.has_nulls():
+        return False
+    physical = interval.to_physical().cast(pl.Int64).to_numpy()
+    return intervals_increase_nb(units.code, units.n_units, physical)
 
 
 def batches(data: pl.DataFrame) -> list[pl.DataFrame]:
@@ -129,6 +154,8 @@ class AllocationInputs(NamedTuple):
     semidispatchcap: np.ndarray
     price_type: np.ndarray
     price_phase: np.ndarray
+    unit_code: np.ndarray
+    n_units: int
 
 
 def float_column(column: str) -> pl.Expr:
@@ -159,38 +186,51 @@ def code_column(dtype: pl.DataType, column: str, allowed: Sequence[int]) -> pl.E
     )
 
 
-def kernel_inputs(batch: pl.DataFrame, fcas_liability: bool, needs_frrp: bool) -> AllocationInputs:
-    mlf = float_column("mlf") if "mlf" in batch.columns else pl.lit(1.0, dtype=pl.Float64)
+def kernel_inputs(
+    batch: pl.DataFrame, fcas_liability: bool, needs_frrp: bool, units: UnitCodes
+) -> AllocationInputs:
+    """The batch's columns as the kernel's arrays, without a copy where a column is already
+    Float64 with no nulls (the kernel treats NaN and infinities as missing); ``units`` are the
+    codes of the batch's rows (:func:`check_unique`)."""
     schema = batch.schema
-    selected = batch.select(
-        *(float_column(c) for c in PRICE_BANDS),
-        mlf.alias("mlf"),
-        float_column("tp_min"),
-        float_column("tp_max"),
-        srmc_plus_column(fcas_liability),
-        float_column("max_capacity"),
+    floats = [*PRICE_BANDS, "tp_min", "tp_max", "max_capacity", *(["frrp"] if needs_frrp else [])]
+    if "mlf" in batch.columns:
+        floats.append("mlf")
+    arrays = {name: float_array(batch.get_column(name)) for name in floats}
+    srmc = float_array(batch.get_column("srmc"))
+    if fcas_liability:
+        srmc = readonly(srmc + float_array(batch.get_column("fcas_liability")))
+    coded = batch.select(
         code_column(schema["constraint_status"], "constraint_status", (-1, 0, 1)),
         code_column(schema["semidispatchcap"], "semidispatchcap", (0, 1)),
         code_column(schema["price_type"], "price_type", codes.PRICE_TYPES),
         code_column(schema["price_phase"], "price_phase", codes.PRICE_PHASES),
-        *([float_column("frrp")] if needs_frrp else []),
     )
-    arrays = [readonly(s.to_numpy()) for s in selected.get_columns()]
-    frrp = arrays.pop() if needs_frrp else readonly(np.empty(0))
-    (mlf_, tp_min, tp_max, srmc_plus, capacity, status, sdc, price_type, price_phase) = arrays[10:]
+    status, sdc, price_type, price_phase = (readonly(s.to_numpy()) for s in coded.get_columns())
     return AllocationInputs(
-        tuple(arrays[:10]),
-        mlf_,
-        tp_min,
-        tp_max,
-        srmc_plus,
-        frrp,
-        capacity,
+        tuple(arrays[name] for name in PRICE_BANDS),
+        arrays["mlf"] if "mlf" in arrays else readonly(np.ones(batch.height)),
+        arrays["tp_min"],
+        arrays["tp_max"],
+        srmc,
+        arrays["frrp"] if needs_frrp else readonly(np.empty(0)),
+        arrays["max_capacity"],
         status,
         sdc,
         price_type,
         price_phase,
+        readonly(units.code),
+        units.n_units,
     )
+
+
+def float_array(column: pl.Series) -> np.ndarray:
+    """A float64 array of the column, NaN where null: a view of its buffer when it has one."""
+    if column.dtype != pl.Float64:
+        column = column.cast(pl.Float64)
+    if column.null_count():
+        column = column.fill_null(math.nan)
+    return readonly(column.to_numpy())
 
 
 def readonly(array: np.ndarray) -> np.ndarray:

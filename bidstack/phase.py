@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from bidstack.allocation_inputs import (
     as_frame,
+    check_unique,
     checked,
     float_column,
     readonly,
@@ -51,6 +52,7 @@ def derive_price_type_phase(
         raise InputError(f"input already has column(s) {', '.join(map(repr, present))}")
     needed = ["duid", "interval_datetime", "frrp", "tp_min", "tp_max", "srmc"]
     data = checked(source, needed + (["fcas_liability"] if fcas_liability else []), True)
+    check_unique(data)
     price_type, price_phase = derive_codes(
         data, phase_horizon, fcas_liability, lookahead, order_code
     )
@@ -129,6 +131,7 @@ def _with_lookahead(
     if missing:
         raise InputError(f"lookahead is missing column(s) {', '.join(map(repr, missing))}")
     ahead = checked(as_frame(lookahead), columns, True).select(columns)
+    check_unique(ahead)
     both = [frame.select(columns).with_columns(pl.col("duid").cast(pl.String))
             for frame in (data, ahead)]  # fmt: skip
     return pl.concat(both, how="vertical_relaxed")

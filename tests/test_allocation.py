@@ -12,9 +12,11 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+import bidstack.allocation as allocation_module
 from bidstack import allocate, allocate_with_report, derive_price_type_phase, output_columns
+from bidstack.allocation_inputs import UnitCodes
 from bidstack.errors import InputError, RuleError
-from bidstack.kernel.allocation import BLOCK_ROWS, CACHE_SETS, CHUNK_ROWS
+from bidstack.kernel.allocation import BLOCK_ROWS, CHUNK_ROWS
 from bidstack.kernel.codes import PRICE_TYPE_ORDERS
 from bidstack.reference.allocation import derive_price_type
 from bidstack.reference.polars_allocation import price_type
@@ -231,19 +233,39 @@ def test_offers_shared_by_runs_of_rows_across_blocks_and_tasks(tmp_path: Path) -
     assert_matches_reference(frame, ["v1", "v2", frrp_variant(tmp_path)])
 
 
-def test_offers_recurring_out_of_order_and_beyond_the_cache(tmp_path: Path) -> None:
-    # Rows in interval-major order: each unit's offer recurs every n_units rows, so the kernel
-    # finds it in its cache of resolved offers; with more units than the cache holds (a third
-    # of the rows) offers are evicted and resolved again.
+def interval_major_offers() -> pl.DataFrame:
+    """Rows in interval-major order (50 units, one row each per interval, as AEMO orders them):
+    each unit's offer recurs every 50 rows and changes every ``7 + unit`` intervals."""
     per_row = random_rows(CHUNK_ROWS + 3 * BLOCK_ROWS, seed=21)
-    many = 3 * 2 * CACHE_SETS
-    offers = random_rows(many + 500, seed=22)
+    offers = random_rows(per_row.height, seed=22)
     rows = np.arange(per_row.height)
-    split = per_row.height // 3
-    offer_of_row = np.where(rows < split, rows % many, many + rows % 500)
+    unit, interval = rows % 50, rows // 50
+    offer_of_row = (interval // (7 + unit)) * 50 + unit
     offer_columns = [*PRICE_BANDS, "tp_min", "tp_max", "srmc", "mlf"]
-    frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row])
-    assert_matches_reference(frame, ["v1", "v2", frrp_variant(tmp_path)])
+    return per_row.with_columns(offers.select(offer_columns)[offer_of_row])
+
+
+def test_offers_recurring_in_interval_major_order(tmp_path: Path) -> None:
+    # Every row starts a segment; the kernel finds the unit's offer in its cache by the unit's
+    # code, or resolves the new one.
+    assert_matches_reference(interval_major_offers(), ["v1", "v2", frrp_variant(tmp_path)])
+
+
+def test_units_sharing_a_cache_slot_keep_their_own_offers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unit codes are hashes, so two units may share one (and its cache slot): an offer is then
+    # reused only when all its values are equal. Here 50 units share three codes.
+    frame = interval_major_offers()
+    variants = ["v1", "v2", frrp_variant(tmp_path)]
+    expected = allocate(frame, variants)
+    real = allocation_module.check_unique
+
+    def shared_codes(data: pl.DataFrame) -> UnitCodes:
+        return UnitCodes(real(data).code % 3, 3)
+
+    monkeypatch.setattr(allocation_module, "check_unique", shared_codes)
+    assert allocate(frame, variants).equals(expected)
 
 
 def test_input_order_and_columns_are_kept_and_arrow_is_accepted() -> None:

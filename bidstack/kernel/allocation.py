@@ -21,10 +21,11 @@ parallel task takes its rows in blocks of :data:`BLOCK_ROWS` and, for a block,
 Rows whose thresholds change every interval make one-row segments and are resolved on their
 own; cells with FRRP terms, which change per interval by nature, are resolved row by row.
 
-Each task remembers the offers it has resolved (:data:`CACHE_SETS` sets of two, found by a hash
-of the offer's fourteen values), so that rows in interval-major order — AEMO's order, where
-every row starts a segment — look a unit's offer up (a hash and a compare) instead of resolving
-it again. The answers are the same in any row order; rows grouped by unit are still the faster.
+Each task remembers the last offer it resolved for each unit (``unit_code``, from
+:mod:`bidstack.kernel.keys`), so that rows in interval-major order — AEMO's order, where every
+row starts a segment — compare the row's offer with its unit's instead of resolving it again.
+A unit code is only a hint (two units may share one): an offer is reused only when all fourteen
+values are equal, so the answers are the same in any row order.
 """
 
 from __future__ import annotations
@@ -80,12 +81,6 @@ def _key_of_code() -> np.ndarray:
 
 KEY_OF_CODE = _key_of_code()
 
-
-#: Sets of the offer cache of a task (two offers each): ample for the ~500 units of the NEM.
-CACHE_SETS = 1 << 11
-_SET_SHIFT = np.uint64(64 - 11)
-_FNV_BASIS = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 
 # Constants of the bitmap packing in :func:`_emit`, as uint64 so that Numba keeps the arithmetic
 # unsigned: the low bit of each byte, and the multiplier that gathers those eight bits into the
@@ -147,7 +142,8 @@ def _mark_keys(constraint_status, semidispatchcap, price_type, price_phase, max_
         pp = np.int32(pp_[j]) + np.int32(10)
         valid = (
             (status >= 0) & (status <= 2) & (sdc >= 0) & (sdc <= 1)
-            & (pt >= 0) & (pt <= 20) & (pp >= 0) & (pp <= 20) & (capacity[j] >= 0.0)
+            & (pt >= 0) & (pt <= 20) & (pp >= 0) & (pp <= 20)
+            & (capacity[j] >= 0.0) & (capacity[j] < np.inf)
         )  # fmt: skip
         code[j] = ((status * 2 + sdc) * 21 + pt) * 21 + pp if valid else N_CODES
     for j in range(hi - lo):
@@ -166,32 +162,16 @@ def _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, i, offer):
 
 
 @njit(cache=True)
-def _cached_slot(offer, offer_bits, cached_offer, older):
-    """The cache slot holding ``offer`` and True, or the slot to resolve it into and False.
-
-    ``offer_bits`` is ``offer`` viewed as uint64; ``cached_offer`` float64[2 * CACHE_SETS,
-    N_OFFER] (NaN where empty, so a missing value never matches); ``older`` int64[CACHE_SETS],
-    the least recently used slot of each set (0 or 1), the one a new offer replaces.
-    """
-    h = _FNV_BASIS
-    for k in range(N_OFFER):
-        h = (h ^ offer_bits[k]) * _FNV_PRIME
-    s = np.int64(h >> _SET_SHIFT)
-    for way in range(2):
-        slot = 2 * s + way
-        same = True
-        for k in range(N_OFFER):
-            if cached_offer[slot, k] != offer[k]:
-                same = False
-                break
-        if same:
-            older[s] = 1 - way
-            return slot, True
-    way = older[s]
-    older[s] = 1 - way
-    slot = 2 * s + way
-    cached_offer[slot, :] = offer
-    return slot, False
+def _is_cached(price_band, mlf, tp_min, tp_max, srmc_plus, i, cached):
+    """Whether row ``i``'s offer is ``cached`` (float64[N_OFFER]; NaN where empty, so that a
+    missing value never matches)."""
+    for k in range(N_BANDS):
+        if price_band[k][i] != cached[k]:
+            return False
+    return (
+        (mlf[i] == cached[N_BANDS]) & (tp_min[i] == cached[N_BANDS + 1])
+        & (tp_max[i] == cached[N_BANDS + 2]) & (srmc_plus[i] == cached[N_BANDS + 3])
+    )  # fmt: skip
 
 
 @njit(cache=True)
@@ -222,18 +202,15 @@ def _emit(packed, lo, m, band_out, outcome_out, band_valid_out, within_out, with
 @njit(cache=True)
 def _allocate_chunk(
     lo, hi, price_band, mlf, tp_min, tp_max, srmc_plus, frrp, max_capacity,
-    constraint_status, semidispatchcap, price_type, price_phase, op, terms, program,
-    band_out, outcome_out, band_valid_out, within_out, within_valid_out, reason_out,
+    constraint_status, semidispatchcap, price_type, price_phase, unit_code, n_units, op, terms,
+    program, band_out, outcome_out, band_valid_out, within_out, within_valid_out, reason_out,
 ):  # fmt: skip
     cell_pick, cell_offset, cell_of_key, per_interval = program
     n_variants = op.shape[0]
-    offer = np.full(N_OFFER, np.nan)
-    offer_bits = offer.view(np.uint64)
-    # each cached offer's resolution: why it is invalid, the fields of resolve_offer, and
-    # every variant's entries (the last column of each always ``invalid_input``)
-    slots = 2 * CACHE_SETS
+    # each unit's last offer and its resolution: why it is invalid, the fields of
+    # resolve_offer, and every variant's entries (the last column of each ``invalid_input``)
+    slots = n_units
     cached_offer = np.full((slots, N_OFFER), np.nan)
-    older = np.zeros(CACHE_SETS, dtype=np.int64)
     cached_reason = np.zeros(slots, dtype=np.int64)
     cached_referred = np.empty((slots, N_BANDS))
     cached_answers = np.zeros((slots, N_TERMS), dtype=np.int8)
@@ -263,9 +240,11 @@ def _allocate_chunk(
         any_per_interval = per_interval.any()
         for j in range(m):
             if changed[j]:
-                _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, block_lo + j, offer)
-                slot, known = _cached_slot(offer, offer_bits, cached_offer, older)
-                if not known:
+                i = block_lo + j
+                slot = unit_code[i]
+                offer = cached_offer[slot]
+                if not _is_cached(price_band, mlf, tp_min, tp_max, srmc_plus, i, offer):
+                    _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, i, offer)
                     cached_reason[slot] = resolve_slot(
                         slot, offer, cached_referred, cached_answers, cached_within,
                         cached_entries, cell_pick, cell_offset, cell_of_key, pick, entry_of,
@@ -302,19 +281,21 @@ def _allocate_chunk(
 @njit(cache=True, parallel=True)
 def allocate_rows(
     price_band, mlf, tp_min, tp_max, srmc_plus, frrp, max_capacity,
-    constraint_status, semidispatchcap, price_type, price_phase, op, terms, route,
-    band_out, outcome_out, band_valid_out, within_out, within_valid_out, reason_out,
+    constraint_status, semidispatchcap, price_type, price_phase, unit_code, n_units, op, terms,
+    route, band_out, outcome_out, band_valid_out, within_out, within_valid_out, reason_out,
 ):  # fmt: skip
     """Allocate every row under every compiled variant, in one parallel pass.
 
     Parameters (n rows, V variants; every array C-contiguous and read-only):
 
     - ``price_band``: tuple of ten float64[n], PB1..PB10 as offered ($/MWh).
-    - ``mlf``, ``tp_min``, ``tp_max``, ``srmc_plus``, ``max_capacity``: float64[n]. NaN = missing.
+    - ``mlf``, ``tp_min``, ``tp_max``, ``srmc_plus``, ``max_capacity``: float64[n]. NaN or an
+      infinity = missing.
     - ``frrp``: float64[n], or float64[0] when no variant has an FRRP term.
     - ``constraint_status``: int8[n] in {-1, 0, 1}; ``semidispatchcap``: int8[n] in {0, 1};
       ``price_type``, ``price_phase``: int8[n] in {10, 1, -1, -10}. Any other value (for example
       ``codes.MISSING_CODE``) makes the row ``invalid_input``.
+    - ``unit_code``: int32[n], each row's unit, below ``n_units`` (where its offer is cached).
     - ``op``, ``terms``, ``route``: a :class:`bidstack.rules.CompiledRules`.
 
     Outputs, written in place, row i of each belonging to input row i; they are the buffers of
@@ -337,6 +318,7 @@ def allocate_rows(
         hi = min(n, lo + CHUNK_ROWS)
         _allocate_chunk(
             lo, hi, price_band, mlf, tp_min, tp_max, srmc_plus, frrp, max_capacity,
-            constraint_status, semidispatchcap, price_type, price_phase, op, terms, program,
-            band_out, outcome_out, band_valid_out, within_out, within_valid_out, reason_out,
+            constraint_status, semidispatchcap, price_type, price_phase, unit_code, n_units, op,
+            terms, program, band_out, outcome_out, band_valid_out, within_out, within_valid_out,
+            reason_out,
         )  # fmt: skip

@@ -104,16 +104,16 @@ def resolve_offer(offer, referred, answers, within):
     volume within [TPmin, TPmax], PB1 always).
     """
     for k in range(N_BANDS):
-        if np.isnan(offer[k]):
+        if not np.isfinite(offer[k]):
             return REASON_PRICE_MISSING
     for k in range(1, N_BANDS):
         if not offer[k] > offer[k - 1]:
             return REASON_NOT_ASCENDING
     mlf = offer[N_BANDS]
-    if not mlf > 0.0:
+    if not 0.0 < mlf < np.inf:
         return REASON_MLF
     for k in range(N_BANDS + 1, N_OFFER):
-        if np.isnan(offer[k]):
+        if not np.isfinite(offer[k]):
             return REASON_THRESHOLD_MISSING
     for k in range(N_BANDS):
         referred[k] = offer[k] / mlf
@@ -150,7 +150,7 @@ def row_reason(offer_reason, max_capacity, status, sdc, pt, pp):
     """Why a row is invalid (the first check that fails), or 0 if it is valid."""
     if offer_reason != REASON_NONE:
         return offer_reason
-    if not max_capacity >= 0.0:
+    if not 0.0 <= max_capacity < np.inf:
         return REASON_CAPACITY
     if not -1 <= status <= 1:
         return REASON_CONSTRAINT_STATUS
@@ -274,7 +274,7 @@ def resolve_cell(op, terms, v, cell, answers):
 def frrp_entry(op, terms, v, cell, answers, referred, within, frrp):
     """The packed allocation of a cell with FRRP terms for one interval's ``frrp``, or
     ENTRY_PER_INTERVAL if it is missing."""
-    if np.isnan(frrp):
+    if not np.isfinite(frrp):
         return ENTRY_PER_INTERVAL
     answer_threshold(referred, frrp, REF_FRRP, answers)
     band = resolve_cell(op, terms, v, cell, answers)
