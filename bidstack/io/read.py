@@ -193,8 +193,8 @@ class Store(os.PathLike):
         if not raw:
             if spec.pricing_run:
                 _check_interventions(self, spec, frame, begin, finish)
-            frame = _mms_semantics(frame, spec, bidtype)
-        return frame.drop("month").sort([spec.time_column, *spec.primary_key])
+            return _mms_semantics(frame.drop("month"), spec, bidtype)
+        return frame.drop("month").sort(_row_order(spec))
 
 
 def read(
@@ -453,14 +453,43 @@ def _null_count(path: Path, mtime_ns: int, column: str) -> int:
 
 
 def _mms_semantics(frame: pl.LazyFrame, spec: TableSpec, bidtype: str | None) -> pl.LazyFrame:
+    """The rows MMS semantics keep (this module's docstring), in :func:`_row_order`."""
     if spec.pricing_run:
         frame = frame.filter(pl.col("intervention") == 0)
     if spec.name in BID_TABLES:
         if bidtype is not None:
             frame = frame.filter(pl.col("bidtype") == bidtype)
         key = [column for column in spec.primary_key if column not in BID_ORDER]
-        return _latest(frame, key, BID_ORDER)
+        return _latest_sorted(frame, spec, key, BID_ORDER)
     if spec.effective_date:
-        return _latest_versions(frame, spec, list(spec.kinds))
-    order = spec.version_order
-    return _latest(frame, spec.identity or spec.primary_key, order)
+        return _latest_versions(frame, spec, list(spec.kinds)).sort(_row_order(spec))
+    return _latest_sorted(frame, spec, spec.identity or spec.primary_key, spec.version_order)
+
+
+def _row_order(spec: TableSpec) -> list[str]:
+    """The order of the rows :func:`read` returns: by time, then by key."""
+    return list(dict.fromkeys(c for c in (spec.time_column, *spec.primary_key) if c))
+
+
+def _latest_sorted(
+    frame: pl.LazyFrame, spec: TableSpec, keys: Sequence[str], order: Sequence[str]
+) -> pl.LazyFrame:
+    """:func:`_latest` in :func:`_row_order`, by sorting rather than hashing.
+
+    One stable sort brings each key's rows together, the greatest by ``order`` last (nulls
+    least; of rows equal in ``order``, the greatest by the rest of the primary key, then the
+    last stored); a comparison of each row with the next keeps the last of each key. Where the
+    key columns lead the row order, as in the bid tables and DISPATCHLOAD, that sort is the
+    only one: window maxima over millions of keys cost many times more.
+    """
+    by = _row_order(spec)
+    if not keys:
+        return _latest(frame, keys, order).sort(by)
+    first = [c for c in by if c in keys] + [c for c in keys if c not in by]
+    rest = [c for c in by if c not in first]
+    frame = frame.sort([*first, *order, *rest], nulls_last=False, maintain_order=True)
+    last_of_key = pl.any_horizontal(
+        pl.col(c).ne_missing(pl.col(c).shift(-1)) for c in first
+    ) | (pl.int_range(pl.len()) == pl.len() - 1)
+    frame = frame.filter(last_of_key)
+    return frame if by[: len(first)] == first else frame.sort(by, maintain_order=True)
