@@ -26,6 +26,13 @@ import numpy as np
 import pyarrow as pa
 
 from bidstack.errors import IngestError
+from bidstack.io.chunks import (
+    MAX_LINE_BYTES,
+    Chunk,
+    LongLine,
+    count_line_starts,
+    nonblank_lines,
+)
 from bidstack.io.mms_block import RECORD_FIELDS, BlockParse
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import (
@@ -34,13 +41,6 @@ from bidstack.io.schema import (
     column_problem,
     resolve,
     unknown_columns,
-)
-from bidstack.io.sources import (
-    MAX_LINE_BYTES,
-    Chunk,
-    LongLine,
-    count_line_starts,
-    nonblank_lines,
 )
 
 END_OF_REPORT = "END OF REPORT"
