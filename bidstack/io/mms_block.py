@@ -16,7 +16,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from bidstack.io.schema import KINDS, Plausible, TableSpec
+from bidstack.io.plausible import Plausible
+from bidstack.io.schema import KINDS, TableSpec
 from bidstack.io.values import TEXT_KINDS, implausible, parse_dates, typed_rows
 
 if TYPE_CHECKING:
