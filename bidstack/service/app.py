@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.io.nem12 import MAX_PLAUSIBLE_MW, MWH_PER_UNIT
-from bidstack.service import runtime, statements, submissions
+from bidstack.service import meter_data, runtime, statements, submissions
 from bidstack.service.auth import Caller, audit_request
 from bidstack.service.body_limit import BodyLimit
 from bidstack.service.clock import nem_time
@@ -216,11 +216,11 @@ def _routes(app: FastAPI) -> None:
             ]
         )
         received = nem_time(service.now())
-        rows = submissions.read_rows(reads, received)
+        rows = meter_data.read_rows(reads, received)
         outcome = service.submit(
             principal,
             audit_request(request, _fingerprint(request, _canonical(reads))),
-            lambda c: submissions.store_reads(
+            lambda c: meter_data.store_reads(
                 c, principal, "json", None, rows, received, idempotency_key, []
             ),
         )
@@ -246,7 +246,7 @@ def _routes(app: FastAPI) -> None:
         outcome = service.submit(
             principal,
             audit_request(request, _fingerprint(request, content)),
-            lambda c: submissions.store_reads(
+            lambda c: meter_data.store_reads(
                 c, principal, "nem12", name, rows, received, idempotency_key, warnings
             ),
         )
@@ -263,14 +263,14 @@ def _routes(app: FastAPI) -> None:
         """Your meter reads for intervals ending in (from, to]."""
         with service.engine.connect() as connection:
             return MeterReadList(
-                reads=submissions.list_reads(connection, principal, nmi, start, end, limit)
+                reads=meter_data.list_reads(connection, principal, nmi, start, end, limit)
             )
 
     @app.get("/v1/meter-reads/{upload_id:int}", response_model=MeterUpload, responses=READ)
     def get_upload(principal: Caller, upload_id: RowId) -> MeterUpload:
         """One of your meter uploads."""
         with service.engine.connect() as connection:
-            return submissions.upload(connection, principal, upload_id)
+            return meter_data.upload(connection, principal, upload_id)
 
     statement_types = {
         "text/csv": {"schema": {"type": "string"}},
