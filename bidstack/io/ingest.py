@@ -27,11 +27,12 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from bidstack.errors import IngestError, InputError, StoreError
+from bidstack.io.chunks import CorruptStream, line_chunks
 from bidstack.io.mms import MmsReader
 from bidstack.io.nem12 import Nem12Reader
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import TableSpec
-from bidstack.io.sources import CorruptStream, Member, Source, inspect, line_chunks, sha256
+from bidstack.io.sources import Member, Source, inspect, sha256
 from bidstack.io.store import Staging, StoreWriter, open_for_writing, utc_now
 from bidstack.io.tabular import TABLE_KINDS, read_member
 

@@ -46,9 +46,9 @@ import polars as pl
 import pyarrow as pa
 
 from bidstack.errors import IngestError
+from bidstack.io.chunks import Chunk
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import NEM12_INTERVAL, TableSpec
-from bidstack.io.sources import Chunk
 
 #: An NMI: 10 letters and digits (the MDFF's NMI field, CHAR(10)).
 NMI = re.compile(r"[A-Za-z0-9]{10}")

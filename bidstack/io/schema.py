@@ -2,12 +2,10 @@
 
 Columns, types and primary keys come from AEMO's MMS Data Model v5.7 (``mmsdm_v5.7.json.gz``
 beside this module, a byte-for-byte copy of ``../shared/data/mms/schema/mmsdm_v5.7.json``), so
-every one of its 541 tables can be ingested. :data:`REGISTERED` adds what the data model does not
-say: which file ids (the namespace and report name of an ``I`` row) hold a table, which versions
-bidstack was checked against (others ingest by column name, with a warning), the interval column
-to filter and partition on, columns real files carry that the data model dropped, which tables
-hold several NEMDE runs (``pricing_run``) and whose versions are sets of rows (``version_of``).
-Adding a table is adding an entry there.
+every one of its 541 tables can be ingested. :data:`~bidstack.io.registered.REGISTERED` adds
+what the data model does not say (:mod:`bidstack.io.registered`), and
+:data:`~bidstack.io.plausible.VALUE_RANGES` the plausible values of columns
+(:mod:`bidstack.io.plausible`).
 
 Types follow one rule (:func:`column_kind`): dates are ``Datetime`` (naive, AEST market time, as
 AEMO writes them), text is ``String``, integral identifiers, counters and flags are ``Int64``
@@ -21,8 +19,7 @@ import gzip
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
@@ -30,6 +27,8 @@ import polars as pl
 import pyarrow as pa
 
 from bidstack.errors import InputError
+from bidstack.io.plausible import Plausible, plausible_values
+from bidstack.io.registered import REGISTERED, Registered
 
 DATA_MODEL_FILE = "mmsdm_v5.7.json.gz"
 
@@ -56,164 +55,6 @@ EFFECTIVE_DATE_COLUMNS = ("EFFECTIVEDATE", "START_DATE")
 
 #: ``I`` rows written back by pandas (the NEMOSIS samples) name an empty report "Unnamed: N".
 PANDAS_EMPTY_NAME = re.compile(r"Unnamed: \d+")
-
-
-@dataclass(frozen=True)
-class Registered:
-    """What bidstack adds to the data model for one table (upper-case MMS names throughout)."""
-
-    file_ids: tuple[tuple[str, str], ...] = ()
-    versions: tuple[int, ...] = ()
-    time_column: str | None = None
-    by_trading_day: bool = False
-    extra_columns: Mapping[str, str] = field(default_factory=dict)
-    kind_overrides: Mapping[str, str] = field(default_factory=dict)
-    #: Rows come from several NEMDE runs told apart by INTERVENTION; ``read`` keeps the pricing
-    #: run (INTERVENTION = 0), so every stored row needs an INTERVENTION value.
-    pricing_run: bool = False
-    #: For an effective-dated table whose versions are sets of rows (LOSSMODEL: a version is an
-    #: interconnector's whole loss curve), the key columns a version belongs to; by default every
-    #: key column but the effective date and VERSIONNO (one row per version).
-    version_of: tuple[str, ...] = ()
-    #: The key columns that identify a row, where the key also holds columns that are constant
-    #: or derived from these (RUNNO is always 1 in dispatch tables; DISPATCHINTERVAL and PERIODID
-    #: are SETTLEMENTDATE's period): rows from sources that lack those columns, such as NEMOSIS
-    #: caches, are then recognised as the rows AEMO's files hold. Default: the primary key.
-    identity: tuple[str, ...] = ()
-
-
-#: Dispatch results are identified by interval, run and what they describe.
-DISPATCH_IDENTITY = ("SETTLEMENTDATE", "INTERVENTION")
-
-#: Tables bidstack's stages and network model read, and tables whose file id does not follow the
-#: usual ``<NAMESPACE><REPORT>`` / ``<NAMESPACE>_<REPORT>`` / ``<REPORT>`` naming (see
-#: :func:`resolve`).
-REGISTERED: Mapping[str, Registered] = {
-    "DUDETAIL": Registered((("PARTICIPANT_REGISTRATION", "DUDETAIL"),), versions=(3,)),
-    "DUDETAILSUMMARY": Registered(
-        (("PARTICIPANT_REGISTRATION", "DUDETAILSUMMARY"),), versions=(4,)
-    ),
-    "BIDDAYOFFER_D": Registered((("BID", "BIDDAYOFFER_D"),), versions=(2, 3)),
-    "BIDPEROFFER_D": Registered(
-        (("BID", "BIDPEROFFER_D"),),
-        versions=(2, 3, 4),
-        time_column="INTERVAL_DATETIME",
-        by_trading_day=True,
-    ),
-    "DISPATCHLOAD": Registered(
-        (("DISPATCH", "UNIT_SOLUTION"),),
-        versions=(2, 3, 5, 6),
-        pricing_run=True,
-        identity=(*DISPATCH_IDENTITY, "DUID"),
-    ),
-    "DISPATCH_LOCAL_PRICE": Registered((("DISPATCH", "LOCAL_PRICE"),), versions=(1,)),
-    "DISPATCHPRICE": Registered(
-        (("DISPATCH", "PRICE"),),
-        versions=(1, 4, 5),
-        kind_overrides={"DISPATCHINTERVAL": "int"},
-        pricing_run=True,
-        identity=(*DISPATCH_IDENTITY, "REGIONID"),
-    ),
-    "TRADINGPRICE": Registered(
-        (("TRADING", "PRICE"),), versions=(2, 3), identity=("SETTLEMENTDATE", "REGIONID")
-    ),
-    "DISPATCHREGIONSUM": Registered(
-        (("DISPATCH", "REGIONSUM"),),
-        versions=(4, 5, 8, 9),
-        pricing_run=True,
-        identity=(*DISPATCH_IDENTITY, "REGIONID"),
-    ),
-    "DISPATCHINTERCONNECTORRES": Registered(
-        (("DISPATCH", "INTERCONNECTORRES"),),
-        versions=(1, 3),
-        pricing_run=True,
-        identity=(*DISPATCH_IDENTITY, "INTERCONNECTORID"),
-    ),
-    "INTERCONNECTOR": Registered((("MARKET_CONFIG", "INTERCONNECTOR"),), versions=(1,)),
-    "INTERCONNECTORCONSTRAINT": Registered(
-        (("MARKET_CONFIG", "INTERCONNECTORCONSTRAINT"),), versions=(1,)
-    ),
-    "LOSSFACTORMODEL": Registered(
-        (("MARKET_CONFIG", "LOSSFACTORMODEL"),), versions=(1,), version_of=("INTERCONNECTORID",)
-    ),
-    "LOSSMODEL": Registered(
-        (("MARKET_CONFIG", "LOSSMODEL"),),
-        versions=(1,),
-        kind_overrides={"LOSSSEGMENT": "int"},
-        version_of=("INTERCONNECTORID",),
-    ),
-    "MNSP_INTERCONNECTOR": Registered(
-        (("PARTICIPANT_REGISTRATION", "MNSP_INTERCONNECTOR"),), versions=(2,)
-    ),
-    "MNSP_PEROFFER": Registered((("OFFER", "MNSP_PEROFFER"),), versions=(1,)),
-    "MNSP_DAYOFFER": Registered(
-        (("OFFER", "MNSP_DAYOFFER"), ("BIDS", "MNSP_DAYOFFER")), versions=(1, 2)
-    ),
-    "DISPATCH_UNIT_SCADA": Registered((("DISPATCH", "UNIT_SCADA"),), versions=(1,)),
-    "MARKET_PRICE_THRESHOLDS": Registered(
-        (("MARKET_CONFIG", "MARKET_PRICE_THRESHOLDS"),), versions=(1,)
-    ),
-    "DISPATCHCASESOLUTION": Registered(
-        (("DISPATCH", "CASE_SOLUTION"), ("DISPATCH", "CASESOLUTION"))
-    ),
-    "DISPATCHCONSTRAINT": Registered(
-        (("DISPATCH", "CONSTRAINT"),), extra_columns={"CONFIDENTIAL_TO": "string"}
-    ),
-    "TRADINGLOAD": Registered((("TRADING", "UNIT_SOLUTION"),)),
-    "TRADINGINTERCONNECT": Registered((("TRADING", "INTERCONNECTORRES"),)),
-    "ROOFTOP_PV_ACTUAL": Registered((("ROOFTOP", "ACTUAL"),)),
-    "SPDCONNECTIONPOINTCONSTRAINT": Registered((("SPDCPC", ""),)),
-    "SPDINTERCONNECTORCONSTRAINT": Registered((("SPDICC", ""),)),
-    "SPDREGIONCONSTRAINT": Registered((("SPDRC", ""),)),
-}
-
-
-@dataclass(frozen=True)
-class Plausible:
-    """The values a column may plausibly hold: from ``low`` to ``high`` (both included), in
-    ``unit``. A number must also be finite. A value outside is rejected where it enters, naming
-    its file and line (or row) and column."""
-
-    low: float | datetime
-    high: float | datetime
-    unit: str = ""
-
-    def __str__(self) -> str:
-        if isinstance(self.low, datetime):
-            return f"the plausible dates {self.low:%Y-%m-%d} to {self.high:%Y-%m-%d}"
-        unit = f" {self.unit}" if self.unit else ""
-        return f"the plausible range {self.low:,.10g} to {self.high:,.10g}{unit}"
-
-
-#: Plausible values of the numeric columns of the tables bidstack reads (:data:`REGISTERED`), by
-#: pattern over the upper-case MMS name (the first that matches applies). Deliberately wide: far
-#: beyond anything the market's rules allow (a market price cap of $20,300/MWh, a floor of
-#: -$1,000/MWh, the largest unit under 1,000 MW, the NEM's demand under 40 GW), so that only a
-#: corrupt or hostile value fails, while every real AEMO value passes (the real samples include
-#: an ROP of $119,722/MWh and a CUMUL_PRE_AP_ENERGY_PRICE of 1.09 million).
-VALUE_RANGES: tuple[tuple[str, Plausible], ...] = (
-    (r"CUMUL_.*|.*_THRESHOLD", Plausible(-1e10, 1e10, "$/MWh summed over intervals")),
-    (
-        r"PRICEBAND\d+|.*RRP|.*ROP|EEP|.*PRICE|VOLL|MARKETPRICEFLOOR|LOCAL_PRICE_ADJUSTMENT.*"
-        r"|APCVALUE|APFVALUE",
-        Plausible(-1e6, 1e6, "$/MWh"),
-    ),
-    (r"TRANSMISSIONLOSSFACTOR|DISTRIBUTIONLOSSFACTOR|SECONDARY_TLF", Plausible(0.0, 10.0)),
-    (
-        r"BANDAVAIL\d+|MAXAVAIL|PASAAVAILABILITY|TOTALCLEARED|INITIALMW|AVAILABILITY|UIGF"
-        r"|TOTALDEMAND|DISPATCHABLEGENERATION|DISPATCHABLELOAD|NETINTERCHANGE|CLEAREDSUPPLY"
-        r"|AVAILABLEGENERATION|AVAILABLELOAD|SCADAVALUE|MAXCAPACITY|REGISTEREDCAPACITY|MWFLOW"
-        r"|METEREDMWFLOW|MWLOSSES|IMPORTLIMIT|EXPORTLIMIT|MAXMWIN|MAXMWOUT|MWBREAKPOINT",
-        Plausible(-1e5, 1e5, "MW"),
-    ),
-)
-#: Every other number of every table: finite, and within what any MMS quantity can be.
-ANY_NUMBER = Plausible(-1e15, 1e15)
-#: Interval times (the time and partition columns): from before the NEM's start (December 1998;
-#: registration rows date from 1997) to this century's end.
-INTERVAL_DATES = Plausible(datetime(1990, 1, 1), datetime(2100, 1, 1))
-#: Other dates, such as an effective-until date, which AEMO writes as 2999-12-31 for "no end".
-OTHER_DATES = Plausible(datetime(1900, 1, 1), datetime(3000, 1, 1))
 
 
 #: Columns that order versions of the same row (the greatest wins), where not ``LASTCHANGED``.
@@ -312,8 +153,9 @@ class TableSpec:
 
     @property
     def plausible(self) -> dict[str, Plausible]:
-        """The plausible values of each numeric and date column (see :data:`VALUE_RANGES`)."""
-        return _plausible(self)
+        """The plausible values of each numeric and date column (see
+        :data:`~bidstack.io.plausible.VALUE_RANGES`)."""
+        return plausible_values(self)
 
     @property
     def entity(self) -> tuple[str, ...]:
@@ -340,21 +182,6 @@ def column_kind(name: str, data_type: str | Mapping) -> str:
         return "string"
     integral = "Integer" in data_type or data_type["Decimal"]["scale"] == 0
     return "int" if integral and IDENTIFIER_COLUMN.fullmatch(name) else "float"
-
-
-@cache
-def _plausible(spec: TableSpec) -> dict[str, Plausible]:
-    ranges = VALUE_RANGES if spec.name in REGISTERED else ()
-    interval = (spec.time_column, spec.partition_column)
-    plausible = {}
-    for column in spec.columns:
-        if column.kind == "float":
-            upper = column.name.upper()
-            found = (bounds for pattern, bounds in ranges if re.fullmatch(pattern, upper))
-            plausible[column.name] = next(found, ANY_NUMBER)
-        elif column.kind in ("datetime", "date"):
-            plausible[column.name] = INTERVAL_DATES if column.name in interval else OTHER_DATES
-    return plausible
 
 
 @cache

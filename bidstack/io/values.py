@@ -27,7 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import polars as pl
 
-from bidstack.io.schema import KINDS, Plausible
+from bidstack.io.plausible import Plausible
+from bidstack.io.schema import KINDS
 
 #: AEMO's date-time format (with optional fractional seconds), as Polars spells it.
 DATE_FORMAT = "%Y/%m/%d %H:%M:%S%.f"

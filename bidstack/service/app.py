@@ -1,9 +1,11 @@
-"""The FastAPI application: routes, authentication, limits, and problem details.
+"""The FastAPI application and its routes.
 
 :func:`create_app` builds it from :class:`~bidstack.service.runtime.Settings`;
 ``bidstack service run`` serves it with uvicorn. Routes are plain functions, run in the server's
-thread pool, since the database calls are synchronous. Keep Numba out of this module and of
-everything it imports: the request path needs none of it.
+thread pool, since the database calls are synchronous. The key check is
+:mod:`~bidstack.service.auth`'s, the body size cap :mod:`~bidstack.service.body_limit`'s, and
+refusals become problem details in :mod:`~bidstack.service.refusals`. Keep Numba out of this
+module and of everything it imports: the request path needs none of it.
 """
 
 from __future__ import annotations
@@ -13,21 +15,19 @@ import json
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, File, Header, Path, Query, Request, Security, UploadFile
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, File, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.io.nem12 import MAX_PLAUSIBLE_MW, MWH_PER_UNIT
-from bidstack.service import runtime, statements, submissions
+from bidstack.service import meter_data, runtime, statements, submissions
+from bidstack.service.auth import Caller, audit_request
+from bidstack.service.body_limit import BodyLimit
 from bidstack.service.clock import nem_time
 from bidstack.service.content import content_problems
-from bidstack.service.keys import Principal, authenticate
 from bidstack.service.nem12_upload import parse_nem12
-from bidstack.service.problems import MEDIA_TYPE, Problem, ProblemBody, ProblemItem, responses
+from bidstack.service.problems import Problem, ProblemItem, responses
+from bidstack.service.refusals import add_handlers, add_problem_schema
 from bidstack.service.schemas import (
     BidList,
     BidsIn,
@@ -42,108 +42,20 @@ from bidstack.service.schemas import (
     Submission,
 )
 
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="apiKey",
-    description="`Authorization: Bearer bsk_<key_id>_<secret>` (bidstack service key create)",
-)
 IDEMPOTENCY_KEY = Header(
     alias="Idempotency-Key",
     pattern=r"^[A-Za-z0-9._:-]{1,128}$",
     description="unique per submission; a repeat with the same body replays the first answer",
 )
-#: The scope each route needs, and the rate limit it counts against.
-ROUTES = {
-    ("POST", "/v1/offers"): ("bids:write", "write"),
-    ("POST", "/v1/bids"): ("bids:write", "write"),
-    ("GET", "/v1/bids"): ("bids:write", "read"),
-    ("GET", "/v1/bids/{submission_id}"): ("bids:write", "read"),
-    ("POST", "/v1/meter-reads"): ("meter:write", "write"),
-    ("POST", "/v1/meter-reads/nem12"): ("meter:write", "upload"),
-    ("GET", "/v1/meter-reads"): ("meter:write", "read"),
-    ("GET", "/v1/meter-reads/{upload_id}"): ("meter:write", "read"),
-    ("GET", "/v1/statements"): ("statements:read", "read"),
-}
 POSTED = responses(400, 401, 403, 409, 413, 422, 429)
 READ = responses(401, 403, 404, 422, 429)
 REPLAYED = {
     "Idempotent-Replayed": {"schema": {"type": "string"}, "required": False},
     "Location": {"schema": {"type": "string"}, "required": True},
 }
-CUSTOM_KINDS = {"misaligned_interval", "interval_outside_trading_day", "interval_out_of_range"}
 MAX_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=10_000)]
-
-
-def _service(request: Request) -> runtime.Service:
-    return request.app.state.service
-
-
-def _request(request: Request, fingerprint: str | None = None) -> runtime.Request:
-    key = request.headers.get("idempotency-key")
-    return runtime.Request(
-        method=request.method,
-        path=request.url.path,
-        request_sha256=getattr(request.state, "body_sha256", None),
-        idempotency_key=key[:128] if key else None,
-        fingerprint=fingerprint,
-    )
-
-
-def _route(request: Request) -> tuple[str, str] | None:
-    route = request.scope.get("route")
-    return ROUTES.get((request.method, getattr(route, "path_format", "")))
-
-
-def authorize(request: Request, token: str | None) -> Principal:
-    """The caller's principal for this route: 401 without a usable key, 403 without the
-    route's scope, 429 over its rate limit; each refusal is logged before it is raised."""
-    service = _service(request)
-    scope, rate = _route(request)
-    principal, key_id, why = None, None, "no key"
-    if token:
-        with service.engine.connect() as connection:
-            principal, key_id, why = authenticate(
-                connection, service.pepper, token, nem_time(service.now())
-            )
-    if principal is None:
-        problem = Problem(
-            401,
-            "unauthorized",
-            "send a valid API key: Authorization: Bearer bsk_<key_id>_<secret> "
-            "(it is missing, unknown, wrong, revoked or expired)",
-            headers={"WWW-Authenticate": 'Bearer realm="bidstack"'},
-        )
-        service.record_refusal(
-            _request(request), problem, None, key_id, outcome=f"unauthorized: {why}"
-        )
-        raise problem
-    request.state.principal = principal
-    if scope not in principal.scopes:
-        problem = Problem(403, "insufficient-scope", f"this key lacks the scope {scope}")
-        service.record_refusal(_request(request), problem, principal)
-        raise problem
-    wait = service.rate_limit(principal, rate)
-    if wait is not None:
-        problem = Problem(
-            429,
-            "rate-limited",
-            f"over this key's {rate} rate limit",
-            headers={"Retry-After": str(wait)},
-        )
-        service.record_refusal(_request(request), problem, principal)
-        raise problem
-    return principal
-
-
-def caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
-) -> Principal:
-    return authorize(request, credentials.credentials if credentials else None)
-
-
-Caller = Annotated[Principal, Security(caller)]
 
 
 def _fingerprint(request: Request, content: bytes) -> str:
@@ -186,8 +98,8 @@ def create_app(settings: runtime.Settings) -> FastAPI:
     app.state.service = runtime.Service(settings)
     app.add_middleware(BodyLimit)
     _routes(app)
-    _handlers(app)
-    _openapi(app)
+    add_handlers(app)
+    add_problem_schema(app)
     return app
 
 
@@ -227,7 +139,7 @@ def _routes(app: FastAPI) -> None:
         received = nem_time(service.now())
         outcome = service.submit(
             principal,
-            _request(request, _fingerprint(request, _canonical(offer))),
+            audit_request(request, _fingerprint(request, _canonical(offer))),
             lambda c: submissions.store_offer(c, principal, offer, received, gate, idempotency_key),
         )
         return _created(outcome)
@@ -249,7 +161,7 @@ def _routes(app: FastAPI) -> None:
         received = nem_time(service.now())
         outcome = service.submit(
             principal,
-            _request(request, _fingerprint(request, _canonical(batch))),
+            audit_request(request, _fingerprint(request, _canonical(batch))),
             lambda c: submissions.store_bids(
                 c, principal, batch.bids, received, gate, idempotency_key
             ),
@@ -304,11 +216,11 @@ def _routes(app: FastAPI) -> None:
             ]
         )
         received = nem_time(service.now())
-        rows = submissions.read_rows(reads, received)
+        rows = meter_data.read_rows(reads, received)
         outcome = service.submit(
             principal,
-            _request(request, _fingerprint(request, _canonical(reads))),
-            lambda c: submissions.store_reads(
+            audit_request(request, _fingerprint(request, _canonical(reads))),
+            lambda c: meter_data.store_reads(
                 c, principal, "json", None, rows, received, idempotency_key, []
             ),
         )
@@ -333,8 +245,8 @@ def _routes(app: FastAPI) -> None:
         received = nem_time(service.now())
         outcome = service.submit(
             principal,
-            _request(request, _fingerprint(request, content)),
-            lambda c: submissions.store_reads(
+            audit_request(request, _fingerprint(request, content)),
+            lambda c: meter_data.store_reads(
                 c, principal, "nem12", name, rows, received, idempotency_key, warnings
             ),
         )
@@ -351,14 +263,14 @@ def _routes(app: FastAPI) -> None:
         """Your meter reads for intervals ending in (from, to]."""
         with service.engine.connect() as connection:
             return MeterReadList(
-                reads=submissions.list_reads(connection, principal, nmi, start, end, limit)
+                reads=meter_data.list_reads(connection, principal, nmi, start, end, limit)
             )
 
     @app.get("/v1/meter-reads/{upload_id:int}", response_model=MeterUpload, responses=READ)
     def get_upload(principal: Caller, upload_id: RowId) -> MeterUpload:
         """One of your meter uploads."""
         with service.engine.connect() as connection:
-            return submissions.upload(connection, principal, upload_id)
+            return meter_data.upload(connection, principal, upload_id)
 
     statement_types = {
         "text/csv": {"schema": {"type": "string"}},
@@ -403,164 +315,3 @@ def _routes(app: FastAPI) -> None:
     def healthz() -> Health:
         """Liveness."""
         return Health(status="ok")
-
-
-def _problem_response(request: Request, problem: Problem) -> JSONResponse:
-    return JSONResponse(
-        problem.body(request.url.path),
-        status_code=problem.status,
-        media_type=MEDIA_TYPE,
-        headers=problem.headers,
-    )
-
-
-def _kind(error: dict) -> str:
-    """A validation error's problem kind: the dispatch stage's, where the field is a bid's."""
-    field = next((part for part in reversed(error["loc"]) if isinstance(part, str)), "")
-    if error["type"] in CUSTOM_KINDS:
-        return error["type"]
-    if field in PRICE_BANDS:
-        return "missing_price"
-    if field in (*BAND_VOLUMES, "maxavail"):
-        negative = error["type"] == "greater_than_equal"
-        return "negative_availability" if negative else "missing_availability"
-    if field in ("rocup", "rocdown"):
-        return "bad_ramp_rate"
-    return "invalid_field"
-
-
-def _handlers(app: FastAPI) -> None:
-    service: runtime.Service = app.state.service
-
-    @app.exception_handler(Problem)
-    async def problem(request: Request, problem: Problem) -> JSONResponse:
-        principal = getattr(request.state, "principal", None)
-        await run_in_threadpool(service.record_refusal, _request(request), problem, principal)
-        return _problem_response(request, problem)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        principal = getattr(request.state, "principal", None)
-        if principal is None and _route(request) is not None:
-            # the body could not be read before the key was checked: check it now
-            header = request.headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
-            bearer_token = token.strip() if scheme.lower() == "bearer" else None
-            try:
-                principal = await run_in_threadpool(authorize, request, bearer_token)
-            except Problem as refused:
-                return _problem_response(request, refused)
-        errors = exc.errors()
-        keyed = [e for e in errors if e["loc"][:2] == ("header", "Idempotency-Key")]
-        if keyed:
-            refusal = Problem(
-                400,
-                "idempotency-key-missing",
-                "every POST needs an Idempotency-Key header of 1 to 128 letters, digits or ._:-",
-            )
-        else:
-            items = [
-                ProblemItem(
-                    kind=_kind(e), detail=e["msg"], field=".".join(str(p) for p in e["loc"])
-                )
-                for e in errors
-            ]
-            refusal = Problem(
-                422,
-                "invalid-content",
-                f"{len(items)} problem(s) in the request; nothing was stored",
-                errors=items,
-            )
-        await run_in_threadpool(service.record_refusal, _request(request), refusal, principal)
-        return _problem_response(request, refusal)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:  # every method of the path, not only its first route's
-            headers["Allow"] = ", ".join(_methods(app, request.url.path))
-        problem = Problem(exc.status_code, kind, str(exc.detail), headers=headers)
-        return _problem_response(request, problem)
-
-
-def _methods(app: FastAPI, path: str) -> list[str]:
-    """The methods the OpenAPI document gives for a path."""
-    methods = set()
-    for route in app.routes:
-        if getattr(route, "include_in_schema", False) and route.path_regex.match(path):
-            methods |= set(route.methods) - {"HEAD"}
-    return sorted(methods)
-
-
-def _openapi(app: FastAPI) -> None:
-    """Add the problem details' schema to the OpenAPI document the routes refer to."""
-    build = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = build()
-            problem = ProblemBody.model_json_schema(
-                ref_template="#/components/schemas/{model}", mode="serialization"
-            )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(problem.pop("$defs", {}))
-            components["ProblemBody"] = problem
-        return app.openapi_schema or schema
-
-    app.openapi = openapi
-
-
-class BodyLimit:
-    """Refuse bodies over the size cap (413) before anything reads them, and note the
-    SHA-256 of every body (``request.state.body_sha256``) for the audit log."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        service: runtime.Service = scope["app"].state.service
-        limit = service.settings.max_body_bytes
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        chunks, size = [], 0
-        too_large = declared.isdigit() and int(declared) > limit
-        while not too_large:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            too_large = size > limit
-            if not message.get("more_body", False):
-                break
-        if too_large:
-            await self._refuse(scope, receive, send, service, limit)
-            return
-        body = b"".join(chunks)
-        scope.setdefault("state", {})["body_sha256"] = hashlib.sha256(body).hexdigest()
-        delivered = False
-
-        async def replay():
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    @staticmethod
-    async def _refuse(scope, receive, send, service: runtime.Service, limit: int) -> None:
-        problem = Problem(413, "too-large", f"the request body is over {limit:,} bytes")
-        request = runtime.Request(scope["method"], scope["path"], None)
-        await run_in_threadpool(service.record_refusal, request, problem, None)
-        response = JSONResponse(
-            problem.body(scope["path"]),
-            status_code=413,
-            media_type=MEDIA_TYPE,
-            headers={"Connection": "close"},
-        )
-        await response(scope, receive, send)

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from bidstack.errors import ConfigError
 from bidstack.service import audit
 from bidstack.service.db import api_keys, nmis, participants, units, writing
+from bidstack.service.problems import Problem, ProblemItem
 
 SCOPES = ("bids:write", "meter:write", "statements:read", "admin")
 DEFAULT_SCOPES = ("bids:write", "meter:write", "statements:read")
@@ -208,6 +209,35 @@ def owned(connection: Connection, table, column: str, participant_id: str) -> se
             select(table.c[column]).where(table.c.participant_id == participant_id)
         ).scalars()
     )
+
+
+def check_owned(
+    connection: Connection,
+    principal: Principal,
+    table,
+    column: str,
+    found: Iterable[str],
+    noun: str,
+) -> None:
+    """403 unless every unit (``units``, ``duid``, ``"unit"``) or meter (``nmis``, ``nmi``,
+    ``"NMI"``) found is registered to the caller."""
+    mine = owned(connection, table, column, principal.participant_id)
+    foreign = sorted(set(found) - mine)
+    if foreign:
+        slug = noun.lower()
+        raise Problem(
+            403,
+            f"not-your-{slug}",
+            f"{noun}(s) {', '.join(foreign)} are not yours",
+            errors=[
+                ProblemItem(
+                    kind=f"not_your_{slug}",
+                    detail=f"{value} is not registered to you",
+                    **{column: value},
+                )
+                for value in foreign
+            ],
+        )
 
 
 def _check(pattern: re.Pattern, what: str, value: str) -> None:

@@ -5,9 +5,9 @@ rejects refuses the whole upload (422, naming ``file:line``)."""
 from __future__ import annotations
 
 from bidstack.errors import IngestError
+from bidstack.io.chunks import UTF8_BOM, Chunk
 from bidstack.io.nem12 import Nem12Reader
 from bidstack.io.report import SourceReport
-from bidstack.io.sources import UTF8_BOM, Chunk
 from bidstack.service.problems import Problem, ProblemItem
 
 

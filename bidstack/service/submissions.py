@@ -1,10 +1,10 @@
-"""Offers, bids and meter reads: what a POST stores, and what the caller reads back.
+"""Offers and bids: what a POST stores, and what the caller reads back.
 
-Every query here is filtered by the caller's participant: another participant's submission,
-upload, unit or NMI is simply not found. A submission's checks run in this order, before
-anything is stored: the units or NMIs are the caller's (403), the unit has the day's prices
-(422 ``no_price_bands``), every interval's gate is open (409). Gate closure is
-:func:`bidstack.market.gate_closes` with the backtest's ``gate_closure_seconds``.
+Every query here is filtered by the caller's participant: another participant's submission or
+unit is simply not found. A submission's checks run in this order, before anything is stored:
+the units are the caller's (403), the unit has the day's prices (422 ``no_price_bands``), every
+interval's gate is open (409). Gate closure is :func:`bidstack.market.gate_closes` with the
+backtest's ``gate_closure_seconds``. Meter reads are :mod:`bidstack.service.meter_data`'s.
 """
 
 from __future__ import annotations
@@ -15,20 +15,16 @@ from datetime import date, datetime
 from sqlalchemy import Connection, func, insert, select, union_all
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
-from bidstack.io.nem12 import MWH_PER_UNIT
 from bidstack.io.read import DISPATCH_INTERVAL
 from bidstack.market import gate_closes
-from bidstack.service.db import bids, day_offers, meter_reads, meter_uploads, nmis, submissions
+from bidstack.service.db import bids, day_offers, submissions
 from bidstack.service.db import units as unit_registry
-from bidstack.service.keys import Principal, owned
+from bidstack.service.keys import Principal, check_owned, owned
 from bidstack.service.problems import Problem, ProblemItem
 from bidstack.service.schemas import (
     BidIn,
     BidOut,
     IntervalVolumes,
-    MeterRead,
-    MeterReadsIn,
-    MeterUpload,
     OfferIn,
     Submission,
     first_interval,
@@ -37,40 +33,6 @@ from bidstack.service.schemas import (
 
 INTERVAL_MINUTES = DISPATCH_INTERVAL.total_seconds() / 60
 VOLUMES = ("maxavail", *BAND_VOLUMES, "rocup", "rocdown", "min_run_time_minutes")
-
-
-def own_units(connection: Connection, principal: Principal, duids: Iterable[str]) -> None:
-    """403 unless every unit is registered to the caller."""
-    mine = owned(connection, unit_registry, "duid", principal.participant_id)
-    foreign = sorted(set(duids) - mine)
-    if foreign:
-        raise Problem(
-            403,
-            "not-your-unit",
-            f"unit(s) {', '.join(foreign)} are not yours",
-            errors=[
-                ProblemItem(
-                    kind="not_your_unit", duid=duid, detail=f"{duid} is not registered to you"
-                )
-                for duid in foreign
-            ],
-        )
-
-
-def own_nmis(connection: Connection, principal: Principal, meters: Iterable[str]) -> None:
-    """403 unless every NMI is registered to the caller."""
-    mine = owned(connection, nmis, "nmi", principal.participant_id)
-    foreign = sorted(set(meters) - mine)
-    if foreign:
-        raise Problem(
-            403,
-            "not-your-nmi",
-            f"NMI(s) {', '.join(foreign)} are not yours",
-            errors=[
-                ProblemItem(kind="not_your_nmi", nmi=nmi, detail=f"{nmi} is not registered to you")
-                for nmi in foreign
-            ],
-        )
 
 
 def check_gates(
@@ -169,7 +131,7 @@ def store_offer(
     key: str,
 ) -> tuple[dict, str, str]:
     """A day offer and its bids; the day's prices close with its first interval."""
-    own_units(connection, principal, [offer.duid])
+    check_owned(connection, principal, unit_registry, "duid", [offer.duid], "unit")
     opening = first_interval(offer.trading_date)
     check_gates(
         [(offer.duid, opening, f"price bands for trading day {offer.trading_date}")]
@@ -212,7 +174,7 @@ def store_bids(
     key: str,
 ) -> tuple[dict, str, str]:
     """Rebids, all or nothing."""
-    own_units(connection, principal, {bid.duid for bid in batch})
+    check_owned(connection, principal, unit_registry, "duid", {bid.duid for bid in batch}, "unit")
     unit_days = {(bid.duid, trading_date(bid.interval_datetime)) for bid in batch}
     priced = set(
         connection.execute(
@@ -308,125 +270,3 @@ def list_bids(
         query.order_by(bids.c.interval_datetime, bids.c.duid, bids.c.bid_id).limit(limit)
     )
     return [_bid_out(row, gate_seconds) for row in rows]
-
-
-def read_rows(reads: MeterReadsIn, received: datetime) -> list[dict]:
-    """JSON reads as rows of the ``nem12_interval`` table."""
-    length = reads.interval_minutes
-    factor = MWH_PER_UNIT[reads.uom.upper()]
-    rows = []
-    for line, read in enumerate(reads.reads, start=1):
-        end = read.interval_datetime
-        day = (end - DISPATCH_INTERVAL).date()
-        minutes = (end - datetime.combine(day, datetime.min.time())).total_seconds() / 60
-        rows.append(
-            {
-                "nmi": reads.nmi,
-                "nmi_suffix": reads.nmi_suffix,
-                "uom": reads.uom,
-                "interval_minutes": length,
-                "interval_date": day,
-                "interval_number": int(minutes // length),
-                "interval_datetime": end,
-                "value": read.value,
-                "energy_mwh": read.value * factor,
-                "quality_method": read.quality_method,
-                "update_datetime": received,
-                "source_file": "meter-reads.json",
-                "source_line": line,
-            }
-        )
-    return rows
-
-
-def store_reads(
-    connection: Connection,
-    principal: Principal,
-    kind: str,
-    filename: str | None,
-    rows: list[dict],
-    received: datetime,
-    key: str,
-    warnings: list[str],
-) -> tuple[dict, str, str]:
-    """Meter reads (from JSON or a NEM12 file), all or nothing."""
-    own_nmis(connection, principal, {row["nmi"] for row in rows})
-    upload_id = connection.execute(
-        insert(meter_uploads)
-        .values(
-            participant_id=principal.participant_id,
-            kind=kind,
-            filename=filename,
-            received_at=received,
-            rows=len(rows),
-            idempotency_key=key,
-        )
-        .returning(meter_uploads.c.upload_id)
-    ).scalar_one()
-    connection.execute(
-        insert(meter_reads),
-        [
-            {**row, "upload_id": upload_id, "participant_id": principal.participant_id}
-            for row in rows
-        ],
-    )
-    body = upload(connection, principal, upload_id).model_copy(update={"warnings": warnings})
-    outcome = f"{kind} meter reads: {len(rows)} interval(s)"
-    return body.model_dump(mode="json"), f"/v1/meter-reads/{upload_id}", outcome
-
-
-def upload(connection: Connection, principal: Principal, upload_id: int) -> MeterUpload:
-    """One of the caller's meter uploads, or 404."""
-    head = connection.execute(
-        select(meter_uploads)
-        .where(meter_uploads.c.upload_id == upload_id)
-        .where(meter_uploads.c.participant_id == principal.participant_id)
-    ).first()
-    if head is None:
-        raise Problem(404, "not-found", f"you have no meter upload {upload_id}")
-    of_upload = meter_reads.c.upload_id == upload_id
-    meters = connection.execute(
-        select(meter_reads.c.nmi).where(of_upload).distinct().order_by(meter_reads.c.nmi)
-    ).scalars()
-    first, last = connection.execute(
-        select(
-            func.min(meter_reads.c.interval_datetime), func.max(meter_reads.c.interval_datetime)
-        ).where(of_upload)
-    ).one()
-    return MeterUpload(
-        upload_id=upload_id,
-        kind=head.kind,
-        filename=head.filename,
-        received_at=head.received_at,
-        rows=head.rows,
-        nmis=list(meters),
-        first_interval=first,
-        last_interval=last,
-    )
-
-
-def list_reads(
-    connection: Connection,
-    principal: Principal,
-    nmi: str | None,
-    start: datetime | None,
-    end: datetime | None,
-    limit: int,
-) -> list[MeterRead]:
-    """The caller's meter reads; an NMI not the caller's is 404."""
-    query = (
-        select(meter_reads, meter_uploads.c.received_at)
-        .join(meter_uploads, meter_uploads.c.upload_id == meter_reads.c.upload_id)
-        .where(meter_reads.c.participant_id == principal.participant_id)
-    )
-    if nmi is not None:
-        if nmi not in owned(connection, nmis, "nmi", principal.participant_id):
-            raise Problem(404, "not-found", f"you have no NMI {nmi}")
-        query = query.where(meter_reads.c.nmi == nmi)
-    if start is not None:
-        query = query.where(meter_reads.c.interval_datetime > start)
-    if end is not None:
-        query = query.where(meter_reads.c.interval_datetime <= end)
-    order = (meter_reads.c.interval_datetime, meter_reads.c.nmi, meter_reads.c.read_id)
-    rows = connection.execute(query.order_by(*order).limit(limit)).mappings()
-    return [MeterRead(**row) for row in rows]

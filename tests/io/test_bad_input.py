@@ -50,7 +50,7 @@ def test_a_section_with_no_d_rows_but_a_stray_line_is_read_on(
     tmp_path: Path, monkeypatch, chunk_bytes: int, stray: str, rejected: list[str]
 ):
     # header, I row, the stray line, I row, D row, closing row: the first section holds no D row
-    monkeypatch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr("bidstack.io.chunks.CHUNK_BYTES", chunk_bytes)
     lines = mms_text(prices(), prices(GOOD), closing=6).splitlines(keepends=True)
     path = tmp_path / "stray.csv"
     path.write_text("".join([*lines[:2], stray + "\n", *lines[2:]]))

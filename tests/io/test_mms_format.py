@@ -90,7 +90,7 @@ def test_rows_are_partitioned_by_month_of_the_interval(write_mms, tmp_path: Path
 def test_small_chunks_split_rows_and_sections_correctly(
     write_mms, tmp_path: Path, monkeypatch, chunk_bytes: int
 ):
-    monkeypatch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr("bidstack.io.chunks.CHUNK_BYTES", chunk_bytes)
     path = write_mms(
         "chunked.csv",
         ("DISPATCH", "PRICE", 5, PRICE, PRICE_ROWS * 5),
@@ -105,7 +105,7 @@ def test_small_chunks_split_rows_and_sections_correctly(
 def test_bad_rows_deep_in_a_file_are_found_once_with_their_line(
     write_mms, tmp_path: Path, monkeypatch, chunk_bytes: int
 ):
-    monkeypatch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr("bidstack.io.chunks.CHUNK_BYTES", chunk_bytes)
     rows = [
         [f"2024/09/01 {hour:02d}:{minute:02d}:00", "1", "NSW1", "1", "0", "5"]
         for hour in range(3)
@@ -145,7 +145,7 @@ def test_any_column_order_line_end_quoting_and_chunking_reads_the_same(
     folder = tmp_path_factory.mktemp("prop")
     (folder / "p.csv").write_bytes(text.encode())
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
+        patch.setattr("bidstack.io.chunks.CHUNK_BYTES", chunk_bytes)
         [outcome] = ingest([folder / "p.csv"], folder / "store")
     frame = stored_prices(folder / "store").sort("dispatchinterval")
     assert outcome.report.issues == [] and frame.height == 40

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 
 from bidstack.errors import IngestError
+from bidstack.io.chunks import line_chunks
 from bidstack.io.mms import MmsReader
 from bidstack.io.report import SourceReport
-from bidstack.io.sources import line_chunks
 
 SCADA = "I,DISPATCH,UNIT_SCADA,1,SETTLEMENTDATE,DUID,SCADAVALUE"
 ROW = "D,DISPATCH,UNIT_SCADA,1,2024/09/01 00:05:00,AGLHAL,1"

@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 
 from bidstack.errors import InputError
+from bidstack.io.registered import REGISTERED
 from bidstack.io.schema import (
     DATA_MODEL_FILE,
     NEM12_INTERVAL,
-    REGISTERED,
     column_kind,
     data_model,
     resolve,

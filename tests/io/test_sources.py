@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bidstack.errors import IngestError
-from bidstack.io.sources import cache_table, inspect, kind_of, line_chunks
+from bidstack.io.chunks import line_chunks
+from bidstack.io.sources import cache_table, inspect, kind_of
 
 
 @pytest.mark.parametrize(
@@ -34,7 +35,7 @@ def test_kind_comes_from_the_first_bytes(head: bytes, kind):
 
 @pytest.mark.parametrize("chunk_bytes", [4, 7, 64])
 def test_chunks_hold_whole_lines_whatever_the_buffer(monkeypatch, chunk_bytes: int):
-    monkeypatch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr("bidstack.io.chunks.CHUNK_BYTES", chunk_bytes)
     content = b"C,a\r\nI,a,b,1,X\r\nD,a,b,1,a-line-longer-than-the-buffer\nD,a,b,1,2\nlast"
     seen, hashed = [], hashlib.sha256()
     chunks = [
@@ -59,8 +60,8 @@ def test_lines_over_the_limit_are_listed_and_never_kept_beyond_a_chunk(
 ):
     # every line comes out, in order: as it was, or (over the limit) as a listed long line
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("bidstack.io.sources.CHUNK_BYTES", chunk_bytes)
-        patch.setattr("bidstack.io.sources.MAX_LINE_BYTES", max_line)
+        patch.setattr("bidstack.io.chunks.CHUNK_BYTES", chunk_bytes)
+        patch.setattr("bidstack.io.chunks.MAX_LINE_BYTES", max_line)
         seen, hashed = read_lines(lengths, chunk_bytes, max_line, last_line_end)
     content = stream_of(lengths, last_line_end)
     lines = content.split(b"\n")
