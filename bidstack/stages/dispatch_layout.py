@@ -12,6 +12,7 @@ from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
 from bidstack.kernel.enums import LimitFlag, LinkState, PriceSource
 from bidstack.kernel.network import DispatchLayout, OfferArrays
+from bidstack.kernel.offer_rows import gather_bands_nb, price_sets_nb
 from bidstack.stages.network import link_arrays, topology
 
 
@@ -102,7 +103,7 @@ class Layout:
             self.topology.parent,
             self.topology.order,
         )
-        self.offers = _offer_arrays(offers, self.order, self.row_unit)
+        self.offers = _offer_arrays(offers, self.order, self.row_unit, len(self.units))
         self.links, self.link_table = link_arrays(
             network, self.topology, self.intervals["interval_datetime"]
         )
@@ -197,30 +198,31 @@ class Layout:
         )
 
 
-def _offer_arrays(offers: pl.DataFrame, order: np.ndarray, row_unit: np.ndarray) -> OfferArrays:
+def _offer_arrays(
+    offers: pl.DataFrame, order: np.ndarray, row_unit: np.ndarray, n_units: int
+) -> OfferArrays:
     """Per-row arrays in kernel order (``order``: the offers' rows in that order); each unit's
     runs of unchanged referred prices numbered once (``band_price`` holds one row per run)."""
 
-    def column(name: str, missing: float) -> np.ndarray:
-        return offers.get_column(name).fill_null(missing).to_numpy().astype(np.float64)[order]
+    def source(name: str, missing: float) -> np.ndarray:
+        return offers.get_column(name).cast(pl.Float64).fill_null(missing).to_numpy()
 
-    mlf = column("mlf", 1.0)
-    referred = offers.select(PRICE_BANDS).to_numpy().astype(np.float64)[order] / mlf[:, None]
-    by_unit = np.argsort(row_unit, kind="stable")  # each unit's rows, in time order
-    prices, units = referred[by_unit], row_unit[by_unit]
-    changed = np.ones(len(units), np.bool_)
-    changed[1:] = (units[1:] != units[:-1]) | np.any(prices[1:] != prices[:-1], axis=1)
-    price_set = np.empty(len(units), np.int64)
-    price_set[by_unit] = np.cumsum(changed) - 1
+    def column(name: str, missing: float) -> np.ndarray:
+        return source(name, missing)[order]
+
+    prices = tuple(source(name, np.nan) for name in PRICE_BANDS)
+    price_set, band_price = price_sets_nb(
+        prices, source("mlf", 1.0), order, row_unit, n_units
+    )
     cap = np.fmin(column("maxavail", np.nan), column("uigf", np.nan))
     cap[np.isnan(cap)] = np.inf
     return OfferArrays(
         np.ascontiguousarray(row_unit, np.int64),
         price_set,
-        np.ascontiguousarray(offers.select(BAND_VOLUMES).to_numpy().astype(np.float64)[order]),
+        gather_bands_nb(tuple(source(name, np.nan) for name in BAND_VOLUMES), order),
         cap,
         column("rocup", np.inf),
         column("rocdown", np.inf),
         column("ramp_base_mw", np.nan),
-        np.ascontiguousarray(prices[changed]),
+        band_price,
     )
