@@ -46,6 +46,7 @@ import polars as pl
 
 from bidstack.columns import DEMAND_BID_PREFIX
 from bidstack.problems import PROBLEM_SCHEMA
+from bidstack.sorting import sorted_rows
 
 ENERGY_SCHEMA = {
     "duid": pl.String,
@@ -96,12 +97,10 @@ def meter(
         (pl.col("interval_datetime") - pl.col("interval_datetime").shift(1)) == pl.lit(step)
     )
     previous = pl.col("dispatch_mw").shift(1)
-    rows = (
-        dispatched.select(*KEYS, "dispatch_mw", base.cast(pl.Float64).alias("start_mw"))
-        .sort(KEYS)
-        .with_columns(
-            pl.coalesce("start_mw", pl.when(follows).then(previous)).alias("start_mw")
-        )
+    rows = sorted_rows(
+        dispatched.select(*KEYS, "dispatch_mw", base.cast(pl.Float64).alias("start_mw")), *KEYS
+    ).with_columns(
+        pl.coalesce("start_mw", pl.when(follows).then(previous)).alias("start_mw")
     )
     rows = (
         rows.join(bid_mw, on=KEYS, how="left", maintain_order="left")
@@ -170,9 +169,10 @@ def scada_energy(
     """
     hours = interval_minutes / 60.0
     step = timedelta(minutes=interval_minutes)
-    rows = scada.select(
-        "duid", pl.col("settlementdate").alias("interval_datetime"), "scadavalue"
-    ).sort(KEYS)
+    rows = sorted_rows(
+        scada.select("duid", pl.col("settlementdate").alias("interval_datetime"), "scadavalue"),
+        *KEYS,
+    )
     following = rows.select(
         "duid",
         (pl.col("interval_datetime") - step).alias("interval_datetime"),

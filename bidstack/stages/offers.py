@@ -22,6 +22,7 @@ import polars as pl
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.io import effective_on
 from bidstack.problems import PROBLEM_SCHEMA
+from bidstack.sorting import sorted_rows
 
 UNIT_SCHEMA = {
     "trading_day": pl.Date,
@@ -171,7 +172,7 @@ def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFram
         "schedule_type",
         pl.max_horizontal("offerdate", "day_offerdate").alias("offerdate"),
     )
-    return OfferBook(offers.sort("duid", "interval_datetime"), units, problems)
+    return OfferBook(sorted_rows(offers, "duid", "interval_datetime"), units, problems)
 
 
 def _direction(frame: pl.DataFrame) -> pl.Expr:

@@ -39,6 +39,7 @@ from pathlib import Path
 import polars as pl
 
 from bidstack.errors import InputError
+from bidstack.sorting import sorted_rows
 from bidstack.sums import group_sums
 
 #: The first interval settled on its own 5-minute price ends just after this instant.
@@ -227,7 +228,7 @@ def settle(
     amounts = amounts.with_columns(
         (micro.sign() * (micro.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_microdollars")
     ).drop("mlf", "load_mlf")
-    return amounts.sort("participantid", "duid", "interval_datetime"), unsettled
+    return sorted_rows(amounts, "participantid", "duid", "interval_datetime"), unsettled
 
 
 @dataclass(frozen=True)

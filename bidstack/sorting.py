@@ -1,0 +1,53 @@
+"""Rows sorted by unit (or participant) and time: the order metering, settlement and the offer
+book work in.
+
+Polars sorts on text and time columns by encoding every row's key; for the millions of
+unit-intervals of a month that was most of those stages' time. Here the few hundred names of a
+text column are sorted once and each row's name becomes its rank; the keys, as integers, are
+packed into one int64 where they fit, and one stable argsort orders the rows: the same order as
+``frame.sort(*keys)``, several times faster.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+
+def sorted_rows(frame: pl.DataFrame, *keys: str) -> pl.DataFrame:
+    """``frame.sort(*keys, maintain_order=True)``: rows equal in every key keep their order.
+
+    Keys are text, integer, date or time columns; with a null in a key, or another dtype, it is
+    Polars' sort.
+    """
+    columns = [frame.get_column(key) for key in keys]
+    if frame.height < 2 or any(not _rankable(column) for column in columns):
+        return frame.sort(*keys, maintain_order=True)
+    ranks = [_ranks(column) for column in columns]
+    spans = [int(rank.max()) + 1 for rank in ranks]
+    if np.prod([float(span) for span in spans]) < 2.0**62:
+        packed = ranks[0]
+        for rank, span in zip(ranks[1:], spans[1:], strict=True):
+            packed = packed * span + rank
+        if np.all(packed[1:] >= packed[:-1]):
+            return frame
+        order = np.argsort(packed, kind="stable")
+    else:
+        order = np.lexsort(ranks[::-1])
+    return frame[order]
+
+
+def _rankable(column: pl.Series) -> bool:
+    dtype = column.dtype
+    ordered = dtype == pl.String or dtype.is_integer() or dtype.is_temporal()
+    return ordered and not column.has_nulls()
+
+
+def _ranks(column: pl.Series) -> np.ndarray:
+    """int64 from 0, in the column's order: a text value's rank among the column's values, an
+    integer or time its distance from the smallest."""
+    if column.dtype == pl.String:
+        names = column.unique().sort()
+        return column.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
+    values = column.to_physical().cast(pl.Int64).to_numpy()
+    return values - values.min()
