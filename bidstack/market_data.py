@@ -106,7 +106,7 @@ class MarketData:
     def offers(self, left: datetime, right: datetime, volumes: pl.DataFrame) -> OfferBook:
         """The offers of every unit with energy bids (``volumes``: BIDPEROFFER_D) in the window."""
         prices = self.store.read("BIDDAYOFFER_D", left, right).collect()
-        days = sorted(set(volumes.get_column("settlementdate").dt.date().to_list()))
+        days = volumes.get_column("settlementdate").dt.date().unique().sort().to_list()
         units = registration(self.summary, self.detail, days, self.fleet.market.loss_factors)
         return build_offers(volumes, prices, units)
 
@@ -201,7 +201,7 @@ def load_offers(
     store = Store.open(store)
     volumes = store.read("BIDPEROFFER_D", start, end).collect()
     prices = store.read("BIDDAYOFFER_D", start, end).collect()
-    days = sorted(set(volumes.get_column("settlementdate").dt.date().to_list()))
+    days = volumes.get_column("settlementdate").dt.date().unique().sort().to_list()
     summary = store.read("DUDETAILSUMMARY").collect()
     detail = store.read("DUDETAIL").collect()
     return build_offers(volumes, prices, registration(summary, detail, days, loss_factors))

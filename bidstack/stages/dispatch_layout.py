@@ -20,7 +20,7 @@ class Layout:
     """The kernel's arrays for the kept offers and usable demand, and frames of its results."""
 
     def __init__(self, offers, demand, initial, network, minutes: float) -> None:
-        regions = set(demand["regionid"]) | set(offers["regionid"])
+        regions = set(demand["regionid"].unique()) | set(offers["regionid"].unique())
         if network is not None:
             named = set(network.links["from_region"]) | set(network.links["to_region"])
             unknown = sorted(named - regions)
