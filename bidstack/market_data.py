@@ -37,7 +37,7 @@ from bidstack.network import NetworkTables, flows_beyond_limits, window_network
 from bidstack.problems import EVERY_SCENARIO
 from bidstack.stages.administered import administered_thresholds
 from bidstack.stages.network import Network
-from bidstack.stages.offers import OfferBook, build_offers, registration
+from bidstack.stages.offers import VOLUME_COLUMNS, OfferBook, build_offers, registration
 
 #: How far back administered pricing reads prices before a window.
 PRICE_HISTORY = timedelta(days=8)
@@ -115,7 +115,7 @@ class MarketData:
         does not pass)."""
         store, fleet, options = self.store, self.fleet, self.fleet.market
         until = inputs.lookahead_end(fleet, right, end)
-        bids = store.read("BIDPEROFFER_D", left, until).collect()
+        bids = store.read("BIDPEROFFER_D", left, until).select(VOLUME_COLUMNS).collect()
         in_window = pl.col("interval_datetime") <= right
         book = self.offers(left, right, bids.filter(in_window))
         ahead = bids.filter(~in_window & pl.col("duid").is_in(list(fleet.units)))
@@ -199,7 +199,7 @@ def load_offers(
     """The offers of every unit with energy bids in ``(start, end]`` (see
     :mod:`bidstack.stages.offers`)."""
     store = Store.open(store)
-    volumes = store.read("BIDPEROFFER_D", start, end).collect()
+    volumes = store.read("BIDPEROFFER_D", start, end).select(VOLUME_COLUMNS).collect()
     prices = store.read("BIDDAYOFFER_D", start, end).collect()
     days = volumes.get_column("settlementdate").dt.date().unique().sort().to_list()
     summary = store.read("DUDETAILSUMMARY").collect()

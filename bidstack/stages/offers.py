@@ -108,6 +108,13 @@ def _with_columns(frame: pl.DataFrame, columns: dict) -> pl.DataFrame:
     return frame.with_columns(absent) if absent else frame
 
 
+#: BIDPEROFFER_D's columns :func:`build_offers` uses: a reader need not read the rest.
+VOLUME_COLUMNS = (
+    "duid", "settlementdate", "interval_datetime", "direction", "offerdate", *BAND_VOLUMES,
+    "maxavail", "rocup", "rocdown",
+)  # fmt: skip
+
+
 def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFrame) -> OfferBook:
     """Join volumes to prices and registration; see the module docstring for what is reported."""
     units = _with_columns(units, {c: t for c, t in UNIT_SCHEMA.items() if c != "trading_day"})
