@@ -173,12 +173,20 @@ def scada_energy(
         scada.select("duid", pl.col("settlementdate").alias("interval_datetime"), "scadavalue"),
         *KEYS,
     )
-    following = rows.select(
-        "duid",
-        (pl.col("interval_datetime") - step).alias("interval_datetime"),
-        pl.col("scadavalue").alias("end_mw"),
-    )
-    joined = rows.join(following, on=KEYS, how="left")
+    # sorted by unit and time, an interval's end value is the next row's start value, if that
+    # row is the same unit's next interval (a join where a unit-interval repeats)
+    same_unit = pl.col("duid").shift(-1) == pl.col("duid")
+    gap = pl.col("interval_datetime").shift(-1) - pl.col("interval_datetime")
+    if rows.select((same_unit & (gap == timedelta(0))).any()).item():
+        following = rows.select(
+            "duid",
+            (pl.col("interval_datetime") - step).alias("interval_datetime"),
+            pl.col("scadavalue").alias("end_mw"),
+        )
+        joined = rows.join(following, on=KEYS, how="left", maintain_order="left")
+    else:
+        end = pl.when(same_unit & (gap == step)).then(pl.col("scadavalue").shift(-1))
+        joined = rows.with_columns(end.alias("end_mw"))
     if until is not None:
         joined = joined.filter(pl.col("interval_datetime") <= until)
     missing = joined.filter(pl.col("scadavalue").is_null())
