@@ -10,6 +10,8 @@ packed into one int64 where they fit, and one stable argsort orders the rows: th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -20,21 +22,37 @@ def sorted_rows(frame: pl.DataFrame, *keys: str) -> pl.DataFrame:
     Keys are text, integer, date or time columns; with a null in a key, or another dtype, it is
     Polars' sort.
     """
+    ranks = key_ranks(frame, keys)
+    if ranks is None:
+        return frame.sort(*keys, maintain_order=True)
+    packed = packed_ranks(ranks)
+    if packed is None:
+        order = np.lexsort(ranks[::-1])
+    elif np.all(packed[1:] >= packed[:-1]):
+        return frame
+    else:
+        order = np.argsort(packed, kind="stable")
+    return frame[order]
+
+
+def key_ranks(frame: pl.DataFrame, keys: Sequence[str]) -> list[np.ndarray] | None:
+    """Each key column as int64 ranks in its order (see :func:`_ranks`), or None where one is not
+    text, integer, date or time, or has a null (or the frame has fewer than two rows)."""
     columns = [frame.get_column(key) for key in keys]
     if frame.height < 2 or any(not _rankable(column) for column in columns):
-        return frame.sort(*keys, maintain_order=True)
-    ranks = [_ranks(column) for column in columns]
+        return None
+    return [_ranks(column) for column in columns]
+
+
+def packed_ranks(ranks: list[np.ndarray]) -> np.ndarray | None:
+    """The ranks of several keys as one int64 in the same order, or None if they do not fit."""
     spans = [int(rank.max()) + 1 for rank in ranks]
-    if np.prod([float(span) for span in spans]) < 2.0**62:
-        packed = ranks[0]
-        for rank, span in zip(ranks[1:], spans[1:], strict=True):
-            packed = packed * span + rank
-        if np.all(packed[1:] >= packed[:-1]):
-            return frame
-        order = np.argsort(packed, kind="stable")
-    else:
-        order = np.lexsort(ranks[::-1])
-    return frame[order]
+    if np.prod([float(span) for span in spans]) >= 2.0**62:
+        return None
+    packed = ranks[0]
+    for rank, span in zip(ranks[1:], spans[1:], strict=True):
+        packed = packed * span + rank
+    return packed
 
 
 def _rankable(column: pl.Series) -> bool:

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from bidstack.kernel.reduce import group_sums_nb
+from bidstack.sorting import key_ranks, packed_ranks, sorted_rows
 
 
 def group_sums(
@@ -34,16 +35,9 @@ def group_sums(
     rows by ``order`` if given."""
     by, columns = list(by), list(columns)
     if order:
-        frame = frame.sort(list(order), maintain_order=True)
-    keys = frame.select(by).unique(maintain_order=True).with_row_index("_group")
-    group = (
-        frame.select(by)
-        .join(keys, on=by, how="left", nulls_equal=True, maintain_order="left")
-        .get_column("_group")
-        .to_numpy()
-        .astype(np.int64)
-    )
-    sums = [keys.drop("_group")]
+        frame = sorted_rows(frame, *order)
+    keys, group = _groups(frame, by)
+    sums = [keys]
     floats = [c for c in columns if frame.schema[c].is_float()]
     integers = [c for c in columns if c not in floats]
     for names, dtype in ((floats, np.float64), (integers, np.int64)):
@@ -54,6 +48,24 @@ def group_sums(
         sums.append(pl.DataFrame(dict(zip(names, summed.T, strict=True))))
     table = pl.concat(sums, how="horizontal").sort(by)
     return table.select(*by, *(pl.col(c).cast(frame.schema[c]) for c in columns))
+
+
+def _groups(frame: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
+    """The distinct ``by`` values and each row's group among them (int64)."""
+    ranks = key_ranks(frame, by)
+    packed = None if ranks is None else packed_ranks(ranks)
+    if packed is not None:  # integer keys: one sort, no hashing of text
+        _, first, group = np.unique(packed, return_index=True, return_inverse=True)
+        return frame.select(by)[first], group.astype(np.int64).reshape(-1)
+    keys = frame.select(by).unique(maintain_order=True).with_row_index("_group")
+    group = (
+        frame.select(by)
+        .join(keys, on=by, how="left", nulls_equal=True, maintain_order="left")
+        .get_column("_group")
+        .to_numpy()
+        .astype(np.int64)
+    )
+    return keys.drop("_group"), group
 
 
 def total(values: pl.Series) -> float:
