@@ -3,7 +3,8 @@ order, and each unit's runs of unchanged referred prices numbered once (the kern
 
 Mirrors what NumPy did in :mod:`bidstack.stages.dispatch_layout` (gather ten columns, divide by
 the loss factor, sort rows by unit, compare each row with the one before): the same numbers, with
-no sort and no intermediate arrays of every row.
+no sort. Rows are moved into kernel order by scattering each input row's ten values to one place,
+which reads the columns in sequence (gathering them reads ten places at random for every row).
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ N_BANDS = 10
 
 @njit(cache=True)
 def gather_bands_nb(columns, order):
-    """float64[len(order), 10]: row ``k`` holds ``columns[b][order[k]]`` for each band ``b``."""
+    """float64[len(order), 10]: row ``k`` holds ``columns[b][order[k]]`` for each band ``b``.
+
+    Written by a scatter, input row by input row (``order`` inverted), so that each row's ten
+    values are read in sequence and written to one place, rather than read from ten."""
     out = np.empty((order.size, N_BANDS))
+    kernel_row = np.empty(order.size, np.int64)
     for k in range(order.size):
-        r = order[k]
+        kernel_row[order[k]] = k
+    for r in range(order.size):
+        k = kernel_row[r]
         for b in range(N_BANDS):
             out[k, b] = columns[b][r]
     return out
