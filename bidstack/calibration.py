@@ -41,35 +41,14 @@ class Calibration:
         units: pl.DataFrame,
         history_units: pl.DataFrame,
     ) -> None:
-        """One month: the baseline's ``regions`` (``regionid, interval_datetime, price``) against
-        ``history_prices`` (``regionid, interval_datetime, rrp``), its ``units`` (``duid,
-        interval_datetime, dispatch_mw``) against ``history_units`` (``duid,
-        interval_datetime, totalcleared``)."""
-        keys = ["regionid", "interval_datetime"]
-        error = (pl.col("price") - pl.col("rrp")).abs()
-        self.regions.append(
-            regions.join(history_prices, on=keys)
-            .drop_nulls(["price", "rrp"])
-            .group_by("regionid")
-            .agg(
-                pl.len().cast(pl.Int64).alias("compared"),
-                (error < ABSOLUTE).sum().cast(pl.Int64).alias("within_1"),
-                (error <= RELATIVE * pl.col("rrp").abs()).sum().cast(pl.Int64).alias("within_5pct"),
-                error.sum().alias("error"),
-            )
-        )
-        keys = ["duid", "interval_datetime"]
-        error = (pl.col("dispatch_mw") - pl.col("totalcleared")).abs()
-        self.units.append(
-            units.join(history_units, on=keys)
-            .drop_nulls(["dispatch_mw", "totalcleared"])
-            .select(
-                pl.len().cast(pl.Int64).alias("compared"),
-                (error < UNIT_MW).sum().cast(pl.Int64).alias("within_1"),
-                pl.lit(0, pl.Int64).alias("within_5pct"),
-                error.sum().alias("error"),
-            )
-        )
+        """One month (see :func:`month_comparison` for the frames)."""
+        self.add_comparison(month_comparison(regions, history_prices, units, history_units))
+
+    def add_comparison(self, comparison: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+        """One month's :func:`month_comparison`."""
+        regions, units = comparison
+        self.regions.append(regions)
+        self.units.append(units)
 
     def table(self) -> pl.DataFrame:
         """One row per region, ``all`` regions and ``units``: ``compared`` (region-intervals or
@@ -88,3 +67,42 @@ class Calibration:
             "within_5pct",
             pl.when(pl.col("compared") > 0).then(pl.col("error") / pl.col("compared")).alias("mae"),
         ).cast(SCHEMA)
+
+
+def month_comparison(
+    regions: pl.DataFrame,
+    history_prices: pl.DataFrame,
+    units: pl.DataFrame,
+    history_units: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One month's counts and error sums: the baseline's ``regions`` (``regionid,
+    interval_datetime, price``) against ``history_prices`` (``regionid, interval_datetime,
+    rrp``) per region, its ``units`` (``duid, interval_datetime, dispatch_mw``) against
+    ``history_units`` (``duid, interval_datetime, totalcleared``). A month keeps these few rows,
+    not its millions of unit-intervals, until the run adds them up."""
+    keys = ["regionid", "interval_datetime"]
+    error = (pl.col("price") - pl.col("rrp")).abs()
+    by_region = (
+        regions.join(history_prices, on=keys)
+        .drop_nulls(["price", "rrp"])
+        .group_by("regionid")
+        .agg(
+            pl.len().cast(pl.Int64).alias("compared"),
+            (error < ABSOLUTE).sum().cast(pl.Int64).alias("within_1"),
+            (error <= RELATIVE * pl.col("rrp").abs()).sum().cast(pl.Int64).alias("within_5pct"),
+            error.sum().alias("error"),
+        )
+    )
+    keys = ["duid", "interval_datetime"]
+    error = (pl.col("dispatch_mw") - pl.col("totalcleared")).abs()
+    by_unit = (
+        units.join(history_units, on=keys)
+        .drop_nulls(["dispatch_mw", "totalcleared"])
+        .select(
+            pl.len().cast(pl.Int64).alias("compared"),
+            (error < UNIT_MW).sum().cast(pl.Int64).alias("within_1"),
+            pl.lit(0, pl.Int64).alias("within_5pct"),
+            error.sum().alias("error"),
+        )
+    )
+    return by_region, by_unit

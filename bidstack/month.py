@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from bidstack.calibration import month_comparison
 from bidstack.config import BASELINE, RunConfig
 from bidstack.inputs import settlement_registration, with_demand_bids
 from bidstack.market_data import MarketWindow
@@ -45,7 +46,7 @@ class MonthResult:
     :func:`~bidstack.stages.dispatch.last_dispatch` (empty when the month had no offers);
     ``figures``: each scenario's :func:`~bidstack.summary.scenario_figures`; ``allocation``:
     the fleet's allocation counts; ``problems``: rows reported per scenario and kind;
-    ``calibration``: the baseline and history, for :class:`~bidstack.calibration.Calibration`;
+    ``calibration``: the baseline against history (:func:`~bidstack.calibration.month_comparison`);
     ``peak`` and ``stack``: the bid stack at the month's peak interval.
     """
 
@@ -142,7 +143,9 @@ def run_month(
             result = replace(result, regions=regions)
             found += [administered, history_gaps(earlier, regions, window.left)]
         if scenario == BASELINE:
-            calibration = (result.regions, window.history_prices, result.units, window.history)
+            calibration = month_comparison(
+                result.regions, window.history_prices, result.units, window.history
+            )
         tails[scenario] = dispatch_stage.last_dispatch(result.units)
         energy, unmetered = meter(
             result.units, scenario_offers, minutes,
