@@ -71,6 +71,7 @@ class Scratch(NamedTuple):
     tot_len: np.ndarray
     tot_src: np.ndarray
     tot_idx: np.ndarray
+    tot_ya: np.ndarray  # export where each piece starts: qlo plus the lengths before it
     tot_n: np.ndarray
     tot_qlo: np.ndarray
     tr_off: np.ndarray
@@ -206,6 +207,7 @@ def make_scratch_nb(layout, links):
         np.zeros(n_tot),
         np.zeros(n_tot, np.int64),
         np.zeros(n_tot, np.int64),
+        np.zeros(n_tot),
         np.zeros(n_reg, np.int64),
         np.zeros(n_reg),
         tr_off,

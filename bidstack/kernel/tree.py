@@ -156,13 +156,15 @@ def _group_curves(s, g, on, exclusive):
 
 @njit(cache=True)
 def _total_curve(s, g, active):
-    """Region ``g``'s own curve merged with its active children's transformed curves."""
+    """Region ``g``'s own curve merged with its active children's transformed curves (own pieces
+    first at a tie, then children in order); each piece's start ``tot_ya``. The own curve is long
+    and the children's short: own pieces are copied in runs up to the next child piece."""
     at = s.tot_off[g]
+    own, n_own = s.own_off[g], s.own_n[g]
     qlo = s.own_qlo[g]
-    sources = np.empty(s.child_off[g + 1] - s.child_off[g] + 1, np.int64)
+    sources = np.empty(s.child_off[g + 1] - s.child_off[g], np.int64)
     position = np.zeros(sources.shape[0], np.int64)
-    n_src = 1
-    sources[0] = OWN
+    n_src = 0
     for j in range(s.child_off[g], s.child_off[g + 1]):
         c = s.child_list[j]
         if active[c]:
@@ -170,31 +172,37 @@ def _total_curve(s, g, active):
             n_src += 1
             qlo += s.tr_qlo[c]
     n = 0
+    k = 0
+    y = qlo
     while True:
         best = -1
         best_price = np.inf
         for r in range(n_src):
             c = sources[r]
-            if c == OWN:
-                if position[r] < s.own_n[g]:
-                    p = s.own_price[s.own_off[g] + position[r]]
-                    if best < 0 or p < best_price:
-                        best, best_price = r, p
-            elif position[r] < s.tr_n[c]:
+            if position[r] < s.tr_n[c]:
                 p = s.tr_price[s.tr_off[c] + position[r]]
                 if best < 0 or p < best_price:
                     best, best_price = r, p
+        while k < n_own and (best < 0 or s.own_price[own + k] <= best_price):
+            length = s.own_len[own + k]
+            s.tot_price[at + n] = s.own_price[own + k]
+            s.tot_len[at + n] = length
+            s.tot_src[at + n] = OWN
+            s.tot_idx[at + n] = k
+            s.tot_ya[at + n] = y
+            y = y + length
+            k += 1
+            n += 1
         if best < 0:
             break
         c = sources[best]
+        length = s.tr_len[s.tr_off[c] + position[best]]
         s.tot_price[at + n] = best_price
-        s.tot_len[at + n] = (
-            s.own_len[s.own_off[g] + position[best]]
-            if c == OWN
-            else s.tr_len[s.tr_off[c] + position[best]]
-        )
+        s.tot_len[at + n] = length
         s.tot_src[at + n] = c
         s.tot_idx[at + n] = position[best]
+        s.tot_ya[at + n] = y
+        y = y + length
         position[best] += 1
         n += 1
     s.tot_n[g] = n
@@ -210,6 +218,7 @@ def _transform(s, g):
         s.tot_qlo[g],
         s.tot_price[at:],
         s.tot_len[at:],
+        s.tot_ya[at:],
         s.tot_n[g],
         s.grp_y0[g],
         s.grp_z0[g],
