@@ -91,6 +91,19 @@ class Scratch(NamedTuple):
     link_loss: np.ndarray
     link_off: np.ndarray
     big: np.ndarray
+    # what the last solve of the interval left, for the next to reuse: each link's range, and
+    # which links, groups, total and transformed curves it changed; reuse[0] is False until the
+    # interval's first solve (its own curves are new)
+    done_a: np.ndarray
+    done_b: np.ndarray
+    link_dirty: np.ndarray
+    grp_dirty: np.ndarray
+    tot_dirty: np.ndarray
+    tr_dirty: np.ndarray
+    reuse: np.ndarray
+    own_cost: np.ndarray  # the own pieces' cost when every piece up to this one is used
+    tr_zend: np.ndarray  # a transformed curve's export at each piece's end
+    tie_frac: np.ndarray  # the share of its tied price level a region's solve used
 
 
 @njit(cache=True)
@@ -227,4 +240,14 @@ def make_scratch_nb(layout, links):
         np.zeros(n_link),
         np.zeros(n_link, np.bool_),
         np.zeros(1),
+        np.zeros(n_link),
+        np.zeros(n_link),
+        np.zeros(n_link, np.bool_),
+        np.zeros(n_reg, np.bool_),
+        np.zeros(n_reg, np.bool_),
+        np.zeros(n_reg, np.bool_),
+        np.zeros(1, np.bool_),
+        np.zeros(n_own),
+        np.zeros(n_tr),
+        np.zeros(n_reg),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from bidstack.kernel import curves
+from bidstack.kernel import build, curves
 from bidstack.kernel.scratch import OWN, PENALTY, TOLERANCE_MW
 
 __all__ = ["OWN", "PENALTY", "TOLERANCE_MW", "solve_nb"]
@@ -27,38 +27,7 @@ def solve_nb(layout, links, s, on, range_a, range_b, active):
     ``active[g]`` is set for regions whose group has an open link (they clear through it).
     """
     n_reg = layout.demand.shape[1]
-    parent = layout.region_parent
-    for lk in range(links.link_from.shape[0]):
-        if on[lk]:
-            lo_bp, hi_bp = links.bp_offsets[lk], links.bp_offsets[lk + 1]
-            at = s.pt_off[lk]
-            reverse = _reversed(s, lk)
-            s.pt_n[lk] = curves.link_points_nb(
-                links.breakpoints[lo_bp:hi_bp],
-                s.bp_loss[lo_bp:hi_bp],
-                range_a[lk],
-                range_b[lk],
-                links.alpha_from[lk],
-                links.alpha_to[lk],
-                links.share[lk],
-                reverse,
-                s.pt_f[at:],
-                s.pt_y[at:],
-                s.pt_z[at:],
-                s.pt_loss[at:],
-            )
-    for g in range(n_reg):
-        active[g] = False
-        if parent[g] >= 0 and s.present[g] and s.present[parent[g]]:
-            for j in range(s.grp_off[g], s.grp_off[g + 1]):
-                active[g] = active[g] or on[s.grp_link[j]]
-        if active[g]:
-            _group_curves(s, g, on, links.exclusive)
-    for g in layout.region_order:
-        if s.present[g]:
-            _total_curve(s, g, active)
-            if active[g]:
-                _transform(s, g)
+    build.build_nb(layout, links, s, on, range_a, range_b, active)
     cost = 0.0
     for j in range(n_reg - 1, -1, -1):
         g = layout.region_order[j]
@@ -69,173 +38,6 @@ def solve_nb(layout, links, s, on, range_a, range_b, active):
             s.y_target[g] = 0.0
         cost += _distribute(s, g, active)
     return cost, _positions(s, layout, links, on, active, range_a, range_b)
-
-
-@njit(cache=True)
-def _reversed(s, lk):
-    """Whether link ``lk`` runs from its group's parent region to the child."""
-    for j in range(s.grp_link.shape[0]):
-        if s.grp_link[j] == lk:
-            return s.grp_rev[j]
-    return False
-
-
-@njit(cache=True)
-def _group_curves(s, g, on, exclusive):
-    """The upper (links' curves by decreasing gain) and lower (chords by increasing gain) curves
-    of the group joining region ``g`` to its parent, in child-to-parent orientation."""
-    members = s.grp_off[g + 1] - s.grp_off[g]
-    starts = np.zeros(members, np.int64)
-    counts = np.zeros(members, np.int64)
-    member = np.empty(s.seg_off[g + 1] - s.seg_off[g], np.int64)
-    y0 = 0.0
-    z0 = 0.0
-    n_tmp = 0
-    for m in range(members):
-        lk = s.grp_link[s.grp_off[g] + m]
-        starts[m] = n_tmp
-        if not on[lk]:
-            continue
-        at, n = s.pt_off[lk], s.pt_n[lk]
-        y0 += s.pt_y[at]
-        z0 += s.pt_z[at]
-        for k in range(n - 1):
-            dy = s.pt_y[at + k + 1] - s.pt_y[at + k]
-            s.tmp_gain[n_tmp] = (s.pt_z[at + k + 1] - s.pt_z[at + k]) / dy if dy > 0.0 else 0.0
-            s.tmp_index[n_tmp] = k
-            member[n_tmp] = lk
-            n_tmp += 1
-        counts[m] = n - 1
-    out = s.seg_off[g]
-    order = np.empty(n_tmp, np.int64)
-    total = curves.merge_segments_nb(starts, counts, s.tmp_gain, True, order)
-    for j in range(total):
-        lk = member[order[j]]
-        k = s.tmp_index[order[j]]
-        at = s.pt_off[lk]
-        s.up_len[out + j] = s.pt_y[at + k + 1] - s.pt_y[at + k]
-        s.up_gain[out + j] = s.tmp_gain[order[j]]
-        s.up_link[out + j] = lk
-        s.up_seg[out + j] = k
-    s.n_up[g] = total
-    chord_gain = np.zeros(members)
-    chord_len = np.zeros(members)
-    chord_count = np.zeros(members, np.int64)
-    for m in range(members):
-        lk = s.grp_link[s.grp_off[g] + m]
-        starts[m] = m
-        partner = exclusive[lk]
-        if partner >= 0 and not (s.pt_n[partner] > 1 and on[partner] and s.pt_n[lk] > 1):
-            partner = -1  # one of the pair is closed: the other is a link like any other
-        if partner >= 0 and partner < lk and on[lk]:
-            continue  # the pair's one chord is its first link's
-        if on[lk] and s.pt_n[lk] > 1:
-            at, n = s.pt_off[lk], s.pt_n[lk]
-            chord_len[m] = s.pt_y[at + n - 1] - s.pt_y[at]
-            rise = s.pt_z[at + n - 1] - s.pt_z[at]
-            if partner > lk:
-                # an exclusive pair (Basslink's two one-way links) is one curve from one link's
-                # far end through both at 0 to the other's: its hull has that curve's chord
-                other, count = s.pt_off[partner], s.pt_n[partner]
-                chord_len[m] += s.pt_y[other + count - 1] - s.pt_y[other]
-                rise += s.pt_z[other + count - 1] - s.pt_z[other]
-            if chord_len[m] > 0.0:
-                chord_gain[m] = rise / chord_len[m]
-                chord_count[m] = 1
-    order = np.empty(members, np.int64)
-    total = curves.merge_segments_nb(starts, chord_count, chord_gain, False, order)
-    for j in range(total):
-        m = order[j]
-        s.dn_len[out + j] = chord_len[m]
-        s.dn_gain[out + j] = chord_gain[m]
-        s.dn_link[out + j] = s.grp_link[s.grp_off[g] + m]
-    s.n_dn[g] = total
-    s.grp_y0[g] = y0
-    s.grp_z0[g] = z0
-
-
-@njit(cache=True)
-def _total_curve(s, g, active):
-    """Region ``g``'s own curve merged with its active children's transformed curves (own pieces
-    first at a tie, then children in order); each piece's start ``tot_ya``. The own curve is long
-    and the children's short: own pieces are copied in runs up to the next child piece."""
-    at = s.tot_off[g]
-    own, n_own = s.own_off[g], s.own_n[g]
-    qlo = s.own_qlo[g]
-    sources = np.empty(s.child_off[g + 1] - s.child_off[g], np.int64)
-    position = np.zeros(sources.shape[0], np.int64)
-    n_src = 0
-    for j in range(s.child_off[g], s.child_off[g + 1]):
-        c = s.child_list[j]
-        if active[c]:
-            sources[n_src] = c
-            n_src += 1
-            qlo += s.tr_qlo[c]
-    n = 0
-    k = 0
-    y = qlo
-    while True:
-        best = -1
-        best_price = np.inf
-        for r in range(n_src):
-            c = sources[r]
-            if position[r] < s.tr_n[c]:
-                p = s.tr_price[s.tr_off[c] + position[r]]
-                if best < 0 or p < best_price:
-                    best, best_price = r, p
-        while k < n_own and (best < 0 or s.own_price[own + k] <= best_price):
-            length = s.own_len[own + k]
-            s.tot_price[at + n] = s.own_price[own + k]
-            s.tot_len[at + n] = length
-            s.tot_src[at + n] = OWN
-            s.tot_idx[at + n] = k
-            s.tot_ya[at + n] = y
-            y = y + length
-            k += 1
-            n += 1
-        if best < 0:
-            break
-        c = sources[best]
-        length = s.tr_len[s.tr_off[c] + position[best]]
-        s.tot_price[at + n] = best_price
-        s.tot_len[at + n] = length
-        s.tot_src[at + n] = c
-        s.tot_idx[at + n] = position[best]
-        s.tot_ya[at + n] = y
-        y = y + length
-        position[best] += 1
-        n += 1
-    s.tot_n[g] = n
-    s.tot_qlo[g] = qlo
-
-
-@njit(cache=True)
-def _transform(s, g):
-    """Region ``g``'s total curve as its parent sees it through their link group."""
-    at, out = s.tot_off[g], s.tr_off[g]
-    seg = s.seg_off[g]
-    qlo, n = curves.transform_nb(
-        s.tot_qlo[g],
-        s.tot_price[at:],
-        s.tot_len[at:],
-        s.tot_ya[at:],
-        s.tot_n[g],
-        s.grp_y0[g],
-        s.grp_z0[g],
-        s.up_len[seg:],
-        s.up_gain[seg:],
-        s.n_up[g],
-        s.dn_len[seg:],
-        s.dn_gain[seg:],
-        s.n_dn[g],
-        s.tr_price[out:],
-        s.tr_len[out:],
-        s.tr_ya[out:],
-        s.tr_gain[out:],
-        s.tr_cprice[out:],
-    )
-    s.tr_qlo[g] = qlo
-    s.tr_n[g] = n
 
 
 @njit(cache=True)
@@ -259,50 +61,69 @@ def _clear(s, g):
 @njit(cache=True)
 def _distribute(s, g, active):
     """Split region ``g``'s export ``y_target`` at its price among its own curve and its
-    children (ties pro rata); set each child's export and price; return the own pieces' cost."""
+    children (ties pro rata, the tied share kept in ``tie_frac``); set each child's export and
+    price; return the own pieces' cost. Each sum is the one a walk over the pieces in order
+    makes, read from the running sums the build and the interval keep (``tot_ya``, ``tr_zend``,
+    ``own_cost``) up to the price, so only the tied level is walked."""
     at, n = s.tot_off[g], s.tot_n[g]
     price = s.price[g]
-    below = s.tot_qlo[g]
+    lo = _first_at_least(s.tot_price, at, n, price)
+    if lo < n:
+        below = s.tot_ya[at + lo]
+    else:
+        below = s.tot_ya[at + n - 1] + s.tot_len[at + n - 1] if n > 0 else s.tot_qlo[g]
     tied = 0.0
-    for j in range(n):
-        p = s.tot_price[at + j]
-        if p < price:
-            below += s.tot_len[at + j]
-        elif p == price:
-            tied += s.tot_len[at + j]
+    for j in range(at + lo, at + n):
+        if s.tot_price[j] != price:
+            break
+        tied += s.tot_len[j]
     amount = min(max(s.y_target[g] - below, 0.0), tied)
     if tied - amount <= TOLERANCE_MW:
         amount = tied
     fraction = amount / tied if tied > 0.0 else 0.0
+    s.tie_frac[g] = fraction
+    own, n_own = s.own_off[g], s.own_n[g]
+    k = _first_at_least(s.own_price, own, n_own, price)
+    cost = s.own_cost[own + k - 1] if k > 0 else 0.0
+    if k == 0 and n_own > 0 and s.own_price[own] > price:
+        cost += PENALTY * (s.own_len[own] - 0.0)  # nothing used of the oversupply piece
+    while k < n_own and s.own_price[own + k] == price:
+        used = s.own_len[own + k] * fraction
+        if k == 0:  # the oversupply piece: what is not used of it is oversupplied
+            cost += PENALTY * (s.own_len[own + k] - used)
+        elif k == n_own - 1:
+            cost += PENALTY * used
+        else:
+            cost += used * s.own_price[own + k]
+        k += 1
     for j in range(s.child_off[g], s.child_off[g + 1]):
         c = s.child_list[j]
         s.z_child[c] = s.tr_qlo[c]
-    cost = 0.0
-    own = s.own_off[g]
-    for j in range(n):
-        p = s.tot_price[at + j]
-        used = (
-            s.tot_len[at + j]
-            if p < price
-            else (s.tot_len[at + j] * fraction if p == price else 0.0)
-        )
-        c = s.tot_src[at + j]
-        if c == OWN:
-            piece = s.tot_idx[at + j]
-            s.own_used[own + piece] = used
-            if piece == 0:  # the oversupply piece: what is not used of it is oversupplied
-                cost += PENALTY * (s.tot_len[at + j] - used)
-            elif piece == s.own_n[g] - 1:
-                cost += PENALTY * used
-            else:
-                cost += used * p
-        else:
-            s.z_child[c] += used
-    for j in range(s.child_off[g], s.child_off[g + 1]):
-        c = s.child_list[j]
-        if active[c]:
-            s.y_target[c], s.price[c] = _push_down(s, c, s.z_child[c], price)
+        if not active[c]:
+            continue
+        first = s.tr_off[c]
+        m = _first_at_least(s.tr_price, first, s.tr_n[c], price)
+        if m > 0:
+            s.z_child[c] = s.tr_zend[first + m - 1]
+        while m < s.tr_n[c] and s.tr_price[first + m] == price:
+            s.z_child[c] += s.tr_len[first + m] * fraction
+            m += 1
+        s.y_target[c], s.price[c] = _push_down(s, c, s.z_child[c], price)
     return cost
+
+
+@njit(cache=True)
+def _first_at_least(values, first, n, x):
+    """The first ``j`` in ``[0, n)`` with ``values[first + j] >= x`` (``n`` if none): ``values``
+    ascends there."""
+    low, high = 0, n
+    while low < high:
+        mid = (low + high) // 2
+        if values[first + mid] >= x:
+            high = mid
+        else:
+            low = mid + 1
+    return low
 
 
 @njit(cache=True)
