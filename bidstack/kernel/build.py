@@ -15,7 +15,6 @@ import numpy as np
 from numba import njit
 
 from bidstack.kernel import curves
-from bidstack.kernel.scratch import OWN
 
 __all__ = ["build_nb"]
 
@@ -173,7 +172,7 @@ def _group_curves(s, g, on, exclusive):
 def _total_curve(s, g, active):
     """Region ``g``'s own curve merged with its active children's transformed curves (own pieces
     first at a tie, then children in order); each piece's start ``tot_ya``. The own curve is long
-    and the children's short: own pieces are copied in runs up to the next child piece."""
+    and the children's short: own pieces are copied in runs, each up to the next child piece."""
     at = s.tot_off[g]
     own, n_own = s.own_off[g], s.own_n[g]
     qlo = s.own_qlo[g]
@@ -198,24 +197,29 @@ def _total_curve(s, g, active):
                 p = s.tr_price[s.tr_off[c] + position[r]]
                 if best < 0 or p < best_price:
                     best, best_price = r, p
-        while k < n_own and (best < 0 or s.own_price[own + k] <= best_price):
-            length = s.own_len[own + k]
-            s.tot_price[at + n] = s.own_price[own + k]
-            s.tot_len[at + n] = length
-            s.tot_src[at + n] = OWN
-            s.tot_idx[at + n] = k
+        end = n_own  # the own run: up to the first own piece above the child piece
+        if best >= 0:
+            low = k
+            while low < end:
+                mid = (low + end) // 2
+                if s.own_price[own + mid] > best_price:
+                    end = mid
+                else:
+                    low = mid + 1
+        count = end - k
+        s.tot_price[at + n : at + n + count] = s.own_price[own + k : own + end]
+        s.tot_len[at + n : at + n + count] = s.own_len[own + k : own + end]
+        for m in range(own + k, own + end):
             s.tot_ya[at + n] = y
-            y = y + length
-            k += 1
+            y = y + s.own_len[m]
             n += 1
+        k = end
         if best < 0:
             break
         c = sources[best]
         length = s.tr_len[s.tr_off[c] + position[best]]
         s.tot_price[at + n] = best_price
         s.tot_len[at + n] = length
-        s.tot_src[at + n] = c
-        s.tot_idx[at + n] = position[best]
         s.tot_ya[at + n] = y
         y = y + length
         position[best] += 1

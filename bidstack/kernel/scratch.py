@@ -69,8 +69,6 @@ class Scratch(NamedTuple):
     tot_off: np.ndarray
     tot_price: np.ndarray
     tot_len: np.ndarray
-    tot_src: np.ndarray
-    tot_idx: np.ndarray
     tot_ya: np.ndarray  # export where each piece starts: qlo plus the lengths before it
     tot_n: np.ndarray
     tot_qlo: np.ndarray
@@ -218,8 +216,6 @@ def make_scratch_nb(layout, links):
         tot_off,
         np.zeros(n_tot),
         np.zeros(n_tot),
-        np.zeros(n_tot, np.int64),
-        np.zeros(n_tot, np.int64),
         np.zeros(n_tot),
         np.zeros(n_reg, np.int64),
         np.zeros(n_reg),
