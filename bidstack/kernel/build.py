@@ -37,7 +37,11 @@ def build_nb(layout, links, s, on, range_a, range_b, active):
             s.done_a[lk], s.done_b[lk] = range_a[lk], range_b[lk]
             lo_bp, hi_bp = links.bp_offsets[lk], links.bp_offsets[lk + 1]
             at = s.pt_off[lk]
-            reverse = _reversed(s, lk)
+            reverse = False  # the link runs from its group's parent region to the child
+            for j in range(s.grp_link.shape[0]):
+                if s.grp_link[j] == lk:
+                    reverse = s.grp_rev[j]
+                    break
             s.pt_n[lk] = curves.link_points_nb(
                 links.breakpoints[lo_bp:hi_bp],
                 s.bp_loss[lo_bp:hi_bp],
@@ -67,6 +71,9 @@ def build_nb(layout, links, s, on, range_a, range_b, active):
                 )
         if active[g] and s.grp_dirty[g]:
             _group_curves(s, g, on, links.exclusive)
+    own_curve = (s.own_off, s.own_n, s.own_qlo, s.own_tie, s.own_price, s.own_len)
+    tr_curve = (s.tr_off, s.tr_n, s.tr_qlo, s.tr_price, s.tr_len)
+    tot_curve = (s.tot_off, s.tot_n, s.tot_qlo, s.tot_tie, s.tot_price, s.tot_len, s.tot_ya)
     for g in layout.region_order:
         if s.present[g]:
             s.tot_dirty[g] = not reuse
@@ -74,24 +81,35 @@ def build_nb(layout, links, s, on, range_a, range_b, active):
                 c = s.child_list[j]
                 s.tot_dirty[g] = s.tot_dirty[g] or (active[c] and s.tr_dirty[c])
             if s.tot_dirty[g]:
-                _total_curve(s, g, active)
+                _total_curve(own_curve, tr_curve, tot_curve, s.child_off, s.child_list, g, active)
             s.tr_dirty[g] = active[g] and (s.tot_dirty[g] or s.grp_dirty[g])
             if s.tr_dirty[g]:
-                _transform(s, g)
+                at, out, seg = s.tot_off[g], s.tr_off[g], s.seg_off[g]
+                s.tr_qlo[g], s.tr_n[g] = curves.transform_nb(
+                    s.tot_qlo[g],
+                    s.tot_price[at:],
+                    s.tot_len[at:],
+                    s.tot_ya[at:],
+                    s.tot_n[g],
+                    s.grp_y0[g],
+                    s.grp_z0[g],
+                    s.up_len[seg:],
+                    s.up_gain[seg:],
+                    s.n_up[g],
+                    s.dn_len[seg:],
+                    s.dn_gain[seg:],
+                    s.n_dn[g],
+                    s.tr_price[out:],
+                    s.tr_len[out:],
+                    s.tr_ya[out:],
+                    s.tr_gain[out:],
+                    s.tr_cprice[out:],
+                )
                 z = s.tr_qlo[g]
                 for j in range(s.tr_off[g], s.tr_off[g] + s.tr_n[g]):
                     z = z + s.tr_len[j]
                     s.tr_zend[j] = z
     s.reuse[0] = True
-
-
-@njit(cache=True)
-def _reversed(s, lk):
-    """Whether link ``lk`` runs from its group's parent region to the child."""
-    for j in range(s.grp_link.shape[0]):
-        if s.grp_link[j] == lk:
-            return s.grp_rev[j]
-    return False
 
 
 @njit(cache=True)
@@ -169,32 +187,38 @@ def _group_curves(s, g, on, exclusive):
 
 
 @njit(cache=True)
-def _total_curve(s, g, active):
+def _total_curve(own_curve, tr_curve, tot_curve, child_off, child_list, g, active):
     """Region ``g``'s own curve merged with its active children's transformed curves (own pieces
     first at a tie, then children in order); each piece's start ``tot_ya``. The own curve is long
-    and the children's short: own pieces are copied in runs, each up to the next child piece."""
-    at = s.tot_off[g]
-    own, n_own = s.own_off[g], s.own_n[g]
-    qlo = s.own_qlo[g]
-    sources = np.empty(s.child_off[g + 1] - s.child_off[g], np.int64)
+    and the children's short: own pieces are copied in runs, each up to the next child piece.
+    ``tot_tie``: the first piece at the price of the one before, for the levels' walks. Takes the
+    arrays it uses, not the scratch: a call passing the scratch costs more than the merge."""
+    own_off, own_n, own_qlo, own_tie, own_price, own_len = own_curve
+    tr_off, tr_n, tr_qlo, tr_price, tr_len = tr_curve
+    tot_off, tot_n, tot_qlo, tot_tie, tot_price, tot_len, tot_ya = tot_curve
+    at = tot_off[g]
+    own, n_own = own_off[g], own_n[g]
+    qlo = own_qlo[g]
+    sources = np.empty(child_off[g + 1] - child_off[g], np.int64)
     position = np.zeros(sources.shape[0], np.int64)
     n_src = 0
-    for j in range(s.child_off[g], s.child_off[g + 1]):
-        c = s.child_list[j]
+    for j in range(child_off[g], child_off[g + 1]):
+        c = child_list[j]
         if active[c]:
             sources[n_src] = c
             n_src += 1
-            qlo += s.tr_qlo[c]
+            qlo += tr_qlo[c]
     n = 0
     k = 0
     y = qlo
+    tie = 0 if own_tie[g] else tot_off[g + 1] - at  # ties come only with child pieces
     while True:
         best = -1
         best_price = np.inf
         for r in range(n_src):
             c = sources[r]
-            if position[r] < s.tr_n[c]:
-                p = s.tr_price[s.tr_off[c] + position[r]]
+            if position[r] < tr_n[c]:
+                p = tr_price[tr_off[c] + position[r]]
                 if best < 0 or p < best_price:
                     best, best_price = r, p
         end = n_own  # the own run: up to the first own piece above the child piece
@@ -202,56 +226,30 @@ def _total_curve(s, g, active):
             low = k
             while low < end:
                 mid = (low + end) // 2
-                if s.own_price[own + mid] > best_price:
+                if own_price[own + mid] > best_price:
                     end = mid
                 else:
                     low = mid + 1
         count = end - k
-        s.tot_price[at + n : at + n + count] = s.own_price[own + k : own + end]
-        s.tot_len[at + n : at + n + count] = s.own_len[own + k : own + end]
+        tot_price[at + n : at + n + count] = own_price[own + k : own + end]
+        tot_len[at + n : at + n + count] = own_len[own + k : own + end]
         for m in range(own + k, own + end):
-            s.tot_ya[at + n] = y
-            y = y + s.own_len[m]
+            tot_ya[at + n] = y
+            y = y + own_len[m]
             n += 1
         k = end
         if best < 0:
             break
         c = sources[best]
-        length = s.tr_len[s.tr_off[c] + position[best]]
-        s.tot_price[at + n] = best_price
-        s.tot_len[at + n] = length
-        s.tot_ya[at + n] = y
+        length = tr_len[tr_off[c] + position[best]]
+        if n > 0 and n < tie and tot_price[at + n - 1] == best_price:
+            tie = n
+        tot_price[at + n] = best_price
+        tot_len[at + n] = length
+        tot_ya[at + n] = y
         y = y + length
         position[best] += 1
         n += 1
-    s.tot_n[g] = n
-    s.tot_qlo[g] = qlo
-
-
-@njit(cache=True)
-def _transform(s, g):
-    """Region ``g``'s total curve as its parent sees it through their link group."""
-    at, out = s.tot_off[g], s.tr_off[g]
-    seg = s.seg_off[g]
-    qlo, n = curves.transform_nb(
-        s.tot_qlo[g],
-        s.tot_price[at:],
-        s.tot_len[at:],
-        s.tot_ya[at:],
-        s.tot_n[g],
-        s.grp_y0[g],
-        s.grp_z0[g],
-        s.up_len[seg:],
-        s.up_gain[seg:],
-        s.n_up[g],
-        s.dn_len[seg:],
-        s.dn_gain[seg:],
-        s.n_dn[g],
-        s.tr_price[out:],
-        s.tr_len[out:],
-        s.tr_ya[out:],
-        s.tr_gain[out:],
-        s.tr_cprice[out:],
-    )
-    s.tr_qlo[g] = qlo
-    s.tr_n[g] = n
+    tot_n[g] = n
+    tot_qlo[g] = qlo
+    tot_tie[g] = min(tie, n)

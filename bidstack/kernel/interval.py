@@ -148,6 +148,9 @@ def _own_curve(s, g, demand, region_units):
         else:
             cost += length * s.own_price[at + k]
         s.own_cost[at + k] = cost
+    s.own_tie[g] = False
+    for k in range(1, n + 1):
+        s.own_tie[g] = s.own_tie[g] or s.own_price[at + k] == s.own_price[at + k - 1]
 
 
 @njit(cache=True)

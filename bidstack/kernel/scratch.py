@@ -102,6 +102,8 @@ class Scratch(NamedTuple):
     own_cost: np.ndarray  # the own pieces' cost when every piece up to this one is used
     tr_zend: np.ndarray  # a transformed curve's export at each piece's end
     tie_frac: np.ndarray  # the share of its tied price level a region's solve used
+    tot_tie: np.ndarray  # a total curve's first piece at the price of the one before (n: none)
+    own_tie: np.ndarray  # an own curve has two pieces at one price (bands at the penalty prices)
 
 
 @njit(cache=True)
@@ -246,4 +248,6 @@ def make_scratch_nb(layout, links):
         np.zeros(n_own),
         np.zeros(n_tr),
         np.zeros(n_reg),
+        np.zeros(n_reg, np.int64),
+        np.zeros(n_reg, np.bool_),
     )

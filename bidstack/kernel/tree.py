@@ -25,91 +25,149 @@ def solve_nb(layout, links, s, on, range_a, range_b, active):
     solution is feasible) with the segment of its range holding its flow (NaN: branch on
     exclusivity).
     ``active[g]`` is set for regions whose group has an open link (they clear through it).
+
+    Top-down, each region's export ``y_target`` at its price is split among its own curve and
+    its children (ties pro rata, the tied share kept in ``tie_frac``), and each child gets its
+    export and price from its transformed curve; the cost is the own pieces'. Each sum is the one a
+    walk over the pieces in order makes, read from the running sums the build and the interval
+    keep (``tot_ya``, ``tr_zend``, ``own_cost``) up to the price, so only the tied level is
+    walked. The steps are written out here rather than called with the scratch: a call passing
+    the scratch's hundred arrays costs more than most steps.
     """
     n_reg = layout.demand.shape[1]
     build.build_nb(layout, links, s, on, range_a, range_b, active)
+    curve = (s.tot_off, s.tot_n, s.tot_tie, s.tot_ya, s.tot_len, s.tot_price, s.tot_qlo)
     cost = 0.0
-    for j in range(n_reg - 1, -1, -1):
-        g = layout.region_order[j]
+    for order_j in range(n_reg - 1, -1, -1):
+        g = layout.region_order[order_j]
         if not s.present[g]:
             continue
         if not active[g]:
-            s.price[g] = _clear(s, g)
+            s.price[g] = _clear(curve, g)
             s.y_target[g] = 0.0
-        cost += _distribute(s, g, active)
+        at, n = s.tot_off[g], s.tot_n[g]
+        price = s.price[g]
+        lo = _first_at_least(s.tot_price, at, n, price)
+        if lo < n:
+            below = s.tot_ya[at + lo]
+        else:
+            below = s.tot_ya[at + n - 1] + s.tot_len[at + n - 1] if n > 0 else s.tot_qlo[g]
+        tied = 0.0
+        for j in range(at + lo, at + n):
+            if s.tot_price[j] != price:
+                break
+            tied += s.tot_len[j]
+        amount = min(max(s.y_target[g] - below, 0.0), tied)
+        if tied - amount <= TOLERANCE_MW:
+            amount = tied
+        fraction = amount / tied if tied > 0.0 else 0.0
+        s.tie_frac[g] = fraction
+        own, n_own = s.own_off[g], s.own_n[g]
+        k = _first_at_least(s.own_price, own, n_own, price)
+        own_cost = s.own_cost[own + k - 1] if k > 0 else 0.0
+        if k == 0 and n_own > 0 and s.own_price[own] > price:
+            own_cost += PENALTY * (s.own_len[own] - 0.0)  # nothing used of the oversupply piece
+        while k < n_own and s.own_price[own + k] == price:
+            used = s.own_len[own + k] * fraction
+            if k == 0:  # the oversupply piece: what is not used of it is oversupplied
+                own_cost += PENALTY * (s.own_len[own + k] - used)
+            elif k == n_own - 1:
+                own_cost += PENALTY * used
+            else:
+                own_cost += used * s.own_price[own + k]
+            k += 1
+        cost += own_cost
+        for j in range(s.child_off[g], s.child_off[g + 1]):
+            c = s.child_list[j]
+            s.z_child[c] = s.tr_qlo[c]
+            if not active[c]:
+                continue
+            first = s.tr_off[c]
+            m = _first_at_least(s.tr_price, first, s.tr_n[c], price)
+            if m > 0:
+                s.z_child[c] = s.tr_zend[first + m - 1]
+            while m < s.tr_n[c] and s.tr_price[first + m] == price:
+                s.z_child[c] += s.tr_len[first + m] * fraction
+                m += 1
+            # the child's point: inside a piece the child's price is the piece's; at a boundary
+            # (a limit, a breakpoint, a flat) the lowest price both its curve and the link allow
+            out, n_tr = s.tr_off[c], s.tr_n[c]
+            position = s.z_child[c] - s.tr_qlo[c]
+            cumulative = 0.0
+            seg = s.seg_off[c]
+            y = s.grp_y0[c]
+            for q in range(s.n_up[c]):
+                y += s.up_len[seg + q]
+            inside = False
+            for q in range(n_tr):
+                length = s.tr_len[out + q]
+                if position <= cumulative + TOLERANCE_MW:
+                    y = s.tr_ya[out + q]
+                    break
+                if position < cumulative + length - TOLERANCE_MW:
+                    gain = s.tr_gain[out + q]
+                    inside = True
+                    if gain == curves.INFLATION:
+                        s.y_target[c], s.price[c] = s.tr_ya[out + q], 0.0
+                    else:
+                        s.y_target[c] = s.tr_ya[out + q] + (position - cumulative) / gain
+                        s.price[c] = s.tr_cprice[out + q]
+                    break
+                cumulative += length
+            if inside:
+                continue
+            low, high = _curve_range(curve, c, y)
+            if price < 0.0:
+                left, right = curves.gains_at_nb(
+                    s.grp_y0[c], s.dn_len[seg:], s.dn_gain[seg:], s.n_dn[c], y, TOLERANCE_MW
+                )
+            else:
+                left, right = curves.gains_at_nb(
+                    s.grp_y0[c], s.up_len[seg:], s.up_gain[seg:], s.n_up[c], y, TOLERANCE_MW
+                )
+            if not np.isnan(right):
+                low = max(low, right * price)
+            if not np.isnan(left):
+                high = min(high, left * price)
+            s.y_target[c] = y
+            s.price[c] = high if low == -np.inf or low > high else low
     return cost, _positions(s, layout, links, on, active, range_a, range_b)
 
 
 @njit(cache=True)
-def _clear(s, g):
+def _clear(curve, g):
     """The lowest price at which region ``g``'s total curve reaches zero export."""
-    at, n = s.tot_off[g], s.tot_n[g]
-    q = s.tot_qlo[g]
-    j = 0
+    tot_off, tot_n, tot_tie, tot_ya, tot_len, tot_price, tot_qlo = curve
+    at, n = tot_off[g], tot_n[g]
+    j = _single_levels(tot_n, tot_tie, g)
+    low, high = 0, j  # where each level is one piece, its end is the next piece's start
+    while low < high:
+        mid = (low + high) // 2
+        if tot_ya[at + mid] + tot_len[at + mid] >= -TOLERANCE_MW:
+            high = mid
+        else:
+            low = mid + 1
+    if low < j:
+        return tot_price[at + low]
+    q = tot_ya[at + j] if j < n else tot_qlo[g]
     while j < n:
-        price = s.tot_price[at + j]
+        price = tot_price[at + j]
         level = 0.0
-        while j < n and s.tot_price[at + j] == price:
-            level += s.tot_len[at + j]
+        while j < n and tot_price[at + j] == price:
+            level += tot_len[at + j]
             j += 1
         if q + level >= -TOLERANCE_MW:
             return price
         q += level
-    return s.tot_price[at + n - 1]
+    return tot_price[at + n - 1]
 
 
 @njit(cache=True)
-def _distribute(s, g, active):
-    """Split region ``g``'s export ``y_target`` at its price among its own curve and its
-    children (ties pro rata, the tied share kept in ``tie_frac``); set each child's export and
-    price; return the own pieces' cost. Each sum is the one a walk over the pieces in order
-    makes, read from the running sums the build and the interval keep (``tot_ya``, ``tr_zend``,
-    ``own_cost``) up to the price, so only the tied level is walked."""
-    at, n = s.tot_off[g], s.tot_n[g]
-    price = s.price[g]
-    lo = _first_at_least(s.tot_price, at, n, price)
-    if lo < n:
-        below = s.tot_ya[at + lo]
-    else:
-        below = s.tot_ya[at + n - 1] + s.tot_len[at + n - 1] if n > 0 else s.tot_qlo[g]
-    tied = 0.0
-    for j in range(at + lo, at + n):
-        if s.tot_price[j] != price:
-            break
-        tied += s.tot_len[j]
-    amount = min(max(s.y_target[g] - below, 0.0), tied)
-    if tied - amount <= TOLERANCE_MW:
-        amount = tied
-    fraction = amount / tied if tied > 0.0 else 0.0
-    s.tie_frac[g] = fraction
-    own, n_own = s.own_off[g], s.own_n[g]
-    k = _first_at_least(s.own_price, own, n_own, price)
-    cost = s.own_cost[own + k - 1] if k > 0 else 0.0
-    if k == 0 and n_own > 0 and s.own_price[own] > price:
-        cost += PENALTY * (s.own_len[own] - 0.0)  # nothing used of the oversupply piece
-    while k < n_own and s.own_price[own + k] == price:
-        used = s.own_len[own + k] * fraction
-        if k == 0:  # the oversupply piece: what is not used of it is oversupplied
-            cost += PENALTY * (s.own_len[own + k] - used)
-        elif k == n_own - 1:
-            cost += PENALTY * used
-        else:
-            cost += used * s.own_price[own + k]
-        k += 1
-    for j in range(s.child_off[g], s.child_off[g + 1]):
-        c = s.child_list[j]
-        s.z_child[c] = s.tr_qlo[c]
-        if not active[c]:
-            continue
-        first = s.tr_off[c]
-        m = _first_at_least(s.tr_price, first, s.tr_n[c], price)
-        if m > 0:
-            s.z_child[c] = s.tr_zend[first + m - 1]
-        while m < s.tr_n[c] and s.tr_price[first + m] == price:
-            s.z_child[c] += s.tr_len[first + m] * fraction
-            m += 1
-        s.y_target[c], s.price[c] = _push_down(s, c, s.z_child[c], price)
-    return cost
+def _single_levels(tot_n, tot_tie, g):
+    """How many of region ``g``'s total curve's first pieces are each a price level alone: up
+    to there a level's start is its piece's ``tot_ya``, the sum a walk over the levels makes."""
+    n, tie = tot_n[g], tot_tie[g]
+    return n if tie >= n else max(tie - 1, 0)
 
 
 @njit(cache=True)
@@ -127,59 +185,31 @@ def _first_at_least(values, first, n, x):
 
 
 @njit(cache=True)
-def _push_down(s, c, z, parent_price):
-    """Region ``c``'s export and price when its parent, at ``parent_price``, takes ``z`` MW from
-    it through their group: inside a piece the child's price is the piece's; at a boundary (a
-    limit, a breakpoint, a flat) it is the lowest price both the child's curve and the link
-    allow."""
-    out, n = s.tr_off[c], s.tr_n[c]
-    position = z - s.tr_qlo[c]
-    cumulative = 0.0
-    seg = s.seg_off[c]
-    y = s.grp_y0[c]
-    for k in range(s.n_up[c]):
-        y += s.up_len[seg + k]
-    for j in range(n):
-        length = s.tr_len[out + j]
-        if position <= cumulative + TOLERANCE_MW:
-            y = s.tr_ya[out + j]
-            break
-        if position < cumulative + length - TOLERANCE_MW:
-            gain = s.tr_gain[out + j]
-            if gain == curves.INFLATION:
-                return s.tr_ya[out + j], 0.0
-            return s.tr_ya[out + j] + (position - cumulative) / gain, s.tr_cprice[out + j]
-        cumulative += length
-    low, high = _curve_range(s, c, y)
-    if parent_price < 0.0:
-        left, right = curves.gains_at_nb(
-            s.grp_y0[c], s.dn_len[seg:], s.dn_gain[seg:], s.n_dn[c], y, TOLERANCE_MW
-        )
-    else:
-        left, right = curves.gains_at_nb(
-            s.grp_y0[c], s.up_len[seg:], s.up_gain[seg:], s.n_up[c], y, TOLERANCE_MW
-        )
-    if not np.isnan(right):
-        low = max(low, right * parent_price)
-    if not np.isnan(left):
-        high = min(high, left * parent_price)
-    if low == -np.inf or low > high:
-        return y, high
-    return y, low
-
-
-@njit(cache=True)
-def _curve_range(s, g, y):
+def _curve_range(curve, g, y):
     """The prices at which region ``g``'s total curve exports ``y``: ``(low, high)``."""
-    at, n = s.tot_off[g], s.tot_n[g]
-    q = s.tot_qlo[g]
-    previous = -np.inf
-    j = 0
+    tot_off, tot_n, tot_tie, tot_ya, tot_len, tot_price, tot_qlo = curve
+    at, n = tot_off[g], tot_n[g]
+    j = _single_levels(tot_n, tot_tie, g)
+    low, high = 0, j  # the first single level that holds y or starts above it
+    while low < high:
+        mid = (low + high) // 2
+        start = tot_ya[at + mid]
+        if y <= start + TOLERANCE_MW or y < start + tot_len[at + mid] - TOLERANCE_MW:
+            high = mid
+        else:
+            low = mid + 1
+    if low < j:
+        price = tot_price[at + low]
+        if y <= tot_ya[at + low] + TOLERANCE_MW:
+            return (tot_price[at + low - 1] if low > 0 else -np.inf), price
+        return price, price
+    q = tot_ya[at + j] if j < n else tot_qlo[g]
+    previous = tot_price[at + j - 1] if j > 0 else -np.inf
     while j < n:
-        price = s.tot_price[at + j]
+        price = tot_price[at + j]
         level = 0.0
-        while j < n and s.tot_price[at + j] == price:
-            level += s.tot_len[at + j]
+        while j < n and tot_price[at + j] == price:
+            level += tot_len[at + j]
             j += 1
         if y <= q + TOLERANCE_MW:
             return previous, price
