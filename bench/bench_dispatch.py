@@ -217,9 +217,11 @@ def main() -> None:
     print(f"kernel:     {kernel_rate:12,.0f} intervals/s  ({kernel_s:.2f} s for all {intervals:,})")
     print(f"reference:  {reference_rate:12,.1f} intervals/s  ({reference_s:.2f} s for "
           f"{len(sample)} sampled)")  # fmt: skip
-    print(f"ratio:      {kernel_rate / reference_rate:12,.0f}x   (target: at least 100x)")
-    print(f"largest difference on the sample: {worst['price']:.1e} $/MWh (where prices are not "
-          f"zero), {worst['dispatch']:.1e} MW dispatch, {worst['flow']:.1e} MW flow")  # fmt: skip
+    if len(sample):  # --reference-sample 0: the kernel alone
+        print(f"ratio:      {kernel_rate / reference_rate:12,.0f}x   (target: at least 100x)")
+        print(f"largest difference on the sample: {worst['price']:.1e} $/MWh (where prices "
+              f"are not zero), {worst['dispatch']:.1e} MW dispatch, "
+              f"{worst['flow']:.1e} MW flow")  # fmt: skip
 
     stage_days = min(args.stage_days, args.days)
     if stage_days:

@@ -99,6 +99,7 @@ def transform_nb(
     qlo,
     price,
     length,
+    start_y,
     count,
     Y0,
     Z0,
@@ -123,7 +124,10 @@ def transform_nb(
     anything between the two (a piece of gain ``INFLATION``). Child pieces outside the group's
     range ``[Y0, Y1]`` do not cross. Each output piece records the child price and gain it came
     from and its ``y`` start ``out_ya``. Pieces and segments both ascend in ``y``, so one walk
-    over each suffices.
+    over each suffices; ``start_y`` (each piece's ``y`` start, ``qlo`` plus the lengths before it)
+    lets the walk start at the first piece ending above ``Y0`` and stop at the first starting at
+    ``Y1``: the pieces outside cross nothing (a price-0 jump outside the range carries nothing
+    below it and only the jump at ``Y1`` above it).
     """
     Y1 = Y0
     for s in range(n_up):
@@ -132,10 +136,22 @@ def transform_nb(
     down = np.array([0.0, Y0])
     n = 0
     y = qlo
-    zero_done = False
-    for j in range(count):
-        ya, yb = y, y + length[j]
+    low, high = 0, count  # the first piece ending above Y0
+    while low < high:
+        mid = (low + high) // 2
+        if start_y[mid] + length[mid] > Y0:
+            high = mid
+        else:
+            low = mid + 1
+    zero_done = low > 0 and price[low - 1] >= 0.0
+    if low > 0:
+        y = start_y[low - 1] + length[low - 1]
+    for j in range(low, count):
+        ya, yb = start_y[j], start_y[j] + length[j]
         y = yb
+        if ya >= Y1:
+            y = ya
+            break
         if price[j] >= 0.0 and not zero_done:
             # the price-0 jump: from the lower curve to the upper curve at the crossing
             y0 = min(max(ya, Y0), Y1)

@@ -79,6 +79,7 @@ def prepare_interval_nb(i, layout, offers, links, s, ramp_priority, on, range_a,
             f = links.breakpoints[k]
             s.bp_loss[k] = links.loss_linear[i, lk] * f + 0.5 * links.flow_coefficient[lk] * f * f
     s.big[0] = 2.0 * big + 1e3
+    s.reuse[0] = False
     for g in range(n_reg):
         if s.present[g]:
             _own_curve(s, g, layout.demand[i, g], layout.region_units)
@@ -137,6 +138,19 @@ def _own_curve(s, g, demand, region_units):
     )
     s.own_n[g] = n + 1
     s.own_qlo[g] = forced - demand - big
+    cost = 0.0  # the cost of every piece up to each used, summed in order as the solve sums it
+    for k in range(n + 1):
+        length = s.own_len[at + k]
+        if k == 0:
+            cost += PENALTY * (length - length)
+        elif k == n:
+            cost += PENALTY * length
+        else:
+            cost += length * s.own_price[at + k]
+        s.own_cost[at + k] = cost
+    s.own_tie[g] = False
+    for k in range(1, n + 1):
+        s.own_tie[g] = s.own_tie[g] or s.own_price[at + k] == s.own_price[at + k - 1]
 
 
 @njit(cache=True)
@@ -156,6 +170,11 @@ def write_interval_nb(i, layout, offers, links, s, on, unit_out, region_out, lin
             continue
         own, n = s.own_off[g], s.own_n[g]
         raw = s.price[g]
+        for p in range(n):  # what the solve used of each own piece
+            price, length = s.own_price[own + p], s.own_len[own + p]
+            s.own_used[own + p] = (
+                length if price < raw else (length * s.tie_frac[g] if price == raw else 0.0)
+            )
         own_level = -1
         base = layout.region_units[g]
         for p in range(1, n - 1):

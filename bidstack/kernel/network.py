@@ -33,9 +33,24 @@ Losses are a cost only at positive prices. Where a region's price is negative, b
 losses pays, and the optimum (nempy's MIP) drives flows along the loss curve's outside. The kernel
 then runs a branch and bound over the links' flow ranges: each node solves the convex hull
 relaxation (the group's lower curve, each link's chord, where prices are negative) exactly as
-above; a node whose links all sit on their loss curves is feasible; otherwise the range of a link
-inside its chord is split at a breakpoint. Exclusive pairs (Basslink's two one-way links) branch
-on which one is closed. Ties: equal-priced bands of a region share as AEMO shares them
+above; a node whose links all sit on their loss curves is feasible; otherwise the range of the
+link whose losses lie furthest above its curve is split in two at the end of the flow's segment
+nearer the flow (SOS2 branching). Exclusive pairs (Basslink's two one-way links) branch on which
+one is closed. The search goes depth first, the flow's side of each split first, until a feasible
+node is found, then takes the open node of lowest bound (its parent's relaxation cost); a node
+whose bound or cost reaches the best feasible cost is dropped. Knowing the optimum's cost from the
+start would save only about 5% of the nodes (two synthetic days of ``bench/bench_dispatch.py``):
+the nodes go to proving the optimum, not to finding it, and the work is in making a node cheap.
+A node's solve builds again only what its changed flow ranges reach (the link's group, then the
+total and transformed curves on the path to the root, :mod:`bidstack.kernel.build`) and keeps
+the rest from the interval's last solve; a region's split at its price reads running sums the
+build keeps instead of walking its curve; and no step taken per region or per child is a call
+passing the scratch (its hundred arrays cost about a microsecond a call). The results are bit for
+bit those of solving every node from scratch: on the bench's synthetic year (62% of intervals
+with a negative price somewhere, 21.8 nodes an interval) the kernel's output is identical to the
+version before these changes, in 80 s where that took 278 s, one after the other on one machine.
+
+Ties: equal-priced bands of a region share as AEMO shares them
 (:func:`bidstack.kernel.units.share_level_nb`); equal-priced pieces of different regions at a
 root share in proportion to their length.
 

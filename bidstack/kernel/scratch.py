@@ -69,8 +69,7 @@ class Scratch(NamedTuple):
     tot_off: np.ndarray
     tot_price: np.ndarray
     tot_len: np.ndarray
-    tot_src: np.ndarray
-    tot_idx: np.ndarray
+    tot_ya: np.ndarray  # export where each piece starts: qlo plus the lengths before it
     tot_n: np.ndarray
     tot_qlo: np.ndarray
     tr_off: np.ndarray
@@ -90,6 +89,21 @@ class Scratch(NamedTuple):
     link_loss: np.ndarray
     link_off: np.ndarray
     big: np.ndarray
+    # what the last solve of the interval left, for the next to reuse: each link's range, and
+    # which links, groups, total and transformed curves it changed; reuse[0] is False until the
+    # interval's first solve (its own curves are new)
+    done_a: np.ndarray
+    done_b: np.ndarray
+    link_dirty: np.ndarray
+    grp_dirty: np.ndarray
+    tot_dirty: np.ndarray
+    tr_dirty: np.ndarray
+    reuse: np.ndarray
+    own_cost: np.ndarray  # the own pieces' cost when every piece up to this one is used
+    tr_zend: np.ndarray  # a transformed curve's export at each piece's end
+    tie_frac: np.ndarray  # the share of its tied price level a region's solve used
+    tot_tie: np.ndarray  # a total curve's first piece at the price of the one before (n: none)
+    own_tie: np.ndarray  # an own curve has two pieces at one price (bands at the penalty prices)
 
 
 @njit(cache=True)
@@ -204,8 +218,7 @@ def make_scratch_nb(layout, links):
         tot_off,
         np.zeros(n_tot),
         np.zeros(n_tot),
-        np.zeros(n_tot, np.int64),
-        np.zeros(n_tot, np.int64),
+        np.zeros(n_tot),
         np.zeros(n_reg, np.int64),
         np.zeros(n_reg),
         tr_off,
@@ -225,4 +238,16 @@ def make_scratch_nb(layout, links):
         np.zeros(n_link),
         np.zeros(n_link, np.bool_),
         np.zeros(1),
+        np.zeros(n_link),
+        np.zeros(n_link),
+        np.zeros(n_link, np.bool_),
+        np.zeros(n_reg, np.bool_),
+        np.zeros(n_reg, np.bool_),
+        np.zeros(n_reg, np.bool_),
+        np.zeros(1, np.bool_),
+        np.zeros(n_own),
+        np.zeros(n_tr),
+        np.zeros(n_reg),
+        np.zeros(n_reg, np.int64),
+        np.zeros(n_reg, np.bool_),
     )

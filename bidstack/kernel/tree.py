@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from bidstack.kernel import curves
+from bidstack.kernel import build, curves
 from bidstack.kernel.scratch import OWN, PENALTY, TOLERANCE_MW
 
 __all__ = ["OWN", "PENALTY", "TOLERANCE_MW", "solve_nb"]
@@ -25,331 +25,191 @@ def solve_nb(layout, links, s, on, range_a, range_b, active):
     solution is feasible) with the segment of its range holding its flow (NaN: branch on
     exclusivity).
     ``active[g]`` is set for regions whose group has an open link (they clear through it).
+
+    Top-down, each region's export ``y_target`` at its price is split among its own curve and
+    its children (ties pro rata, the tied share kept in ``tie_frac``), and each child gets its
+    export and price from its transformed curve; the cost is the own pieces'. Each sum is the one a
+    walk over the pieces in order makes, read from the running sums the build and the interval
+    keep (``tot_ya``, ``tr_zend``, ``own_cost``) up to the price, so only the tied level is
+    walked. The steps are written out here rather than called with the scratch: a call passing
+    the scratch's hundred arrays costs more than most steps.
     """
     n_reg = layout.demand.shape[1]
-    parent = layout.region_parent
-    for lk in range(links.link_from.shape[0]):
-        if on[lk]:
-            lo_bp, hi_bp = links.bp_offsets[lk], links.bp_offsets[lk + 1]
-            at = s.pt_off[lk]
-            reverse = _reversed(s, lk)
-            s.pt_n[lk] = curves.link_points_nb(
-                links.breakpoints[lo_bp:hi_bp],
-                s.bp_loss[lo_bp:hi_bp],
-                range_a[lk],
-                range_b[lk],
-                links.alpha_from[lk],
-                links.alpha_to[lk],
-                links.share[lk],
-                reverse,
-                s.pt_f[at:],
-                s.pt_y[at:],
-                s.pt_z[at:],
-                s.pt_loss[at:],
-            )
-    for g in range(n_reg):
-        active[g] = False
-        if parent[g] >= 0 and s.present[g] and s.present[parent[g]]:
-            for j in range(s.grp_off[g], s.grp_off[g + 1]):
-                active[g] = active[g] or on[s.grp_link[j]]
-        if active[g]:
-            _group_curves(s, g, on, links.exclusive)
-    for g in layout.region_order:
-        if s.present[g]:
-            _total_curve(s, g, active)
-            if active[g]:
-                _transform(s, g)
+    build.build_nb(layout, links, s, on, range_a, range_b, active)
+    curve = (s.tot_off, s.tot_n, s.tot_tie, s.tot_ya, s.tot_len, s.tot_price, s.tot_qlo)
     cost = 0.0
-    for j in range(n_reg - 1, -1, -1):
-        g = layout.region_order[j]
+    for order_j in range(n_reg - 1, -1, -1):
+        g = layout.region_order[order_j]
         if not s.present[g]:
             continue
         if not active[g]:
-            s.price[g] = _clear(s, g)
+            s.price[g] = _clear(curve, g)
             s.y_target[g] = 0.0
-        cost += _distribute(s, g, active)
+        at, n = s.tot_off[g], s.tot_n[g]
+        price = s.price[g]
+        lo = _first_at_least(s.tot_price, at, n, price)
+        if lo < n:
+            below = s.tot_ya[at + lo]
+        else:
+            below = s.tot_ya[at + n - 1] + s.tot_len[at + n - 1] if n > 0 else s.tot_qlo[g]
+        tied = 0.0
+        for j in range(at + lo, at + n):
+            if s.tot_price[j] != price:
+                break
+            tied += s.tot_len[j]
+        amount = min(max(s.y_target[g] - below, 0.0), tied)
+        if tied - amount <= TOLERANCE_MW:
+            amount = tied
+        fraction = amount / tied if tied > 0.0 else 0.0
+        s.tie_frac[g] = fraction
+        own, n_own = s.own_off[g], s.own_n[g]
+        k = _first_at_least(s.own_price, own, n_own, price)
+        own_cost = s.own_cost[own + k - 1] if k > 0 else 0.0
+        if k == 0 and n_own > 0 and s.own_price[own] > price:
+            own_cost += PENALTY * (s.own_len[own] - 0.0)  # nothing used of the oversupply piece
+        while k < n_own and s.own_price[own + k] == price:
+            used = s.own_len[own + k] * fraction
+            if k == 0:  # the oversupply piece: what is not used of it is oversupplied
+                own_cost += PENALTY * (s.own_len[own + k] - used)
+            elif k == n_own - 1:
+                own_cost += PENALTY * used
+            else:
+                own_cost += used * s.own_price[own + k]
+            k += 1
+        cost += own_cost
+        for j in range(s.child_off[g], s.child_off[g + 1]):
+            c = s.child_list[j]
+            s.z_child[c] = s.tr_qlo[c]
+            if not active[c]:
+                continue
+            first = s.tr_off[c]
+            m = _first_at_least(s.tr_price, first, s.tr_n[c], price)
+            if m > 0:
+                s.z_child[c] = s.tr_zend[first + m - 1]
+            while m < s.tr_n[c] and s.tr_price[first + m] == price:
+                s.z_child[c] += s.tr_len[first + m] * fraction
+                m += 1
+            # the child's point: inside a piece the child's price is the piece's; at a boundary
+            # (a limit, a breakpoint, a flat) the lowest price both its curve and the link allow
+            out, n_tr = s.tr_off[c], s.tr_n[c]
+            position = s.z_child[c] - s.tr_qlo[c]
+            cumulative = 0.0
+            seg = s.seg_off[c]
+            y = s.grp_y0[c]
+            for q in range(s.n_up[c]):
+                y += s.up_len[seg + q]
+            inside = False
+            for q in range(n_tr):
+                length = s.tr_len[out + q]
+                if position <= cumulative + TOLERANCE_MW:
+                    y = s.tr_ya[out + q]
+                    break
+                if position < cumulative + length - TOLERANCE_MW:
+                    gain = s.tr_gain[out + q]
+                    inside = True
+                    if gain == curves.INFLATION:
+                        s.y_target[c], s.price[c] = s.tr_ya[out + q], 0.0
+                    else:
+                        s.y_target[c] = s.tr_ya[out + q] + (position - cumulative) / gain
+                        s.price[c] = s.tr_cprice[out + q]
+                    break
+                cumulative += length
+            if inside:
+                continue
+            low, high = _curve_range(curve, c, y)
+            if price < 0.0:
+                left, right = curves.gains_at_nb(
+                    s.grp_y0[c], s.dn_len[seg:], s.dn_gain[seg:], s.n_dn[c], y, TOLERANCE_MW
+                )
+            else:
+                left, right = curves.gains_at_nb(
+                    s.grp_y0[c], s.up_len[seg:], s.up_gain[seg:], s.n_up[c], y, TOLERANCE_MW
+                )
+            if not np.isnan(right):
+                low = max(low, right * price)
+            if not np.isnan(left):
+                high = min(high, left * price)
+            s.y_target[c] = y
+            s.price[c] = high if low == -np.inf or low > high else low
     return cost, _positions(s, layout, links, on, active, range_a, range_b)
 
 
 @njit(cache=True)
-def _reversed(s, lk):
-    """Whether link ``lk`` runs from its group's parent region to the child."""
-    for j in range(s.grp_link.shape[0]):
-        if s.grp_link[j] == lk:
-            return s.grp_rev[j]
-    return False
-
-
-@njit(cache=True)
-def _group_curves(s, g, on, exclusive):
-    """The upper (links' curves by decreasing gain) and lower (chords by increasing gain) curves
-    of the group joining region ``g`` to its parent, in child-to-parent orientation."""
-    members = s.grp_off[g + 1] - s.grp_off[g]
-    starts = np.zeros(members, np.int64)
-    counts = np.zeros(members, np.int64)
-    member = np.empty(s.seg_off[g + 1] - s.seg_off[g], np.int64)
-    y0 = 0.0
-    z0 = 0.0
-    n_tmp = 0
-    for m in range(members):
-        lk = s.grp_link[s.grp_off[g] + m]
-        starts[m] = n_tmp
-        if not on[lk]:
-            continue
-        at, n = s.pt_off[lk], s.pt_n[lk]
-        y0 += s.pt_y[at]
-        z0 += s.pt_z[at]
-        for k in range(n - 1):
-            dy = s.pt_y[at + k + 1] - s.pt_y[at + k]
-            s.tmp_gain[n_tmp] = (s.pt_z[at + k + 1] - s.pt_z[at + k]) / dy if dy > 0.0 else 0.0
-            s.tmp_index[n_tmp] = k
-            member[n_tmp] = lk
-            n_tmp += 1
-        counts[m] = n - 1
-    out = s.seg_off[g]
-    order = np.empty(n_tmp, np.int64)
-    total = curves.merge_segments_nb(starts, counts, s.tmp_gain, True, order)
-    for j in range(total):
-        lk = member[order[j]]
-        k = s.tmp_index[order[j]]
-        at = s.pt_off[lk]
-        s.up_len[out + j] = s.pt_y[at + k + 1] - s.pt_y[at + k]
-        s.up_gain[out + j] = s.tmp_gain[order[j]]
-        s.up_link[out + j] = lk
-        s.up_seg[out + j] = k
-    s.n_up[g] = total
-    chord_gain = np.zeros(members)
-    chord_len = np.zeros(members)
-    chord_count = np.zeros(members, np.int64)
-    for m in range(members):
-        lk = s.grp_link[s.grp_off[g] + m]
-        starts[m] = m
-        partner = exclusive[lk]
-        if partner >= 0 and not (s.pt_n[partner] > 1 and on[partner] and s.pt_n[lk] > 1):
-            partner = -1  # one of the pair is closed: the other is a link like any other
-        if partner >= 0 and partner < lk and on[lk]:
-            continue  # the pair's one chord is its first link's
-        if on[lk] and s.pt_n[lk] > 1:
-            at, n = s.pt_off[lk], s.pt_n[lk]
-            chord_len[m] = s.pt_y[at + n - 1] - s.pt_y[at]
-            rise = s.pt_z[at + n - 1] - s.pt_z[at]
-            if partner > lk:
-                # an exclusive pair (Basslink's two one-way links) is one curve from one link's
-                # far end through both at 0 to the other's: its hull has that curve's chord
-                other, count = s.pt_off[partner], s.pt_n[partner]
-                chord_len[m] += s.pt_y[other + count - 1] - s.pt_y[other]
-                rise += s.pt_z[other + count - 1] - s.pt_z[other]
-            if chord_len[m] > 0.0:
-                chord_gain[m] = rise / chord_len[m]
-                chord_count[m] = 1
-    order = np.empty(members, np.int64)
-    total = curves.merge_segments_nb(starts, chord_count, chord_gain, False, order)
-    for j in range(total):
-        m = order[j]
-        s.dn_len[out + j] = chord_len[m]
-        s.dn_gain[out + j] = chord_gain[m]
-        s.dn_link[out + j] = s.grp_link[s.grp_off[g] + m]
-    s.n_dn[g] = total
-    s.grp_y0[g] = y0
-    s.grp_z0[g] = z0
-
-
-@njit(cache=True)
-def _total_curve(s, g, active):
-    """Region ``g``'s own curve merged with its active children's transformed curves."""
-    at = s.tot_off[g]
-    qlo = s.own_qlo[g]
-    sources = np.empty(s.child_off[g + 1] - s.child_off[g] + 1, np.int64)
-    position = np.zeros(sources.shape[0], np.int64)
-    n_src = 1
-    sources[0] = OWN
-    for j in range(s.child_off[g], s.child_off[g + 1]):
-        c = s.child_list[j]
-        if active[c]:
-            sources[n_src] = c
-            n_src += 1
-            qlo += s.tr_qlo[c]
-    n = 0
-    while True:
-        best = -1
-        best_price = np.inf
-        for r in range(n_src):
-            c = sources[r]
-            if c == OWN:
-                if position[r] < s.own_n[g]:
-                    p = s.own_price[s.own_off[g] + position[r]]
-                    if best < 0 or p < best_price:
-                        best, best_price = r, p
-            elif position[r] < s.tr_n[c]:
-                p = s.tr_price[s.tr_off[c] + position[r]]
-                if best < 0 or p < best_price:
-                    best, best_price = r, p
-        if best < 0:
-            break
-        c = sources[best]
-        s.tot_price[at + n] = best_price
-        s.tot_len[at + n] = (
-            s.own_len[s.own_off[g] + position[best]]
-            if c == OWN
-            else s.tr_len[s.tr_off[c] + position[best]]
-        )
-        s.tot_src[at + n] = c
-        s.tot_idx[at + n] = position[best]
-        position[best] += 1
-        n += 1
-    s.tot_n[g] = n
-    s.tot_qlo[g] = qlo
-
-
-@njit(cache=True)
-def _transform(s, g):
-    """Region ``g``'s total curve as its parent sees it through their link group."""
-    at, out = s.tot_off[g], s.tr_off[g]
-    seg = s.seg_off[g]
-    qlo, n = curves.transform_nb(
-        s.tot_qlo[g],
-        s.tot_price[at:],
-        s.tot_len[at:],
-        s.tot_n[g],
-        s.grp_y0[g],
-        s.grp_z0[g],
-        s.up_len[seg:],
-        s.up_gain[seg:],
-        s.n_up[g],
-        s.dn_len[seg:],
-        s.dn_gain[seg:],
-        s.n_dn[g],
-        s.tr_price[out:],
-        s.tr_len[out:],
-        s.tr_ya[out:],
-        s.tr_gain[out:],
-        s.tr_cprice[out:],
-    )
-    s.tr_qlo[g] = qlo
-    s.tr_n[g] = n
-
-
-@njit(cache=True)
-def _clear(s, g):
+def _clear(curve, g):
     """The lowest price at which region ``g``'s total curve reaches zero export."""
-    at, n = s.tot_off[g], s.tot_n[g]
-    q = s.tot_qlo[g]
-    j = 0
+    tot_off, tot_n, tot_tie, tot_ya, tot_len, tot_price, tot_qlo = curve
+    at, n = tot_off[g], tot_n[g]
+    j = _single_levels(tot_n, tot_tie, g)
+    low, high = 0, j  # where each level is one piece, its end is the next piece's start
+    while low < high:
+        mid = (low + high) // 2
+        if tot_ya[at + mid] + tot_len[at + mid] >= -TOLERANCE_MW:
+            high = mid
+        else:
+            low = mid + 1
+    if low < j:
+        return tot_price[at + low]
+    q = tot_ya[at + j] if j < n else tot_qlo[g]
     while j < n:
-        price = s.tot_price[at + j]
+        price = tot_price[at + j]
         level = 0.0
-        while j < n and s.tot_price[at + j] == price:
-            level += s.tot_len[at + j]
+        while j < n and tot_price[at + j] == price:
+            level += tot_len[at + j]
             j += 1
         if q + level >= -TOLERANCE_MW:
             return price
         q += level
-    return s.tot_price[at + n - 1]
+    return tot_price[at + n - 1]
 
 
 @njit(cache=True)
-def _distribute(s, g, active):
-    """Split region ``g``'s export ``y_target`` at its price among its own curve and its
-    children (ties pro rata); set each child's export and price; return the own pieces' cost."""
-    at, n = s.tot_off[g], s.tot_n[g]
-    price = s.price[g]
-    below = s.tot_qlo[g]
-    tied = 0.0
-    for j in range(n):
-        p = s.tot_price[at + j]
-        if p < price:
-            below += s.tot_len[at + j]
-        elif p == price:
-            tied += s.tot_len[at + j]
-    amount = min(max(s.y_target[g] - below, 0.0), tied)
-    if tied - amount <= TOLERANCE_MW:
-        amount = tied
-    fraction = amount / tied if tied > 0.0 else 0.0
-    for j in range(s.child_off[g], s.child_off[g + 1]):
-        c = s.child_list[j]
-        s.z_child[c] = s.tr_qlo[c]
-    cost = 0.0
-    own = s.own_off[g]
-    for j in range(n):
-        p = s.tot_price[at + j]
-        used = (
-            s.tot_len[at + j]
-            if p < price
-            else (s.tot_len[at + j] * fraction if p == price else 0.0)
-        )
-        c = s.tot_src[at + j]
-        if c == OWN:
-            piece = s.tot_idx[at + j]
-            s.own_used[own + piece] = used
-            if piece == 0:  # the oversupply piece: what is not used of it is oversupplied
-                cost += PENALTY * (s.tot_len[at + j] - used)
-            elif piece == s.own_n[g] - 1:
-                cost += PENALTY * used
-            else:
-                cost += used * p
+def _single_levels(tot_n, tot_tie, g):
+    """How many of region ``g``'s total curve's first pieces are each a price level alone: up
+    to there a level's start is its piece's ``tot_ya``, the sum a walk over the levels makes."""
+    n, tie = tot_n[g], tot_tie[g]
+    return n if tie >= n else max(tie - 1, 0)
+
+
+@njit(cache=True)
+def _first_at_least(values, first, n, x):
+    """The first ``j`` in ``[0, n)`` with ``values[first + j] >= x`` (``n`` if none): ``values``
+    ascends there."""
+    low, high = 0, n
+    while low < high:
+        mid = (low + high) // 2
+        if values[first + mid] >= x:
+            high = mid
         else:
-            s.z_child[c] += used
-    for j in range(s.child_off[g], s.child_off[g + 1]):
-        c = s.child_list[j]
-        if active[c]:
-            s.y_target[c], s.price[c] = _push_down(s, c, s.z_child[c], price)
-    return cost
+            low = mid + 1
+    return low
 
 
 @njit(cache=True)
-def _push_down(s, c, z, parent_price):
-    """Region ``c``'s export and price when its parent, at ``parent_price``, takes ``z`` MW from
-    it through their group: inside a piece the child's price is the piece's; at a boundary (a
-    limit, a breakpoint, a flat) it is the lowest price both the child's curve and the link
-    allow."""
-    out, n = s.tr_off[c], s.tr_n[c]
-    position = z - s.tr_qlo[c]
-    cumulative = 0.0
-    seg = s.seg_off[c]
-    y = s.grp_y0[c]
-    for k in range(s.n_up[c]):
-        y += s.up_len[seg + k]
-    for j in range(n):
-        length = s.tr_len[out + j]
-        if position <= cumulative + TOLERANCE_MW:
-            y = s.tr_ya[out + j]
-            break
-        if position < cumulative + length - TOLERANCE_MW:
-            gain = s.tr_gain[out + j]
-            if gain == curves.INFLATION:
-                return s.tr_ya[out + j], 0.0
-            return s.tr_ya[out + j] + (position - cumulative) / gain, s.tr_cprice[out + j]
-        cumulative += length
-    low, high = _curve_range(s, c, y)
-    if parent_price < 0.0:
-        left, right = curves.gains_at_nb(
-            s.grp_y0[c], s.dn_len[seg:], s.dn_gain[seg:], s.n_dn[c], y, TOLERANCE_MW
-        )
-    else:
-        left, right = curves.gains_at_nb(
-            s.grp_y0[c], s.up_len[seg:], s.up_gain[seg:], s.n_up[c], y, TOLERANCE_MW
-        )
-    if not np.isnan(right):
-        low = max(low, right * parent_price)
-    if not np.isnan(left):
-        high = min(high, left * parent_price)
-    if low == -np.inf or low > high:
-        return y, high
-    return y, low
-
-
-@njit(cache=True)
-def _curve_range(s, g, y):
+def _curve_range(curve, g, y):
     """The prices at which region ``g``'s total curve exports ``y``: ``(low, high)``."""
-    at, n = s.tot_off[g], s.tot_n[g]
-    q = s.tot_qlo[g]
-    previous = -np.inf
-    j = 0
+    tot_off, tot_n, tot_tie, tot_ya, tot_len, tot_price, tot_qlo = curve
+    at, n = tot_off[g], tot_n[g]
+    j = _single_levels(tot_n, tot_tie, g)
+    low, high = 0, j  # the first single level that holds y or starts above it
+    while low < high:
+        mid = (low + high) // 2
+        start = tot_ya[at + mid]
+        if y <= start + TOLERANCE_MW or y < start + tot_len[at + mid] - TOLERANCE_MW:
+            high = mid
+        else:
+            low = mid + 1
+    if low < j:
+        price = tot_price[at + low]
+        if y <= tot_ya[at + low] + TOLERANCE_MW:
+            return (tot_price[at + low - 1] if low > 0 else -np.inf), price
+        return price, price
+    q = tot_ya[at + j] if j < n else tot_qlo[g]
+    previous = tot_price[at + j - 1] if j > 0 else -np.inf
     while j < n:
-        price = s.tot_price[at + j]
+        price = tot_price[at + j]
         level = 0.0
-        while j < n and s.tot_price[at + j] == price:
-            level += s.tot_len[at + j]
+        while j < n and tot_price[at + j] == price:
+            level += tot_len[at + j]
             j += 1
         if y <= q + TOLERANCE_MW:
             return previous, price
