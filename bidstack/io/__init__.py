@@ -13,17 +13,18 @@ Public API:
 """
 
 from bidstack.io.ingest import Outcome, ingest
+from bidstack.io.local_price import read_local_price
 from bidstack.io.read import (
     Store,
     effective_on,
     market_time,
     read,
     read_effective,
-    read_local_price,
     trading_day,
 )
 from bidstack.io.schema import TableSpec, table_spec
-from bidstack.io.store import describe, partition_dir, read_manifest, table_dir, write_table
+from bidstack.io.store import describe, partition_dir, read_manifest, table_dir
+from bidstack.io.write import write_table
 
 __all__ = [
     "Outcome",

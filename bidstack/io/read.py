@@ -44,6 +44,7 @@ import polars as pl
 
 from bidstack.errors import InputError, StoreError
 from bidstack.io.schema import KINDS, TableSpec, table_spec
+from bidstack.io.semantics import in_force, latest_versions, mms_semantics, row_order
 from bidstack.io.store import MONTH_FORMAT, UNDATED, parquet_metadata, read_manifest, recover
 
 MARKET_TIME = timezone(timedelta(hours=10), "AEST")
@@ -51,9 +52,6 @@ TRADING_DAY_START = timedelta(hours=4)
 DISPATCH_INTERVAL = timedelta(minutes=5)
 EPSILON = timedelta(microseconds=1)
 
-#: Bid tables: the latest offer per key wins, ordered by these columns.
-BID_ORDER = ("versionno", "offerdate")
-BID_TABLES = frozenset({"BIDDAYOFFER_D", "BIDPEROFFER_D", "BIDDAYOFFER", "BIDPEROFFER"})
 #: Tables holding one row per trading day, whose interval column is the trading day's date.
 TRADING_DAY_TABLES = frozenset({"BIDDAYOFFER_D", "BIDDAYOFFER", "MNSP_DAYOFFER", "MNSP_PEROFFER"})
 #: How many sources an error about stored rows names.
@@ -185,7 +183,7 @@ class Store(os.PathLike):
                 raise InputError(f"{spec.name} has no DUID column to select units by")
             frame = frame.filter(pl.col("duid").is_in(list(duids)))
         if spec.effective_date:
-            frame = _in_force(frame, spec, begin, finish)
+            frame = in_force(frame, spec, begin, finish)
         elif spec.name in TRADING_DAY_TABLES:
             frame = _trading_days(frame, spec, begin, finish)
         else:
@@ -193,8 +191,8 @@ class Store(os.PathLike):
         if not raw:
             if spec.pricing_run:
                 _check_interventions(self, spec, frame, begin, finish)
-            return _mms_semantics(frame.drop("month"), spec, bidtype)
-        return frame.drop("month").sort(_row_order(spec))
+            return mms_semantics(frame.drop("month"), spec, bidtype)
+        return frame.drop("month").sort(row_order(spec))
 
 
 def read(
@@ -250,7 +248,7 @@ def effective_on(
     missing = [name for name in (*spec.entity, spec.effective_date) if name not in names]
     if missing:
         raise InputError(f"{spec.name} rows need column(s) {', '.join(missing)}")
-    rows = _latest_versions(rows, spec, names).sort(spec.effective_date)
+    rows = latest_versions(rows, spec, names).sort(spec.effective_date)
     if isinstance(dates, str | date):
         dates = [dates]
     wanted = pl.LazyFrame(
@@ -272,43 +270,6 @@ def effective_on(
     in_force = in_force.join(rows, on=[*entity, spec.effective_date])
     keys = [key for key in spec.primary_key if key in names]
     return in_force.select(columns).sort("date", *keys)
-
-
-def read_local_price(
-    store: str | os.PathLike,
-    start: Moment,
-    end: Moment,
-    duids: Iterable[str],
-    *,
-    intervals: Sequence[Moment] | None = None,
-) -> pl.LazyFrame:
-    """``DISPATCH_LOCAL_PRICE`` as a dense frame: one row per dispatch interval and unit.
-
-    AEMO publishes only non-zero adjustments, so an interval and unit with no row has
-    ``local_price_adjustment = 0`` and ``locally_constrained = 0``. ``intervals`` defaults to
-    every 5-minute (period-ending) dispatch interval in ``(start, end]``.
-    """
-    begin, finish = market_time(start), market_time(end)
-    duids = list(duids)
-    if intervals is None:
-        intervals = _dispatch_intervals(begin, finish)
-    grid = pl.LazyFrame(
-        {"settlementdate": [market_time(value) for value in intervals]},
-        schema={"settlementdate": KINDS["datetime"][0]},
-    ).join(pl.LazyFrame({"duid": duids}, schema={"duid": pl.String}), how="cross")
-    prices = read(store, "DISPATCH_LOCAL_PRICE", begin, finish, duids)
-    dense = grid.join(prices, on=["settlementdate", "duid"], how="left")
-    return dense.with_columns(
-        pl.col("local_price_adjustment").fill_null(0.0),
-        pl.col("locally_constrained").fill_null(0),
-    ).sort("settlementdate", "duid")
-
-
-def _dispatch_intervals(begin: datetime, finish: datetime) -> list[datetime]:
-    midnight = datetime.combine(begin.date(), time())
-    first = begin + DISPATCH_INTERVAL - (begin - midnight) % DISPATCH_INTERVAL
-    count = max(0, (finish - first) // DISPATCH_INTERVAL + 1)
-    return [first + index * DISPATCH_INTERVAL for index in range(count)]
 
 
 def _months(first: date | None, last: date | None, *, undated: bool = False) -> pl.Expr:
@@ -356,40 +317,6 @@ def _trading_days(
     if last is not None:
         frame = frame.filter(pl.col(spec.time_column) <= last)
     return frame
-
-
-def _over(expression: pl.Expr, keys: Sequence[str]) -> pl.Expr:
-    return expression.over(keys) if keys else expression
-
-
-def _latest(frame: pl.LazyFrame, keys: Sequence[str], order: Sequence[str]) -> pl.LazyFrame:
-    """One row per ``keys``: the greatest by ``order`` (nulls last), ties broken arbitrarily."""
-    for column in order:
-        frame = frame.filter(pl.col(column).eq_missing(_over(pl.col(column).max(), keys)))
-    return frame.unique(subset=list(keys) or None, keep="any")
-
-
-def _latest_versions(frame: pl.LazyFrame, spec: TableSpec, columns: Sequence[str]) -> pl.LazyFrame:
-    """The rows of the latest version of each entity for each effective date, each row once
-    (the one last changed)."""
-    if "versionno" in columns:
-        latest = _over(pl.col("versionno").max(), [*spec.entity, spec.effective_date])
-        frame = frame.filter(pl.col("versionno").eq_missing(latest))
-    order = ["lastchanged"] if "lastchanged" in columns else []
-    return _latest(frame, [key for key in spec.primary_key if key in columns], order)
-
-
-def _in_force(
-    frame: pl.LazyFrame, spec: TableSpec, begin: datetime | None, finish: datetime | None
-) -> pl.LazyFrame:
-    """Registration rows in force at some time in ``(begin, finish]``."""
-    effective = pl.col(spec.effective_date)
-    if finish is not None:
-        frame = frame.filter(effective <= finish)
-    if begin is None:
-        return frame
-    in_force_at_begin = _over(pl.when(effective <= begin).then(effective).max(), spec.entity)
-    return frame.filter((effective > begin) | effective.eq_missing(in_force_at_begin))
 
 
 def _check_interventions(
@@ -452,44 +379,3 @@ def _null_count(path: Path, mtime_ns: int, column: str) -> int:
     return nulls
 
 
-def _mms_semantics(frame: pl.LazyFrame, spec: TableSpec, bidtype: str | None) -> pl.LazyFrame:
-    """The rows MMS semantics keep (this module's docstring), in :func:`_row_order`."""
-    if spec.pricing_run:
-        frame = frame.filter(pl.col("intervention") == 0)
-    if spec.name in BID_TABLES:
-        if bidtype is not None:
-            frame = frame.filter(pl.col("bidtype") == bidtype)
-        key = [column for column in spec.primary_key if column not in BID_ORDER]
-        return _latest_sorted(frame, spec, key, BID_ORDER)
-    if spec.effective_date:
-        return _latest_versions(frame, spec, list(spec.kinds)).sort(_row_order(spec))
-    return _latest_sorted(frame, spec, spec.identity or spec.primary_key, spec.version_order)
-
-
-def _row_order(spec: TableSpec) -> list[str]:
-    """The order of the rows :func:`read` returns: by time, then by key."""
-    return list(dict.fromkeys(c for c in (spec.time_column, *spec.primary_key) if c))
-
-
-def _latest_sorted(
-    frame: pl.LazyFrame, spec: TableSpec, keys: Sequence[str], order: Sequence[str]
-) -> pl.LazyFrame:
-    """:func:`_latest` in :func:`_row_order`, by sorting rather than hashing.
-
-    One stable sort brings each key's rows together, the greatest by ``order`` last (nulls
-    least; of rows equal in ``order``, the greatest by the rest of the primary key, then the
-    last stored); a comparison of each row with the next keeps the last of each key. Where the
-    key columns lead the row order, as in the bid tables and DISPATCHLOAD, that sort is the
-    only one: window maxima over millions of keys cost many times more.
-    """
-    by = _row_order(spec)
-    if not keys:
-        return _latest(frame, keys, order).sort(by)
-    first = [c for c in by if c in keys] + [c for c in keys if c not in by]
-    rest = [c for c in by if c not in first]
-    frame = frame.sort([*first, *order, *rest], nulls_last=False, maintain_order=True)
-    last_of_key = pl.any_horizontal(
-        pl.col(c).ne_missing(pl.col(c).shift(-1)) for c in first
-    ) | (pl.int_range(pl.len()) == pl.len() - 1)
-    frame = frame.filter(last_of_key)
-    return frame if by[: len(first)] == first else frame.sort(by, maintain_order=True)
