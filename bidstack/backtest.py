@@ -44,7 +44,7 @@ from bidstack.results import fleet_results
 from bidstack.run_record import write_history_prices, write_variants
 from bidstack.scaleout.attempts import ATTEMPTS
 from bidstack.scaleout.driver import Fold
-from bidstack.stages.settlement import Statements, interval_sums, statements
+from bidstack.stages.statements import Statements, interval_sums, statements
 from bidstack.summary import RunSummary
 
 __all__ = ["BASELINE", "MARKER", "RESERVED", "BacktestResult", "backtest", "month_windows"]

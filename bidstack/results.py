@@ -32,7 +32,8 @@ import polars as pl
 from bidstack.fleet import Fleet
 from bidstack.kernel.codes import Outcome
 from bidstack.stages.bidding import BASELINE
-from bidstack.stages.settlement import MICRODOLLARS_PER_CENT, to_cents
+from bidstack.stages.settlement import MICRODOLLARS_PER_CENT
+from bidstack.stages.statements import to_cents
 
 #: MW above which a unit counts as running (a start is a rise from at most this).
 RUNNING_MW = 1e-6

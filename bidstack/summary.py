@@ -17,7 +17,7 @@ from bidstack.calibration import Calibration
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.config import BASELINE
 from bidstack.stages.evaluation import unit_availability
-from bidstack.stages.settlement import to_cents
+from bidstack.stages.statements import to_cents
 from bidstack.sums import group_sums, total
 
 #: ``summary.csv``'s summed columns, before the fleet's net position is taken from its days.

@@ -21,7 +21,8 @@ from bidstack.fleet import load_fleet
 from bidstack.report import write_report
 from bidstack.report.compare import compare
 from bidstack.results import RUNNING_MW
-from bidstack.stages.settlement import MICRODOLLARS_PER_CENT, format_cents
+from bidstack.stages.settlement import MICRODOLLARS_PER_CENT
+from bidstack.stages.statements import format_cents
 
 START_COST = 5_000.0  # $ per start of the fleet's first unit
 

@@ -146,7 +146,7 @@ def format_summary(result) -> str:
 def text_table(frame, columns) -> str:
     """``frame``'s ``columns`` that it has, right-aligned, each as wide as its longest cell;
     money columns (``"cents"``) in dollars."""
-    from bidstack.stages.settlement import format_cents
+    from bidstack.stages.statements import format_cents
 
     present = [c for c in columns if c[0] in frame.columns]
     rows = []

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
-from bidstack.stages.settlement import format_cents
+from bidstack.stages.statements import format_cents
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 76em; color: #222;

@@ -1,6 +1,6 @@
 """A participant's settlement statements, read from a backtest's results (read-only):
 ``<results>/<scenario>/statements/{daily,totals}.parquet`` and ``statement_<participant>.txt``,
-as :meth:`bidstack.stages.settlement.Statements.write` leaves them."""
+as :meth:`bidstack.stages.statements.Statements.write` leaves them."""
 
 from __future__ import annotations
 

@@ -8,13 +8,8 @@ import polars as pl
 import pytest
 
 from bidstack.errors import InputError
-from bidstack.stages.settlement import (
-    format_cents,
-    format_microdollars,
-    settle,
-    settlement_prices,
-    statements,
-)
+from bidstack.stages.settlement import settle, settlement_prices
+from bidstack.stages.statements import format_cents, format_microdollars, statements
 
 
 def dispatch(region: str, end: datetime, prices: list[float]) -> pl.DataFrame:
@@ -397,7 +392,7 @@ def test_statements_reconcile_to_the_cent_over_days_and_tampering_is_caught() ->
     import random
     from dataclasses import replace
 
-    from bidstack.stages.settlement import reconcile
+    from bidstack.stages.statements import reconcile
 
     rng = random.Random(7)
     start = datetime(2024, 3, 1, 0, 5)
