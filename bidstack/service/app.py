@@ -19,7 +19,7 @@ from fastapi import FastAPI, File, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
-from bidstack.io.nem12 import MAX_PLAUSIBLE_MW, MWH_PER_UNIT
+from bidstack.io.nem12_records import MAX_PLAUSIBLE_MW, MWH_PER_UNIT
 from bidstack.service import meter_data, runtime, statements, submissions
 from bidstack.service.auth import Caller, audit_request
 from bidstack.service.body_limit import BodyLimit

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, insert, select
 
-from bidstack.io.nem12 import MWH_PER_UNIT
+from bidstack.io.nem12_records import MWH_PER_UNIT
 from bidstack.io.read import DISPATCH_INTERVAL
 from bidstack.service.db import meter_reads, meter_uploads, nmis
 from bidstack.service.keys import Principal, check_owned, owned

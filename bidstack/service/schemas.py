@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model,
 from pydantic_core import PydanticCustomError
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
-from bidstack.io.nem12 import INTERVAL_MINUTES, QUALITY_METHOD
+from bidstack.io.nem12_records import INTERVAL_MINUTES, QUALITY_METHOD
 from bidstack.io.read import DISPATCH_INTERVAL, TRADING_DAY_START
 from bidstack.service.clock import NemTime, nem_time
 from bidstack.service.keys import DUID, NMI
