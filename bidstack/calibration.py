@@ -34,17 +34,7 @@ class Calibration:
     regions: list[pl.DataFrame] = field(default_factory=list)
     units: list[pl.DataFrame] = field(default_factory=list)
 
-    def add(
-        self,
-        regions: pl.DataFrame,
-        history_prices: pl.DataFrame,
-        units: pl.DataFrame,
-        history_units: pl.DataFrame,
-    ) -> None:
-        """One month (see :func:`month_comparison` for the frames)."""
-        self.add_comparison(month_comparison(regions, history_prices, units, history_units))
-
-    def add_comparison(self, comparison: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    def add(self, comparison: tuple[pl.DataFrame, pl.DataFrame]) -> None:
         """One month's :func:`month_comparison`."""
         regions, units = comparison
         self.regions.append(regions)

@@ -169,7 +169,7 @@ class RunSummary:
         self.allocation.extend(month.allocation)
         self.problems.append(month.problems)
         if month.calibration is not None:
-            self.calibration.add_comparison(month.calibration)
+            self.calibration.add(month.calibration)
         if month.peak is not None and month.peak.demand > self.stack_demand:
             self.stack_demand, self.stack = month.peak.demand, month.stack
 
