@@ -32,12 +32,12 @@ def latest(frame: pl.LazyFrame, keys: Sequence[str], order: Sequence[str]) -> pl
 
 def latest_versions(frame: pl.LazyFrame, spec: TableSpec, columns: Sequence[str]) -> pl.LazyFrame:
     """The rows of the latest version of each entity for each effective date, each row once
-    (the one last changed)."""
+    (the one last changed), in :func:`row_order`."""
     if "versionno" in columns:
         newest = over(pl.col("versionno").max(), [*spec.entity, spec.effective_date])
         frame = frame.filter(pl.col("versionno").eq_missing(newest))
     order = ["lastchanged"] if "lastchanged" in columns else []
-    return latest(frame, [key for key in spec.primary_key if key in columns], order)
+    return latest_sorted(frame, spec, [key for key in spec.primary_key if key in columns], order)
 
 
 def in_force(
@@ -63,7 +63,7 @@ def mms_semantics(frame: pl.LazyFrame, spec: TableSpec, bidtype: str | None) -> 
         key = [column for column in spec.primary_key if column not in BID_ORDER]
         return latest_sorted(frame, spec, key, BID_ORDER)
     if spec.effective_date:
-        return latest_versions(frame, spec, list(spec.kinds)).sort(row_order(spec))
+        return latest_versions(frame, spec, list(spec.kinds))
     return latest_sorted(frame, spec, spec.identity or spec.primary_key, spec.version_order)
 
 
