@@ -1,0 +1,96 @@
+"""Rows sorted and grouped without Polars' text sort (bidstack.sorting, bidstack.sums) and units
+numbered by hash (bidstack.kernel.keys): the same answers as the plain ways, ties and all."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from bidstack.kernel.keys import intervals_increase_nb, unit_codes_nb
+from bidstack.sorting import sorted_rows
+from bidstack.sums import group_sums
+
+
+def frame(n: int, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = datetime(2024, 1, 1)
+    return pl.DataFrame(
+        {
+            "participantid": rng.choice(["P1", "P10", "P2", "Ä"], n),
+            "duid": rng.choice([f"U{k}" for k in range(40)], n),
+            "interval_datetime": [
+                start + timedelta(minutes=5 * int(k)) for k in rng.integers(0, 300, n)
+            ],
+            "count": rng.integers(-5, 5, n),
+            "row": np.arange(n),
+            "mw": rng.random(n),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["duid", "interval_datetime"],
+        ["participantid", "duid", "interval_datetime"],
+        ["count", "duid"],
+        ["interval_datetime"],
+    ],
+)
+def test_sorted_rows_is_polars_stable_sort(keys: list[str]) -> None:
+    rows = frame(5_000, seed=1)  # many ties: equal keys keep their input order
+    expected = rows.sort(keys, maintain_order=True)
+    assert sorted_rows(rows, *keys).equals(expected)
+    assert sorted_rows(expected, *keys).equals(expected)  # already sorted
+
+
+def test_sorted_rows_falls_back_where_it_cannot_rank() -> None:
+    rows = frame(1_000, seed=2)
+    null_duid = pl.when(pl.col("row") == 7).then(None).otherwise("duid").alias("duid")
+    with_null = rows.with_columns(null_duid)
+    assert sorted_rows(with_null, "duid", "row").equals(
+        with_null.sort("duid", "row", maintain_order=True)
+    )
+    assert sorted_rows(rows, "mw").equals(rows.sort("mw", maintain_order=True))
+
+
+def test_sorted_rows_keys_too_wide_to_pack() -> None:
+    rng = np.random.default_rng(3)
+    rows = pl.DataFrame({"a": rng.integers(0, 2**40, 2_000), "b": rng.integers(0, 2**40, 2_000)})
+    rows = rows.with_columns(pl.col("a") % 50)
+    assert sorted_rows(rows, "a", "b").equals(rows.sort("a", "b", maintain_order=True))
+
+
+def test_group_sums_match_sums_in_the_stated_order() -> None:
+    rows = frame(5_000, seed=4)
+    by = ["participantid", "interval_datetime"]
+    got = group_sums(rows, by, ["mw", "count"], order=["duid"])
+    ordered = rows.sort("duid", maintain_order=True)
+    expected = (
+        ordered.group_by(by, maintain_order=True)
+        .agg(pl.col("mw"), pl.col("count").sum())
+        .with_columns(pl.col("mw").map_elements(lambda v: float(sum(v)), pl.Float64))
+        .sort(by)
+    )
+    assert got.equals(expected.select(got.columns))
+
+
+def test_unit_codes_number_units_by_first_appearance_across_table_growth() -> None:
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 2**63, 20_000, dtype=np.int64).astype(np.uint64)
+    rows = hashes[rng.integers(0, hashes.size, 200_000)]
+    codes, n = unit_codes_nb(rows)
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    rank_by_first = np.argsort(np.argsort(first))  # code = order of first appearance
+    assert n == first.size
+    assert np.array_equal(codes, rank_by_first[inverse.reshape(-1)])
+
+
+def test_intervals_increase_only_when_each_units_intervals_do() -> None:
+    unit = np.array([0, 1, 0, 1], np.int32)
+    assert intervals_increase_nb(unit, 2, np.array([1, 1, 2, 2], np.int64))
+    assert not intervals_increase_nb(unit, 2, np.array([1, 1, 1, 2], np.int64))  # unit 0 twice
+    assert not intervals_increase_nb(unit, 2, np.array([2, 1, 1, 2], np.int64))  # unit 0 back
