@@ -121,19 +121,18 @@ def run_month(
     peak = peak_interval(demand, window.offers, fleet_units)
     shared, usable, shared_problems = _screen_shared(bidding, demand)
     tails, figures, stacks, calibration = {}, [], [], None
+    dispatcher = dispatch_stage.ScenarioDispatch(
+        shared,
+        usable,
+        network=window.network,
+        interval_minutes=minutes,
+        ramp_priority=fleet.market.ramp_priority,
+        engine=fleet.market.dispatch_engine,
+    )
     for scenario, scenario_offers in scenarios.items():
         own, _ = dispatch_stage.conform(bidding.own[scenario], usable)
         kept, _, own_problems = dispatch_stage.screen(own, usable)
-        result = dispatch_stage.dispatch(
-            pl.concat([shared, kept]),
-            usable,
-            network=window.network,
-            initial_mw=head[scenario],
-            interval_minutes=minutes,
-            ramp_priority=fleet.market.ramp_priority,
-            engine=fleet.market.dispatch_engine,
-            validate=False,
-        )
+        result = dispatcher.dispatch(kept, head[scenario])
         found = [*shared_problems, *own_problems]
         if fleet.market.administered_pricing:
             earlier = price_history(

@@ -137,12 +137,7 @@ def dispatch(
     (30.0, 120.0)
     """
     checks.check_limits(market_price_cap, market_floor_price)
-    if interval_minutes is not None and not interval_minutes > 0:
-        raise InputError(f"interval_minutes must be positive, not {interval_minutes}")
-    if ramp_priority not in RAMP_PRIORITIES:
-        raise InputError(f"ramp_priority must be one of {', '.join(RAMP_PRIORITIES)}")
-    if engine not in ENGINES:
-        raise InputError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    _check_options(interval_minutes, ramp_priority, engine)
     initial = checks.initial_mw_frame(initial_mw)
     if validate:
         offers, demand = conform(offers, demand)
@@ -150,20 +145,88 @@ def dispatch(
         kept, usable, problems = screen(offers, demand)
     else:
         kept, usable, problems = offers, demand, []
-    orphans = usable.join(kept.select(KEYS).unique(), on=KEYS, how="anti")
-    problems = [
-        *problems,
-        checks.problem_rows(
-            orphans, "demand_without_offers", pl.lit(None, pl.String), pl.lit("no valid offer")
-        ),
-    ]
+    problems = [*problems, _orphans(kept, usable)]
     if usable.is_empty():
         return _empty(problems)
-    every = pl.concat([offers.select("interval_datetime"), demand.select("interval_datetime")])
-    minutes = _interval_minutes(
-        every.unique().sort("interval_datetime")["interval_datetime"], interval_minutes
-    )
+    minutes = _interval_minutes(_times(offers, demand), interval_minutes)
     run = Layout(kept, usable, initial, network, minutes)
+    return _solve(run, problems, ramp_priority, max_nodes, engine)
+
+
+class ScenarioDispatch:
+    """:func:`dispatch` of several scenarios that share every offer but their own (a backtest's
+    baseline and variants: only the fleet's offers differ), conformed and screened by the caller
+    (as with ``validate=False``).
+
+    The shared offers are laid out once, with the first scenario's own offers. A later
+    scenario whose own offers are the same unit-intervals with the same availability (a re-bid
+    moves a unit's volume between its bands) is laid out by writing its own rows over that
+    layout (:meth:`~bidstack.stages.dispatch_layout.Layout.replace_own`); any other is laid
+    out whole. Either way its result is :func:`dispatch`'s on all its
+    offers.
+    """
+
+    def __init__(
+        self,
+        shared: pl.DataFrame,
+        usable: pl.DataFrame,
+        *,
+        network: Network | None = None,
+        interval_minutes: float | None = None,
+        ramp_priority: str = "nemde",
+        max_nodes: int = MAX_NODES,
+        engine: str = "kernel",
+    ) -> None:
+        _check_options(interval_minutes, ramp_priority, engine)
+        self.shared, self.usable, self.network = shared, usable, network
+        self.interval_minutes = interval_minutes
+        self.ramp_priority, self.max_nodes, self.engine = ramp_priority, max_nodes, engine
+        self._first: tuple[Layout, list[pl.DataFrame]] | None = None
+
+    def dispatch(self, own: pl.DataFrame, initial_mw: pl.DataFrame | None = None) -> DispatchResult:
+        """Dispatch the shared offers and ``own``, from ``initial_mw``."""
+        initial = checks.initial_mw_frame(initial_mw)
+        if self._first is not None and self._first[0].replace_own(own, initial):
+            run, problems = self._first
+        else:
+            offers = pl.concat([self.shared, own])
+            problems = [_orphans(offers, self.usable)]
+            if self.usable.is_empty():
+                return _empty(problems)
+            minutes = _interval_minutes(_times(offers, self.usable), self.interval_minutes)
+            run = Layout(offers, self.usable, initial, self.network, minutes, self.shared.height)
+            self._first = self._first or (run, problems)
+        return _solve(run, list(problems), self.ramp_priority, self.max_nodes, self.engine)
+
+
+def _check_options(interval_minutes: float | None, ramp_priority: str, engine: str) -> None:
+    if interval_minutes is not None and not interval_minutes > 0:
+        raise InputError(f"interval_minutes must be positive, not {interval_minutes}")
+    if ramp_priority not in RAMP_PRIORITIES:
+        raise InputError(f"ramp_priority must be one of {', '.join(RAMP_PRIORITIES)}")
+    if engine not in ENGINES:
+        raise InputError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+
+
+def _orphans(kept: pl.DataFrame, usable: pl.DataFrame) -> pl.DataFrame:
+    """``demand_without_offers``: the usable demand rows no kept offer shares a region-interval
+    with."""
+    orphans = usable.join(kept.select(KEYS).unique(), on=KEYS, how="anti")
+    return checks.problem_rows(
+        orphans, "demand_without_offers", pl.lit(None, pl.String), pl.lit("no valid offer")
+    )
+
+
+def _times(offers: pl.DataFrame, demand: pl.DataFrame) -> pl.Series:
+    """Every interval of the offers and demand, once each, in order."""
+    every = pl.concat([offers.select("interval_datetime"), demand.select("interval_datetime")])
+    return every.unique().sort("interval_datetime")["interval_datetime"]
+
+
+def _solve(
+    run: Layout, problems: list[pl.DataFrame], ramp_priority: str, max_nodes: int, engine: str
+) -> DispatchResult:
+    """Dispatch a laid-out run; its frames, with ``problems`` and the intervals not proven."""
     solve = dispatch_network_nb
     if engine == "reference":
         from bidstack.reference.network_engine import dispatch_network_reference as solve

@@ -1,7 +1,12 @@
 """The dispatch stage's kernel inputs: kept offers and usable demand laid out as the network
 kernel's arrays (:class:`~bidstack.kernel.network.DispatchLayout`,
 :class:`~bidstack.kernel.network.OfferArrays`, :class:`~bidstack.kernel.network.LinkArrays`),
-and the kernel's results as the stage's frames."""
+and the kernel's results as the stage's frames.
+
+Scenarios of a backtest share all offers but their fleet's: a layout built with its own rows
+marked (``own_from``) takes another scenario's own rows in their place
+(:meth:`Layout.replace_own`) without laying out the shared rows again.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ from bidstack.stages.network import link_arrays, topology
 class Layout:
     """The kernel's arrays for the kept offers and usable demand, and frames of its results."""
 
-    def __init__(self, offers, demand, initial, network, minutes: float) -> None:
+    def __init__(
+        self, offers, demand, initial, network, minutes: float, own_from: int | None = None
+    ) -> None:
         regions = set(demand["regionid"].unique()) | set(offers["regionid"].unique())
         if network is not None:
             named = set(network.links["from_region"]) | set(network.links["to_region"])
@@ -89,7 +96,6 @@ class Layout:
         region_units = np.zeros(n_reg + 1, np.int64)
         counts = units.group_by("regionid").len()
         region_units[counts["regionid"].to_physical().to_numpy() + 1] = counts["len"].to_numpy()
-        initial_mw = self.units.join(initial, on="duid", how="left", maintain_order="left")
         interval_rows = np.searchsorted(self.row_interval, np.arange(n_int + 1))
         self.layout = DispatchLayout(
             interval_rows.astype(np.int64),
@@ -99,7 +105,7 @@ class Layout:
             floor,
             np.full(n_int, self.minutes),
             np.cumsum(region_units),
-            initial_mw["initial_mw"].fill_null(np.nan).to_numpy().astype(np.float64),
+            self._initial_mw(initial),
             self.topology.parent,
             self.topology.order,
         )
@@ -107,6 +113,67 @@ class Layout:
         self.links, self.link_table = link_arrays(
             network, self.topology, self.intervals["interval_datetime"]
         )
+        self._own = None
+        if own_from is not None:  # own rows' kernel rows, by their (interval, unit) key
+            own_rows = np.flatnonzero(self.order >= own_from)
+            keys = self.row_interval[own_rows] * len(self.units) + self.row_unit[own_rows]
+            by_key = np.argsort(keys, kind="stable")
+            self._own = (keys[by_key], own_rows[by_key], self.offers.band_price)
+
+    def _initial_mw(self, initial) -> np.ndarray:
+        """Each unit's output before its first row (NaN: none)."""
+        joined = self.units.join(initial, on="duid", how="left", maintain_order="left")
+        return joined["initial_mw"].fill_null(np.nan).to_numpy().astype(np.float64)
+
+    def replace_own(self, own: pl.DataFrame, initial) -> bool:
+        """Lay ``own`` (a scenario's kept own offers) out in place of the own rows this layout
+        holds, starting from ``initial``; False, with nothing changed, when ``own`` is not the
+        same unit-intervals with the same availability (lay that scenario out whole).
+
+        Only the own rows are written: their bands, ramp rates and ramp bases over this
+        layout's arrays, in place (what the kernel read for the scenario before is gone), and
+        their price sets after the shared rows'.
+        """
+        if self._own is None:
+            return False
+        keys, kernel_rows, shared_sets = self._own
+        if own.height != keys.size:
+            return False
+        epoch = self.intervals["interval_datetime"].dt.epoch("us").to_numpy()
+        times = own["interval_datetime"].dt.epoch("us").to_numpy()
+        interval = np.minimum(np.searchsorted(epoch, times), epoch.size - 1)
+        unit = own.select(
+            pl.col("duid").replace_strict(self.units["duid"], self.units["u"], default=-1)
+        ).to_series().to_numpy().astype(np.int64)  # fmt: skip
+        wanted = interval * len(self.units) + unit
+        at = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+        if not ((epoch[interval] == times) & (unit >= 0) & (keys[at] == wanted)).all():
+            return False
+        rows = kernel_rows[at]  # own row r goes to kernel row rows[r], one each (keys unique)
+        for name in ("maxavail", "uigf"):
+            laid = _values(self.rows, name, np.inf)[rows]
+            if not np.array_equal(laid, _values(own, name, np.inf), equal_nan=True):
+                return False
+        self.layout = self.layout._replace(initial_mw=self._initial_mw(initial))
+        offers = self.offers
+        in_kernel_order = np.argsort(rows, kind="stable")
+        price_set, band_price = price_sets_nb(
+            tuple(_values(own, name, np.nan) for name in PRICE_BANDS),
+            _values(own, "mlf", 1.0),
+            in_kernel_order,
+            self.row_unit[rows[in_kernel_order]],
+            len(self.units),
+        )
+        offers.row_price_set[rows[in_kernel_order]] = price_set + len(shared_sets)
+        offers.band_avail[rows] = np.column_stack([_values(own, c, np.nan) for c in BAND_VOLUMES])
+        for laid, name, missing in (
+            (offers.ramp_up_rate, "rocup", np.inf),
+            (offers.ramp_down_rate, "rocdown", np.inf),
+            (offers.ramp_base, "ramp_base_mw", np.nan),
+        ):
+            laid[rows] = _values(own, name, missing)
+        self.offers = offers._replace(band_price=np.concatenate([shared_sets, band_price]))
+        return True
 
     def unit_frame(self, out) -> pl.DataFrame:
         dispatch_mw, lower, upper, base, forced, flags = out
@@ -204,25 +271,27 @@ def _offer_arrays(
     """Per-row arrays in kernel order (``order``: the offers' rows in that order); each unit's
     runs of unchanged referred prices numbered once (``band_price`` holds one row per run)."""
 
-    def source(name: str, missing: float) -> np.ndarray:
-        return offers.get_column(name).cast(pl.Float64).fill_null(missing).to_numpy()
-
     def column(name: str, missing: float) -> np.ndarray:
-        return source(name, missing)[order]
+        return _values(offers, name, missing)[order]
 
-    prices = tuple(source(name, np.nan) for name in PRICE_BANDS)
+    prices = tuple(_values(offers, name, np.nan) for name in PRICE_BANDS)
     price_set, band_price = price_sets_nb(
-        prices, source("mlf", 1.0), order, row_unit, n_units
+        prices, _values(offers, "mlf", 1.0), order, row_unit, n_units
     )
     cap = np.fmin(column("maxavail", np.nan), column("uigf", np.nan))
     cap[np.isnan(cap)] = np.inf
     return OfferArrays(
         np.ascontiguousarray(row_unit, np.int64),
         price_set,
-        gather_bands_nb(tuple(source(name, np.nan) for name in BAND_VOLUMES), order),
+        gather_bands_nb(tuple(_values(offers, name, np.nan) for name in BAND_VOLUMES), order),
         cap,
         column("rocup", np.inf),
         column("rocdown", np.inf),
         column("ramp_base_mw", np.nan),
         band_price,
     )
+
+
+def _values(frame: pl.DataFrame, name: str, missing: float) -> np.ndarray:
+    """A column as float64, nulls as ``missing``."""
+    return frame.get_column(name).cast(pl.Float64).fill_null(missing).to_numpy()
