@@ -10,6 +10,7 @@ import polars as pl
 from bidstack.errors import InputError
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import TableSpec, table_spec
+from bidstack.io.semantics import row_order
 from bidstack.io.store import PANDAS_INDEX, open_for_writing, utc_now
 from bidstack.io.values import DATE_FORMS, bad_values, to_kind
 
@@ -28,7 +29,9 @@ def write_table(
     rules ingest uses (:mod:`bidstack.io.values`): date-time text in AEMO's
     ``YYYY/MM/DD HH:MM:SS`` or ISO 8601, integral numbers (``'0'``, ``'0.0'``, ``1.0``) in integer
     columns, numeric text in float columns. pandas' ``__index_level_0__`` column is dropped;
-    columns the frame lacks are stored as nulls. Rows are partitioned by month and written
+    columns the frame lacks are stored as nulls. Rows are stored in the order ``read`` returns
+    them (by time, then key, as AEMO's files hold them; rows equal in that order keep theirs), so
+    that a read's sort finds them sorted; they are partitioned by month and written
     atomically, exactly as ``bidstack ingest`` writes them, and the manifest records them under
     ``source`` (default ``"write_table:<table>"``). Writing again under the same ``source``
     replaces those rows.
@@ -45,7 +48,9 @@ def write_table(
     """
     spec = table_spec(table)
     collected = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-    typed = _conform(spec, collected, intervention)
+    typed = _conform(spec, collected, intervention).sort(
+        row_order(spec), nulls_last=False, maintain_order=True
+    )
     key = source or f"write_table:{spec.store_name}"
     report = SourceReport(key, "frame")
     report.stored(spec.store_name, typed.height)
