@@ -8,6 +8,7 @@ calls, so months can run in any process (``../shared/design/scaleout.md`` distri
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -120,7 +121,6 @@ def run_month(
                 for s in scenarios}  # fmt: skip
     peak = peak_interval(demand, window.offers, fleet_units)
     shared, usable, shared_problems = _screen_shared(bidding, demand)
-    tails, figures, stacks, calibration = {}, [], [], None
     dispatcher = dispatch_stage.ScenarioDispatch(
         shared,
         usable,
@@ -129,32 +129,84 @@ def run_month(
         ramp_priority=fleet.market.ramp_priority,
         engine=fleet.market.dispatch_engine,
     )
-    for scenario, scenario_offers in scenarios.items():
-        own, _ = dispatch_stage.conform(bidding.own[scenario], usable)
-        kept, _, own_problems = dispatch_stage.screen(own, usable)
-        result = dispatcher.dispatch(kept, head[scenario])
-        found = [*shared_problems, *own_problems]
+    settling = _Settling(window, config, out, demand, units, peak, history or out)
+    # each scenario's later stages run on one thread while the next scenario is dispatched
+    # (the dispatch kernel releases the GIL), one scenario at a time so that no more than two
+    # scenarios' frames are held; they come back in scenario order
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-settle") as pool:
+        pending = []
+        for scenario, scenario_offers in scenarios.items():
+            own, _ = dispatch_stage.conform(bidding.own[scenario], usable)
+            kept, _, own_problems = dispatch_stage.screen(own, usable)
+            result = dispatcher.dispatch(kept, head[scenario])
+            found = [*shared_problems, *own_problems]
+            if pending:
+                pending[-1].result()
+            pending.append(pool.submit(settling.run, scenario, scenario_offers, result, found))
+        settled = [future.result() for future in pending]
+    tails = {scenario: done.tail for scenario, done in zip(scenarios, settled, strict=True)}
+    calibration = next((d.calibration for d in settled if d.calibration is not None), None)
+    problems += [frame for done in settled for frame in done.problems]
+    figures = [done.figures for done in settled]
+    stacks = [done.stack for done in settled if done.stack is not None]
+    counts = write_problems(problems, out, month)
+    stack = pl.concat(stacks) if stacks else None
+    return MonthResult(month, head, tails, figures, allocation, counts, calibration, peak, stack)
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """One scenario's stages after dispatch, as :class:`MonthResult` gathers them."""
+
+    tail: pl.DataFrame
+    calibration: tuple | None
+    problems: list[pl.DataFrame]
+    figures: tuple[pl.DataFrame, pl.DataFrame]
+    stack: pl.DataFrame | None
+
+
+@dataclass(frozen=True)
+class _Settling:
+    """What a month's scenarios share after dispatch: administered pricing, metering,
+    settlement, grid evaluation, their partitions and figures (:meth:`run`, one scenario)."""
+
+    window: MarketWindow
+    config: RunConfig
+    out: Path
+    demand: pl.DataFrame
+    units: pl.DataFrame
+    peak: Peak | None
+    history: Path
+
+    def run(
+        self,
+        scenario: str,
+        offers: pl.DataFrame,
+        result: dispatch_stage.DispatchResult,
+        found: list[pl.DataFrame],
+    ) -> _Settled:
+        window, fleet, minutes = self.window, self.config.fleet, self.config.interval_minutes
+        fleet_units = list(fleet.units)
         if fleet.market.administered_pricing:
             earlier = price_history(
-                (history or out) / scenario / "dispatch_regions", window.stored_prices, window.left
+                self.history / scenario / "dispatch_regions", window.stored_prices, window.left
             )
             regions, administered = administer(result.regions, earlier, window.thresholds)
             result = replace(result, regions=regions)
-            found += [administered, history_gaps(earlier, regions, window.left)]
+            found = [*found, administered, history_gaps(earlier, regions, window.left)]
+        calibration = None
         if scenario == BASELINE:
             calibration = month_comparison(
                 result.regions, window.history_prices, result.units, window.history
             )
-        tails[scenario] = dispatch_stage.last_dispatch(result.units)
         energy, unmetered = meter(
-            result.units, scenario_offers, minutes,
-            window.measured if scenario == BASELINE else None,
-        )  # fmt: skip
+            result.units, offers, minutes, window.measured if scenario == BASELINE else None
+        )
         prices, unpriced = settlement_prices(
             result.regions.select("regionid", "interval_datetime", "price")
         )
-        amounts, unsettled = settle(energy, units, prices)
-        evaluation = evaluate(scenario_offers, demand)
+        amounts, unsettled = settle(energy, self.units, prices)
+        evaluation = evaluate(offers, self.demand)
         links = (
             historical_links(window.flows) if window.interconnectors == "historical"
             else result.links
@@ -164,8 +216,8 @@ def run_month(
                             ("dispatch_links", links),
                             ("evaluation", evaluation),
                             ("amounts", amounts)):  # fmt: skip
-            write_partition(frame, out / scenario / name, month)
-        problems += tagged(
+            write_partition(frame, self.out / scenario / name, window.month)
+        problems = tagged(
             [
                 *found,
                 result.problems,
@@ -176,14 +228,14 @@ def run_month(
             ],
             scenario,
         )  # fmt: skip
-        figures.append(
-            scenario_figures(scenario, amounts, result.regions, evaluation, fleet_units, minutes)
-        )
-        if peak is not None:
-            stacks.append(bid_stack(scenario, scenario_offers, result.regions, peak, fleet_units))
-    counts = write_problems(problems, out, month)
-    stack = pl.concat(stacks) if stacks else None
-    return MonthResult(month, head, tails, figures, allocation, counts, calibration, peak, stack)
+        return _Settled(
+            dispatch_stage.last_dispatch(result.units),
+            calibration,
+            problems,
+            scenario_figures(scenario, amounts, result.regions, evaluation, fleet_units, minutes),
+            None if self.peak is None
+            else bid_stack(scenario, offers, result.regions, self.peak, fleet_units),
+        )  # fmt: skip
 
 
 def _screen_shared(
