@@ -35,6 +35,26 @@ def sorted_rows(frame: pl.DataFrame, *keys: str) -> pl.DataFrame:
     return frame[order]
 
 
+def duplicated_rows(frame: pl.DataFrame, *keys: str) -> pl.Series:
+    """Boolean: the rows whose ``keys`` another row shares
+    (``pl.struct(*keys).is_duplicated()``), by comparing neighbours in key order rather than
+    hashing every row's key."""
+    ranks = key_ranks(frame, keys)
+    packed = None if ranks is None else packed_ranks(ranks)
+    if packed is None:
+        return frame.select(pl.struct(*keys).is_duplicated()).to_series()
+    ascending = bool(np.all(packed[1:] >= packed[:-1]))
+    order = None if ascending else np.argsort(packed, kind="stable")
+    in_order = packed if order is None else packed[order]
+    same = in_order[1:] == in_order[:-1]
+    shared = np.zeros(packed.size, np.bool_)
+    shared[1:] |= same
+    shared[:-1] |= same
+    if order is not None:
+        shared[order] = shared.copy()
+    return pl.Series(shared)
+
+
 def key_ranks(frame: pl.DataFrame, keys: Sequence[str]) -> list[np.ndarray] | None:
     """Each key column as int64 ranks in its order (see :func:`_ranks`), or None where one is not
     text, integer, date or time, or has a null (or the frame has fewer than two rows)."""

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from bidstack.kernel.keys import intervals_increase_nb, unit_codes_nb
-from bidstack.sorting import sorted_rows
+from bidstack.sorting import duplicated_rows, sorted_rows
 from bidstack.sums import group_sums
 
 
@@ -94,3 +94,21 @@ def test_intervals_increase_only_when_each_units_intervals_do() -> None:
     assert intervals_increase_nb(unit, 2, np.array([1, 1, 2, 2], np.int64))
     assert not intervals_increase_nb(unit, 2, np.array([1, 1, 1, 2], np.int64))  # unit 0 twice
     assert not intervals_increase_nb(unit, 2, np.array([2, 1, 1, 2], np.int64))  # unit 0 back
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_duplicated_rows_as_polars(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 400
+    frame = pl.DataFrame(
+        {
+            "duid": rng.choice(["A", "B", "C", "D"], n),
+            "t": rng.integers(0, 60, n),
+        }
+    )
+    for rows in (frame, frame.sort("duid", "t")):
+        want = rows.select(pl.struct("duid", "t").is_duplicated()).to_series()
+        assert duplicated_rows(rows, "duid", "t").to_list() == want.to_list()
+    with_null = frame.with_columns(t=pl.when(pl.col("t") < 5).then(None).otherwise("t"))
+    want = with_null.select(pl.struct("duid", "t").is_duplicated()).to_series()
+    assert duplicated_rows(with_null, "duid", "t").to_list() == want.to_list()

@@ -44,6 +44,7 @@ import polars as pl
 from bidstack.errors import InputError
 from bidstack.kernel.enums import RAMP_PRIORITIES
 from bidstack.kernel.network import dispatch_network_nb
+from bidstack.sorting import duplicated_rows
 from bidstack.stages import dispatch_checks as checks
 from bidstack.stages.dispatch_checks import KEYS
 from bidstack.stages.dispatch_layout import Layout
@@ -290,7 +291,7 @@ def screen(
         .join(usable.select(*KEYS, _x=pl.lit(True)), on=KEYS, how="left", maintain_order="left")
         .get_column("_x")
         .fill_null(False),
-        _duplicate=pl.struct("duid", "interval_datetime").is_duplicated(),
+        _duplicate=duplicated_rows(offers, "duid", "interval_datetime"),
     )
     offer_ok, offer_problems = checks.screen(flagged, checks.offer_checks(), duid=pl.col("duid"))
     return offers.filter(offer_ok), usable, [offer_problems, demand_problems]
@@ -299,9 +300,10 @@ def screen(
 def last_dispatch(units: pl.DataFrame) -> pl.DataFrame:
     """Each unit's last dispatch (``units``: :attr:`DispatchResult.units`), and when: where its
     ramp limits start in the next window (see :func:`carry_initial_mw`)."""
+    if not units["interval_datetime"].is_sorted():  # the stage's frames come in time order
+        units = units.sort("interval_datetime", maintain_order=True)
     return (
-        units.sort("interval_datetime")
-        .unique("duid", keep="last")
+        units.unique("duid", keep="last")
         .select("duid", pl.col("dispatch_mw").alias("initial_mw"), "interval_datetime")
         .sort("duid")
     )
