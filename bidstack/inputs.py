@@ -16,6 +16,7 @@ from bidstack.config import INTERVAL_MINUTES
 from bidstack.errors import ConfigError, InputError
 from bidstack.fleet import MAX_CAPACITY_RATIO, Fleet
 from bidstack.io import effective_on, trading_day
+from bidstack.joins import join_unique
 from bidstack.problems import PROBLEM_SCHEMA
 from bidstack.stages.settlement import settlement_date
 from bidstack.sums import group_sums
@@ -325,7 +326,7 @@ def with_dispatch_history(
     """
     options = fleet.market
     keys = ["duid", "interval_datetime"]
-    joined = offers.join(history, on=keys, how="left", maintain_order="left")
+    joined = join_unique(offers, history, keys)
     semi = pl.col("schedule_type").is_in(["SEMI-SCHEDULED", "NON-SCHEDULED"])
     forecast = pl.coalesce("uigf", "availability")
     problems = [

@@ -45,8 +45,9 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from bidstack.columns import DEMAND_BID_PREFIX
+from bidstack.joins import join_unique
 from bidstack.problems import PROBLEM_SCHEMA
-from bidstack.sorting import sorted_rows
+from bidstack.sorting import duplicated_rows, sorted_rows
 
 ENERGY_SCHEMA = {
     "duid": pl.String,
@@ -99,11 +100,9 @@ def meter(
     previous = pl.col("dispatch_mw").shift(1)
     rows = sorted_rows(
         dispatched.select(*KEYS, "dispatch_mw", base.cast(pl.Float64).alias("start_mw")), *KEYS
-    ).with_columns(
-        pl.coalesce("start_mw", pl.when(follows).then(previous)).alias("start_mw")
-    )
+    ).with_columns(pl.coalesce("start_mw", pl.when(follows).then(previous)).alias("start_mw"))
     rows = (
-        rows.join(bid_mw, on=KEYS, how="left", maintain_order="left")
+        join_unique(rows, bid_mw, KEYS)
         if bid_mw.height
         else rows.with_columns(pl.lit(None, pl.Float64).alias("bid_mw"))
     )
@@ -127,10 +126,10 @@ def meter(
         measured = measured.select(
             *KEYS, pl.col("energy_mwh").alias("m"), pl.col("source").alias("s")
         )
+        if duplicated_rows(measured, *KEYS).any():
+            measured = measured.unique(KEYS, keep="first")
         energy = (
-            energy.join(
-                measured.unique(KEYS, keep="first"), on=KEYS, how="left", maintain_order="left"
-            )
+            join_unique(energy, measured, KEYS)
             .with_columns(
                 pl.coalesce("m", "energy_mwh").alias("energy_mwh"),
                 pl.coalesce("s", "source").alias("source"),
@@ -183,7 +182,7 @@ def scada_energy(
             (pl.col("interval_datetime") - step).alias("interval_datetime"),
             pl.col("scadavalue").alias("end_mw"),
         )
-        joined = rows.join(following, on=KEYS, how="left", maintain_order="left")
+        joined = join_unique(rows, following, KEYS)
     else:
         end = pl.when(same_unit & (gap == step)).then(pl.col("scadavalue").shift(-1))
         joined = rows.with_columns(end.alias("end_mw"))

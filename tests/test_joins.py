@@ -1,0 +1,86 @@
+"""join_unique gives Polars' left join, whichever path it takes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from bidstack.joins import join_unique
+
+START = datetime(2024, 1, 1)
+
+
+def frames(seed: int, n: int = 300) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = np.random.default_rng(seed)
+    units = ["A", "BB", "C", "DX", "E"]
+    left = pl.DataFrame(
+        {
+            "duid": rng.choice(units, n),
+            "t": [START + timedelta(minutes=5 * int(k)) for k in rng.integers(0, 40, n)],
+            "x": rng.uniform(0, 1, n),
+        }
+    )
+    keys = pl.DataFrame(
+        {
+            "duid": rng.choice([*units, "Z"], n),
+            "t": [START + timedelta(minutes=5 * int(k)) for k in rng.integers(0, 50, n)],
+        }
+    ).unique(maintain_order=True)
+    right = keys.with_columns(
+        y=pl.Series(rng.uniform(0, 1, keys.height)),
+        label=pl.Series([("p", "q", None)[k] for k in rng.integers(0, 3, keys.height)]),
+    )
+    return left, right
+
+
+def polars(left: pl.DataFrame, right: pl.DataFrame, on: list[str]) -> pl.DataFrame:
+    return left.join(right, on=on, how="left", maintain_order="left")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_as_polars_left_join(seed: int) -> None:
+    left, right = frames(seed)
+    on = ["duid", "t"]
+    assert_frame_equal(join_unique(left, right, on), polars(left, right, on))
+    joined = join_unique(left, right, on)
+    assert 0 < joined["y"].null_count() < left.height  # rows with and without a match
+    none = right.with_columns(pl.col("t") + timedelta(days=30))
+    assert_frame_equal(join_unique(left, none, on), polars(left, none, on))
+
+
+def test_integer_and_date_keys() -> None:
+    left = pl.DataFrame({"d": [date(2024, 1, k % 5 + 1) for k in range(20)], "n": list(range(20))})
+    right = pl.DataFrame(
+        {
+            "d": [date(2024, 1, k) for k in (3, 1, 2, 5, 4, 9)],
+            "n": [2, 10, 6, 3, 99, 1],
+            "v": [1, 2, 3, 4, 5, 6],
+        }
+    )
+    assert_frame_equal(join_unique(left, right, ["d", "n"]), polars(left, right, ["d", "n"]))
+
+
+@pytest.mark.parametrize("case", ["repeated", "null_key", "dtype", "clash", "empty", "small"])
+def test_falls_back_to_polars(case: str) -> None:
+    left, right = frames(9)
+    on = ["duid", "t"]
+    if case == "repeated":
+        right = pl.concat([right, right.head(3)])
+    elif case == "null_key":
+        left = left.with_columns(duid=pl.when(pl.col("x") < 0.2).then(None).otherwise("duid"))
+    elif case == "dtype":
+        right = right.with_columns(pl.col("t").cast(pl.Datetime("ns")))
+        left = left.with_columns(pl.col("t").cast(pl.Datetime("ns")))
+        right = right.with_columns(pl.col("duid").cast(pl.Categorical))
+        left = left.with_columns(pl.col("duid").cast(pl.Categorical))
+    elif case == "clash":
+        right = right.with_columns(x=pl.lit(1.0))
+    elif case == "empty":
+        right = right.clear()
+    else:
+        right = right.head(right.height // 8)
+    assert_frame_equal(join_unique(left, right, on), polars(left, right, on))
