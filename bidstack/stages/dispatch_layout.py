@@ -151,7 +151,7 @@ class Layout:
             return False
         rows = kernel_rows[at]  # own row r goes to kernel row rows[r], one each (keys unique)
         for name in ("maxavail", "uigf"):
-            laid = _values(self.rows, name, np.inf)[rows]
+            laid = _values(self.rows.select(pl.col(name).gather(rows)), name, np.inf)
             if not np.array_equal(laid, _values(own, name, np.inf), equal_nan=True):
                 return False
         self.layout = self.layout._replace(initial_mw=self._initial_mw(initial))
