@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from bidstack.joins import join_unique
+
 #: A price is "within 5%" when ``|model - RRP| <= 5% of |RRP|``, "within $1" when under $1.
 RELATIVE = 0.05
 ABSOLUTE = 1.0
@@ -86,7 +88,9 @@ def month_comparison(
     keys = ["duid", "interval_datetime"]
     error = (pl.col("dispatch_mw") - pl.col("totalcleared")).abs()
     by_unit = (
-        units.join(history_units, on=keys)
+        join_unique(
+            units.select(*keys, "dispatch_mw"), history_units.select(*keys, "totalcleared"), keys
+        )  # in the units' order, so that the error's sum has the same bits in every run
         .drop_nulls(["dispatch_mw", "totalcleared"])
         .select(
             pl.len().cast(pl.Int64).alias("compared"),

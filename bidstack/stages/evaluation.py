@@ -54,9 +54,10 @@ def evaluate(offers: pl.DataFrame, demand: pl.DataFrame) -> pl.DataFrame:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise InputError(f"evaluation {name} is missing column(s) {', '.join(missing)}")
-    generating = offers.filter(~pl.col("duid").str.starts_with(DEMAND_BID_PREFIX))
     keys = ["regionid", "interval_datetime"]
-    available = generating.select(*keys, "duid", unit_availability(generating).alias("mw"))
+    available = offers.select(*keys, "duid", unit_availability(offers).alias("mw")).filter(
+        ~pl.col("duid").str.starts_with(DEMAND_BID_PREFIX)
+    )  # the columns used, then the rows: filtering every column first took most of the time
     offered = (
         available.group_by(keys)
         .agg(
