@@ -129,7 +129,7 @@ def run_month(
         ramp_priority=fleet.market.ramp_priority,
         engine=fleet.market.dispatch_engine,
     )
-    settling = _Settling(window, config, out, demand, units, peak, history or out)
+    settling = _Settling(window, config, out, units, peak, history or out)
     # each scenario's later stages run on one thread while the next scenario is dispatched
     # (the dispatch kernel releases the GIL), one scenario at a time so that no more than two
     # scenarios' frames are held; they come back in scenario order
@@ -139,10 +139,13 @@ def run_month(
             own, _ = dispatch_stage.conform(bidding.own[scenario], usable)
             kept, _, own_problems = dispatch_stage.screen(own, usable)
             result = dispatcher.dispatch(kept, head[scenario])
+            evaluation = evaluate(scenario_offers, demand)  # here: the two threads' shares even
             found = [*shared_problems, *own_problems]
             if pending:
                 pending[-1].result()
-            pending.append(pool.submit(settling.run, scenario, scenario_offers, result, found))
+            pending.append(
+                pool.submit(settling.run, scenario, scenario_offers, result, evaluation, found)
+            )
         settled = [future.result() for future in pending]
     tails = {scenario: done.tail for scenario, done in zip(scenarios, settled, strict=True)}
     calibration = next((d.calibration for d in settled if d.calibration is not None), None)
@@ -168,12 +171,12 @@ class _Settled:
 @dataclass(frozen=True)
 class _Settling:
     """What a month's scenarios share after dispatch: administered pricing, metering,
-    settlement, grid evaluation, their partitions and figures (:meth:`run`, one scenario)."""
+    settlement, their partitions (with the scenario's grid evaluation) and figures (:meth:`run`,
+    one scenario)."""
 
     window: MarketWindow
     config: RunConfig
     out: Path
-    demand: pl.DataFrame
     units: pl.DataFrame
     peak: Peak | None
     history: Path
@@ -183,6 +186,7 @@ class _Settling:
         scenario: str,
         offers: pl.DataFrame,
         result: dispatch_stage.DispatchResult,
+        evaluation: pl.DataFrame,
         found: list[pl.DataFrame],
     ) -> _Settled:
         window, fleet, minutes = self.window, self.config.fleet, self.config.interval_minutes
@@ -206,7 +210,6 @@ class _Settling:
             result.regions.select("regionid", "interval_datetime", "price")
         )
         amounts, unsettled = settle(energy, self.units, prices)
-        evaluation = evaluate(offers, self.demand)
         links = (
             historical_links(window.flows) if window.interconnectors == "historical"
             else result.links
