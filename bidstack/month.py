@@ -132,7 +132,9 @@ def run_month(
     settling = _Settling(window, config, out, units, peak, history or out)
     # each scenario's later stages run on one thread while the next scenario is dispatched
     # (the dispatch kernel releases the GIL), one scenario at a time so that no more than two
-    # scenarios' frames are held; they come back in scenario order
+    # scenarios' frames are held; they come back in scenario order. Neither thread enters a
+    # parallel Numba kernel (the allocation's ran above): Numba's threading layer does not
+    # allow two threads in one at once (see bidstack.scaleout.executors)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-settle") as pool:
         pending = []
         for scenario, scenario_offers in scenarios.items():
