@@ -164,8 +164,7 @@ class ScenarioDispatch:
     scenario whose own offers are the same unit-intervals with the same availability (a re-bid
     moves a unit's volume between its bands) is laid out by writing its own rows over that
     layout (:meth:`~bidstack.stages.dispatch_layout.Layout.replace_own`); any other is laid
-    out whole. Either way its result is :func:`dispatch`'s on all its
-    offers.
+    out whole. Either way its result is :func:`dispatch`'s on all its offers.
     """
 
     def __init__(
