@@ -219,17 +219,23 @@ def test_100k_random_rows_match_the_reference(tmp_path: Path) -> None:
 def test_offers_shared_by_runs_of_rows_across_blocks_and_tasks(tmp_path: Path) -> None:
     # The kernel resolves an offer once per run of rows sharing it, in blocks of BLOCK_ROWS
     # within parallel tasks of CHUNK_ROWS: runs here cross both boundaries, and the rows of a
-    # run differ in every per-row column (keys, capacity, frrp), some of them invalid.
+    # run differ in every per-row column (keys, capacity, frrp), some of them invalid. Rows come
+    # grouped by unit (a unit's forty offers in a row), so that the kernel compares each row's
+    # offer with the row before's.
     per_row = random_rows(CHUNK_ROWS + BLOCK_ROWS + 13, seed=11)
     offers = random_rows(204, seed=12)
     rng = np.random.default_rng(13)
     # new offers on the first rows of the second and third blocks and of the second task
     head = [BLOCK_ROWS, BLOCK_ROWS - 1, 1, CHUNK_ROWS - 2 * BLOCK_ROWS]
     lengths = [*head, *rng.choice([1, 2, 7, 288, BLOCK_ROWS - 1, BLOCK_ROWS + 5], 200)]
-    offer_of_row = np.repeat(np.arange(204), lengths)[: per_row.height]
-    assert offer_of_row.size == per_row.height
+    frame_rows = per_row.height
+    offer_of_row = np.repeat(np.arange(204), lengths)[:frame_rows]
+    assert offer_of_row.size == frame_rows
     offer_columns = [*PRICE_BANDS, "tp_min", "tp_max", "srmc", "mlf"]
-    frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row])
+    frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row]).with_columns(
+        duid=pl.Series([f"U{offer // 40}" for offer in offer_of_row]),
+        interval_datetime=pl.Series([START + timedelta(minutes=5 * r) for r in range(frame_rows)]),
+    )
     assert_matches_reference(frame, ["v1", "v2", frrp_variant(tmp_path)])
 
 
