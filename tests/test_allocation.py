@@ -274,6 +274,23 @@ def test_units_sharing_a_cache_slot_keep_their_own_offers(
     assert allocate(frame, variants).equals(expected)
 
 
+@pytest.mark.parametrize("duid", ["categorical", "enum", "long strings", "chunked"])
+def test_any_kind_of_duid_column_gives_the_same_result(duid: str) -> None:
+    # String duids of up to 12 bytes are numbered by their Arrow views; the others by their
+    # physical codes or hashes
+    frame = interval_major_offers()
+    expected = allocate(frame, ["v1", "v2"]).drop("duid")
+    column = frame.get_column("duid")
+    given = {
+        "categorical": column.cast(pl.Categorical),
+        "enum": column.cast(pl.Enum(sorted(set(column)))),
+        "long strings": ("LONGER_THAN_12_BYTES_" + column).alias("duid"),
+        "chunked": pl.concat([column.slice(0, 999), column.slice(999)], rechunk=False),
+    }[duid]
+    result = allocate(frame.with_columns(given), ["v1", "v2"])
+    assert result.drop("duid").equals(expected)
+
+
 def test_input_order_and_columns_are_kept_and_arrow_is_accepted() -> None:
     frame = random_rows(2_000, seed=3).sample(fraction=1.0, shuffle=True, seed=5)
     result = allocate(frame.to_arrow(), ["v1"])
