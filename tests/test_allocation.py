@@ -291,6 +291,22 @@ def test_any_kind_of_duid_column_gives_the_same_result(duid: str) -> None:
     assert result.drop("duid").equals(expected)
 
 
+def test_codes_as_boolean_int8_or_other_integers_give_the_same_result() -> None:
+    # Int8 and Boolean code columns without nulls go to the kernel without Polars' cast (a
+    # Boolean's bits unpacked, from an offset when sliced); the others through it
+    frame = random_rows(20_003, seed=8).with_columns(pl.col("semidispatchcap").cast(pl.Boolean))
+    expected = allocate(frame, ["v1", "v2"]).drop("semidispatchcap", "constraint_status")
+    sdc, status = pl.col("semidispatchcap"), pl.col("constraint_status")
+    for given in (
+        [sdc.cast(pl.Int8), status.cast(pl.Int8)],
+        [sdc.cast(pl.Int64), status.cast(pl.Int64)],
+    ):
+        result = allocate(frame.with_columns(given), ["v1", "v2"])
+        assert result.drop("semidispatchcap", "constraint_status").equals(expected)
+    sliced = allocate(frame.slice(3), ["v1", "v2"]).drop("semidispatchcap", "constraint_status")
+    assert sliced.equals(expected.slice(3))
+
+
 def test_input_order_and_columns_are_kept_and_arrow_is_accepted() -> None:
     frame = random_rows(2_000, seed=3).sample(fraction=1.0, shuffle=True, seed=5)
     result = allocate(frame.to_arrow(), ["v1"])
