@@ -219,17 +219,23 @@ def test_100k_random_rows_match_the_reference(tmp_path: Path) -> None:
 def test_offers_shared_by_runs_of_rows_across_blocks_and_tasks(tmp_path: Path) -> None:
     # The kernel resolves an offer once per run of rows sharing it, in blocks of BLOCK_ROWS
     # within parallel tasks of CHUNK_ROWS: runs here cross both boundaries, and the rows of a
-    # run differ in every per-row column (keys, capacity, frrp), some of them invalid.
+    # run differ in every per-row column (keys, capacity, frrp), some of them invalid. Rows come
+    # grouped by unit (a unit's forty offers in a row), so that the kernel compares each row's
+    # offer with the row before's.
     per_row = random_rows(CHUNK_ROWS + BLOCK_ROWS + 13, seed=11)
     offers = random_rows(204, seed=12)
     rng = np.random.default_rng(13)
     # new offers on the first rows of the second and third blocks and of the second task
     head = [BLOCK_ROWS, BLOCK_ROWS - 1, 1, CHUNK_ROWS - 2 * BLOCK_ROWS]
     lengths = [*head, *rng.choice([1, 2, 7, 288, BLOCK_ROWS - 1, BLOCK_ROWS + 5], 200)]
-    offer_of_row = np.repeat(np.arange(204), lengths)[: per_row.height]
-    assert offer_of_row.size == per_row.height
+    frame_rows = per_row.height
+    offer_of_row = np.repeat(np.arange(204), lengths)[:frame_rows]
+    assert offer_of_row.size == frame_rows
     offer_columns = [*PRICE_BANDS, "tp_min", "tp_max", "srmc", "mlf"]
-    frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row])
+    frame = per_row.with_columns(offers.select(offer_columns)[offer_of_row]).with_columns(
+        duid=pl.Series([f"U{offer // 40}" for offer in offer_of_row]),
+        interval_datetime=pl.Series([START + timedelta(minutes=5 * r) for r in range(frame_rows)]),
+    )
     assert_matches_reference(frame, ["v1", "v2", frrp_variant(tmp_path)])
 
 
@@ -266,6 +272,39 @@ def test_units_sharing_a_cache_slot_keep_their_own_offers(
 
     monkeypatch.setattr(allocation_module, "check_unique", shared_codes)
     assert allocate(frame, variants).equals(expected)
+
+
+@pytest.mark.parametrize("duid", ["categorical", "enum", "long strings", "chunked"])
+def test_any_kind_of_duid_column_gives_the_same_result(duid: str) -> None:
+    # String duids of up to 12 bytes are numbered by their Arrow views; the others by their
+    # physical codes or hashes
+    frame = interval_major_offers()
+    expected = allocate(frame, ["v1", "v2"]).drop("duid")
+    column = frame.get_column("duid")
+    given = {
+        "categorical": column.cast(pl.Categorical),
+        "enum": column.cast(pl.Enum(sorted(set(column)))),
+        "long strings": ("LONGER_THAN_12_BYTES_" + column).alias("duid"),
+        "chunked": pl.concat([column.slice(0, 999), column.slice(999)], rechunk=False),
+    }[duid]
+    result = allocate(frame.with_columns(given), ["v1", "v2"])
+    assert result.drop("duid").equals(expected)
+
+
+def test_codes_as_boolean_int8_or_other_integers_give_the_same_result() -> None:
+    # Int8 and Boolean code columns without nulls go to the kernel without Polars' cast (a
+    # Boolean's bits unpacked, from an offset when sliced); the others through it
+    frame = random_rows(20_003, seed=8).with_columns(pl.col("semidispatchcap").cast(pl.Boolean))
+    expected = allocate(frame, ["v1", "v2"]).drop("semidispatchcap", "constraint_status")
+    sdc, status = pl.col("semidispatchcap"), pl.col("constraint_status")
+    for given in (
+        [sdc.cast(pl.Int8), status.cast(pl.Int8)],
+        [sdc.cast(pl.Int64), status.cast(pl.Int64)],
+    ):
+        result = allocate(frame.with_columns(given), ["v1", "v2"])
+        assert result.drop("semidispatchcap", "constraint_status").equals(expected)
+    sliced = allocate(frame.slice(3), ["v1", "v2"]).drop("semidispatchcap", "constraint_status")
+    assert sliced.equals(expected.slice(3))
 
 
 def test_input_order_and_columns_are_kept_and_arrow_is_accepted() -> None:

@@ -1,5 +1,5 @@
-"""Rows sorted and grouped without Polars' text sort (bidstack.sorting, bidstack.sums) and units
-numbered by hash (bidstack.kernel.keys): the same answers as the plain ways, ties and all."""
+"""Rows sorted and grouped without Polars' text sort (bidstack.sorting, bidstack.sums): the same
+answers as the plain ways, ties and all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bidstack.kernel.keys import intervals_increase_nb, unit_codes_nb
 from bidstack.sorting import duplicated_rows, sorted_rows
 from bidstack.sums import group_sums
 
@@ -76,24 +75,6 @@ def test_group_sums_match_sums_in_the_stated_order() -> None:
         .sort(by)
     )
     assert got.equals(expected.select(got.columns))
-
-
-def test_unit_codes_number_units_by_first_appearance_across_table_growth() -> None:
-    rng = np.random.default_rng(5)
-    hashes = rng.integers(0, 2**63, 20_000, dtype=np.int64).astype(np.uint64)
-    rows = hashes[rng.integers(0, hashes.size, 200_000)]
-    codes, n = unit_codes_nb(rows)
-    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-    rank_by_first = np.argsort(np.argsort(first))  # code = order of first appearance
-    assert n == first.size
-    assert np.array_equal(codes, rank_by_first[inverse.reshape(-1)])
-
-
-def test_intervals_increase_only_when_each_units_intervals_do() -> None:
-    unit = np.array([0, 1, 0, 1], np.int32)
-    assert intervals_increase_nb(unit, 2, np.array([1, 1, 2, 2], np.int64))
-    assert not intervals_increase_nb(unit, 2, np.array([1, 1, 1, 2], np.int64))  # unit 0 twice
-    assert not intervals_increase_nb(unit, 2, np.array([2, 1, 1, 2], np.int64))  # unit 0 back
 
 
 @pytest.mark.parametrize("seed", range(4))

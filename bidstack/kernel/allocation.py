@@ -24,6 +24,8 @@ own; cells with FRRP terms, which change per interval by nature, are resolved ro
 Each task remembers the last offer it resolved for each unit (``unit_code``, from
 :mod:`bidstack.kernel.keys`), so that rows in interval-major order — AEMO's order, where every
 row starts a segment — compare the row's offer with its unit's instead of resolving it again.
+A block where most rows are another unit than the row before skips step 1's comparison (it
+would find nothing) and marks every row.
 A unit code is only a hint (two units may share one): an offer is reused only when all fourteen
 values are equal, so the answers are the same in any row order.
 """
@@ -126,6 +128,21 @@ def _mark_offer_changes(price_band, mlf, tp_min, tp_max, srmc_plus, lo, hi, firs
 
 
 @njit(cache=True)
+def _unit_changes(unit_code, lo, hi):
+    """How many rows of ``lo+1..hi-1`` have a unit code other than the row before's.
+
+    Where most rows do (interval-major order), comparing each row's offer with the row before's
+    finds nothing to reuse: the kernel marks every row changed and compares with its unit's
+    cached offer instead.
+    """
+    after, before = unit_code[lo + 1 : hi], unit_code[lo : hi - 1]
+    count = 0
+    for j in range(hi - lo - 1):
+        count += after[j] != before[j]
+    return count
+
+
+@njit(cache=True)
 def _mark_keys(constraint_status, semidispatchcap, price_type, price_phase, max_capacity, lo,
                hi, code, key):  # fmt: skip
     """Each row's key (KEY_INVALID where a code or max_capacity is invalid).
@@ -162,15 +179,16 @@ def _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, i, offer):
 
 
 @njit(cache=True)
-def _is_cached(price_band, mlf, tp_min, tp_max, srmc_plus, i, cached):
-    """Whether row ``i``'s offer is ``cached`` (float64[N_OFFER]; NaN where empty, so that a
-    missing value never matches)."""
+def _is_cached(price_band, mlf, tp_min, tp_max, srmc_plus, i, cache, slot):
+    """Whether row ``i``'s offer is ``cache[slot]`` (float64[N_OFFER]; NaN where empty, so that
+    a missing value never matches). Indexes the cache rather than taking a view of its row: a
+    view costs a reference count, row by row in interval-major order."""
     for k in range(N_BANDS):
-        if price_band[k][i] != cached[k]:
+        if price_band[k][i] != cache[slot, k]:
             return False
     return (
-        (mlf[i] == cached[N_BANDS]) & (tp_min[i] == cached[N_BANDS + 1])
-        & (tp_max[i] == cached[N_BANDS + 2]) & (srmc_plus[i] == cached[N_BANDS + 3])
+        (mlf[i] == cache[slot, N_BANDS]) & (tp_min[i] == cache[slot, N_BANDS + 1])
+        & (tp_max[i] == cache[slot, N_BANDS + 2]) & (srmc_plus[i] == cache[slot, N_BANDS + 3])
     )  # fmt: skip
 
 
@@ -228,9 +246,12 @@ def _allocate_chunk(
     for block_lo in range(lo, hi, BLOCK_ROWS):
         m = min(hi, block_lo + BLOCK_ROWS) - block_lo
         first = block_lo == lo
-        _mark_offer_changes(
-            price_band, mlf, tp_min, tp_max, srmc_plus, block_lo, block_lo + m, first, changed
-        )
+        if 4 * _unit_changes(unit_code, block_lo, block_lo + m) < m:
+            _mark_offer_changes(
+                price_band, mlf, tp_min, tp_max, srmc_plus, block_lo, block_lo + m, first, changed
+            )
+        else:
+            changed[:m] = True
         _mark_keys(
             constraint_status, semidispatchcap, price_type, price_phase, max_capacity,
             block_lo, block_lo + m, code, key,
@@ -242,8 +263,10 @@ def _allocate_chunk(
             if changed[j]:
                 i = block_lo + j
                 slot = unit_code[i]
-                offer = cached_offer[slot]
-                if not _is_cached(price_band, mlf, tp_min, tp_max, srmc_plus, i, offer):
+                if not _is_cached(
+                    price_band, mlf, tp_min, tp_max, srmc_plus, i, cached_offer, slot
+                ):
+                    offer = cached_offer[slot]
                     _load_offer(price_band, mlf, tp_min, tp_max, srmc_plus, i, offer)
                     cached_reason[slot] = resolve_slot(
                         slot, offer, cached_referred, cached_answers, cached_within,

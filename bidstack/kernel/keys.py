@@ -2,82 +2,184 @@
 
 ``allocate`` needs one row per (duid, interval). Counting the distinct pairs by hashing both
 columns of every row costs more than the allocation itself; but rows come grouped by unit or in
-interval-major order (AEMO's), and in both each unit's intervals increase from row to row. One
-pass that checks exactly that proves the pairs distinct; when it does not hold, the caller counts
-them the slow way. The codes also tell the allocation kernel where each unit's offer is cached.
+interval-major order (AEMO's), and in both each unit's intervals increase from row to row. The
+pass that numbers the units checks exactly that, which proves the pairs distinct; when it does
+not hold, the caller counts them the slow way. The codes also tell the allocation kernel where
+each unit's offer is cached.
+
+The pass is parallel: each task numbers the units of its :data:`CHUNK_ROWS` rows by first
+appearance and checks their intervals; a short merge numbers the tasks' units in task order (so
+codes still count units by first appearance in the table) and checks each unit's intervals
+across tasks; last, a task's codes are renumbered where its numbering differs from the merged one.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
+#: Rows per parallel task.
+CHUNK_ROWS = 1 << 16
 _FIRST_BITS = 12
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
+_LOW_HALF = np.uint64(0xFFFFFFFF)
+#: The longest string an Arrow string view holds whole (the bytes after its 4-byte length).
+_INLINE_BYTES = np.uint64(12)
 
 
 @njit(cache=True)
-def _grown(table_hash, table_code, bits):
-    """The open-addressing table's entries in a new table of ``2**bits`` slots."""
-    new_hash = np.zeros(1 << bits, dtype=np.uint64)
-    new_code = np.full(1 << bits, -1, dtype=np.int32)
-    shift, mask = np.uint64(64 - bits), (1 << bits) - 1
-    for s in range(table_hash.size):
-        if table_code[s] >= 0:
-            t = np.int64((table_hash[s] * _FIBONACCI) >> shift)
-            while new_code[t] >= 0:
-                t = (t + 1) & mask
-            new_hash[t] = table_hash[s]
-            new_code[t] = table_code[s]
-    return new_hash, new_code
+def _slot(table_hash, table_code, shift, h):
+    """The slot of ``h`` in an open-addressing table of ``2**(64 - shift)`` slots (Fibonacci
+    hashing, linear probing): where it is, or the empty slot where it goes (code -1)."""
+    mask = table_hash.size - 1
+    s = np.int64((h * _FIBONACCI) >> shift)
+    while table_code[s] >= 0 and table_hash[s] != h:
+        s = (s + 1) & mask
+    return s
 
 
 @njit(cache=True)
-def unit_codes_nb(unit_hash: np.ndarray) -> tuple[np.ndarray, int]:
-    """A dense code per row (int32, numbered by first appearance) and the number of codes.
+def _number_chunk(keys, interval, lo, hi, bits, code, unit_hash, first, last):
+    """Number the units of rows ``lo..hi-1`` by first appearance into ``code``, the hash of the
+    chunk's unit ``u`` into ``unit_hash[lo + u]``, its first and last interval into ``first`` and
+    ``last`` (when checked).
 
-    ``unit_hash`` uint64[n]: a hash of each row's unit, equal for equal units. Two units with
-    the same hash share a code; callers treat a code as a hint, or fall back when that matters.
-    An open-addressing table, slots by Fibonacci hashing, kept at most a quarter full.
+    Returns the number of units (-1 when they are more than a quarter of ``2**bits``, the size of
+    the table: call again with a larger one), whether every key holds its string whole, and
+    whether each unit's intervals increase within the chunk.
     """
-    bits = _FIRST_BITS
     table_hash = np.zeros(1 << bits, dtype=np.uint64)
     table_code = np.full(1 << bits, -1, dtype=np.int32)
-    codes = np.empty(unit_hash.size, dtype=np.int32)
-    n_codes = 0
-    for r in range(unit_hash.size):
-        h = unit_hash[r]
-        shift, mask = np.uint64(64 - bits), (1 << bits) - 1
-        s = np.int64((h * _FIBONACCI) >> shift)
-        while True:
-            code = table_code[s]
-            if code < 0:
-                table_hash[s] = h
-                table_code[s] = n_codes
-                code = n_codes
-                n_codes += 1
-                if 4 * n_codes > table_hash.size:
-                    bits += 1
-                    table_hash, table_code = _grown(table_hash, table_code, bits)
-                break
-            if table_hash[s] == h:
-                break
-            s = (s + 1) & mask
-        codes[r] = code
-    return codes, n_codes
+    shift = np.uint64(64 - bits)
+    limit = table_hash.size // 4
+    n_units = 0
+    whole = True
+    unit = 0
+    before0, before1 = ~keys[lo, 0], keys[lo, 1]
+    for r in range(lo, hi):
+        word0, word1 = keys[r, 0], keys[r, 1]
+        # a row of the same unit as the row before (rows grouped by unit) needs no look-up
+        if word0 != before0 or word1 != before1:
+            before0, before1 = word0, word1
+            whole &= (word0 & _LOW_HALF) <= _INLINE_BYTES
+            h = (word0 * _FIBONACCI) ^ word1
+            s = _slot(table_hash, table_code, shift, h)
+            unit = table_code[s]
+            if unit < 0:
+                # past a quarter full, stop adding (so that probes still end): the answer is -1
+                unit = min(n_units, limit)
+                n_units += 1
+                if n_units <= limit:
+                    table_hash[s] = h
+                    table_code[s] = unit
+                    unit_hash[lo + unit] = h
+                    if interval.size:
+                        first[lo + unit] = interval[r]
+        code[r] = unit
+    if n_units > limit:
+        return -1, whole, False
+    increase = interval.size > 0 and _intervals_increase(
+        code[lo:hi], interval[lo:hi], last[lo : lo + n_units]
+    )
+    return n_units, whole, increase
 
 
 @njit(cache=True)
-def intervals_increase_nb(unit_code: np.ndarray, n_codes: int, interval: np.ndarray) -> bool:
-    """True if, row by row, each unit's intervals strictly increase (so no pair repeats).
-
-    ``unit_code`` int32[n] below ``n_codes`` (units sharing a code make the answer False more
-    often, never wrongly True); ``interval`` int64[n].
-    """
-    last = np.full(n_codes, np.iinfo(np.int64).min, dtype=np.int64)
-    for r in range(unit_code.size):
-        code = unit_code[r]
-        if interval[r] <= last[code]:
+def _intervals_increase(code, interval, last):
+    """Whether, row by row, the intervals of each code increase; ``last`` (one per code) gets
+    each code's last interval."""
+    last[:] = np.iinfo(np.int64).min
+    for r in range(code.size):
+        u = code[r]
+        if interval[r] <= last[u]:
             return False
-        last[code] = interval[r]
+        last[u] = interval[r]
     return True
+
+
+@njit(cache=True)
+def _merge(unit_hash, first, last, n_units, bits, renumber, as_is):
+    """Number the chunks' units (:func:`_number_chunk`) across the table, chunk by chunk: each
+    chunk's own code ``u`` -> ``renumber[c * CHUNK_ROWS + u]``, ``as_is[c]`` where they are all
+    the same. Returns the number of codes (-1 when more than a quarter of ``2**bits``), and
+    whether each unit's intervals increase from chunk to chunk (False when not checked)."""
+    check = first.size > 0
+    table_hash = np.zeros(1 << bits, dtype=np.uint64)
+    table_code = np.full(1 << bits, -1, dtype=np.int32)
+    shift = np.uint64(64 - bits)
+    last_of = np.empty(n_units.sum() if check else 0, dtype=np.int64)
+    n_codes = 0
+    increase = check
+    for c in range(n_units.size):
+        base = c * CHUNK_ROWS
+        as_is[c] = True
+        for u in range(n_units[c]):
+            s = _slot(table_hash, table_code, shift, unit_hash[base + u])
+            g = table_code[s]
+            if g < 0:
+                g = n_codes
+                n_codes += 1
+                if 4 * n_codes > table_hash.size:
+                    return -1, False
+                table_hash[s] = unit_hash[base + u]
+                table_code[s] = g
+            elif check:
+                increase &= first[base + u] > last_of[g]
+            if check:
+                last_of[g] = last[base + u]
+            renumber[base + u] = g
+            as_is[c] &= g == u
+    return n_codes, increase
+
+
+@njit(cache=True, parallel=True)
+def unit_codes_nb(keys: np.ndarray, interval: np.ndarray, code: np.ndarray) -> tuple[int, bool]:
+    """Each row's unit as a dense code, into ``code`` (int32[n]); and whether each unit's
+    intervals increase.
+
+    ``keys`` uint64[n, 2], C-contiguous: each row's unit as 16 bytes, equal for equal units, laid
+    out as an Arrow string view (read as two little-endian words): a 4-byte length, then for a
+    length up to 12 the bytes themselves, zero-padded. A String column's views are its keys as
+    they are; a hash or code of the duid goes in the second word, with length 0. ``interval``
+    int64[n], or int64[0] not to check.
+
+    Codes are numbered by first appearance. Returns ``(n_codes, increase)``: the number of codes,
+    or -1 when some key is longer than 12 bytes (a view then holds a prefix and where the string
+    is, not the string: hash the strings instead); and True if, row by row, each unit's intervals
+    strictly increase (so no (unit, interval) pair repeats; always False when not checked). Units
+    whose keys hash alike share a code: callers treat a code as a hint (units sharing one make
+    ``increase`` False more often, never wrongly True). The caller allocates ``code`` (NumPy
+    backs a large array with huge pages: cheaper to fill than Numba's allocation).
+    """
+    n = keys.shape[0]
+    n_chunks = (n + CHUNK_ROWS - 1) // CHUNK_ROWS
+    check = interval.size > 0
+    # per chunk c, at c * CHUNK_ROWS + its own code: each unit's hash, first and last interval
+    unit_hash = np.empty(n, dtype=np.uint64)
+    first = np.empty(n if check else 0, dtype=np.int64)
+    last = np.empty(n if check else 0, dtype=np.int64)
+    n_units = np.full(n_chunks, -1, dtype=np.int64)
+    whole = np.empty(n_chunks, dtype=np.bool_)
+    increase = np.empty(n_chunks, dtype=np.bool_)
+    for c in prange(n_chunks):
+        lo, hi = c * CHUNK_ROWS, min(n, (c + 1) * CHUNK_ROWS)
+        bits = _FIRST_BITS
+        while n_units[c] < 0:
+            n_units[c], whole[c], increase[c] = _number_chunk(
+                keys, interval, lo, hi, bits, code, unit_hash, first, last
+            )
+            bits += 2
+    if not whole.all():
+        return -1, False
+    renumber = np.empty(n, dtype=np.int32)
+    as_is = np.empty(n_chunks, dtype=np.bool_)
+    n_codes, bits = -1, _FIRST_BITS
+    while n_codes < 0:
+        n_codes, increase_across = _merge(unit_hash, first, last, n_units, bits, renumber, as_is)
+        bits += 2
+    for c in prange(n_chunks):
+        if not as_is[c]:
+            base = c * CHUNK_ROWS
+            for r in range(base, min(n, base + CHUNK_ROWS)):
+                code[r] = renumber[base + code[r]]
+    return n_codes, increase_across and increase.all()
