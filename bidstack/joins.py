@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from bidstack.sorting import packed_ranks
+from bidstack.sorting import key_ranks, packed_ranks
 
 #: A right frame of fewer rows than the left's / SMALL_RIGHT is joined by Polars: hashing the
 #: left's keys into a small table was faster than ranking them (a month's offers onto a day's
@@ -57,31 +57,12 @@ def join_unique(left: pl.DataFrame, right: pl.DataFrame, on: Sequence[str]) -> p
 def _packed_keys(
     left: pl.DataFrame, right: pl.DataFrame, on: list[str]
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Both frames' keys as one int64 each, in the same ranks, or None (see :func:`join_unique`)."""
-    ranks = []
-    for name in on:
-        pair = _common_ranks(left.get_column(name), right.get_column(name))
-        if pair is None:
-            return None
-        ranks.append(pair)
-    both = packed_ranks([np.concatenate(pair) for pair in ranks])
-    if both is None:
+    """Both frames' keys as one int64 each, ranked together (:func:`sorting.key_ranks` of the
+    two stacked), or None (see :func:`join_unique`)."""
+    if left.is_empty() or right.is_empty() or left.select(on).schema != right.select(on).schema:
         return None
-    return both[: left.height], both[left.height :]
-
-
-def _common_ranks(a: pl.Series, b: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """int64 ranks of two columns' values on one scale (a name's rank among both columns'
-    names; an integer or time's distance from the smaller minimum), or None."""
-    dtype = a.dtype
-    if dtype != b.dtype or a.has_nulls() or b.has_nulls() or not (a.len() and b.len()):
+    ranks = key_ranks(pl.concat([left.select(on), right.select(on)]), on)
+    packed = None if ranks is None else packed_ranks(ranks)
+    if packed is None:
         return None
-    if dtype == pl.String:
-        names = pl.concat([a.unique(), b.unique()]).unique().sort()
-        return tuple(s.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
-                     for s in (a, b))  # fmt: skip
-    if not (dtype.is_integer() or dtype.is_temporal()):
-        return None
-    x, y = (s.to_physical().cast(pl.Int64).to_numpy() for s in (a, b))
-    low = min(x.min(), y.min())
-    return x - low, y - low
+    return packed[: left.height], packed[left.height :]

@@ -42,7 +42,6 @@ import numpy as np
 import polars as pl
 
 from bidstack.errors import InputError
-from bidstack.joins import join_unique
 from bidstack.kernel.enums import RAMP_PRIORITIES
 from bidstack.kernel.network import dispatch_network_nb
 from bidstack.sorting import duplicated_rows
@@ -287,7 +286,8 @@ def screen(
     )
     usable = demand.filter(demand_ok)
     flagged = offers.with_columns(
-        _has_demand=join_unique(offers.select(KEYS), usable.select(*KEYS, _x=pl.lit(True)), KEYS)
+        _has_demand=offers.select(KEYS)
+        .join(usable.select(*KEYS, _x=pl.lit(True)), on=KEYS, how="left", maintain_order="left")
         .get_column("_x")
         .fill_null(False),
         _duplicate=duplicated_rows(offers, "duid", "interval_datetime"),

@@ -102,7 +102,7 @@ def meter(
         dispatched.select(*KEYS, "dispatch_mw", base.cast(pl.Float64).alias("start_mw")), *KEYS
     ).with_columns(pl.coalesce("start_mw", pl.when(follows).then(previous)).alias("start_mw"))
     rows = (
-        join_unique(rows, bid_mw, KEYS)
+        rows.join(bid_mw, on=KEYS, how="left", maintain_order="left")
         if bid_mw.height
         else rows.with_columns(pl.lit(None, pl.Float64).alias("bid_mw"))
     )

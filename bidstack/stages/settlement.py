@@ -36,7 +36,6 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from bidstack.errors import InputError
-from bidstack.joins import join_unique
 from bidstack.sorting import sorted_rows
 
 #: The first interval settled on its own 5-minute price ends just after this instant.
@@ -181,13 +180,13 @@ def settle(
     day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
     energy = energy.with_columns(day)
     keys = ["duid", "settlement_date"] if "settlement_date" in units.columns else ["duid"]
-    with_unit = join_unique(
-        energy, units.select(*keys[1:], *UNIT_COLUMNS, "load_mlf"), keys
+    with_unit = energy.join(
+        units.select(*keys[1:], *UNIT_COLUMNS, "load_mlf"), on=keys, how="left"
     ).with_columns(loss_factor())
-    with_price = join_unique(
-        with_unit,
+    with_price = with_unit.join(
         prices.select("regionid", "interval_datetime", "spot_price_cents"),
-        ["regionid", "interval_datetime"],
+        on=["regionid", "interval_datetime"],
+        how="left",
     )
     usable_factor = pl.col("loss_factor").is_finite() & (pl.col("loss_factor") > 0)
     unsettled = with_price.filter(
