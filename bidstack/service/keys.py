@@ -240,6 +240,33 @@ def check_owned(
         )
 
 
+def callers_rows(
+    connection: Connection,
+    principal: Principal,
+    query,
+    table,
+    registry,
+    column: str,
+    value: str | None,
+    start: datetime | None,
+    end: datetime | None,
+):
+    """``query`` over ``table`` narrowed to the caller's rows, to ``column == value`` when given
+    (404 when the caller has no such unit or NMI in ``registry``) and to intervals in
+    ``(start, end]``."""
+    query = query.where(table.c.participant_id == principal.participant_id)
+    if value is not None:
+        if value not in owned(connection, registry, column, principal.participant_id):
+            noun = "NMI" if column == "nmi" else "unit"
+            raise Problem(404, "not-found", f"you have no {noun} {value}")
+        query = query.where(table.c[column] == value)
+    if start is not None:
+        query = query.where(table.c.interval_datetime > start)
+    if end is not None:
+        query = query.where(table.c.interval_datetime <= end)
+    return query
+
+
 def _check(pattern: re.Pattern, what: str, value: str) -> None:
     if not pattern.fullmatch(value):
         raise ConfigError(f"{value!r} is not a valid {what}")

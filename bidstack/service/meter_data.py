@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, insert, select
 from bidstack.io.nem12_records import MWH_PER_UNIT
 from bidstack.io.read import DISPATCH_INTERVAL
 from bidstack.service.db import meter_reads, meter_uploads, nmis
-from bidstack.service.keys import Principal, check_owned, owned
+from bidstack.service.keys import Principal, callers_rows, check_owned
 from bidstack.service.problems import Problem
 from bidstack.service.schemas import MeterRead, MeterReadsIn, MeterUpload
 
@@ -123,19 +123,10 @@ def list_reads(
     limit: int,
 ) -> list[MeterRead]:
     """The caller's meter reads; an NMI not the caller's is 404."""
-    query = (
-        select(meter_reads, meter_uploads.c.received_at)
-        .join(meter_uploads, meter_uploads.c.upload_id == meter_reads.c.upload_id)
-        .where(meter_reads.c.participant_id == principal.participant_id)
+    query = select(meter_reads, meter_uploads.c.received_at).join(
+        meter_uploads, meter_uploads.c.upload_id == meter_reads.c.upload_id
     )
-    if nmi is not None:
-        if nmi not in owned(connection, nmis, "nmi", principal.participant_id):
-            raise Problem(404, "not-found", f"you have no NMI {nmi}")
-        query = query.where(meter_reads.c.nmi == nmi)
-    if start is not None:
-        query = query.where(meter_reads.c.interval_datetime > start)
-    if end is not None:
-        query = query.where(meter_reads.c.interval_datetime <= end)
+    query = callers_rows(connection, principal, query, meter_reads, nmis, "nmi", nmi, start, end)
     order = (meter_reads.c.interval_datetime, meter_reads.c.nmi, meter_reads.c.read_id)
     rows = connection.execute(query.order_by(*order).limit(limit)).mappings()
     return [MeterRead(**row) for row in rows]

@@ -19,7 +19,7 @@ from bidstack.io.read import DISPATCH_INTERVAL
 from bidstack.market import gate_closes
 from bidstack.service.db import bids, day_offers, submissions
 from bidstack.service.db import units as unit_registry
-from bidstack.service.keys import Principal, check_owned, owned
+from bidstack.service.keys import Principal, callers_rows, check_owned
 from bidstack.service.problems import Problem, ProblemItem
 from bidstack.service.schemas import (
     BidIn,
@@ -257,15 +257,9 @@ def list_bids(
     gate_seconds: float,
 ) -> list[BidOut]:
     """The caller's bids, by interval then as received; a unit not the caller's is 404."""
-    query = select(bids).where(bids.c.participant_id == principal.participant_id)
-    if duid is not None:
-        if duid not in owned(connection, unit_registry, "duid", principal.participant_id):
-            raise Problem(404, "not-found", f"you have no unit {duid}")
-        query = query.where(bids.c.duid == duid)
-    if start is not None:
-        query = query.where(bids.c.interval_datetime > start)
-    if end is not None:
-        query = query.where(bids.c.interval_datetime <= end)
+    query = callers_rows(
+        connection, principal, select(bids), bids, unit_registry, "duid", duid, start, end
+    )
     rows = connection.execute(
         query.order_by(bids.c.interval_datetime, bids.c.duid, bids.c.bid_id).limit(limit)
     )
