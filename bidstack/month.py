@@ -29,7 +29,7 @@ from bidstack.stages.bidding import (
     bidding_round,
     rejected_allocations,
 )
-from bidstack.stages.evaluation import evaluate
+from bidstack.stages.evaluation import ScenarioEvaluation
 from bidstack.stages.metering import meter
 from bidstack.stages.settlement import settle, settlement_prices
 from bidstack.summary import Peak, bid_stack, peak_interval, scenario_figures
@@ -129,6 +129,7 @@ def run_month(
         ramp_priority=fleet.market.ramp_priority,
         engine=fleet.market.dispatch_engine,
     )
+    evaluator = ScenarioEvaluation(bidding.shared, demand)
     settling = _Settling(window, config, out, units, peak, history or out)
     # each scenario's later stages run on one thread while the next scenario is dispatched
     # (the dispatch kernel releases the GIL), one scenario at a time so that no more than two
@@ -141,7 +142,7 @@ def run_month(
             own, _ = dispatch_stage.conform(bidding.own[scenario], usable)
             kept, _, own_problems = dispatch_stage.screen(own, usable)
             result = dispatcher.dispatch(kept, head[scenario])
-            evaluation = evaluate(scenario_offers, demand)  # here: the two threads' shares even
+            evaluation = evaluator.evaluate(bidding.own[scenario])  # evens the threads' shares
             found = [*shared_problems, *own_problems]
             if pending:
                 pending[-1].result()
