@@ -83,9 +83,12 @@ def _rankable(column: pl.Series) -> bool:
 
 def _ranks(column: pl.Series) -> np.ndarray:
     """int64 from 0, in the column's order: a text value's rank among the column's values, an
-    integer or time its distance from the smallest."""
+    integer or time its distance from the smallest in steps of the values' greatest common
+    divisor (five-minute intervals count 0, 1, 2, ... rather than in microseconds)."""
     if column.dtype == pl.String:
         names = column.unique().sort()
         return column.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
     values = column.to_physical().cast(pl.Int64).to_numpy()
-    return values - values.min()
+    distance = values - values.min()
+    step = int(np.gcd.reduce(distance))
+    return distance // step if step > 1 else distance

@@ -68,6 +68,23 @@ def _groups(frame: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, np.ndarra
     return keys.drop("_group"), group
 
 
+def _packed_groups(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's group (int64, numbered in key order, as ``np.unique`` numbers them) and a row
+    of each group, from packed key ranks: by a table indexed by the key where the keys are few
+    enough for one (a month's intervals times its participants), else by sorting."""
+    span = int(packed.max()) + 1
+    if span > 4 * len(packed):
+        _, row, group = np.unique(packed, return_index=True, return_inverse=True)
+        return group.astype(np.int64).reshape(-1), row
+    present = np.zeros(span, bool)
+    present[packed] = True
+    number = np.cumsum(present) - 1
+    group = number[packed]
+    row = np.empty(int(number[-1]) + 1, np.int64)
+    row[group] = np.arange(len(packed))  # any of a group's rows: they share its keys
+    return group, row
+
+
 def total(values: pl.Series) -> float:
     """The sum of a float series, first row to last (nulls count as nothing)."""
     array = values.fill_null(0.0).to_numpy().astype(np.float64).reshape(-1, 1)

@@ -63,9 +63,16 @@ def test_sorted_rows_keys_too_wide_to_pack() -> None:
     assert sorted_rows(rows, "a", "b").equals(rows.sort("a", "b", maintain_order=True))
 
 
-def test_group_sums_match_sums_in_the_stated_order() -> None:
+@pytest.mark.parametrize(
+    "by",
+    [
+        ["participantid", "interval_datetime"],  # keys few enough to number by a table
+        ["participantid", "sparse"],  # too many possible keys for a table: numbered by sorting
+    ],
+)
+def test_group_sums_match_sums_in_the_stated_order(by: list[str]) -> None:
     rows = frame(5_000, seed=4)
-    by = ["participantid", "interval_datetime"]
+    rows = rows.with_columns(sparse=pl.col("count") * 2**40 + pl.col("row") % 3)
     got = group_sums(rows, by, ["mw", "count"], order=["duid"])
     ordered = rows.sort("duid", maintain_order=True)
     expected = (
