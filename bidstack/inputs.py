@@ -325,7 +325,7 @@ def with_dispatch_history(
     used).
     """
     options = fleet.market
-    keys = ["duid", "interval_datetime"]
+    keys = ["interval_datetime", "duid"]  # the order both come in (see bidstack.joins)
     joined = join_unique(offers, history, keys)
     semi = pl.col("schedule_type").is_in(["SEMI-SCHEDULED", "NON-SCHEDULED"])
     forecast = pl.coalesce("uigf", "availability")

@@ -5,7 +5,9 @@ Polars hashes every row's key on both sides of a join; on the millions of unit-i
 month, keyed by a unit's name and a time, that is most of a join's time. Here each key column
 becomes integer ranks over both frames at once (a name's rank among the names of both, a time's
 distance from the earliest), the ranks are packed into one int64, and each left row finds its
-right row by a binary search of the right frame's sorted keys.
+right row by a binary search of the right frame's sorted keys. Frames whose keys are the same
+row for row, in key order (a month's offers and DISPATCHLOAD, both in time order, then by unit),
+are put side by side; a right frame in key order is not sorted.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from bidstack.sorting import key_ranks, packed_ranks
+from bidstack.sorting import in_key_order, key_ranks, packed_ranks
 
 #: A right frame of fewer rows than the left's / SMALL_RIGHT is joined by Polars: hashing the
 #: left's keys into a small table was faster than ranking them (a month's offers onto a day's
@@ -37,21 +39,34 @@ def join_unique(left: pl.DataFrame, right: pl.DataFrame, on: Sequence[str]) -> p
     values = [c for c in right.columns if c not in on]
     if right.height * SMALL_RIGHT < left.height or any(c in left.columns for c in values):
         return left.join(right, on=on, how="left", maintain_order="left")
+    if _same_keys(left, right, on):
+        return left.hstack(right.select(values))
     keys = _packed_keys(left, right, on)
     if keys is None:
         return left.join(right, on=on, how="left", maintain_order="left")
     left_keys, right_keys = keys
-    order = np.argsort(right_keys, kind="stable")
-    sorted_keys = right_keys[order]
-    if np.any(sorted_keys[1:] == sorted_keys[:-1]):
-        return left.join(right, on=on, how="left", maintain_order="left")
+    if np.all(right_keys[1:] > right_keys[:-1]):  # in key order already, each key once
+        order, sorted_keys = None, right_keys
+    else:
+        order = np.argsort(right_keys, kind="stable")
+        sorted_keys = right_keys[order]
+        if np.any(sorted_keys[1:] == sorted_keys[:-1]):
+            return left.join(right, on=on, how="left", maintain_order="left")
     at = np.minimum(np.searchsorted(sorted_keys, left_keys), right.height - 1)
     found = sorted_keys[at] == left_keys
-    gathered = right.select(values)[order[at]]
+    gathered = right.select(values)[at if order is None else order[at]]
     if not found.all():
         matched = pl.Series(found)
         gathered = gathered.select(pl.when(matched).then(pl.col(c)).alias(c) for c in values)
     return left.hstack(gathered)
+
+
+def _same_keys(left: pl.DataFrame, right: pl.DataFrame, on: list[str]) -> bool:
+    """Whether ``right``'s keys are ``left``'s row for row, each once (then each left row's
+    match is the right row beside it)."""
+    if left.height != right.height or not left.select(on).equals(right.select(on)):
+        return False
+    return in_key_order(right, on, strict=True)
 
 
 def _packed_keys(

@@ -84,3 +84,22 @@ def test_falls_back_to_polars(case: str) -> None:
     else:
         right = right.head(right.height // 8)
     assert_frame_equal(join_unique(left, right, on), polars(left, right, on))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_frames_in_key_order(seed: int) -> None:
+    """A right frame already in key order is not sorted, and one whose keys are the left's row
+    for row is taken as it is: the same join either way."""
+    left, right = frames(seed)
+    on = ["t", "duid"]
+    in_order = right.sort(on)
+    assert_frame_equal(join_unique(left, in_order, on), polars(left, in_order, on))
+    same = in_order.select(on).with_columns(x=pl.Series(np.arange(in_order.height) * 0.5))
+    joined = join_unique(same, in_order, on)
+    assert_frame_equal(joined, polars(same, in_order, on))
+    assert joined["y"].null_count() == in_order["y"].null_count()  # every row found itself
+    shifted = same.with_columns(pl.col("t").shift(1, fill_value=START))  # one key moved
+    assert_frame_equal(join_unique(shifted, in_order, on), polars(shifted, in_order, on))
+    twice = pl.concat([in_order, in_order.head(1)]).sort(on)  # a key twice on both sides
+    keys = twice.select(on)
+    assert_frame_equal(join_unique(keys, twice, on), polars(keys, twice, on))

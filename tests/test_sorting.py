@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bidstack.sorting import duplicated_rows, sorted_rows
+from bidstack.sorting import duplicated_rows, in_key_order, sorted_rows
 from bidstack.sums import group_sums
 
 
@@ -100,3 +100,23 @@ def test_duplicated_rows_as_polars(seed: int) -> None:
     with_null = frame.with_columns(t=pl.when(pl.col("t") < 5).then(None).otherwise("t"))
     want = with_null.select(pl.struct("duid", "t").is_duplicated()).to_series()
     assert duplicated_rows(with_null, "duid", "t").to_list() == want.to_list()
+
+
+@pytest.mark.parametrize("keys", [["interval_datetime", "duid"], ["participantid", "count"]])
+def test_in_key_order(keys: list[str]) -> None:
+    rows = frame(2_000, seed=5)
+    ordered = rows.sort(keys)
+    assert not in_key_order(rows, keys)
+    assert in_key_order(ordered, keys) and not in_key_order(ordered, keys, strict=True)
+    once = ordered.unique(keys, keep="first", maintain_order=True)
+    assert in_key_order(once, keys, strict=True)
+    swapped = pl.concat([once[1:2], once[0:1], once[2:]])
+    assert not in_key_order(swapped, keys)
+    with_null = ordered.with_columns(
+        pl.when(pl.col("row") == ordered["row"][0])
+        .then(None)
+        .otherwise(pl.col(keys[0]))
+        .alias(keys[0])
+    )
+    assert not in_key_order(with_null, keys)  # a null first: the order is Polars' to decide
+    assert in_key_order(rows.head(1), keys) and in_key_order(rows.clear(), keys)
