@@ -44,8 +44,10 @@ class OfferBook:
     """``offers``: one row per generating unit and interval: ``duid``, ``regionid``,
     ``participantid``, ``interval_datetime``, ``trading_day``, ``priceband1..10``,
     ``bandavail1..10``, ``maxavail``, ``rocup``, ``rocdown``, ``mlf``, ``max_capacity``,
-    ``schedule_type``, ``offerdate``. ``units``: the registration of each unit per trading day (see
-    :data:`UNIT_SCHEMA`). ``problems``: ``kind, regionid, duid, interval_datetime, detail``."""
+    ``schedule_type``, ``offerdate``; in time order, then by unit, as AEMO's files and the store
+    hold them (so that the month's joins onto DISPATCHLOAD and the dispatch layout find them in
+    order). ``units``: the registration of each unit per trading day (see :data:`UNIT_SCHEMA`).
+    ``problems``: ``kind, regionid, duid, interval_datetime, detail``."""
 
     offers: pl.DataFrame
     units: pl.DataFrame
@@ -179,7 +181,7 @@ def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFram
         "schedule_type",
         pl.max_horizontal("offerdate", "day_offerdate").alias("offerdate"),
     )
-    return OfferBook(sorted_rows(offers, "duid", "interval_datetime"), units, problems)
+    return OfferBook(sorted_rows(offers, "interval_datetime", "duid"), units, problems)
 
 
 def _direction(frame: pl.DataFrame) -> pl.Expr:

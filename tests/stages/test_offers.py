@@ -22,7 +22,8 @@ def test_offers_join_and_report() -> None:
     )
     units = pl.concat([registration("GEN1", "NOPRICE", "PUMP")])
     book = build_offers(volumes, prices, units)
-    assert book.offers.get_column("duid").to_list() == ["GEN1"] * 3 + ["PUMP"] * 2
+    assert book.offers.get_column("duid").to_list() == ["GEN1", "PUMP"] * 2 + ["GEN1"]
+    assert book.offers.equals(book.offers.sort("interval_datetime", "duid"))  # time, then unit
     first = book.offers.row(0, named=True)
     assert first["interval_datetime"] == FIRST and first["priceband10"] == 15000.0
     assert first["regionid"] == "SA1" and first["participantid"] == "P_GEN1"
