@@ -44,7 +44,7 @@ from bidstack.results import fleet_results
 from bidstack.run_record import write_history_prices, write_variants
 from bidstack.scaleout.attempts import ATTEMPTS
 from bidstack.scaleout.driver import Fold
-from bidstack.stages.statements import Statements, interval_sums, statements
+from bidstack.stages.statements import STATEMENT_INTERVALS, Statements, statements
 from bidstack.summary import RunSummary
 
 __all__ = ["BASELINE", "MARKER", "RESERVED", "BacktestResult", "backtest", "month_windows"]
@@ -180,12 +180,11 @@ def backtest(
 
 
 def _statements(folder: Path) -> Statements:
-    """A scenario's statements from its ``amounts``, summed month by month, written beside."""
-    amounts = folder / "amounts"
-    intervals = pl.concat(
-        interval_sums(pl.read_parquet(part)) for part in sorted(amounts.glob("month=*"))
-    )
-    lazy = pl.scan_parquet(amounts, hive_partitioning=True).drop("month")
+    """A scenario's statements from the interval sums of its ``amounts`` that each month wrote,
+    reconciled with the amounts, written beside."""
+    sums = folder / STATEMENT_INTERVALS
+    intervals = pl.concat(pl.read_parquet(part) for part in sorted(sums.glob("month=*")))
+    lazy = pl.scan_parquet(folder / "amounts", hive_partitioning=True).drop("month")
     settled = statements(lazy, intervals)
     settled.write(folder / "statements")
     return settled

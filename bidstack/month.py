@@ -32,6 +32,7 @@ from bidstack.stages.bidding import (
 from bidstack.stages.evaluation import ScenarioEvaluation
 from bidstack.stages.metering import meter
 from bidstack.stages.settlement import settle, settlement_prices
+from bidstack.stages.statements import STATEMENT_INTERVALS, interval_sums
 from bidstack.summary import Peak, bid_stack, peak_interval, scenario_figures
 
 #: The dispatch stage's defaults for demand rows without price limits.
@@ -221,7 +222,8 @@ class _Settling:
                             ("dispatch_regions", result.regions),
                             ("dispatch_links", links),
                             ("evaluation", evaluation),
-                            ("amounts", amounts)):  # fmt: skip
+                            ("amounts", amounts),
+                            (STATEMENT_INTERVALS, interval_sums(amounts))):  # fmt: skip
             write_partition(frame, self.out / scenario / name, window.month)
         problems = tagged(
             [

@@ -90,6 +90,11 @@ def to_cents(microdollars: pl.Expr) -> pl.Expr:
     return round_half_away(microdollars, MICRODOLLARS_PER_CENT)
 
 
+#: A backtest scenario's table of :func:`interval_sums`, a partition per month (its
+#: statements are summed from these at the end of the run, not from every month's amounts).
+STATEMENT_INTERVALS = "statement_intervals"
+
+
 def interval_sums(amounts: pl.DataFrame) -> pl.DataFrame:
     """``participantid, interval_datetime, energy_mwh, net_microdollars``: each participant's
     amounts per interval, added in row order (:mod:`bidstack.sums`): in unit order for amounts
