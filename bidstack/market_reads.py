@@ -45,7 +45,7 @@ def physical_dispatch(
         .unique(["duid", "settlementdate"], keep="any")
     )
     return (
-        pricing.join(intervention, on=["duid", "settlementdate"], how="left")
+        pricing.join(intervention, on=["duid", "settlementdate"], how="left", maintain_order="left")
         .select(
             "duid",
             "settlementdate",

@@ -29,7 +29,10 @@ def test_initialmw_after_the_read_equals_scada_in_intervention_months(
     assert runs.height == intervention_keys
     pricing = raw.filter(pl.col("intervention") == 0).join(scada, on=keys)
     assert pricing.filter(pl.col("initialmw") != pl.col("scadavalue")).height > 0  # the trap
-    physical = physical_dispatch(store, *month).join(scada, on=keys)
+    in_store_order = physical_dispatch(store, *month)
+    pricing_rows = read(store, "DISPATCHLOAD", *month).select(keys).collect()
+    assert in_store_order.select(keys).equals(pricing_rows)  # the pricing run's rows, in order
+    physical = in_store_order.join(scada, on=keys)
     assert physical.height == scada.height == 2880
     assert physical.filter(pl.col("initialmw") == pl.col("scadavalue")).height == 2880
     assert physical.join(runs, on=keys).height == intervention_keys
