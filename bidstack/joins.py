@@ -39,8 +39,8 @@ def join_unique(left: pl.DataFrame, right: pl.DataFrame, on: Sequence[str]) -> p
     values = [c for c in right.columns if c not in on]
     if right.height * SMALL_RIGHT < left.height or any(c in left.columns for c in values):
         return left.join(right, on=on, how="left", maintain_order="left")
-    if _same_keys(left, right, on):
-        return left.hstack(right.select(values))
+    if _same_keys(left, right, on):  # one chunk a column, as a gather would leave them
+        return left.hstack(right.select(values).rechunk())
     keys = _packed_keys(left, right, on)
     if keys is None:
         return left.join(right, on=on, how="left", maintain_order="left")
