@@ -39,15 +39,16 @@ def sorted_rows(frame: pl.DataFrame, *keys: str) -> pl.DataFrame:
 
 def in_key_order(frame: pl.DataFrame, keys: Sequence[str], *, strict: bool = False) -> bool:
     """Whether ``frame``'s rows are sorted by ``keys`` (``strict``: and no two rows share them),
-    with no null in a key: one pass comparing each row with the one before."""
+    with no null in a key: one pass comparing each row with the one before. Keys are text,
+    integer, date or time columns (False for others: their order is Polars' to decide)."""
+    if not all(_rankable(frame.get_column(key)) for key in keys):
+        return False
     later, tied = pl.lit(False), pl.lit(True)
     for key in keys:
         now, before = pl.col(key), pl.col(key).shift(1)
         later, tied = later | (tied & (now > before)), tied & (now == before)
     ordered = later if strict else later | tied
-    return frame.select(ordered.slice(1).all(ignore_nulls=False)).item() is True and not any(
-        frame.get_column(key).has_nulls() for key in keys
-    )
+    return frame.select(ordered.slice(1).all(ignore_nulls=False)).item() is True
 
 
 def duplicated_rows(frame: pl.DataFrame, *keys: str) -> pl.Series:

@@ -120,3 +120,4 @@ def test_in_key_order(keys: list[str]) -> None:
     )
     assert not in_key_order(with_null, keys)  # a null first: the order is Polars' to decide
     assert in_key_order(rows.head(1), keys) and in_key_order(rows.clear(), keys)
+    assert not in_key_order(rows.sort("mw"), ["mw"])  # floats: Polars' sort decides (NaN)
