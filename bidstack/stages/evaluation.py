@@ -111,7 +111,7 @@ class ScenarioEvaluation:
     baseline and variants), against one demand.
 
     The shared offers' capacities are put in (interval, duid) order once, with each
-    region-interval's two largest and its count. A scenario's own capacities are then merged into
+    region-interval's two largest. A scenario's own capacities are then merged into
     that order, so each region-interval is added up in duid order as :func:`evaluate` adds it,
     and its largest units are found among its own offers and the shared two largest. The result
     is :func:`evaluate`'s on the shared offers and ``own`` together, to the bit. Where that cannot
