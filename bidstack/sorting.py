@@ -27,13 +27,8 @@ def sorted_rows(frame: pl.DataFrame, *keys: str) -> pl.DataFrame:
     ranks = key_ranks(frame, keys)
     if ranks is None:
         return frame.sort(*keys, maintain_order=True)
-    packed = packed_ranks(ranks)
-    if packed is None:
-        order = np.lexsort(ranks[::-1])
-    elif np.all(packed[1:] >= packed[:-1]):
-        return frame
-    else:
-        order = np.argsort(packed, kind="stable")
+    packed = packed_ranks(ranks)  # not in order: in_key_order saw the same ranked dtypes
+    order = np.lexsort(ranks[::-1]) if packed is None else np.argsort(packed, kind="stable")
     return frame[order]
 
 
