@@ -129,7 +129,12 @@ class ScenarioEvaluation:
         """The evaluation of the shared offers and ``own``."""
         _check_columns("offers", own, OFFER_COLUMNS)
         available = _available(own)
-        if self._base is None or not self._base.takes(available, own, self.shared):
+        same_types = all(
+            own.schema[c] == self.shared.schema[c]
+            for c in [*OFFER_COLUMNS, "maxavail"]
+            if c in own.columns and c in self.shared.columns
+        )  # else their concatenation casts, and a whole evaluation sums other values
+        if self._base is None or not same_types or not self._base.takes(available):
             return evaluate(pl.concat([self.shared, own], how="diagonal_relaxed"), self.demand)
         return _table(self.demand, self._base.with_own(available))
 
@@ -175,16 +180,11 @@ class _SharedCapacity:
         region = available.get_column("regionid").cast(pl.Enum(self.regions)).to_physical()
         return interval.astype(np.int64) * len(self.regions) + region.to_numpy()
 
-    def takes(self, available: pl.DataFrame, own: pl.DataFrame, shared: pl.DataFrame) -> bool:
+    def takes(self, available: pl.DataFrame) -> bool:
         """Whether ``available`` (own offers' capacities) merges into these to the bits of a
-        whole evaluation: the same column types in the offers (their concatenation keeps
-        them), finite capacities, no null key, and only regions and intervals of the shared."""
-        same_types = all(
-            own.schema[c] == shared.schema[c]
-            for c in [*OFFER_COLUMNS, "maxavail"]
-            if c in own.columns and c in shared.columns
-        )
-        if not same_types or available.schema != self.schema or not _mergeable(available):
+        whole evaluation: finite capacities, no null key, and only regions and intervals of the
+        shared."""
+        if available.schema != self.schema or not _mergeable(available):
             return False
         return bool(
             available.get_column("regionid").is_in(self.regions.implode()).all()
