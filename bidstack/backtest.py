@@ -16,9 +16,11 @@ Month by month, so that memory does not grow with the years: the store is opened
    statements by settlement date, to the cent.
 
 The output folder gets, per scenario (``baseline`` and each variant), hive-partitioned Parquet
-(``month=YYYY-MM``) of ``dispatch_units``, ``dispatch_regions``, ``evaluation`` and ``amounts``,
-and its ``statements``; the fleet's ``allocation``; every reported ``problems`` row; and small
-files for the report: ``summary.csv``, ``fleet_daily.parquet`` and ``bid_stack.parquet``.
+(``month=YYYY-MM``) of ``dispatch_units``, ``dispatch_regions``, ``evaluation`` and ``amounts``
+(with the month's ``statement_intervals`` and ``fleet_rows``, from which the statements and
+``fleet_intervals`` are made after the last month), and its ``statements``; the fleet's
+``allocation``; every reported ``problems`` row; and small files for the report:
+``summary.csv``, ``fleet_daily.parquet`` and ``bid_stack.parquet``.
 """
 
 from __future__ import annotations

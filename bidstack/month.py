@@ -21,6 +21,7 @@ from bidstack.inputs import settlement_registration, with_demand_bids
 from bidstack.market_data import MarketWindow
 from bidstack.network import historical_links
 from bidstack.problems import EVERY_SCENARIO, one_problem, problem_rows, tagged
+from bidstack.results import FLEET_ROWS, fleet_rows
 from bidstack.stages import dispatch as dispatch_stage
 from bidstack.stages.administered import administer, history_gaps
 from bidstack.stages.bidding import (
@@ -218,12 +219,14 @@ class _Settling:
             historical_links(window.flows) if window.interconnectors == "historical"
             else result.links
         )  # fmt: skip
+        own_rows = fleet_rows(amounts, result.units, fleet_units)
         for name, frame in (("dispatch_units", result.units),
                             ("dispatch_regions", result.regions),
                             ("dispatch_links", links),
                             ("evaluation", evaluation),
                             ("amounts", amounts),
-                            (STATEMENT_INTERVALS, interval_sums(amounts))):  # fmt: skip
+                            (STATEMENT_INTERVALS, interval_sums(amounts)),
+                            (FLEET_ROWS, own_rows)):  # fmt: skip
             write_partition(frame, self.out / scenario / name, window.month)
         problems = tagged(
             [

@@ -14,6 +14,10 @@ largest remainder (ties to the lower DUID), so the units of a scenario add up to
 figure to the cent, day by day and over the run: ``fleet_units.csv`` reconciles with
 ``summary.csv`` and ``fleet_daily.parquet`` exactly.
 
+Each month writes its fleet's settled rows (:func:`fleet_rows`, ``<scenario>/fleet_rows/``)
+beside its amounts; after the last month :func:`fleet_results` reads those, a tenth of the
+amounts and dispatch of a market of ten times the fleet, rather than scanning both again.
+
 Written: ``<scenario>/fleet_intervals/`` (hive-partitioned by month: ``duid, interval_datetime,
 settlement_date, energy_mwh, start, revenue_microdollars, cost_microdollars,
 margin_microdollars``) and ``fleet_units.csv`` (one row per scenario and unit, see
@@ -37,6 +41,8 @@ from bidstack.stages.statements import to_cents
 
 #: MW above which a unit counts as running (a start is a rise from at most this).
 RUNNING_MW = 1e-6
+#: The table each month writes per scenario: the fleet's rows of ``amounts`` with ``dispatch_mw``.
+FLEET_ROWS = "fleet_rows"
 #: ``fleet_units.csv``: the columns, in order.
 UNIT_COLUMNS = (
     "scenario",
@@ -91,18 +97,44 @@ class FleetResults:
         )
 
 
+def fleet_rows(amounts: pl.DataFrame, units: pl.DataFrame, duids: list[str]) -> pl.DataFrame:
+    """A month's :data:`FLEET_ROWS` of one scenario: the fleet's (``duids``) rows of its
+    ``amounts`` (``duid, interval_datetime, settlement_date, energy_mwh``, the amount as
+    ``revenue_microdollars``) with the unit's ``dispatch_mw`` from its ``dispatch_units``
+    (``units``; null where it has none)."""
+    dispatched = units.lazy().filter(pl.col("duid").is_in(duids))
+    return (
+        amounts.lazy()
+        .filter(pl.col("duid").is_in(duids))
+        .select(
+            "duid",
+            "interval_datetime",
+            "settlement_date",
+            "energy_mwh",
+            pl.col("amount_microdollars").alias("revenue_microdollars"),
+        )
+        .join(
+            dispatched.select("duid", "interval_datetime", "dispatch_mw"),
+            on=["duid", "interval_datetime"],
+            how="left",
+            maintain_order="left",
+        )
+        .collect()
+    )
+
+
 def fleet_results(
     out: Path, scenarios: tuple[str, ...], fleet: Fleet, start: datetime, end: datetime
 ) -> FleetResults:
-    """Read the fleet's rows back from each scenario's ``amounts`` and ``dispatch_units`` and
-    the run's ``allocation``, write ``fleet_intervals`` and ``fleet_units.csv``, and return the
+    """Read the fleet's rows that each month wrote (:data:`FLEET_ROWS`) and the run's
+    ``allocation``, write ``fleet_intervals`` and ``fleet_units.csv``, and return the
     figures."""
     duids = sorted(fleet.units)
     constants = _unit_constants(out, fleet, duids)
     hours = (end - start).total_seconds() / 3600.0
     units, daily = [], []
     for scenario in scenarios:
-        intervals = _intervals(out / scenario, duids, constants)
+        intervals = _intervals(out / scenario, constants)
         _write_months(intervals, out / scenario / "fleet_intervals")
         unit_days = _apportioned_days(intervals)
         daily.append(
@@ -158,23 +190,11 @@ def _unit_constants(out: Path, fleet: Fleet, duids: list[str]) -> pl.DataFrame:
     )
 
 
-def _intervals(folder: Path, duids: list[str], constants: pl.DataFrame) -> pl.DataFrame:
+def _intervals(folder: Path, constants: pl.DataFrame) -> pl.DataFrame:
     """The fleet's unit-intervals of one scenario with revenue, cost and margin."""
-    amounts = _scan(folder / "amounts").filter(pl.col("duid").is_in(duids))
-    dispatched = (
-        _scan(folder / "dispatch_units")
-        .filter(pl.col("duid").is_in(duids))
-        .select("duid", "interval_datetime", "dispatch_mw")
-    )
     rows = (
-        amounts.select(
-            "duid",
-            "interval_datetime",
-            "settlement_date",
-            "energy_mwh",
-            pl.col("amount_microdollars").alias("revenue_microdollars"),
-        )
-        .join(dispatched, on=["duid", "interval_datetime"], how="left")
+        _scan(folder / FLEET_ROWS)
+        .drop("month")
         .join(constants.lazy().select("duid", "srmc", "start_cost"), on="duid", how="left")
         .sort("duid", "interval_datetime")
         .collect()

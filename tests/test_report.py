@@ -20,7 +20,7 @@ from bidstack.demo import synthetic_market
 from bidstack.fleet import load_fleet
 from bidstack.report import write_report
 from bidstack.report.compare import compare
-from bidstack.results import RUNNING_MW
+from bidstack.results import FLEET_ROWS, RUNNING_MW
 from bidstack.stages.settlement import MICRODOLLARS_PER_CENT
 from bidstack.stages.statements import format_cents
 
@@ -96,6 +96,35 @@ def test_running_cost_is_energy_times_srmc_plus_start_costs(run) -> None:
     rises = (running & ~running.shift(1).fill_null(True)).sum()
     row = units.filter((pl.col("scenario") == "v1") & (pl.col("duid") == first))
     assert row["starts"][0] == rises
+
+
+def test_each_month_writes_the_fleets_settled_rows_with_their_dispatch(run) -> None:
+    result, fleet, _ = run
+    for scenario in result.scenarios:
+        folder = result.out / scenario
+        rows = pl.read_parquet(folder / FLEET_ROWS, hive_partitioning=True)
+        expected = (
+            pl.read_parquet(folder / "amounts", hive_partitioning=True)
+            .filter(pl.col("duid").is_in(list(fleet.units)))
+            .join(
+                pl.read_parquet(folder / "dispatch_units", hive_partitioning=True).select(
+                    "duid", "interval_datetime", "dispatch_mw"
+                ),
+                on=["duid", "interval_datetime"],
+                how="left",
+            )
+        )
+        assert rows.height == expected.height > 0
+        assert set(rows["duid"]) == set(fleet.units)
+        keys = ["duid", "interval_datetime"]
+        joined = rows.join(expected, on=keys, how="full", coalesce=True)
+        assert joined.height == rows.height
+        assert (joined["revenue_microdollars"] == joined["amount_microdollars"]).all()
+        assert joined["dispatch_mw"].null_count() < joined.height
+        for column in ("dispatch_mw", "energy_mwh", "month"):
+            assert joined[column].eq_missing(joined[f"{column}_right"]).all(), column
+        intervals = pl.read_parquet(folder / "fleet_intervals")
+        assert intervals.select(keys).equals(rows.select(keys).sort(keys))
 
 
 def test_unit_rows_carry_outcomes_and_capacity_factor(run) -> None:
