@@ -35,6 +35,7 @@ import polars as pl
 
 from bidstack.fleet import Fleet
 from bidstack.kernel.codes import Outcome
+from bidstack.sorting import sorted_rows
 from bidstack.stages.bidding import BASELINE
 from bidstack.stages.settlement import MICRODOLLARS_PER_CENT
 from bidstack.stages.statements import to_cents
@@ -192,12 +193,18 @@ def _unit_constants(out: Path, fleet: Fleet, duids: list[str]) -> pl.DataFrame:
 
 def _intervals(folder: Path, constants: pl.DataFrame) -> pl.DataFrame:
     """The fleet's unit-intervals of one scenario with revenue, cost and margin."""
-    rows = (
+    rows = sorted_rows(
         _scan(folder / FLEET_ROWS)
         .drop("month")
-        .join(constants.lazy().select("duid", "srmc", "start_cost"), on="duid", how="left")
-        .sort("duid", "interval_datetime")
-        .collect()
+        .join(
+            constants.lazy().select("duid", "srmc", "start_cost"),
+            on="duid",
+            how="left",
+            maintain_order="left",
+        )
+        .collect(),
+        "duid",
+        "interval_datetime",
     )
     running = pl.col("dispatch_mw").fill_null(0.0) > RUNNING_MW
     start = running & running.shift(1).over("duid").not_()  # null at a unit's first row
@@ -270,12 +277,12 @@ def _unit_rows(scenario, intervals, unit_days, constants, hours, out) -> pl.Data
 def _energy_sums(intervals: pl.DataFrame) -> pl.DataFrame:
     """Each unit's energy, added in interval order (a float sum in a fixed order: the same
     bits on every run and thread count)."""
-    duid = intervals["duid"].to_numpy()
-    if duid.size == 0:
+    if intervals.is_empty():
         return pl.DataFrame(schema={"duid": pl.String, "energy_mwh": pl.Float64})
-    starts = np.flatnonzero(np.r_[True, duid[1:] != duid[:-1]])
-    totals = np.add.reduceat(intervals["energy_mwh"].fill_null(0.0).to_numpy(), starts)
-    return pl.DataFrame({"duid": duid[starts], "energy_mwh": totals})
+    duid = pl.col("duid")
+    starts = intervals.select(pl.arg_where(duid.ne_missing(duid.shift(1)))).to_series()
+    totals = np.add.reduceat(intervals["energy_mwh"].fill_null(0.0).to_numpy(), starts.to_numpy())
+    return pl.DataFrame({"duid": intervals["duid"].gather(starts), "energy_mwh": totals})
 
 
 def _outcomes(out: Path, scenario: str) -> pl.DataFrame:
@@ -320,12 +327,13 @@ def _scan(table: Path) -> pl.LazyFrame:
 
 
 def _write_months(frame: pl.DataFrame, folder: Path) -> None:
-    month = pl.col("interval_datetime").dt.strftime("%Y-%m")
-    for (label,), part in (
+    """``frame``'s rows by the calendar month of their interval, in their order."""
+    month = pl.col("interval_datetime").dt.truncate("1mo")
+    for (first,), part in (
         frame.with_columns(month.alias("_m"))
         .partition_by("_m", as_dict=True, maintain_order=True)
         .items()
     ):
-        target = folder / f"month={label}"
+        target = folder / f"month={first:%Y-%m}"
         target.mkdir(parents=True, exist_ok=True)
         part.drop("_m").write_parquet(target / "part-0.parquet")
