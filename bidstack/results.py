@@ -15,8 +15,8 @@ figure to the cent, day by day and over the run: ``fleet_units.csv`` reconciles 
 ``summary.csv`` and ``fleet_daily.parquet`` exactly.
 
 Each month writes its fleet's settled rows (:func:`fleet_rows`, ``<scenario>/fleet_rows/``)
-beside its amounts; after the last month :func:`fleet_results` reads those, a tenth of the
-amounts and dispatch of a market of ten times the fleet, rather than scanning both again.
+beside its amounts; after the last month :func:`fleet_results` reads only those, rather than
+scanning every unit's amounts and dispatch again.
 
 Written: ``<scenario>/fleet_intervals/`` (hive-partitioned by month: ``duid, interval_datetime,
 settlement_date, energy_mwh, start, revenue_microdollars, cost_microdollars,

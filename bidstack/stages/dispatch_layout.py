@@ -283,7 +283,12 @@ def _offer_arrays(
     return OfferArrays(
         np.ascontiguousarray(row_unit, np.int64),
         price_set,
-        gather_bands_nb(tuple(_values(offers, name, np.nan) for name in BAND_VOLUMES), order),
+        gather_bands_nb(
+            tuple(_values(offers, name, np.nan) for name in BAND_VOLUMES),
+            order,
+            np.empty((order.size, len(BAND_VOLUMES))),
+            np.empty(order.size, np.int64),
+        ),
         cap,
         column("rocup", np.inf),
         column("rocdown", np.inf),
