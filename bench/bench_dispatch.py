@@ -31,7 +31,7 @@ import polars as pl
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.demo_network import REGIONS, network_tables
-from bidstack.kernel.network import DispatchLayout, OfferArrays, dispatch_network_nb
+from bidstack.kernel.network import DispatchLayout, OfferArrays, solve_network
 from bidstack.network import TABLES, NetworkTables, network
 from bidstack.reference.network_lp import Link, dispatch_network
 from bidstack.stages.dispatch import dispatch
@@ -180,7 +180,7 @@ def main() -> None:
 
     start = time.perf_counter()
     layout, offers, links, _, _, _ = synthetic_year(args.units, 1, args.seed)
-    dispatch_network_nb(layout, offers, links, 0, 4096)
+    solve_network(layout, offers, links, 0, 4096)
     compile_s = time.perf_counter() - start
 
     layout, offers, links, table, region, times = synthetic_year(
@@ -188,7 +188,7 @@ def main() -> None:
     )
     intervals = layout.demand.shape[0]
     start = time.perf_counter()
-    units_out, regions_out, links_out, nodes = dispatch_network_nb(layout, offers, links, 0, 4096)
+    units_out, regions_out, links_out, nodes = solve_network(layout, offers, links, 0, 4096)
     kernel_s = time.perf_counter() - start
     dispatch_mw = units_out[0].reshape(intervals, args.units)
     price, flow = regions_out[0], links_out[0]

@@ -16,7 +16,7 @@ from bidstack.kernel.network import (
     DispatchLayout,
     LinkArrays,
     OfferArrays,
-    dispatch_network_nb,
+    solve_network,
 )
 from bidstack.reference.network_lp import Link, dispatch_network
 
@@ -260,7 +260,7 @@ def run_kernel(cases: list[NetworkCase], max_nodes: int = 4096):
     )
     priorities = {c.ramp_priority for c in cases}
     assert len(priorities) == 1, "one ramp priority per kernel call"
-    out = dispatch_network_nb(layout, offers, links, PRIORITIES.index(priorities.pop()), max_nodes)
+    out = solve_network(layout, offers, links, PRIORITIES.index(priorities.pop()), max_nodes)
     return out, unit_off, region_off, link_off
 
 

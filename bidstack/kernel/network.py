@@ -75,7 +75,8 @@ __all__ = [
     "OfferArrays",
     "dispatch_network_nb",
     "no_links",
-    "output_arrays_nb",
+    "output_arrays",
+    "solve_network",
 ]
 
 
@@ -144,12 +145,21 @@ def no_links(intervals: int) -> LinkArrays:
     )
 
 
+def solve_network(layout, offers, links, ramp_priority, max_nodes):
+    """:func:`dispatch_network_nb` into fresh :func:`output_arrays`."""
+    n_int, n_reg = layout.demand.shape
+    outputs = output_arrays(offers.row_unit.shape[0], n_int, n_reg, links.link_from.shape[0])
+    return dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes, *outputs)
+
+
 @njit(cache=True, nogil=True)
-def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
+def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes, unit_out, region_out,
+                        link_out):  # fmt: skip
     """Dispatch every interval in time order; see the module docstring. Releases the GIL: a
     backtest settles one scenario while it dispatches the next.
 
-    Returns ``(units, regions, links, nodes)``: per row ``dispatch_mw, lower_mw, upper_mw,
+    Writes into ``unit_out``, ``region_out`` and ``link_out`` (as :func:`output_arrays` makes
+    them) and returns ``(units, regions, links, nodes)``: per row ``dispatch_mw, lower_mw, upper_mw,
     ramp_base_mw`` (NaN: no ramp limit), ``forced_mw`` (excess beyond the bands) and
     ``limit_flags`` (int8, :data:`LimitFlag` bits); per interval and region ``price``
     (clamped), ``raw_price``, ``unserved_mw, oversupply_mw, dispatched_mw``, ``marginal_row``
@@ -165,8 +175,6 @@ def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
     s = scratch.make_scratch_nb(layout, links)
     n_int, n_reg = layout.demand.shape
     n_link = links.link_from.shape[0]
-    n_rows = offers.row_unit.shape[0]
-    unit_out, region_out, link_out = output_arrays_nb(n_rows, n_int, n_reg, n_link)
     nodes = np.zeros(n_int, np.int64)
     on = np.zeros(n_link, np.bool_)
     active = np.zeros(n_reg, np.bool_)
@@ -196,11 +204,11 @@ def dispatch_network_nb(layout, offers, links, ramp_priority, max_nodes):
     return unit_out, region_out, link_out, nodes
 
 
-@njit(cache=True)
-def output_arrays_nb(n_rows, n_int, n_reg, n_link):
+def output_arrays(n_rows, n_int, n_reg, n_link):
     """The empty ``(units, regions, links)`` outputs of :func:`dispatch_network_nb` (see its
     docstring for each array), for ``n_rows`` offer rows, ``n_int`` intervals, ``n_reg`` regions
-    and ``n_link`` links."""
+    and ``n_link`` links. Allocated by NumPy, which backs a large array with huge pages (Numba's
+    allocation takes a page fault every 4 KiB of a month's rows)."""
     units = (
         np.zeros(n_rows),
         np.zeros(n_rows),

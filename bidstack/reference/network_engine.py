@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from bidstack.kernel.enums import RAMP_PRIORITIES, LinkState, PriceSource
-from bidstack.kernel.network import LinkArrays, output_arrays_nb
+from bidstack.kernel.network import LinkArrays, output_arrays
 from bidstack.kernel.scratch import TOLERANCE_MW
 from bidstack.kernel.units import unit_limits_nb
 from bidstack.reference.network_lp import dispatch_network
@@ -29,12 +29,12 @@ from bidstack.reference.network_model import Link
 
 def dispatch_network_reference(layout, offers, links, ramp_priority: int, max_nodes: int = 0):
     """Every interval of ``layout`` on the reference; returns ``(units, regions, links,
-    nodes)`` shaped as :func:`bidstack.kernel.network.dispatch_network_nb` returns them
+    nodes)`` shaped as :func:`bidstack.kernel.network.solve_network` returns them
     (``nodes`` is 1 for every interval: the reference proves each optimum; ``max_nodes`` is
     not used)."""
     n_rows, n_link = offers.row_unit.shape[0], links.link_from.shape[0]
     n_int, n_reg = layout.demand.shape
-    units, regions, link_out = output_arrays_nb(n_rows, n_int, n_reg, n_link)
+    units, regions, link_out = output_arrays(n_rows, n_int, n_reg, n_link)
     n_units = layout.initial_mw.size
     region_of_unit = np.searchsorted(layout.region_units, np.arange(n_units), "right") - 1
     last_mw = np.full(layout.initial_mw.size, np.nan)

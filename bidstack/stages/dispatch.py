@@ -43,7 +43,7 @@ import polars as pl
 
 from bidstack.errors import InputError
 from bidstack.kernel.enums import RAMP_PRIORITIES
-from bidstack.kernel.network import dispatch_network_nb
+from bidstack.kernel.network import solve_network
 from bidstack.sorting import duplicated_rows
 from bidstack.stages import dispatch_checks as checks
 from bidstack.stages.dispatch_checks import KEYS
@@ -227,7 +227,7 @@ def _solve(
     run: Layout, problems: list[pl.DataFrame], ramp_priority: str, max_nodes: int, engine: str
 ) -> DispatchResult:
     """Dispatch a laid-out run; its frames, with ``problems`` and the intervals not proven."""
-    solve = dispatch_network_nb
+    solve = solve_network
     if engine == "reference":
         from bidstack.reference.network_engine import dispatch_network_reference as solve
     units, regions, links, nodes = solve(
