@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from bidstack.fleet import Fleet
+from bidstack.joins import join_unique
 from bidstack.kernel.codes import Outcome
 from bidstack.sorting import sorted_rows
 from bidstack.stages.bidding import BASELINE
@@ -103,25 +104,16 @@ def fleet_rows(amounts: pl.DataFrame, units: pl.DataFrame, duids: list[str]) -> 
     ``amounts`` (``duid, interval_datetime, settlement_date, energy_mwh``, the amount as
     ``revenue_microdollars``) with the unit's ``dispatch_mw`` from its ``dispatch_units``
     (``units``; null where it has none)."""
-    dispatched = units.lazy().filter(pl.col("duid").is_in(duids))
-    return (
-        amounts.lazy()
-        .filter(pl.col("duid").is_in(duids))
-        .select(
-            "duid",
-            "interval_datetime",
-            "settlement_date",
-            "energy_mwh",
-            pl.col("amount_microdollars").alias("revenue_microdollars"),
-        )
-        .join(
-            dispatched.select("duid", "interval_datetime", "dispatch_mw"),
-            on=["duid", "interval_datetime"],
-            how="left",
-            maintain_order="left",
-        )
-        .collect()
+    fleet = pl.col("duid").is_in(duids)
+    settled = amounts.filter(fleet).select(
+        "duid",
+        "interval_datetime",
+        "settlement_date",
+        "energy_mwh",
+        pl.col("amount_microdollars").alias("revenue_microdollars"),
     )
+    dispatched = units.filter(fleet).select("duid", "interval_datetime", "dispatch_mw")
+    return join_unique(settled, dispatched, ["duid", "interval_datetime"])
 
 
 def fleet_results(
