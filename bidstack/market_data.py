@@ -57,6 +57,10 @@ class MarketWindow:
     ``stored_prices``: administered pricing's thresholds and DISPATCHPRICE before ``left``
     (None when it is off); ``history_prices``: DISPATCHPRICE.RRP, for calibration;
     ``problems``: rows found loading, with their ``scenario``.
+
+    The offers are the month's largest frame, and the bidding round copies them into each
+    scenario's: :meth:`release_offers` lets the run drop them once it has (the window then holds
+    none).
     """
 
     left: datetime
@@ -84,6 +88,11 @@ class MarketWindow:
     @property
     def month(self) -> str:
         return f"{self.left:%Y-%m}"
+
+    def release_offers(self) -> None:
+        """Hold no offers from now on (``offers`` becomes empty, with the same columns), so that
+        the month's largest frame is freed once nothing else refers to it."""
+        object.__setattr__(self, "offers", self.offers.clear())
 
 
 class MarketData:

@@ -77,6 +77,10 @@ def run_month(
     ``carry``: each scenario's last dispatch from the month before (None for the first month of
     a run: every scenario then starts from the window's INITIALMW). ``history``: the folder whose
     earlier months' ``dispatch_regions`` administered pricing reads (default ``out``).
+
+    Once the bidding round has built every scenario's offers, the window's own are released
+    (:meth:`~bidstack.market_data.MarketWindow.release_offers`): after this call the window
+    holds none.
     """
     fleet, minutes, month = config.fleet, config.interval_minutes, window.month
     fleet_units = list(fleet.units)
@@ -122,6 +126,7 @@ def run_month(
         head = {s: dispatch_stage.carry_initial_mw(carry.get(s), window.left)
                 for s in scenarios}  # fmt: skip
     peak = peak_interval(demand, window.offers, fleet_units)
+    window.release_offers()  # the scenarios have their offers: the window's are not needed
     shared, usable, shared_problems = _screen_shared(bidding, demand)
     dispatcher = dispatch_stage.ScenarioDispatch(
         shared,

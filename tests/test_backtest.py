@@ -563,3 +563,22 @@ def test_retailers_demand_bids_are_dispatched_and_charged(market, tmp_path: Path
         pl.col("kind") == "demand_bid_without_demand"
     )
     assert orphans.select("regionid", "interval_datetime").rows() == [("XX1", times[0])]
+
+
+def test_a_month_releases_the_windows_offers_once_the_scenarios_have_theirs(
+    market, tmp_path: Path
+) -> None:
+    from bidstack.config import RunConfig
+    from bidstack.market_data import MarketData
+    from bidstack.month import run_month
+
+    fleet = load_fleet(market.fleet_file)
+    window = MarketData.open(market.store, fleet).window(market.start, market.end, market.end)
+    columns = window.offers.schema
+    assert window.offers.height > 0
+    month = run_month(window, RunConfig.resolve(fleet, ["v1"]), tmp_path)
+    assert window.offers.is_empty() and window.offers.schema == columns
+    assert set(month.head) == {"baseline", "v1"}  # every scenario dispatched from its own offers
+    dispatched = pl.read_parquet(tmp_path / "v1" / "dispatch_units")
+    assert dispatched.height > 0
+    assert set(dispatched["duid"]) >= set(fleet.units)
