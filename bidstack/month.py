@@ -248,7 +248,7 @@ class _Settling:
             dispatch_stage.last_dispatch(result.units),
             calibration,
             problems,
-            scenario_figures(scenario, amounts, result.regions, evaluation, fleet_units, minutes),
+            scenario_figures(scenario, own_rows, result.regions, evaluation, minutes),
             None if self.peak is None
             else bid_stack(scenario, offers, result.regions, self.peak, fleet_units),
         )  # fmt: skip

@@ -42,21 +42,20 @@ class Peak:
 
 def scenario_figures(
     scenario: str,
-    amounts: pl.DataFrame,
+    fleet: pl.DataFrame,
     regions: pl.DataFrame,
     evaluation: pl.DataFrame,
-    fleet_units: list[str],
     interval_minutes: float,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A scenario's month in one row (the columns of :data:`SUMMED` and ``max_price``), and its
-    fleet's energy and micro-dollars per settlement date."""
-    fleet = amounts.filter(pl.col("duid").is_in(fleet_units))  # amounts come sorted by unit
+    fleet's energy and micro-dollars per settlement date. ``fleet``: the month's
+    :func:`bidstack.results.fleet_rows` (its amounts in their order, sorted by unit)."""
     hours = interval_minutes / 60.0
     row = pl.DataFrame(
         {
             "scenario": [scenario],
             "fleet_energy_mwh": [total(fleet["energy_mwh"])],
-            "fleet_net_microdollars": [fleet.get_column("amount_microdollars").sum()],
+            "fleet_net_microdollars": [fleet.get_column("revenue_microdollars").sum()],
             "demand_mwh": [total(regions["demand"]) * hours],
             "price_x_demand": [total(regions["price"] * regions["demand"])],
             "max_price": [regions.get_column("price").max()],
@@ -72,9 +71,11 @@ def scenario_figures(
         },
     )
     daily = group_sums(
-        fleet, ["settlement_date"], ["energy_mwh", "amount_microdollars"],
+        fleet, ["settlement_date"], ["energy_mwh", "revenue_microdollars"],
         order=["interval_datetime", "duid"],
-    ).with_columns(scenario=pl.lit(scenario))  # fmt: skip
+    ).rename({"revenue_microdollars": "amount_microdollars"}).with_columns(
+        scenario=pl.lit(scenario)
+    )
     return row, daily
 
 
