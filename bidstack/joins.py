@@ -5,7 +5,8 @@ Polars hashes every row's key on both sides of a join; on the millions of unit-i
 month, keyed by a unit's name and a time, that is most of a join's time. Here each key column
 becomes integer ranks over both frames at once (a name's rank among the names of both, a time's
 distance from the earliest), the ranks are packed into one int64, and each left row finds its
-right row by a binary search of the right frame's sorted keys. Frames whose keys are the same
+right row in a table indexed by that int64 where the keys are dense (as a month's unit-intervals
+are), else by a binary search of the right frame's sorted keys. Frames whose keys are the same
 row for row, in key order (a month's offers and DISPATCHLOAD, both in time order, then by unit),
 are put side by side; a right frame in key order is not sorted.
 """
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from bidstack.sorting import in_key_order, key_ranks, packed_ranks
+from bidstack.sorting import in_key_order, key_ranks, key_table, packed_ranks
 
 #: A right frame of fewer rows than the left's / SMALL_RIGHT is joined by Polars: hashing the
 #: left's keys into a small table was faster than ranking them (a month's offers onto a day's
@@ -45,20 +46,35 @@ def join_unique(left: pl.DataFrame, right: pl.DataFrame, on: Sequence[str]) -> p
     if keys is None:
         return left.join(right, on=on, how="left", maintain_order="left")
     left_keys, right_keys = keys
+    rows = _right_rows(left_keys, right_keys)
+    if rows is None:  # a key repeated in right
+        return left.join(right, on=on, how="left", maintain_order="left")
+    found = rows >= 0
+    gathered = right.select(values)[np.maximum(rows, 0)]
+    if not found.all():
+        matched = pl.Series(found)
+        gathered = gathered.select(pl.when(matched).then(pl.col(c)).alias(c) for c in values)
+    return left.hstack(gathered)
+
+
+def _right_rows(left_keys: np.ndarray, right_keys: np.ndarray) -> np.ndarray | None:
+    """Each left key's row in ``right_keys`` (-1: none), or None where a right key repeats:
+    looked up in a table indexed by the key where the keys are dense
+    (:func:`sorting.key_table`), else by a binary search of the sorted right keys."""
+    span = int(max(left_keys.max(), right_keys.max())) + 1
+    table = key_table(right_keys, span)
+    if table is not None:
+        return table[left_keys]
     if np.all(right_keys[1:] > right_keys[:-1]):  # in key order already, each key once
         order, sorted_keys = None, right_keys
     else:
         order = np.argsort(right_keys, kind="stable")
         sorted_keys = right_keys[order]
         if np.any(sorted_keys[1:] == sorted_keys[:-1]):
-            return left.join(right, on=on, how="left", maintain_order="left")
-    at = np.minimum(np.searchsorted(sorted_keys, left_keys), right.height - 1)
-    found = sorted_keys[at] == left_keys
-    gathered = right.select(values)[at if order is None else order[at]]
-    if not found.all():
-        matched = pl.Series(found)
-        gathered = gathered.select(pl.when(matched).then(pl.col(c)).alias(c) for c in values)
-    return left.hstack(gathered)
+            return None
+    at = np.minimum(np.searchsorted(sorted_keys, left_keys), right_keys.size - 1)
+    rows = at if order is None else order[at]
+    return np.where(sorted_keys[at] == left_keys, rows, -1)
 
 
 def _same_keys(left: pl.DataFrame, right: pl.DataFrame, on: list[str]) -> bool:

@@ -54,9 +54,9 @@ def _groups(frame: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, np.ndarra
     """The distinct ``by`` values and each row's group among them (int64)."""
     ranks = key_ranks(frame, by)
     packed = None if ranks is None else packed_ranks(ranks)
-    if packed is not None:  # integer keys: one sort, no hashing of text
-        _, first, group = np.unique(packed, return_index=True, return_inverse=True)
-        return frame.select(by)[first], group.astype(np.int64).reshape(-1)
+    if packed is not None:  # integer keys: no hashing of text
+        group, row = _packed_groups(packed)
+        return frame.select(by)[row], group
     keys = frame.select(by).unique(maintain_order=True).with_row_index("_group")
     group = (
         frame.select(by)

@@ -14,20 +14,25 @@ from bidstack.joins import join_unique
 START = datetime(2024, 1, 1)
 
 
-def frames(seed: int, n: int = 300) -> tuple[pl.DataFrame, pl.DataFrame]:
+def frames(seed: int, n: int = 300, *, sparse: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Left rows with repeated keys and a right frame of distinct keys, some not in the left.
+    The keys span few more values than the rows (looked up in a table), or, ``sparse``, times
+    scattered over years (looked up by a binary search)."""
     rng = np.random.default_rng(seed)
     units = ["A", "BB", "C", "DX", "E"]
+    steps = np.sort(rng.choice(10**6, 50, replace=False)) if sparse else np.arange(50)
+    moments = [START + timedelta(minutes=5 * int(k)) for k in steps]
     left = pl.DataFrame(
         {
             "duid": rng.choice(units, n),
-            "t": [START + timedelta(minutes=5 * int(k)) for k in rng.integers(0, 40, n)],
+            "t": [moments[k] for k in rng.integers(0, 40, n)],
             "x": rng.uniform(0, 1, n),
         }
     )
     keys = pl.DataFrame(
         {
             "duid": rng.choice([*units, "Z"], n),
-            "t": [START + timedelta(minutes=5 * int(k)) for k in rng.integers(0, 50, n)],
+            "t": [moments[k] for k in rng.integers(0, 50, n)],
         }
     ).unique(maintain_order=True)
     right = keys.with_columns(
@@ -41,9 +46,10 @@ def polars(left: pl.DataFrame, right: pl.DataFrame, on: list[str]) -> pl.DataFra
     return left.join(right, on=on, how="left", maintain_order="left")
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("seed", range(5))
-def test_as_polars_left_join(seed: int) -> None:
-    left, right = frames(seed)
+def test_as_polars_left_join(seed: int, sparse: bool) -> None:
+    left, right = frames(seed, sparse=sparse)
     on = ["duid", "t"]
     assert_frame_equal(join_unique(left, right, on), polars(left, right, on))
     joined = join_unique(left, right, on)
@@ -64,9 +70,10 @@ def test_integer_and_date_keys() -> None:
     assert_frame_equal(join_unique(left, right, ["d", "n"]), polars(left, right, ["d", "n"]))
 
 
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("case", ["repeated", "null_key", "dtype", "clash", "empty", "small"])
-def test_falls_back_to_polars(case: str) -> None:
-    left, right = frames(9)
+def test_falls_back_to_polars(case: str, sparse: bool) -> None:
+    left, right = frames(9, sparse=sparse)
     on = ["duid", "t"]
     if case == "repeated":
         right = pl.concat([right, right.head(3)])

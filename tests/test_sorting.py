@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bidstack.sorting import duplicated_rows, in_key_order, sorted_rows
+from bidstack.sorting import duplicated_rows, in_key_order, key_order, key_table, sorted_rows
 from bidstack.sums import group_sums
 
 
@@ -44,6 +44,45 @@ def test_sorted_rows_is_polars_stable_sort(keys: list[str]) -> None:
     expected = rows.sort(keys, maintain_order=True)
     assert sorted_rows(rows, *keys).equals(expected)
     assert sorted_rows(expected, *keys).equals(expected)  # already sorted
+
+
+def unit_intervals(units: int, intervals: int, seed: int) -> pl.DataFrame:
+    """Every unit-interval once, shuffled: distinct keys that span as many values as rows."""
+    start = datetime(2024, 1, 1)
+    grid = pl.DataFrame({"duid": [f"U{k}" for k in range(units)]}).join(
+        pl.DataFrame({"interval_datetime": [start + timedelta(minutes=5 * k)
+                                            for k in range(intervals)]}),
+        how="cross",
+    )  # fmt: skip
+    return grid.sample(fraction=1.0, shuffle=True, seed=seed).with_row_index("row")
+
+
+def test_sorted_rows_of_distinct_dense_keys_is_polars_stable_sort() -> None:
+    """A shuffled grid of unit-intervals is placed through a key table; with a key repeated it
+    is sorted: both as Polars sorts."""
+    rows = unit_intervals(40, 300, seed=6)
+    keys = ["duid", "interval_datetime"]
+    assert sorted_rows(rows, *keys).equals(rows.sort(keys, maintain_order=True))
+    repeated = pl.concat([rows, rows.head(5).with_columns(pl.col("row") + rows.height)])
+    assert sorted_rows(repeated, *keys).equals(repeated.sort(keys, maintain_order=True))
+
+
+@pytest.mark.parametrize("span", [50, 100, 10**6])
+def test_key_order_is_the_stable_argsort(span: int) -> None:
+    """Distinct keys spanning up to twice the rows are placed by a table; repeated or sparser
+    keys are sorted: the same order either way."""
+    rng = np.random.default_rng(span)
+    distinct = rng.choice(span, 100 if span >= 100 else span, replace=False)
+    repeated = rng.integers(0, span, 100)
+    for packed in (distinct, repeated):
+        assert np.array_equal(key_order(packed), np.argsort(packed, kind="stable"))
+    table = key_table(distinct)
+    assert (table is not None) == (span <= 100)  # 100 keys: a table of up to 200
+    if table is not None:
+        assert np.array_equal(table[distinct], np.arange(distinct.size))
+        assert np.count_nonzero(table >= 0) == distinct.size
+    assert key_table(np.array([3, 1, 3])) is None
+    assert key_order(np.zeros(0, np.int64)).size == 0
 
 
 def test_sorted_rows_falls_back_where_it_cannot_rank() -> None:

@@ -18,6 +18,7 @@ from bidstack.errors import InputError
 from bidstack.kernel.enums import LimitFlag, LinkState, PriceSource
 from bidstack.kernel.network import DispatchLayout, OfferArrays
 from bidstack.kernel.offer_rows import gather_bands_nb, price_sets_nb
+from bidstack.sorting import key_order
 from bidstack.stages.network import link_arrays, topology
 
 
@@ -62,7 +63,7 @@ class Layout:
             .to_numpy()
             .astype(np.int64)
         )
-        self.order = np.argsort(row_interval * len(self.units) + row_unit, kind="stable")
+        self.order = key_order(row_interval * len(self.units) + row_unit)
         self.row_interval = row_interval[self.order]
         self.row_unit = row_unit[self.order]
         self.rows = offers.select(
