@@ -8,7 +8,8 @@ calls, so months can run in any process (``../shared/design/scaleout.md`` distri
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -140,9 +141,10 @@ def run_month(
     settling = _Settling(window, config, out, units, peak, history or out)
     # each scenario's later stages run on one thread while the next scenario is dispatched
     # (the dispatch kernel releases the GIL), one scenario at a time so that no more than two
-    # scenarios' frames are held; they come back in scenario order. Neither thread enters a
-    # parallel Numba kernel (the allocation's ran above): Numba's threading layer does not
-    # allow two threads in one at once (see bidstack.scaleout.executors)
+    # scenarios' frames are held; they come back in scenario order (that thread hands its
+    # partitions to a writing thread of its own). No thread enters a parallel Numba kernel
+    # (the allocation's ran above): Numba's threading layer does not allow two threads in one
+    # at once (see bidstack.scaleout.executors)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-settle") as pool:
         pending = []
         for scenario, scenario_offers in scenarios.items():
@@ -199,15 +201,48 @@ class _Settling:
         evaluation: pl.DataFrame,
         found: list[pl.DataFrame],
     ) -> _Settled:
-        window, fleet, minutes = self.window, self.config.fleet, self.config.interval_minutes
-        fleet_units = list(fleet.units)
-        if fleet.market.administered_pricing:
+        window = self.window
+        if self.config.fleet.market.administered_pricing:
             earlier = price_history(
                 self.history / scenario / "dispatch_regions", window.stored_prices, window.left
             )
             regions, administered = administer(result.regions, earlier, window.thresholds)
             result = replace(result, regions=regions)
             found = [*found, administered, history_gaps(earlier, regions, window.left)]
+        # the partitions are written on a thread of their own while the rest is worked out
+        # (Polars writes without the GIL): the dispatch's at once, the settlement's when made
+        writes: list[Future] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-write") as writer:
+
+            def write(name: str, frame: pl.DataFrame) -> None:
+                folder = self.out / scenario / name
+                writes.append(writer.submit(write_partition, frame, folder, window.month))
+
+            settled = self._settle(write, scenario, offers, result, evaluation, found)
+        for done in writes:
+            done.result()  # a write that failed raises here
+        return settled
+
+    def _settle(
+        self,
+        write: Callable[[str, pl.DataFrame], None],
+        scenario: str,
+        offers: pl.DataFrame,
+        result: dispatch_stage.DispatchResult,
+        evaluation: pl.DataFrame,
+        found: list[pl.DataFrame],
+    ) -> _Settled:
+        window, fleet, minutes = self.window, self.config.fleet, self.config.interval_minutes
+        fleet_units = list(fleet.units)
+        links = (
+            historical_links(window.flows) if window.interconnectors == "historical"
+            else result.links
+        )  # fmt: skip
+        for name, frame in (("dispatch_units", result.units),
+                            ("dispatch_regions", result.regions),
+                            ("dispatch_links", links),
+                            ("evaluation", evaluation)):  # fmt: skip
+            write(name, frame)
         calibration = None
         if scenario == BASELINE:
             calibration = month_comparison(
@@ -220,19 +255,10 @@ class _Settling:
             result.regions.select("regionid", "interval_datetime", "price")
         )
         amounts, unsettled = settle(energy, self.units, prices)
-        links = (
-            historical_links(window.flows) if window.interconnectors == "historical"
-            else result.links
-        )  # fmt: skip
+        write("amounts", amounts)
         own_rows = fleet_rows(amounts, result.units, fleet_units)
-        for name, frame in (("dispatch_units", result.units),
-                            ("dispatch_regions", result.regions),
-                            ("dispatch_links", links),
-                            ("evaluation", evaluation),
-                            ("amounts", amounts),
-                            (STATEMENT_INTERVALS, interval_sums(amounts)),
-                            (FLEET_ROWS, own_rows)):  # fmt: skip
-            write_partition(frame, self.out / scenario / name, window.month)
+        write(STATEMENT_INTERVALS, interval_sums(amounts))
+        write(FLEET_ROWS, own_rows)
         problems = tagged(
             [
                 *found,

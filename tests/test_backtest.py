@@ -583,3 +583,28 @@ def test_a_month_releases_the_windows_offers_once_the_scenarios_have_theirs(
         assert set(dispatched["duid"]) >= set(fleet.units)
         assert pl.read_parquet(tmp_path / scenario / "amounts").height > 0
     assert {row[0] for row in month.figures[0][0].rows()} == {"baseline"}
+
+
+def test_a_partition_that_fails_to_write_fails_the_month(
+    market, tmp_path: Path, monkeypatch
+) -> None:
+    """Partitions are written on a thread of their own: a write's error still reaches the
+    caller, and the scenario's other partitions are written."""
+    import bidstack.month as month_module
+    from bidstack.config import RunConfig
+    from bidstack.market_data import MarketData
+
+    written = month_module.write_partition
+
+    def write(frame: pl.DataFrame, folder: Path, month: str) -> pl.DataFrame:
+        if folder.name == "amounts":
+            raise OSError(f"disk full writing {folder}")
+        return written(frame, folder, month)
+
+    monkeypatch.setattr(month_module, "write_partition", write)
+    fleet = load_fleet(market.fleet_file)
+    window = MarketData.open(market.store, fleet).window(market.start, market.end, market.end)
+    with pytest.raises(OSError, match="disk full writing .*baseline/amounts"):
+        month_module.run_month(window, RunConfig.resolve(fleet, ["v1"]), tmp_path)
+    assert pl.read_parquet(tmp_path / "baseline" / "dispatch_units").height > 0
+    assert pl.read_parquet(tmp_path / "baseline" / "statement_intervals").height > 0
