@@ -106,10 +106,12 @@ def network(
     for (on_day,), times in intervals.group_by(["day"], maintain_order=True):
         day_links = _links_on(tables, datetime.combine(on_day, datetime.min.time()))
         links.append(day_links)
-        limits.append(_limits(day_links, times, loss_demand, dispatch_limits))
+        limits.append(_limits(day_links, times, loss_demand, dispatch_limits).with_columns(
+            day=pl.lit(on_day, pl.Date)
+        ))  # fmt: skip
     every = pl.concat(links, how="vertical_relaxed")
     defined = every.drop("day").unique(maintain_order=True)
-    if defined["linkid"].is_duplicated().any():
+    if defined["linkid"].is_duplicated().any():  # a link defined differently on some days
         versions = pl.col("linkid") + "@" + pl.col("day").cast(pl.String)
         every = every.with_columns(versions.alias("linkid"))
         limits = [frame.with_columns(versions.alias("linkid")) for frame in limits]

@@ -192,3 +192,27 @@ def test_a_mode_that_needs_no_loss_model_runs_without_one(
         assert pl.read_parquet(links).height > 0
     else:
         assert not links.exists() or pl.read_parquet(links).is_empty()
+
+
+def test_each_day_reads_the_version_in_force_that_day() -> None:
+    """A new version from the second day changes V-SA's limits and losses from then on: the
+    first day keeps the old, the days after a change keep the new, and the link's two
+    definitions are told apart by day."""
+
+    def second_version(frame: pl.DataFrame) -> pl.DataFrame:
+        new = frame.filter(pl.col("interconnectorid") == "V-SA").with_columns(
+            effectivedate=pl.lit(dt.datetime(2024, 1, 2)),
+            exportlimit=pl.lit(650.0),
+            lossflowcoefficient=pl.col("lossflowcoefficient") * 2,
+        )
+        return pl.concat([frame, new])
+
+    days = [dt.datetime(2024, 1, d, 12) for d in (1, 2, 3)]
+    demand = pl.concat([loss_demand(when=when) for when in days])
+    grid = network(tables(INTERCONNECTORCONSTRAINT=second_version), demand)
+    links = grid.links.filter(pl.col("interconnectorid") == "V-SA").sort("linkid")
+    assert links["linkid"].to_list() == [f"V-SA@2024-01-0{d}" for d in (1, 2, 3)]
+    assert links["flow_coefficient"].to_list() == [0.00023, 0.00046, 0.00046]
+    upper = grid.limits.join(links.select("linkid"), on="linkid").sort("interval_datetime")
+    assert upper["upper_mw"].to_list() == [500.0, 650.0, 650.0]
+    assert upper["interval_datetime"].to_list() == days
