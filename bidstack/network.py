@@ -26,6 +26,7 @@ reverses it) with the whole loss on the sending region, as nempy sets Basslink's
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -102,13 +103,21 @@ def network(
     intervals = intervals.with_columns(
         (pl.lit(as_of) if as_of is not None else day).cast(pl.Date).alias("day")
     )
+    demand = loss_demand.pivot(on="regionid", index="interval_datetime", values="loss_demand")
+    # what is in force changes only on the tables' effective dates: the days between two of
+    # them have the same links, read once and dated with each day
+    changes = sorted(set(_effective_dates(tables)))
+    read: dict[int, pl.DataFrame] = {}
     links, limits = [], []
     for (on_day,), times in intervals.group_by(["day"], maintain_order=True):
-        day_links = _links_on(tables, datetime.combine(on_day, datetime.min.time()))
+        when = datetime.combine(on_day, datetime.min.time())
+        known = bisect_right(changes, when)
+        if known not in read:
+            read[known] = _links_on(tables, when)
+        day = pl.lit(on_day, pl.Date).alias("day")
+        day_links = read[known].with_columns(day)
         links.append(day_links)
-        limits.append(_limits(day_links, times, loss_demand, dispatch_limits).with_columns(
-            day=pl.lit(on_day, pl.Date)
-        ))  # fmt: skip
+        limits.append(_limits(day_links, times, demand, dispatch_limits).with_columns(day))
     every = pl.concat(links, how="vertical_relaxed")
     defined = every.drop("day").unique(maintain_order=True)
     if defined["linkid"].is_duplicated().any():  # a link defined differently on some days
@@ -219,14 +228,25 @@ def _links_on(tables: NetworkTables, when: datetime) -> pl.DataFrame:
     )
 
 
+def _effective_dates(tables: NetworkTables) -> list[datetime]:
+    """Every effective date of the tables read as in force."""
+    versioned = (tables.constraint, tables.loss_model, tables.loss_factor_model, tables.mnsp)
+    return [
+        when
+        for frame in versioned
+        if "effectivedate" in frame.columns
+        for when in frame["effectivedate"].drop_nulls().cast(pl.Datetime("us")).to_list()
+    ]
+
+
 def _limits(
     links: pl.DataFrame,
     times: pl.DataFrame,
-    loss_demand: pl.DataFrame,
+    demand: pl.DataFrame,
     dispatch_limits: pl.DataFrame | None,
 ) -> pl.DataFrame:
-    """Each link's limits and linear loss coefficient in each of ``times``."""
-    demand = loss_demand.pivot(on="regionid", index="interval_datetime", values="loss_demand")
+    """Each link's limits and linear loss coefficient in each of ``times`` (``demand``: the
+    loss demand, a column per region)."""
     grid = times.select("interval_datetime").join(demand, on="interval_datetime", how="left")
     frames = []
     for link in links.iter_rows(named=True):
