@@ -604,7 +604,7 @@ def test_a_partition_that_fails_to_write_fails_the_month(
     monkeypatch.setattr(month_module, "write_partition", write)
     fleet = load_fleet(market.fleet_file)
     window = MarketData.open(market.store, fleet).window(market.start, market.end, market.end)
-    with pytest.raises(OSError, match="disk full writing .*baseline/amounts"):
+    with pytest.raises(OSError, match=r"disk full writing .*baseline/amounts"):
         month_module.run_month(window, RunConfig.resolve(fleet, ["v1"]), tmp_path)
     assert pl.read_parquet(tmp_path / "baseline" / "dispatch_units").height > 0
     assert pl.read_parquet(tmp_path / "baseline" / "statement_intervals").height > 0
