@@ -24,11 +24,11 @@ __version__ = "0.1.0"
 
 #: Polars' allocator (jemalloc) gives memory it has freed back to the system after half a second,
 #: so each month-sized frame a backtest builds takes a page fault every 4 KiB of it again. Kept
-#: for ten seconds, a month of 500 units runs in 38-41 s instead of 44-46 s, with half the page
-#: faults and half the system time, and peaks 0.25 GB higher (README, Benchmarks). Set before
-#: Polars loads, which reads it then (it has no effect once Polars is imported); a
-#: ``_RJEM_MALLOC_CONF`` of the user's own is left as it is.
-POLARS_ALLOCATOR = "dirty_decay_ms:10000,muzzy_decay_ms:10000"
+#: for three seconds, a fleet-year runs in 366 s instead of 406 s and peaks at 6.0 GB instead of
+#: 5.8 (kept for ten, 354 s at 7.0 GB; README, Benchmarks). Set before Polars loads, which reads
+#: it then (it has no effect once Polars is imported); a ``_RJEM_MALLOC_CONF`` of the user's own
+#: is left as it is.
+POLARS_ALLOCATOR = "dirty_decay_ms:3000,muzzy_decay_ms:3000"
 os.environ.setdefault("_RJEM_MALLOC_CONF", POLARS_ALLOCATOR)
 
 # Public names that need NumPy, Numba or Polars load on first use, so that the command line's
