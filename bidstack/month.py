@@ -139,21 +139,22 @@ def run_month(
     )
     evaluator = ScenarioEvaluation(bidding.shared, demand)
     settling = _Settling(window, config, out, units, peak, history or out)
-    # each scenario's later stages run on one thread while the next scenario is dispatched
-    # (the dispatch kernel releases the GIL), one scenario at a time so that no more than two
-    # scenarios' frames are held; they come back in scenario order (that thread hands its
-    # partitions to a writing thread of its own). No thread enters a parallel Numba kernel
+    # each scenario's later stages run on a thread of their own while the next scenario is
+    # dispatched (the dispatch kernel releases the GIL), so that no more than two scenarios'
+    # frames are held: one being dispatched, one settling; the last scenario, with nothing left
+    # to dispatch, starts settling beside the one before it. They come back in scenario order;
+    # each hands its partitions to a writing thread. No thread enters a parallel Numba kernel
     # (the allocation's ran above): Numba's threading layer does not allow two threads in one
     # at once (see bidstack.scaleout.executors)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-settle") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bidstack-settle") as pool:
         pending = []
-        for scenario, scenario_offers in scenarios.items():
+        for number, (scenario, scenario_offers) in enumerate(scenarios.items(), start=1):
             own, _ = dispatch_stage.conform(bidding.own[scenario], usable)
             kept, _, own_problems = dispatch_stage.screen(own, usable)
             result = dispatcher.dispatch(kept, head[scenario])
             evaluation = evaluator.evaluate(bidding.own[scenario])  # evens the threads' shares
             found = [*shared_problems, *own_problems]
-            if pending:
+            if pending and number < len(scenarios):
                 pending[-1].result()
             pending.append(
                 pool.submit(settling.run, scenario, scenario_offers, result, evaluation, found)

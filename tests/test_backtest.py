@@ -608,3 +608,45 @@ def test_a_partition_that_fails_to_write_fails_the_month(
         month_module.run_month(window, RunConfig.resolve(fleet, ["v1"]), tmp_path)
     assert pl.read_parquet(tmp_path / "baseline" / "dispatch_units").height > 0
     assert pl.read_parquet(tmp_path / "baseline" / "statement_intervals").height > 0
+
+
+def test_a_month_holds_at_most_two_scenarios_at_once(market, tmp_path: Path, monkeypatch) -> None:
+    """One scenario is dispatched while the one before settles; the last settles beside the one
+    before it: never three scenarios' frames at once, however slow settling is."""
+    import threading
+    import time
+
+    import bidstack.month as month_module
+    from bidstack.config import RunConfig
+    from bidstack.market_data import MarketData
+    from bidstack.stages.dispatch import ScenarioDispatch
+
+    lock, busy, most, overlapped = threading.Lock(), [0], [0], [False]
+
+    def counted(work):
+        def run(*args, **kwargs):
+            with lock:
+                busy[0] += 1
+                most[0] = max(most[0], busy[0])
+                overlapped[0] |= busy[0] > 1
+            try:
+                return work(*args, **kwargs)
+            finally:
+                with lock:
+                    busy[0] -= 1
+
+        return run
+
+    settle, dispatch = month_module._Settling.run, ScenarioDispatch.dispatch
+
+    def slow_settle(*args, **kwargs):
+        time.sleep(0.3)  # settling outlasts the next dispatch
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(month_module._Settling, "run", counted(slow_settle))
+    monkeypatch.setattr(ScenarioDispatch, "dispatch", counted(dispatch))
+    fleet = load_fleet(market.fleet_file)
+    window = MarketData.open(market.store, fleet).window(market.start, market.end, market.end)
+    month = month_module.run_month(window, RunConfig.resolve(fleet, ["v1", "v2"]), tmp_path)
+    assert [figures[0]["scenario"][0] for figures in month.figures] == ["baseline", "v1", "v2"]
+    assert overlapped[0] and most[0] == 2
