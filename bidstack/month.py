@@ -143,7 +143,7 @@ def run_month(
     # dispatched (the dispatch kernel releases the GIL), so that no more than two scenarios'
     # frames are held: one being dispatched, one settling; the last scenario, with nothing left
     # to dispatch, starts settling beside the one before it. They come back in scenario order;
-    # each hands its partitions to a writing thread. No thread enters a parallel Numba kernel
+    # each hands its writes to a side thread. No thread enters a parallel Numba kernel
     # (the allocation's ran above): Numba's threading layer does not allow two threads in one
     # at once (see bidstack.scaleout.executors)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bidstack-settle") as pool:
@@ -210,23 +210,24 @@ class _Settling:
             regions, administered = administer(result.regions, earlier, window.thresholds)
             result = replace(result, regions=regions)
             found = [*found, administered, history_gaps(earlier, regions, window.left)]
-        # the partitions are written on a thread of their own while the rest is worked out
-        # (Polars writes without the GIL): the dispatch's at once, the settlement's when made
-        writes: list[Future] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-write") as writer:
+        # the partitions are written, and the baseline compared with history, on a thread of
+        # their own while the rest is worked out (Polars works without the GIL): the dispatch's
+        # partitions at once, the settlement's when made
+        side_work: list[Future] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-side") as side:
 
-            def write(name: str, frame: pl.DataFrame) -> None:
-                folder = self.out / scenario / name
-                writes.append(writer.submit(write_partition, frame, folder, window.month))
+            def aside(work: Callable, *args) -> Future:
+                side_work.append(side.submit(work, *args))
+                return side_work[-1]
 
-            settled = self._settle(write, scenario, offers, result, evaluation, found)
-        for done in writes:
+            settled = self._settle(aside, scenario, offers, result, evaluation, found)
+        for done in side_work:
             done.result()  # a write that failed raises here
         return settled
 
     def _settle(
         self,
-        write: Callable[[str, pl.DataFrame], None],
+        aside: Callable[..., Future],
         scenario: str,
         offers: pl.DataFrame,
         result: dispatch_stage.DispatchResult,
@@ -239,16 +240,21 @@ class _Settling:
             historical_links(window.flows) if window.interconnectors == "historical"
             else result.links
         )  # fmt: skip
+
+        def write(name: str, frame: pl.DataFrame) -> None:
+            aside(write_partition, frame, self.out / scenario / name, window.month)
+
         for name, frame in (("dispatch_units", result.units),
                             ("dispatch_regions", result.regions),
                             ("dispatch_links", links),
                             ("evaluation", evaluation)):  # fmt: skip
             write(name, frame)
-        calibration = None
+        calibrating = None
         if scenario == BASELINE:
-            calibration = month_comparison(
-                result.regions, window.history_prices, result.units, window.history
-            )
+            calibrating = aside(
+                month_comparison, result.regions, window.history_prices, result.units,
+                window.history,
+            )  # fmt: skip
         energy, unmetered = meter(
             result.units, offers, minutes, window.measured if scenario == BASELINE else None
         )
@@ -273,7 +279,7 @@ class _Settling:
         )  # fmt: skip
         return _Settled(
             dispatch_stage.last_dispatch(result.units),
-            calibration,
+            None if calibrating is None else calibrating.result(),
             problems,
             scenario_figures(scenario, own_rows, result.regions, evaluation, minutes),
             None if self.peak is None
