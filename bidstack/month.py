@@ -202,89 +202,88 @@ class _Settling:
         evaluation: pl.DataFrame,
         found: list[pl.DataFrame],
     ) -> _Settled:
-        window = self.window
-        if self.config.fleet.market.administered_pricing:
+        window, fleet, minutes = self.window, self.config.fleet, self.config.interval_minutes
+        fleet_units = list(fleet.units)
+        if fleet.market.administered_pricing:
             earlier = price_history(
                 self.history / scenario / "dispatch_regions", window.stored_prices, window.left
             )
             regions, administered = administer(result.regions, earlier, window.thresholds)
             result = replace(result, regions=regions)
             found = [*found, administered, history_gaps(earlier, regions, window.left)]
-        # the partitions are written, and the baseline compared with history, on a thread of
-        # their own while the rest is worked out (Polars works without the GIL): the dispatch's
-        # partitions at once, the settlement's when made
-        side_work: list[Future] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-side") as side:
-
-            def aside(work: Callable, *args) -> Future:
-                side_work.append(side.submit(work, *args))
-                return side_work[-1]
-
-            settled = self._settle(aside, scenario, offers, result, evaluation, found)
-        for done in side_work:
-            done.result()  # a write that failed raises here
-        return settled
-
-    def _settle(
-        self,
-        aside: Callable[..., Future],
-        scenario: str,
-        offers: pl.DataFrame,
-        result: dispatch_stage.DispatchResult,
-        evaluation: pl.DataFrame,
-        found: list[pl.DataFrame],
-    ) -> _Settled:
-        window, fleet, minutes = self.window, self.config.fleet, self.config.interval_minutes
-        fleet_units = list(fleet.units)
-        links = (
-            historical_links(window.flows) if window.interconnectors == "historical"
-            else result.links
-        )  # fmt: skip
-
-        def write(name: str, frame: pl.DataFrame) -> None:
-            aside(write_partition, frame, self.out / scenario / name, window.month)
-
-        for name, frame in (("dispatch_units", result.units),
-                            ("dispatch_regions", result.regions),
-                            ("dispatch_links", links),
-                            ("evaluation", evaluation)):  # fmt: skip
-            write(name, frame)
-        calibrating = None
-        if scenario == BASELINE:
-            calibrating = aside(
-                month_comparison, result.regions, window.history_prices, result.units,
-                window.history,
+        # the partitions are written, and the baseline compared with history, on a side thread
+        # while the rest is worked out (Polars works without the GIL)
+        with _SideThread() as aside:
+            links = (
+                historical_links(window.flows) if window.interconnectors == "historical"
+                else result.links
             )  # fmt: skip
-        energy, unmetered = meter(
-            result.units, offers, minutes, window.measured if scenario == BASELINE else None
-        )
-        prices, unpriced = settlement_prices(
-            result.regions.select("regionid", "interval_datetime", "price")
-        )
-        amounts, unsettled = settle(energy, self.units, prices)
-        write("amounts", amounts)
-        own_rows = fleet_rows(amounts, result.units, fleet_units)
-        write(STATEMENT_INTERVALS, interval_sums(amounts))
-        write(FLEET_ROWS, own_rows)
-        problems = tagged(
-            [
-                *found,
-                result.problems,
-                problem_rows(unpriced, "no_settlement_price",
-                             "the half-hour has fewer than six dispatch prices"),
-                problem_rows(unsettled, "unsettled"),
-                unmetered,
-            ],
-            scenario,
-        )  # fmt: skip
-        return _Settled(
-            dispatch_stage.last_dispatch(result.units),
-            None if calibrating is None else calibrating.result(),
-            problems,
-            scenario_figures(scenario, own_rows, result.regions, evaluation, minutes),
-            None if self.peak is None
-            else bid_stack(scenario, offers, result.regions, self.peak, fleet_units),
-        )  # fmt: skip
+
+            def write(name: str, frame: pl.DataFrame) -> None:
+                aside(write_partition, frame, self.out / scenario / name, window.month)
+
+            for name, frame in (("dispatch_units", result.units),
+                                ("dispatch_regions", result.regions),
+                                ("dispatch_links", links),
+                                ("evaluation", evaluation)):  # fmt: skip
+                write(name, frame)
+            calibrating = None
+            if scenario == BASELINE:
+                calibrating = aside(
+                    month_comparison, result.regions, window.history_prices, result.units,
+                    window.history,
+                )  # fmt: skip
+            energy, unmetered = meter(
+                result.units, offers, minutes, window.measured if scenario == BASELINE else None
+            )
+            prices, unpriced = settlement_prices(
+                result.regions.select("regionid", "interval_datetime", "price")
+            )
+            amounts, unsettled = settle(energy, self.units, prices)
+            write("amounts", amounts)
+            own_rows = fleet_rows(amounts, result.units, fleet_units)
+            write(STATEMENT_INTERVALS, interval_sums(amounts))
+            write(FLEET_ROWS, own_rows)
+            problems = tagged(
+                [
+                    *found,
+                    result.problems,
+                    problem_rows(unpriced, "no_settlement_price",
+                                 "the half-hour has fewer than six dispatch prices"),
+                    problem_rows(unsettled, "unsettled"),
+                    unmetered,
+                ],
+                scenario,
+            )  # fmt: skip
+            return _Settled(
+                dispatch_stage.last_dispatch(result.units),
+                None if calibrating is None else calibrating.result(),
+                problems,
+                scenario_figures(scenario, own_rows, result.regions, evaluation, minutes),
+                None if self.peak is None
+                else bid_stack(scenario, offers, result.regions, self.peak, fleet_units),
+            )  # fmt: skip
+
+
+class _SideThread:
+    """One thread beside the caller's: work handed to it (``aside(work, *args)``, a Future)
+    runs in order. Leaving the block waits for all of it, and raises the first error any of it
+    met unless the block itself is raising."""
+
+    def __enter__(self) -> _SideThread:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-side")
+        self._work: list[Future] = []
+        return self
+
+    def __call__(self, work: Callable, *args) -> Future:
+        self._work.append(self._pool.submit(work, *args))
+        return self._work[-1]
+
+    def __exit__(self, kind, error, traceback) -> None:
+        self._pool.shutdown(wait=True)
+        if kind is None:
+            for done in self._work:
+                done.result()  # a write that failed raises here
 
 
 def _screen_shared(

@@ -106,7 +106,7 @@ def network(
     demand = loss_demand.pivot(on="regionid", index="interval_datetime", values="loss_demand")
     # what is in force changes only on the tables' effective dates: the days between two of
     # them have the same links, read once and dated with each day
-    changes = sorted(set(_effective_dates(tables)))
+    changes = _effective_dates(tables)
     read: dict[int, pl.DataFrame] = {}
     links, limits = [], []
     for (on_day,), times in intervals.group_by(["day"], maintain_order=True):
@@ -229,14 +229,14 @@ def _links_on(tables: NetworkTables, when: datetime) -> pl.DataFrame:
 
 
 def _effective_dates(tables: NetworkTables) -> list[datetime]:
-    """Every effective date of the tables read as in force."""
+    """The effective dates of the tables read as in force, in order, each once."""
     versioned = (tables.constraint, tables.loss_model, tables.loss_factor_model, tables.mnsp)
-    return [
+    return sorted({
         when
         for frame in versioned
         if "effectivedate" in frame.columns
         for when in frame["effectivedate"].drop_nulls().cast(pl.Datetime("us")).to_list()
-    ]
+    })  # fmt: skip
 
 
 def _limits(
