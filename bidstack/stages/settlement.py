@@ -180,8 +180,9 @@ def settle(
     day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
     energy = energy.with_columns(day)
     keys = ["duid", "settlement_date"] if "settlement_date" in units.columns else ["duid"]
+    units = units.select(*keys[1:], *UNIT_COLUMNS, "load_mlf")
     with_unit = energy.join(
-        units.select(*keys[1:], *UNIT_COLUMNS, "load_mlf"), on=keys, how="left"
+        units.join(_statement_order(units), on=STATEMENT_KEYS, how="left"), on=keys, how="left"
     ).with_columns(loss_factor())
     with_price = with_unit.join(
         prices.select("regionid", "interval_datetime", "spot_price_cents"),
@@ -218,10 +219,32 @@ def settle(
         * pl.col("loss_factor")
         * MICRODOLLARS_PER_CENT
     )
-    amounts = with_price.join(
-        unsettled.select("duid", "interval_datetime"), on=["duid", "interval_datetime"], how="anti"
-    )
+    amounts = with_price
+    if unsettled.height:
+        amounts = amounts.join(
+            unsettled.select("duid", "interval_datetime"), on=["duid", "interval_datetime"],
+            how="anti",
+        )  # fmt: skip
     amounts = amounts.with_columns(
         (micro.sign() * (micro.abs() + 0.5).floor()).cast(pl.Int64).alias("amount_microdollars")
     ).drop("mlf", "load_mlf")
-    return sorted_rows(amounts, "participantid", "duid", "interval_datetime"), unsettled
+    # by participant, unit and time: the units' place in that order, found among the few
+    # hundred units rather than ranking the text of every row
+    in_order = sorted_rows(amounts, "statement_order", "interval_datetime")
+    return in_order.drop("statement_order"), unsettled
+
+
+#: The unit order of statements and amounts.
+STATEMENT_KEYS = ("participantid", "duid")
+
+
+def _statement_order(units: pl.DataFrame) -> pl.DataFrame:
+    """Each (participant, unit) pair of ``units`` with its place in :data:`STATEMENT_KEYS`
+    order (``statement_order``, UInt32)."""
+    return (
+        units.select(STATEMENT_KEYS)
+        .drop_nulls()
+        .unique()
+        .sort(STATEMENT_KEYS)
+        .with_row_index("statement_order")
+    )
