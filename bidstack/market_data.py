@@ -124,7 +124,7 @@ class MarketData:
         does not pass)."""
         store, fleet, options = self.store, self.fleet, self.fleet.market
         until = inputs.lookahead_end(fleet, right, end)
-        bids = store.read("BIDPEROFFER_D", left, until).select(VOLUME_COLUMNS).collect()
+        bids = store.frame("BIDPEROFFER_D", VOLUME_COLUMNS, left, until)
         in_window = pl.col("interval_datetime") <= right
         book = self.offers(left, right, bids.filter(in_window))
         ahead = bids.filter(~in_window & pl.col("duid").is_in(list(fleet.units)))
@@ -208,7 +208,7 @@ def load_offers(
     """The offers of every unit with energy bids in ``(start, end]`` (see
     :mod:`bidstack.stages.offers`)."""
     store = Store.open(store)
-    volumes = store.read("BIDPEROFFER_D", start, end).select(VOLUME_COLUMNS).collect()
+    volumes = store.frame("BIDPEROFFER_D", VOLUME_COLUMNS, start, end)
     prices = store.read("BIDDAYOFFER_D", start, end).collect()
     days = volumes.get_column("settlementdate").dt.date().unique().sort().to_list()
     summary = store.read("DUDETAILSUMMARY").collect()

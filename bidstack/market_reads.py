@@ -15,7 +15,7 @@ import polars as pl
 
 from bidstack.config import INTERVAL_MINUTES
 from bidstack.fleet import Fleet
-from bidstack.io import read
+from bidstack.io import Store, read
 from bidstack.stages.metering import nem12_energy, scada_energy
 from bidstack.stages.offers import registration
 from bidstack.stages.settlement import settlement_date
@@ -35,24 +35,25 @@ def physical_dispatch(
     intervention run's (INTERVENTION = 1): only its INITIALMW matches SCADA there (every
     unit-interval of the 2018-04 and 2019-12 samples), so its rows replace the pricing run's
     where they exist."""
-    pricing = read(store, "DISPATCHLOAD", left, right, duids).select(
-        "duid", "settlementdate", *PHYSICAL, *columns
-    )
+    store = Store.open(store)
+    pricing = store.frame("DISPATCHLOAD", ["duid", "settlementdate", *PHYSICAL, *columns], left,
+                          right, duids)  # fmt: skip
     intervention = (
-        read(store, "DISPATCHLOAD", left, right, duids, raw=True)
+        store.read("DISPATCHLOAD", left, right, duids, raw=True)
         .filter(pl.col("intervention") == 1)
         .select("duid", "settlementdate", *(pl.col(c).alias(f"{c}_run") for c in PHYSICAL))
         .unique(["duid", "settlementdate"], keep="any")
-    )
-    return (
-        pricing.join(intervention, on=["duid", "settlementdate"], how="left", maintain_order="left")
-        .select(
-            "duid",
-            "settlementdate",
-            *(pl.coalesce(f"{c}_run", c).alias(c) for c in PHYSICAL),
-            *columns,
-        )
         .collect()
+    )
+    if intervention.is_empty():
+        return pricing
+    return pricing.join(
+        intervention, on=["duid", "settlementdate"], how="left", maintain_order="left"
+    ).select(
+        "duid",
+        "settlementdate",
+        *(pl.coalesce(f"{c}_run", c).alias(c) for c in PHYSICAL),
+        *columns,
     )
 
 
@@ -111,10 +112,8 @@ def measured(
     interval past ``right``: its value there is the end of the window's last interval.
     ``summary`` and ``detail``: DUDETAILSUMMARY and DUDETAIL whole, where already read."""
     step = timedelta(minutes=INTERVAL_MINUTES)
-    scada = (
-        read(store, "DISPATCH_UNIT_SCADA", left, right + step)
-        .select("duid", "settlementdate", "scadavalue")
-        .collect()
+    scada = Store.open(store).frame(
+        "DISPATCH_UNIT_SCADA", ["duid", "settlementdate", "scadavalue"], left, right + step
     )
     scada, problems = scada_energy(scada, INTERVAL_MINUTES, right)
     nmis = {d: u.nmi for d, u in fleet.units.items() if u.nmi}

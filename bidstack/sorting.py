@@ -69,12 +69,20 @@ def in_key_order(frame: pl.DataFrame, keys: Sequence[str], *, strict: bool = Fal
     integer, date or time columns (False for others: their order is Polars' to decide)."""
     if not all(_rankable(frame.get_column(key)) for key in keys):
         return False
-    later, tied = pl.lit(False), pl.lit(True)
+    if frame.height < 2:
+        return True
+    tied = None  # each row against the one before: equal in every key so far
     for key in keys:
-        now, before = pl.col(key), pl.col(key).shift(1)
-        later, tied = later | (tied & (now > before)), tied & (now == before)
-    ordered = later if strict else later | tied
-    return frame.select(ordered.slice(1).all(ignore_nulls=False)).item() is True
+        column = frame.get_column(key)
+        now, before = column.slice(1), column.slice(0, frame.height - 1)
+        earlier = now < before
+        if (earlier if tied is None else earlier & tied).any():
+            return False
+        same = now == before
+        tied = same if tied is None else tied & same
+        if not tied.any():  # every row is after the one before: later keys cannot matter
+            return True
+    return not strict
 
 
 def duplicated_rows(frame: pl.DataFrame, *keys: str) -> pl.Series:

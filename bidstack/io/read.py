@@ -43,9 +43,19 @@ from pathlib import Path
 import polars as pl
 
 from bidstack.errors import InputError, StoreError
+from bidstack.io.interventions import check_interventions, files_without_intervention
 from bidstack.io.schema import KINDS, TableSpec, table_spec
-from bidstack.io.semantics import in_force, latest_versions, mms_semantics, row_order
-from bidstack.io.store import MONTH_FORMAT, UNDATED, parquet_metadata, read_manifest, recover
+from bidstack.io.semantics import (
+    in_force,
+    kept_runs,
+    latest_rows,
+    latest_versions,
+    mms_semantics,
+    ordered,
+    row_order,
+    semantic_columns,
+)
+from bidstack.io.store import MONTH_FORMAT, UNDATED, parquet_metadata, recover
 
 MARKET_TIME = timezone(timedelta(hours=10), "AEST")
 TRADING_DAY_START = timedelta(hours=4)
@@ -54,8 +64,6 @@ EPSILON = timedelta(microseconds=1)
 
 #: Tables holding one row per trading day, whose interval column is the trading day's date.
 TRADING_DAY_TABLES = frozenset({"BIDDAYOFFER_D", "BIDDAYOFFER", "MNSP_DAYOFFER", "MNSP_PEROFFER"})
-#: How many sources an error about stored rows names.
-SHOWN_SOURCES = 3
 
 Moment = datetime | date | str
 
@@ -154,11 +162,7 @@ class Store(os.PathLike):
     def without_intervention(self, spec: TableSpec) -> list[Path]:
         """The table's files holding rows without an INTERVENTION value (from statistics)."""
         if spec.store_name not in self._suspects:
-            self._suspects[spec.store_name] = [
-                path
-                for path in self.files(spec)
-                if _null_count(path, path.stat().st_mtime_ns, "intervention")
-            ]
+            self._suspects[spec.store_name] = files_without_intervention(self.files(spec))
         return self._suspects[spec.store_name]
 
     def read(
@@ -172,6 +176,43 @@ class Store(os.PathLike):
         raw: bool = False,
     ) -> pl.LazyFrame:
         """Rows of ``table`` with interval time in ``(start, end]``: see :func:`read`."""
+        spec, frame = self._rows(table, start, end, duids, raw)
+        if not raw:
+            return mms_semantics(frame, spec, bidtype)
+        return ordered(frame, row_order(spec))  # rows equal in the order as stored
+
+    def frame(
+        self,
+        table: str,
+        columns: Sequence[str],
+        start: Moment | None = None,
+        end: Moment | None = None,
+        duids: Iterable[str] | None = None,
+        *,
+        bidtype: str | None = "ENERGY",
+        raw: bool = False,
+    ) -> pl.DataFrame:
+        """``read(...).select(columns).collect()``, reading only ``columns`` and the columns the
+        MMS semantics need, and sorting only rows not already in order: a store written in read
+        order (as ingest and the demo write it) is read without a sort."""
+        spec, frame = self._rows(table, start, end, duids, raw)
+        if not raw:
+            frame = kept_runs(frame, spec, bidtype)
+        needed = set(columns) | semantic_columns(spec)
+        frame = frame.select(c for c in frame.collect_schema().names() if c in needed).collect()
+        frame = ordered(frame, row_order(spec)) if raw else latest_rows(frame, spec)
+        return frame.select(columns)
+
+    def _rows(
+        self,
+        table: str,
+        start: Moment | None,
+        end: Moment | None,
+        duids: Iterable[str] | None,
+        raw: bool,
+    ) -> tuple[TableSpec, pl.LazyFrame]:
+        """The table's spec and its stored rows in ``(start, end]`` (for ``duids``), checked for
+        INTERVENTION values where the pricing run will be asked of them (not ``raw``)."""
         spec = table_spec(table)
         begin = market_time(start) if start is not None else None
         finish = market_time(end) if end is not None else None
@@ -188,11 +229,9 @@ class Store(os.PathLike):
             frame = _trading_days(frame, spec, begin, finish)
         else:
             frame = _window(frame, spec, begin, finish)
-        if not raw:
-            if spec.pricing_run:
-                _check_interventions(self, spec, frame, begin, finish)
-            return mms_semantics(frame.drop("month"), spec, bidtype)
-        return frame.drop("month").sort(row_order(spec))
+        if not raw and spec.pricing_run:
+            check_interventions(self, spec, frame, begin, finish)
+        return spec, frame.drop("month")
 
 
 def read(
@@ -319,63 +358,8 @@ def _trading_days(
     return frame
 
 
-def _check_interventions(
-    store: Store,
-    spec: TableSpec,
-    frame: pl.LazyFrame,
-    begin: datetime | None,
-    finish: datetime | None,
-) -> None:
-    """Raise :class:`StoreError` if rows of ``frame`` have no INTERVENTION value: the pricing run
-    cannot be told from intervention runs there. The files' statistics answer without reading
-    the data, unless some file holds such rows."""
-    first = begin.strftime(MONTH_FORMAT) if begin is not None else ""
-    last = finish.strftime(MONTH_FORMAT) if finish is not None else "~"
-    suspects = [
-        path
-        for path in store.without_intervention(spec)
-        if first <= path.parent.name.removeprefix("month=") <= last
-    ]
-    if not suspects:
-        return
-    count = frame.filter(pl.col("intervention").is_null()).select(pl.len()).collect().item()
-    if not count:
-        return
-    stems = {path.stem for path in suspects}
-    sources = sorted(
-        key
-        for key, entry in read_manifest(store.root)["sources"].items()
-        if entry.get("source_id") in stems
-    )
-    named = ", ".join(sources[:SHOWN_SOURCES]) + (", ..." if len(sources) > SHOWN_SOURCES else "")
-    origin = f" (from {named})" if sources else ""
-    raise StoreError(
-        f"{spec.name}: {count} stored row(s) asked for have no INTERVENTION value, so the pricing "
-        f"run (INTERVENTION = 0) cannot be told from intervention runs{origin}; if they hold the "
-        "pricing run only, write them again under their source with write_table(..., "
-        "intervention=0), else ingest their files into a new store (raw=True returns the rows "
-        "as stored)"
-    )
-
-
 @lru_cache(maxsize=65536)
 def _readable(path: Path, mtime_ns: int, size: int) -> None:
     """Raise :class:`StoreError` if the stored file at ``path`` has no readable Parquet footer
     (``mtime_ns`` and ``size`` key the cache: a store's files are replaced, never changed)."""
     parquet_metadata(path)
-
-
-@lru_cache(maxsize=4096)
-def _null_count(path: Path, mtime_ns: int, column: str) -> int:
-    """Nulls in ``column`` of a Parquet file, from its statistics (every row if it has none).
-    ``mtime_ns`` keys the cache: a store's files are replaced, never changed in place."""
-    metadata = parquet_metadata(path)
-    index = metadata.schema.names.index(column)
-    nulls = 0
-    for group in range(metadata.num_row_groups):
-        chunk = metadata.row_group(group)
-        stats = chunk.column(index).statistics
-        nulls += stats.null_count if stats is not None and stats.has_null_count else chunk.num_rows
-    return nulls
-
-

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from bidstack.errors import InputError, StoreError
 from bidstack.io import (
+    Store,
     effective_on,
     market_time,
     read,
@@ -488,3 +489,60 @@ def test_opening_a_missing_store_names_it(tmp_path):
 
     with pytest.raises(StoreError, match="no such store"):
         Store.open(tmp_path / "nowhere")
+
+
+def bids_stored(tmp_path, in_order: bool):
+    """BIDPEROFFER_D for three units and twelve intervals: in read order with one version of
+    each row, or each row in two versions (the later one wins) beside a RAISEREG row, written by
+    two sources, so that the rows are out of order across their files."""
+    rows = []
+    for i in range(12):
+        interval = at("2024-09-01 04:00") + timedelta(minutes=5 * (i + 1))
+        for unit in ("UNITC", "UNITA", "UNITB"):
+            for version, bidtype in ((1, "ENERGY"), (2, "ENERGY"), (1, "RAISEREG")):
+                rows.append({
+                    "settlementdate": at("2024-09-01"), "duid": unit, "bidtype": bidtype,
+                    "direction": "GEN", "interval_datetime": interval, "versionno": version,
+                    "offerdate": at("2024-08-31"), "maxavail": 10.0 * i + version,
+                })  # fmt: skip
+    frame = pl.DataFrame(rows)
+    store = tmp_path / ("ordered" if in_order else "unordered")
+    if in_order:
+        write_table(store, "BIDPEROFFER_D", frame.filter(versionno=2))
+    else:
+        write_table(store, "BIDPEROFFER_D", frame.filter(versionno=2), source="later")
+        write_table(store, "BIDPEROFFER_D", frame.filter(versionno=1), source="earlier")
+    return store
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+@pytest.mark.parametrize("raw", [False, True])
+def test_a_frame_is_the_lazy_read_collected(tmp_path, in_order, raw):
+    store = Store.open(bids_stored(tmp_path, in_order))
+    columns = ["duid", "interval_datetime", "bidtype", "versionno", "maxavail"]
+    window = ("2024-09-01 04:10", "2024-09-01 04:50")
+    lazy = store.read("BIDPEROFFER_D", *window, raw=raw).select(columns).collect()
+    frame = store.frame("BIDPEROFFER_D", columns, *window, raw=raw)
+    assert frame.equals(lazy)
+    assert frame.height == 8 * 3 * (3 if raw and not in_order else 1)
+    if not raw:
+        assert frame.select("bidtype", "versionno").unique().rows() == [("ENERGY", 2)]
+        assert frame.select("interval_datetime", "duid").is_duplicated().sum() == 0
+
+
+def test_a_frame_of_the_pricing_run_with_units(tmp_path):
+    write_table(
+        tmp_path,
+        "DISPATCHLOAD",
+        pl.DataFrame(
+            {
+                "settlementdate": [at("2024-09-01 00:05")] * 3 + [at("2024-09-01 00:10")],
+                "runno": [1, 1, 1, 1],
+                "duid": ["HDWF2", "AGLHAL", "AGLHAL", "AGLHAL"],
+                "intervention": [0, 1, 0, 0],
+                "totalcleared": [50.0, 90.0, 100.0, 110.0],
+            }
+        ),
+    )
+    frame = Store.open(tmp_path).frame("DISPATCHLOAD", ["duid", "totalcleared"], duids=["AGLHAL"])
+    assert frame.rows() == [("AGLHAL", 100.0), ("AGLHAL", 110.0)]
