@@ -17,6 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+#: A text column is ranked run by run where its first PROBE rows, and then the whole column, hold
+#: at least RUN_ROWS rows a run of equal values.
+PROBE, RUN_ROWS = 4096, 16
 #: Packed keys that span at most this many times the rows are placed through a table indexed by
 #: the key (8 bytes a key of the span) rather than sorted.
 DENSE = 2
@@ -139,9 +142,23 @@ def _ranks(column: pl.Series) -> np.ndarray:
     integer or time its distance from the smallest in steps of the values' greatest common
     divisor (five-minute intervals count 0, 1, 2, ... rather than in microseconds)."""
     if column.dtype == pl.String:
-        names = column.unique().sort()
-        return column.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
+        return _text_ranks(column)
     values = column.to_physical().cast(pl.Int64).to_numpy()
     distance = values - values.min()
     step = int(np.gcd.reduce(distance))
     return distance // step if step > 1 else distance
+
+
+def _text_ranks(column: pl.Series) -> np.ndarray:
+    """A text column's ranks: each value's place among the column's sorted distinct values.
+    Where equal values come in long runs (a frame in unit or participant order), only each
+    run's value is ranked, not every row's text."""
+    runs = None
+    if column.head(PROBE).rle_id().max() * RUN_ROWS < PROBE:
+        runs = column.rle().struct.unnest()
+        if runs.height * RUN_ROWS > column.len():
+            runs = None  # the runs grow shorter past the first rows
+    values = column if runs is None else runs.get_column("value")
+    names = values.unique().sort()
+    ranks = values.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
+    return ranks if runs is None else np.repeat(ranks, runs.get_column("len").to_numpy())

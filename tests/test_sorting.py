@@ -160,3 +160,17 @@ def test_in_key_order(keys: list[str]) -> None:
     assert not in_key_order(with_null, keys)  # a null first: the order is Polars' to decide
     assert in_key_order(rows.head(1), keys) and in_key_order(rows.clear(), keys)
     assert not in_key_order(rows.sort("mw"), ["mw"])  # floats: Polars' sort decides (NaN)
+
+
+@pytest.mark.parametrize("tail", ["in runs", "shuffled"])
+def test_text_in_runs_ranks_as_text_in_any_order(tail: str) -> None:
+    # rows in participant and unit order (each text value in long runs: ranked run by run),
+    # then, for a shuffled tail, rows whose runs are one row long past the first rows probed
+    rows = frame(20_000, seed=3)
+    in_runs = rows.sort("participantid", "duid")
+    rest = rows.sample(fraction=1.0, shuffle=True, seed=4)
+    mixed = pl.concat([in_runs, in_runs if tail == "in runs" else rest])
+    for keys in (["participantid", "duid", "interval_datetime"], ["duid", "row"]):
+        assert sorted_rows(mixed, *keys).equals(mixed.sort(keys, maintain_order=True))
+    expected = mixed.group_by("participantid").agg(pl.col("count").sum()).sort("participantid")
+    assert group_sums(mixed, ["participantid"], ["count"]).equals(expected)
