@@ -234,8 +234,9 @@ class _Settling:
                     window.history,
                 )  # fmt: skip
             energy, unmetered = meter(
-                result.units, offers, minutes, window.measured if scenario == BASELINE else None
-            )
+                result.units, offers, minutes, window.measured if scenario == BASELINE else None,
+                result.by_unit,
+            )  # fmt: skip
             prices, unpriced = settlement_prices(
                 result.regions.select("regionid", "interval_datetime", "price")
             )

@@ -83,12 +83,16 @@ class DispatchResult:
     ``at_export_limit, at_import_limit``.
 
     ``problems``: ``kind, regionid, duid, interval_datetime, detail``, one row per fault found.
+
+    ``by_unit``: the rows of ``units`` in unit and time order (``duid, interval_datetime``), as
+    :func:`~bidstack.stages.metering.meter` takes them, where the stage knows it.
     """
 
     units: pl.DataFrame
     regions: pl.DataFrame
     links: pl.DataFrame
     problems: pl.DataFrame
+    by_unit: np.ndarray | None = None
 
 
 def dispatch(
@@ -251,6 +255,7 @@ def _solve(
         run.region_frame(regions, links),
         run.link_frame(links),
         problem_frame,
+        run.by_unit,
     )
 
 

@@ -10,6 +10,8 @@ marked (``own_from``) takes another scenario's own rows in their place
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import polars as pl
 
@@ -120,6 +122,12 @@ class Layout:
             keys = self.row_interval[own_rows] * len(self.units) + self.row_unit[own_rows]
             by_key = np.argsort(keys, kind="stable")
             self._own = (keys[by_key], own_rows[by_key], self.offers.band_price)
+
+    @cached_property
+    def by_unit(self) -> np.ndarray:
+        """The kernel's rows in unit and time order (``duid, interval_datetime``)."""
+        duid_rank = self.units.get_column("duid").rank("ordinal").to_numpy().astype(np.int64) - 1
+        return key_order(duid_rank[self.row_unit] * len(self.intervals) + self.row_interval)
 
     def _initial_mw(self, initial) -> np.ndarray:
         """Each unit's output before its first row (NaN: none)."""

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from bidstack.columns import DEMAND_BID_PREFIX
@@ -63,6 +64,7 @@ def meter(
     offers: pl.DataFrame,
     interval_minutes: float,
     measured: pl.DataFrame | None = None,
+    by_unit: np.ndarray | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Energy per unit and interval (``duid, interval_datetime, energy_mwh, source``), and
     problem rows (``energy_start_unknown``).
@@ -71,7 +73,9 @@ def meter(
     ``ramp_base_mw``, the MW each unit starts the interval from). ``offers``: the scenario's
     offers (for the MW of demand bids). ``measured``: optional ``duid, interval_datetime,
     energy_mwh, source``, used instead of the dispatch for the unit-intervals dispatched (the
-    first row per unit-interval wins). See the module docstring for the energy of a dispatch.
+    first row per unit-interval wins). ``by_unit``: the rows of ``dispatched`` in unit and time
+    order, where known (:attr:`~bidstack.stages.dispatch.DispatchResult.by_unit`; else they are
+    sorted here). See the module docstring for the energy of a dispatch.
 
     >>> from datetime import datetime
     >>> units = pl.DataFrame({"duid": ["A", "A"], "dispatch_mw": [100.0, 40.0],
@@ -98,9 +102,10 @@ def meter(
         (pl.col("interval_datetime") - pl.col("interval_datetime").shift(1)) == pl.lit(step)
     )
     previous = pl.col("dispatch_mw").shift(1)
-    rows = sorted_rows(
-        dispatched.select(*KEYS, "dispatch_mw", base.cast(pl.Float64).alias("start_mw")), *KEYS
-    ).with_columns(pl.coalesce("start_mw", pl.when(follows).then(previous)).alias("start_mw"))
+    rows = dispatched.select(*KEYS, "dispatch_mw", base.cast(pl.Float64).alias("start_mw"))
+    rows = (rows[by_unit] if by_unit is not None else sorted_rows(rows, *KEYS)).with_columns(
+        pl.coalesce("start_mw", pl.when(follows).then(previous)).alias("start_mw")
+    )
     rows = (
         rows.join(bid_mw, on=KEYS, how="left", maintain_order="left")
         if bid_mw.height

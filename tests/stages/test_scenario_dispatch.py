@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.stages.dispatch import ScenarioDispatch, conform, dispatch, screen, with_price_limits
 from bidstack.stages.dispatch_layout import Layout
+from bidstack.stages.metering import meter
 
 START = dt.datetime(2024, 1, 1, 0, 5)
 WHEN = [START + dt.timedelta(minutes=5 * i) for i in range(24)]
@@ -102,6 +103,11 @@ def test_every_scenario_as_dispatch_lays_it_out_whole(market, monkeypatch) -> No
         )
         for field in ("units", "regions", "links", "problems"):
             assert_frame_equal(getattr(got, field), getattr(want, field), check_exact=True)
+        # the rows in unit order, as metering takes them: the same energy as sorting them
+        in_unit_order = got.units.sort("duid", "interval_datetime", maintain_order=True)
+        assert_frame_equal(got.units[got.by_unit], in_unit_order, check_exact=True)
+        energy, _ = meter(got.units, kept[name], 5, by_unit=got.by_unit)
+        assert_frame_equal(energy, meter(in_unit_order, kept[name], 5)[0], check_exact=True)
     assert replaced == [True, True, False, False, True]
 
 
