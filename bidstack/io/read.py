@@ -194,7 +194,8 @@ class Store(os.PathLike):
     ) -> pl.DataFrame:
         """``read(...).select(columns).collect()``, reading only ``columns`` and the columns the
         MMS semantics need, and sorting only rows not already in order: a store written in read
-        order (as ingest and the demo write it) is read without a sort."""
+        order (as :func:`~bidstack.io.write_table` and the demo write it) is read without a
+        sort."""
         spec, frame = self._rows(table, start, end, duids, raw)
         if not raw:
             frame = kept_runs(frame, spec, bidtype)
