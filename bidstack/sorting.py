@@ -152,7 +152,13 @@ def _ranks(column: pl.Series) -> np.ndarray:
 def _text_ranks(column: pl.Series) -> np.ndarray:
     """A text column's ranks: each value's place among the column's sorted distinct values.
     Where equal values come in long runs (a frame in unit or participant order), only each
-    run's value is ranked, not every row's text."""
+    run's value is ranked, not every row's text; where the column repeats one block of values
+    (a frame in time order with the same units every interval), only the block is ranked."""
+    period = _period(column)
+    if period:
+        block = column.head(period)
+        ranks = block.cast(pl.Enum(block.unique().sort())).to_physical().to_numpy()
+        return np.tile(ranks.astype(np.int64), -(-column.len() // period))[: column.len()]
     runs = None
     if column.head(PROBE).rle_id().max() * RUN_ROWS < PROBE:
         runs = column.rle().struct.unnest()
@@ -162,3 +168,15 @@ def _text_ranks(column: pl.Series) -> np.ndarray:
     names = values.unique().sort()
     ranks = values.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
     return ranks if runs is None else np.repeat(ranks, runs.get_column("len").to_numpy())
+
+
+def _period(column: pl.Series) -> int | None:
+    """The length of the block a column of text without nulls repeats (row ``i`` equal to row
+    ``i - period`` throughout), where its first value recurs within the first PROBE rows;
+    None otherwise."""
+    recurs = column.head(PROBE).eq(column[0]).arg_true()
+    if recurs.len() < 2:
+        return None
+    period = int(recurs[1])
+    same = column.slice(period).eq(column.slice(0, column.len() - period)).all()
+    return period if same else None

@@ -174,3 +174,17 @@ def test_text_in_runs_ranks_as_text_in_any_order(tail: str) -> None:
         assert sorted_rows(mixed, *keys).equals(mixed.sort(keys, maintain_order=True))
     expected = mixed.group_by("participantid").agg(pl.col("count").sum()).sort("participantid")
     assert group_sums(mixed, ["participantid"], ["count"]).equals(expected)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_text_repeating_one_block_ranks_as_text(broken: bool) -> None:
+    # every unit in every interval, in time order: the duids repeat one block of 37 (ranked
+    # once); one duid changed near the end breaks the repetition (ranked row by row)
+    rows = unit_intervals(37, 50, seed=5).sort("interval_datetime", "duid")
+    if broken:
+        changed = pl.int_range(pl.len()) == pl.len() - 3
+        rows = rows.with_columns(
+            pl.when(changed).then(pl.lit("U0")).otherwise("duid").alias("duid")
+        )
+    for keys in (["duid", "interval_datetime"], ["duid", "row"]):
+        assert sorted_rows(rows, *keys).equals(rows.sort(keys, maintain_order=True))
