@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from bidstack.sorting import in_key_order, key_ranks, key_table, packed_ranks
+from bidstack.sorting import in_key_order, key_table, packed_ranks, stacked_ranks
 
 #: A right frame of fewer rows than the left's / SMALL_RIGHT is joined by Polars: hashing the
 #: left's keys into a small table was faster than ranking them (a month's offers onto a day's
@@ -88,11 +88,11 @@ def _same_keys(left: pl.DataFrame, right: pl.DataFrame, on: list[str]) -> bool:
 def _packed_keys(
     left: pl.DataFrame, right: pl.DataFrame, on: list[str]
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Both frames' keys as one int64 each, ranked together (:func:`sorting.key_ranks` of the
-    two stacked), or None (see :func:`join_unique`)."""
+    """Both frames' keys as one int64 each, ranked together (:func:`sorting.stacked_ranks`),
+    or None (see :func:`join_unique`)."""
     if left.is_empty() or right.is_empty() or left.select(on).schema != right.select(on).schema:
         return None
-    ranks = key_ranks(pl.concat([left.select(on), right.select(on)]), on)
+    ranks = stacked_ranks([left, right], on)
     packed = None if ranks is None else packed_ranks(ranks)
     if packed is None:
         return None

@@ -12,7 +12,7 @@ instead: one pass, no comparisons (:func:`key_order`, :func:`key_table`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -120,6 +120,24 @@ def key_ranks(frame: pl.DataFrame, keys: Sequence[str]) -> list[np.ndarray] | No
     return [_ranks(column) for column in columns]
 
 
+def stacked_ranks(frames: Sequence[pl.DataFrame], keys: Sequence[str]) -> list[np.ndarray] | None:
+    """:func:`key_ranks` of ``frames`` stacked (their key columns of one dtype), each frame's
+    text ranked on its own against the names of all, so that each keeps its own fast path
+    (runs, a repeated block) where the stack would have none."""
+    stacked = pl.concat([frame.select(keys) for frame in frames])
+    if stacked.height < 2 or any(not _rankable(stacked.get_column(key)) for key in keys):
+        return None
+    ranks = []
+    for key in keys:
+        if stacked.schema[key] != pl.String:
+            ranks.append(_ranks(stacked.get_column(key)))
+            continue
+        shapes = [_text_values(frame.get_column(key)) for frame in frames if frame.height]
+        names = pl.concat([values for values, _ in shapes]).unique().sort()
+        ranks.append(np.concatenate([spread(_ranked(values, names)) for values, spread in shapes]))
+    return ranks
+
+
 def packed_ranks(ranks: list[np.ndarray]) -> np.ndarray | None:
     """The ranks of several keys as one int64 in the same order, or None if they do not fit."""
     spans = [int(rank.max()) + 1 for rank in ranks]
@@ -150,24 +168,31 @@ def _ranks(column: pl.Series) -> np.ndarray:
 
 
 def _text_ranks(column: pl.Series) -> np.ndarray:
-    """A text column's ranks: each value's place among the column's sorted distinct values.
-    Where equal values come in long runs (a frame in unit or participant order), only each
-    run's value is ranked, not every row's text; where the column repeats one block of values
-    (a frame in time order with the same units every interval), only the block is ranked."""
-    period = _period(column)
+    """A text column's ranks: each value's place among the column's sorted distinct values."""
+    values, spread = _text_values(column)
+    return spread(_ranked(values, values.unique().sort()))
+
+
+def _text_values(column: pl.Series) -> tuple[pl.Series, Callable[[np.ndarray], np.ndarray]]:
+    """The values of a text column to rank, and how their ranks spread to its rows. Where the
+    column repeats one block of values (a frame in time order with the same units every
+    interval), the block; where equal values come in long runs (a frame in unit or participant
+    order), each run's value; else every row's."""
+    n = column.len()
+    period = _period(column) if n > 1 else None
     if period:
-        block = column.head(period)
-        ranks = block.cast(pl.Enum(block.unique().sort())).to_physical().to_numpy()
-        return np.tile(ranks.astype(np.int64), -(-column.len() // period))[: column.len()]
-    runs = None
+        return column.head(period), lambda ranks: np.tile(ranks, -(-n // period))[:n]
     if column.head(PROBE).rle_id().max() * RUN_ROWS < PROBE:
         runs = column.rle().struct.unnest()
-        if runs.height * RUN_ROWS > column.len():
-            runs = None  # the runs grow shorter past the first rows
-    values = column if runs is None else runs.get_column("value")
-    names = values.unique().sort()
-    ranks = values.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
-    return ranks if runs is None else np.repeat(ranks, runs.get_column("len").to_numpy())
+        if runs.height * RUN_ROWS <= n:  # else the runs grow shorter past the first rows
+            lengths = runs.get_column("len").to_numpy()
+            return runs.get_column("value"), lambda ranks: np.repeat(ranks, lengths)
+    return column, lambda ranks: ranks
+
+
+def _ranked(values: pl.Series, names: pl.Series) -> np.ndarray:
+    """Each of ``values``' place (int64) among ``names`` (sorted, holding every value)."""
+    return values.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
 
 
 def _period(column: pl.Series) -> int | None:

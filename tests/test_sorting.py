@@ -9,7 +9,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bidstack.sorting import duplicated_rows, in_key_order, key_order, key_table, sorted_rows
+from bidstack.sorting import (
+    duplicated_rows,
+    in_key_order,
+    key_order,
+    key_ranks,
+    key_table,
+    sorted_rows,
+    stacked_ranks,
+)
 from bidstack.sums import group_sums
 
 
@@ -188,3 +196,20 @@ def test_text_repeating_one_block_ranks_as_text(broken: bool) -> None:
         )
     for keys in (["duid", "interval_datetime"], ["duid", "row"]):
         assert sorted_rows(rows, *keys).equals(rows.sort(keys, maintain_order=True))
+
+
+def test_frames_ranked_apart_rank_as_stacked() -> None:
+    # a frame repeating one block, one in runs, one in no order, one empty: each text key
+    # ranked frame by frame against the names of all, as the frames stacked are ranked
+    grid = unit_intervals(30, 40, seed=6)
+    frames = [
+        grid.sort("interval_datetime", "duid"),
+        grid.filter(pl.col("duid") != "U3").sort("duid", "interval_datetime"),
+        frame(3_000, seed=7).select("duid", "interval_datetime"),
+        grid.head(0),
+    ]
+    keys = ["duid", "interval_datetime"]
+    frames = [f.select(keys) for f in frames]
+    apart = stacked_ranks(frames, keys)
+    together = key_ranks(pl.concat(frames), keys)
+    assert all(np.array_equal(a, b) for a, b in zip(apart, together, strict=True))
