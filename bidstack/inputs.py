@@ -214,7 +214,10 @@ def settlement_registration(
         offers.filter(~is_virtual)
         .select(day, "duid", pl.col("participantid").alias("participantid_bid"))
         .unique(["settlement_date", "duid"], keep="first")
-    )
+        if units.get_column("participantid").has_nulls()  # else no registration needs them
+        else pl.DataFrame(schema={"settlement_date": pl.Date, "duid": pl.String,
+                                  "participantid_bid": pl.String})
+    )  # fmt: skip
     registered = (
         units.join(given, on="duid", how="left", suffix="_fleet")
         .join(bidders, on=["settlement_date", "duid"], how="left")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -452,3 +452,33 @@ def test_published_trading_prices_turn_five_minute_after_1_october_2021(sample_i
     assert prices.get_column("settlement_interval").to_list() == [FIVE_MINUTE_SETTLEMENT] * 6 + [
         ends[-1]
     ]
+
+
+@pytest.mark.parametrize("registered", ["PART_REG", None])
+def test_a_registration_without_participant_takes_the_bids(registered) -> None:
+    """nempy's database drops DUDETAILSUMMARY.PARTICIPANTID: a unit registered without one
+    settles under the participant of its first bid of the settlement date, and is reported;
+    with one, the bids are not read."""
+    from bidstack.fleet import parse_fleet
+    from bidstack.inputs import settlement_registration
+
+    day = date(2024, 9, 2)
+    units = pl.DataFrame(
+        {"settlement_date": [day], "duid": ["GEN1"], "participantid": [registered],
+         "regionid": ["NSW1"], "mlf": [0.98]},
+        schema_overrides={"participantid": pl.String},
+    )  # fmt: skip
+    ends = [datetime(2024, 9, 2, 0, 5), datetime(2024, 9, 2, 0, 10)]
+    offers = pl.DataFrame(
+        {"trading_day": [day - timedelta(days=1)] * 2, "duid": ["GEN1"] * 2,
+         "participantid": ["PART_BID", "PART_LATER"], "interval_datetime": ends,
+         "regionid": ["NSW1"] * 2}
+    )  # fmt: skip
+    fleet = parse_fleet(
+        {"units": {"OTHER": {"tp_min": 0.0, "tp_max": 10.0, "srmc": 1.0}}}, source="test"
+    )
+    settled, gaps = settlement_registration(units, fleet, offers)
+    assert settled.select("settlement_date", "duid", "participantid").rows() == [
+        (day, "GEN1", registered or "PART_BID")
+    ]
+    assert gaps.get_column("kind").to_list() == ([] if registered else ["registration_incomplete"])
