@@ -35,7 +35,7 @@ proving its best solution optimal; that solution is kept).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -92,7 +92,7 @@ class DispatchResult:
     regions: pl.DataFrame
     links: pl.DataFrame
     problems: pl.DataFrame
-    by_unit: np.ndarray | None = None
+    by_unit: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def dispatch(
