@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from bidstack.io import read, read_effective
-from bidstack.io.schema import resolve
+from bidstack.io.schema import resolve, table_spec
 
 from iohelpers import NOT_MMS, Ingested, manifest_counts, manifest_table_rows
 
@@ -247,3 +247,27 @@ def test_known_values_of_registration_tables(samples: Ingested):
         read_effective(samples.store, "MARKET_PRICE_THRESHOLDS", on).collect().rows(named=True)
     )
     assert (limits["voll"], limits["marketpricefloor"]) == (15000.0, -1000.0)
+
+
+def test_a_frame_of_every_sample_table_is_its_lazy_read(sample_ingest) -> None:
+    """``Store.frame`` (only the asked columns read, rows in order not sorted again) gives the
+    lazy read's rows in its order, for every table of the real samples, raw or not, whole and
+    over a window of its times."""
+    from bidstack.io import Store
+
+    store, _ = sample_ingest
+    opened = Store.open(store)
+    tables = sorted(path.name for path in Path(store).iterdir() if path.is_dir())
+    assert len(tables) > 20
+    for table in tables:
+        whole = opened.read(table).collect()
+        time = table_spec(table).time_column
+        windows = [(None, None)]
+        if time and whole.schema[time].is_temporal() and whole[time].drop_nulls().len():
+            windows.append((whole[time].min(), whole[time].max()))
+        columns = [*whole.columns[:2], whole.columns[-1]]
+        for raw in (False, True):
+            for start, end in windows:
+                lazy = opened.read(table, start, end, raw=raw).select(columns).collect()
+                frame = opened.frame(table, columns, start, end, raw=raw)
+                assert frame.equals(lazy), (table, raw, start)
