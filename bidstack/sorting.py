@@ -112,25 +112,25 @@ def duplicated_rows(frame: pl.DataFrame, *keys: str) -> pl.Series:
 
 
 def key_ranks(frame: pl.DataFrame, keys: Sequence[str]) -> list[np.ndarray] | None:
-    """Each key column as int64 ranks in its order (see :func:`_ranks`), or None where one is not
-    text, integer, date or time, or has a null (or the frame has fewer than two rows)."""
-    columns = [frame.get_column(key) for key in keys]
-    if frame.height < 2 or any(not _rankable(column) for column in columns):
-        return None
-    return [_ranks(column) for column in columns]
+    """Each key column as int64 ranks in its order, or None where one is not text, integer, date
+    or time, or has a null (or the frame has fewer than two rows): a text value's place among
+    the column's sorted distinct values (:func:`_text_values` says which rows are ranked), an
+    integer or time by :func:`_distances`."""
+    return stacked_ranks([frame], keys)
 
 
 def stacked_ranks(frames: Sequence[pl.DataFrame], keys: Sequence[str]) -> list[np.ndarray] | None:
     """:func:`key_ranks` of ``frames`` stacked (their key columns of one dtype), each frame's
     text ranked on its own against the names of all, so that each keeps its own fast path
     (runs, a repeated block) where the stack would have none."""
-    stacked = pl.concat([frame.select(keys) for frame in frames])
+    named = list(dict.fromkeys(keys))  # a key may be named twice
+    stacked = pl.concat([frame.select(named) for frame in frames])
     if stacked.height < 2 or any(not _rankable(stacked.get_column(key)) for key in keys):
         return None
     ranks = []
     for key in keys:
         if stacked.schema[key] != pl.String:
-            ranks.append(_ranks(stacked.get_column(key)))
+            ranks.append(_distances(stacked.get_column(key)))
             continue
         shapes = [_text_values(frame.get_column(key)) for frame in frames if frame.height]
         names = pl.concat([values for values, _ in shapes]).unique().sort()
@@ -155,22 +155,14 @@ def _rankable(column: pl.Series) -> bool:
     return ordered and not column.has_nulls()
 
 
-def _ranks(column: pl.Series) -> np.ndarray:
-    """int64 from 0, in the column's order: a text value's rank among the column's values, an
-    integer or time its distance from the smallest in steps of the values' greatest common
-    divisor (five-minute intervals count 0, 1, 2, ... rather than in microseconds)."""
-    if column.dtype == pl.String:
-        return _text_ranks(column)
+def _distances(column: pl.Series) -> np.ndarray:
+    """int64 from 0, in an integer or time column's order: each value's distance from the
+    smallest in steps of the values' greatest common divisor (five-minute intervals count 0, 1,
+    2, ... rather than in microseconds)."""
     values = column.to_physical().cast(pl.Int64).to_numpy()
     distance = values - values.min()
     step = int(np.gcd.reduce(distance))
     return distance // step if step > 1 else distance
-
-
-def _text_ranks(column: pl.Series) -> np.ndarray:
-    """A text column's ranks: each value's place among the column's sorted distinct values."""
-    values, spread = _text_values(column)
-    return spread(_ranked(values, values.unique().sort()))
 
 
 def _text_values(column: pl.Series) -> tuple[pl.Series, Callable[[np.ndarray], np.ndarray]]:

@@ -213,3 +213,11 @@ def test_frames_ranked_apart_rank_as_stacked() -> None:
     apart = stacked_ranks(frames, keys)
     together = key_ranks(pl.concat(frames), keys)
     assert all(np.array_equal(a, b) for a, b in zip(apart, together, strict=True))
+
+
+def test_a_key_named_twice_sorts_as_once() -> None:
+    # the store's rules can name a column twice (standing data ordered by LASTCHANGED, which is
+    # also its time column)
+    rows = frame(500, seed=8)
+    keys = ["duid", "interval_datetime", "duid"]
+    assert sorted_rows(rows, *keys).equals(rows.sort(keys[:2], maintain_order=True))
