@@ -94,9 +94,8 @@ def semantic_columns(spec: TableSpec) -> frozenset[str]:
     """The columns :func:`kept_runs` and :func:`latest_rows` read: a reader of a few columns
     reads these too."""
     named = (
-        spec.time_column, spec.effective_date, *spec.primary_key, *spec.identity,
-        *spec.version_order, *spec.entity, *row_order(spec), "intervention", "bidtype",
-        *BID_ORDER, "versionno", "lastchanged",
+        *row_order(spec), spec.effective_date, *spec.identity, *spec.entity, *spec.version_order,
+        *BID_ORDER, "intervention", "bidtype", "lastchanged",
     )  # fmt: skip
     return frozenset(column for column in named if column in spec.kinds)
 

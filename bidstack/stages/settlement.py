@@ -130,6 +130,8 @@ def trading_prices(dispatch_prices: pl.DataFrame) -> pl.DataFrame:
 
 UNIT_ENERGY_COLUMNS = ("duid", "interval_datetime", "energy_mwh")
 UNIT_COLUMNS = ("duid", "participantid", "regionid", "mlf")
+#: The unit order of statements and amounts.
+STATEMENT_KEYS = ("participantid", "duid")
 
 
 def loss_factor() -> pl.Expr:
@@ -232,10 +234,6 @@ def settle(
     # hundred units rather than ranking the text of every row
     in_order = sorted_rows(amounts, "statement_order", "interval_datetime")
     return in_order.drop("statement_order"), unsettled
-
-
-#: The unit order of statements and amounts.
-STATEMENT_KEYS = ("participantid", "duid")
 
 
 def _statement_order(units: pl.DataFrame) -> pl.DataFrame:

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from bidstack.io import read, read_effective
+from bidstack.io import Store, read, read_effective
 from bidstack.io.schema import resolve, table_spec
 
 from iohelpers import NOT_MMS, Ingested, manifest_counts, manifest_table_rows
@@ -253,8 +253,6 @@ def test_a_frame_of_every_sample_table_is_its_lazy_read(sample_ingest) -> None:
     """``Store.frame`` (only the asked columns read, rows in order not sorted again) gives the
     lazy read's rows in its order, for every table of the real samples, raw or not, whole and
     over a window of its times."""
-    from bidstack.io import Store
-
     store, _ = sample_ingest
     opened = Store.open(store)
     tables = sorted(path.name for path in Path(store).iterdir() if path.is_dir())

@@ -228,8 +228,6 @@ def test_trading_prices_rebuilt_from_dispatch_prices_match_aemo(sample_ingest) -
 
 
 def test_each_settlement_date_settles_with_the_registration_in_force() -> None:
-    from datetime import date
-
     # both intervals are in the trading day of 2024-01-01 (04:05..04:00 the next morning), but
     # settle on two calendar dates: GEN2 changes hands and mlf on 2 January at 00:00
     times = [datetime(2024, 1, 2, 0, 0), datetime(2024, 1, 2, 0, 5)]
@@ -270,8 +268,6 @@ def test_1_july_intervals_before_4am_take_the_new_loss_factors(sample_ingest) ->
     """OAKLAND1's loss factors change on 2024-07-01 (nempy snapshot: TLF 0.9993 x DLF 0.893,
     from 1.0): the interval ending 00:05 settles on 1 July at the new factor, though its bids
     belong to the trading day of 30 June; the one ending 00:00 settles on 30 June at 1.0."""
-    from datetime import date
-
     from bidstack.fleet import parse_fleet
     from bidstack.market_reads import settlement_units
 
@@ -341,8 +337,6 @@ def test_generation_settles_at_mlf_and_consumption_at_load_mlf() -> None:
 def test_real_loss_factors_tlf_times_dlf_and_the_bidirectional_pair(sample_ingest) -> None:
     """OAKLAND1 (TLF 0.9993, DLF 0.893) and BHB1 (secondary TLF 0.8423 for what it sends out,
     primary TLF 0.8284 for what it draws) as the nempy snapshot registers them."""
-    from datetime import date
-
     from bidstack.fleet import parse_fleet
     from bidstack.inputs import settlement_registration
     from bidstack.io import read
