@@ -269,13 +269,13 @@ def lookahead(
     (``frrp``): what PP looks ahead into."""
     if intervals.is_empty():
         return None
-    regions = offers.select("duid", "regionid").unique("duid")
+    regions = offers.select("duid", "regionid").unique("duid", keep="first", maintain_order=True)
     return (
         intervals.select("duid", "interval_datetime")
-        .unique()
-        .join(regions, on="duid")
-        .join(frrp, on=["regionid", "interval_datetime"], how="left")
-    )
+        .unique(keep="first", maintain_order=True)
+        .join(regions, on="duid", maintain_order="left")
+        .join(frrp, on=["regionid", "interval_datetime"], how="left", maintain_order="left")
+    )  # in the bids' order: the same frame from every read
 
 
 def lookahead_end(fleet: Fleet, right: datetime, end: datetime) -> datetime:
