@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from bidstack.calibration import month_comparison
+from bidstack.columns import DEMAND_BID_PREFIX
 from bidstack.config import BASELINE, RunConfig
 from bidstack.inputs import settlement_registration, with_demand_bids
 from bidstack.market_data import MarketWindow
@@ -120,15 +121,18 @@ def run_month(
         window.registration, fleet, bidding.scenarios[BASELINE]
     )
     problems += tagged([*found, unregistered], EVERY_SCENARIO)
-    scenarios = {s: offers for s, offers in bidding.scenarios.items() if s in config.scenarios}
+    chosen = [s for s in bidding.scenarios if s in config.scenarios]
     if carry is None:
-        head = dict.fromkeys(scenarios, window.initial_mw)
+        head = dict.fromkeys(chosen, window.initial_mw)
     else:
         head = {s: dispatch_stage.carry_initial_mw(carry.get(s), window.left)
-                for s in scenarios}  # fmt: skip
+                for s in chosen}  # fmt: skip
     peak = peak_interval(demand, window.offers, fleet_units)
     window.release_offers()  # the scenarios have their offers: the window's are not needed
     shared, usable, shared_problems = _screen_shared(bidding, demand)
+    # what settling reads of each scenario's offers; the rest go once dispatch has laid them out
+    scenarios = {s: settling_offers(bidding.scenarios[s], peak) for s in chosen}
+    own_offers = {s: bidding.own[s] for s in chosen}
     dispatcher = dispatch_stage.ScenarioDispatch(
         shared,
         usable,
@@ -138,6 +142,7 @@ def run_month(
         engine=fleet.market.dispatch_engine,
     )
     evaluator = ScenarioEvaluation(bidding.shared, demand)
+    del bidding
     settling = _Settling(window, config, out, units, peak, history or out)
     # each scenario's later stages run on a thread of their own while the next scenario is
     # dispatched (the dispatch kernel releases the GIL), so that no more than two scenarios'
@@ -149,10 +154,10 @@ def run_month(
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bidstack-settle") as pool:
         pending = []
         for number, (scenario, scenario_offers) in enumerate(scenarios.items(), start=1):
-            own, _ = dispatch_stage.conform(bidding.own[scenario], usable)
+            own, _ = dispatch_stage.conform(own_offers[scenario], usable)
             kept, _, own_problems = dispatch_stage.screen(own, usable)
             result = dispatcher.dispatch(kept, head[scenario])
-            evaluation = evaluator.evaluate(bidding.own[scenario])  # evens the threads' shares
+            evaluation = evaluator.evaluate(own_offers[scenario])  # evens the threads' shares
             found = [*shared_problems, *own_problems]
             if pending and number < len(scenarios):
                 pending[-1].result()
@@ -285,6 +290,16 @@ class _SideThread:
         if kind is None:
             for done in self._work:
                 done.result()  # a write that failed raises here
+
+
+def settling_offers(offers: pl.DataFrame, peak: Peak | None) -> pl.DataFrame:
+    """The rows of a scenario's offers its settling reads: the demand bids (metering) and, at
+    the month's peak interval, its region's offers (the bid stack)."""
+    rows = pl.col("duid").str.starts_with(DEMAND_BID_PREFIX)
+    if peak is not None:
+        at_peak = pl.col("interval_datetime") == peak.interval_datetime
+        rows = rows | (at_peak & (pl.col("regionid") == peak.regionid))
+    return offers.filter(rows)
 
 
 def _screen_shared(

@@ -122,7 +122,9 @@ class ScenarioEvaluation:
     def __init__(self, shared: pl.DataFrame, demand: pl.DataFrame) -> None:
         _check_columns("offers", shared, OFFER_COLUMNS)
         _check_columns("demand", demand, [*KEYS, "demand"])
-        self.shared, self.demand = shared, demand
+        # the columns an evaluation reads: the rest of the offers need not be kept alive
+        self.shared = shared.select(c for c in shared.columns if c in (*OFFER_COLUMNS, "maxavail"))
+        self.demand = demand
         self._base = _SharedCapacity.of(_available(shared))
 
     def evaluate(self, own: pl.DataFrame) -> pl.DataFrame:
