@@ -11,6 +11,7 @@ store.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -107,6 +108,8 @@ class MarketData:
         self.apc = store.read("REGIONAPCINTERVALS").collect()
         self.tables = NetworkTables(*(store.read(t).collect() for t in NETWORK_TABLES))
         self.bids = demand_bids(fleet)
+        self._ahead: tuple[tuple[datetime, datetime, datetime], Future] | None = None
+        self._reader: ThreadPoolExecutor | None = None
 
     @classmethod
     def open(cls, store: str | os.PathLike, fleet: Fleet) -> MarketData:
@@ -119,9 +122,27 @@ class MarketData:
         units = registration(self.summary, self.detail, days, self.fleet.market.loss_factors)
         return build_offers(volumes, prices, units)
 
+    def read_ahead(self, left: datetime, right: datetime, end: datetime) -> None:
+        """Start reading the window ``(left, right]`` on a thread of its own, for the next
+        :meth:`window` call to take: a serial run reads its next month while the last scenarios
+        of this one settle. A window read ahead and not asked for is dropped at the next call."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidstack-ahead")
+        bounds = (left, right, end)
+        self._ahead = (bounds, self._reader.submit(self._read, *bounds))
+
     def window(self, left: datetime, right: datetime, end: datetime) -> MarketWindow:
         """Every frame of ``(left, right]`` (``end``: where the run ends, which the look-ahead
-        does not pass)."""
+        does not pass): the window :meth:`read_ahead` read, if it was this one."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            bounds, reading = ahead
+            if bounds == (left, right, end):
+                return reading.result()  # raises what the read raised
+            reading.cancel()
+        return self._read(left, right, end)
+
+    def _read(self, left: datetime, right: datetime, end: datetime) -> MarketWindow:
         store, fleet, options = self.store, self.fleet, self.fleet.market
         until = inputs.lookahead_end(fleet, right, end)
         bids = store.frame("BIDPEROFFER_D", VOLUME_COLUMNS, left, until)

@@ -73,6 +73,7 @@ def run_month(
     carry: dict[str, pl.DataFrame | None] | None = None,
     *,
     history: Path | None = None,
+    dispatched: Callable[[], None] | None = None,
 ) -> MonthResult:
     """Run every stage over ``window`` and write its partitions under ``out``.
 
@@ -82,7 +83,9 @@ def run_month(
 
     Once the bidding round has built every scenario's offers, the window's own are released
     (:meth:`~bidstack.market_data.MarketWindow.release_offers`): after this call the window
-    holds none.
+    holds none. ``dispatched``, if given, is called once every scenario is dispatched, with the
+    offers laid out for dispatch released, while the last scenarios settle (a serial run reads
+    its next window then).
     """
     fleet, minutes, month = config.fleet, config.interval_minutes, window.month
     fleet_units = list(fleet.units)
@@ -164,6 +167,9 @@ def run_month(
             pending.append(
                 pool.submit(settling.run, scenario, scenario_offers, result, evaluation, found)
             )
+        del dispatcher, evaluator, shared  # the layout, the screened shared offers
+        if dispatched is not None:
+            dispatched()
         settled = [future.result() for future in pending]
     tails = {scenario: done.tail for scenario, done in zip(scenarios, settled, strict=True)}
     calibration = next((d.calibration for d in settled if d.calibration is not None), None)

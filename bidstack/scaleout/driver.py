@@ -90,12 +90,16 @@ class Fold:
 
     def _serial(self, bar: tqdm) -> Iterator[MonthResult]:
         carry = None
+        # each task reads the next one's window while its last scenarios settle
+        order = [(window, group) for window in self.windows for group in range(len(self.groups))]
+        following = dict(zip(order[:-1], [window for window, _ in order[1:]], strict=True))
         for left, right in self.windows:
             bar.set_postfix_str(f"{left:%Y-%m}")
             results = [
-                run_task(self._task(left, right, group, carry=carry, history=str(self.out)))
+                run_task(self._task(left, right, group, carry=carry, history=str(self.out),
+                                    following=following.get(((left, right), group))))
                 for group in range(len(self.groups))
-            ]
+            ]  # fmt: skip
             month = self._commit(results)
             carry = month.tails or carry
             bar.update()

@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -50,8 +51,9 @@ class MonthTask:
     months, whose prices administered pricing reads (None for a speculative task: it reads its
     warm-up's, else the store's). ``warmup_from``: if set, start from the store's INITIALMW there
     instead of ``carry`` and warm up to ``left``. ``group``: the variant group ``config`` holds
-    (:meth:`~bidstack.config.RunConfig.groups`), None when the run has one. ``hook``: see
-    :data:`TEST_HOOK`.
+    (:meth:`~bidstack.config.RunConfig.groups`), None when the run has one. ``following``: the
+    window of the task this process runs next (a serial run's), read ahead once this month's
+    scenarios are dispatched. ``hook``: see :data:`TEST_HOOK`.
     """
 
     run: str
@@ -66,6 +68,7 @@ class MonthTask:
     history: str | None = None
     warmup_from: datetime | None = None
     group: int | None = None
+    following: tuple[datetime, datetime] | None = None
     hook: str = ""
 
     @property
@@ -110,7 +113,10 @@ def run_task(task: MonthTask) -> TaskResult:
         warmup = data.window(task.warmup_from, task.left, task.end)
         carry = run_month(warmup, task.config, folder / WARMUP).tails or None
     window = data.window(task.left, task.right, task.end)
-    month = run_month(window, task.config, folder, carry, history=history)
+    ahead = None
+    if task.following is not None:
+        ahead = partial(data.read_ahead, *task.following, task.end)
+    month = run_month(window, task.config, folder, carry, history=history, dispatched=ahead)
     prices = None
     if window.stored_prices is not None:
         prices = {
