@@ -4,7 +4,8 @@ Public API:
 
 - :func:`ingest` files into a store (``bidstack ingest`` on the command line);
 - :func:`read` a table back with MMS semantics (or :meth:`Store.open` a store once and
-  :meth:`Store.read` it many times); :func:`read_local_price` (dense),
+  :meth:`Store.read` it many times, lazily, or :meth:`Store.frame` a window of some of its
+  columns eagerly, without sorting rows stored in order); :func:`read_local_price` (dense),
   :func:`read_effective` / :func:`effective_on` (registration rows in force on dates);
 - :func:`trading_day`, the 04:00-to-04:00 trading day of a market time;
 - :func:`write_table` to write a frame into a store as ``bidstack ingest`` does;
