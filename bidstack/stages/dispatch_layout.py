@@ -307,5 +307,11 @@ def _offer_arrays(
 
 
 def _values(frame: pl.DataFrame, name: str, missing: float) -> np.ndarray:
-    """A column as float64, nulls as ``missing``."""
-    return frame.get_column(name).cast(pl.Float64).fill_null(missing).to_numpy()
+    """A column as float64, nulls as ``missing`` (a float64 column without nulls is read as it
+    is: each cast or fill is a query of its own, and a layout reads some thirty columns)."""
+    column = frame.get_column(name)
+    if column.dtype != pl.Float64:
+        column = column.cast(pl.Float64)
+    if column.has_nulls():
+        column = column.fill_null(missing)
+    return column.to_numpy()
