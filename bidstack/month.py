@@ -144,8 +144,6 @@ def run_month(
         ramp_priority=fleet.market.ramp_priority,
         engine=fleet.market.dispatch_engine,
     )
-    evaluator = ScenarioEvaluation(bidding.shared, demand)
-    del bidding
     settling = _Settling(window, config, out, units, peak, history or out)
     # each scenario's later stages run on a thread of their own while the next scenario is
     # dispatched (the dispatch kernel releases the GIL), so that no more than two scenarios'
@@ -155,19 +153,23 @@ def run_month(
     # (the allocation's ran above): Numba's threading layer does not allow two threads in one
     # at once (see bidstack.scaleout.executors)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bidstack-settle") as pool:
+        # the shared offers' capacities are put in order while the first scenario is dispatched
+        evaluating = pool.submit(ScenarioEvaluation, bidding.shared, demand)
+        del bidding
         pending = []
         for number, (scenario, scenario_offers) in enumerate(scenarios.items(), start=1):
             own, _ = dispatch_stage.conform(own_offers[scenario], usable)
             kept, _, own_problems = dispatch_stage.screen(own, usable)
             result = dispatcher.dispatch(kept, head[scenario])
-            evaluation = evaluator.evaluate(own_offers[scenario])  # evens the threads' shares
+            # on this thread: it evens the threads' shares
+            evaluation = evaluating.result().evaluate(own_offers[scenario])
             found = [*shared_problems, *own_problems]
             if pending and number < len(scenarios):
                 pending[-1].result()
             pending.append(
                 pool.submit(settling.run, scenario, scenario_offers, result, evaluation, found)
             )
-        del dispatcher, evaluator, shared  # the layout, the screened shared offers
+        del dispatcher, evaluating, shared  # the layout, the shared offers
         if dispatched is not None:
             dispatched()
         settled = [future.result() for future in pending]
