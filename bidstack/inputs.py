@@ -210,14 +210,14 @@ def settlement_registration(
         units = units.with_columns(pl.col("mlf").alias("load_mlf"))
     day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
     is_virtual = pl.col("duid").str.starts_with(DEMAND_BID_PREFIX)
+    # the bids' participants are read only where a registration has none
+    needed = units.get_column("participantid").has_nulls()
     bidders = (
-        offers.filter(~is_virtual)
+        (offers if needed else offers.clear())
+        .filter(~is_virtual)
         .select(day, "duid", pl.col("participantid").alias("participantid_bid"))
         .unique(["settlement_date", "duid"], keep="first")
-        if units.get_column("participantid").has_nulls()  # else no registration needs them
-        else pl.DataFrame(schema={"settlement_date": pl.Date, "duid": pl.String,
-                                  "participantid_bid": pl.String})
-    )  # fmt: skip
+    )
     registered = (
         units.join(given, on="duid", how="left", suffix="_fleet")
         .join(bidders, on=["settlement_date", "duid"], how="left")
