@@ -133,8 +133,13 @@ def run_month(
     peak = peak_interval(demand, window.offers, fleet_units)
     window.release_offers()  # the scenarios have their offers: the window's are not needed
     shared, usable, shared_problems = _screen_shared(bidding, demand)
-    # what settling reads of each scenario's offers; the rest go once dispatch has laid them out
-    scenarios = {s: settling_offers(bidding.scenarios[s], peak) for s in chosen}
+    # what settling reads of each scenario's offers (the shared and its own: BiddingRound),
+    # the shared rows filtered once; the rest go once dispatch has laid them out
+    shared_rows = settling_offers(bidding.shared, peak)
+    scenarios = {
+        s: pl.concat([shared_rows, settling_offers(bidding.own[s], peak)], how="diagonal_relaxed")
+        for s in chosen
+    }
     own_offers = {s: bidding.own[s] for s in chosen}
     dispatcher = dispatch_stage.ScenarioDispatch(
         shared,
