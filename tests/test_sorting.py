@@ -211,8 +211,14 @@ def test_frames_ranked_apart_rank_as_stacked() -> None:
     keys = ["duid", "interval_datetime"]
     frames = [f.select(keys) for f in frames]
     apart = stacked_ranks(frames, keys)
-    together = key_ranks(pl.concat(frames), keys)
+    stacked = pl.concat(frames)
+    together = key_ranks(stacked, keys)
     assert all(np.array_equal(a, b) for a, b in zip(apart, together, strict=True))
+    # and both are the names' places in sorted order, as Polars ranks them
+    dense = stacked.select(pl.col(keys).rank("dense") - 1)
+    assert np.array_equal(apart[0], dense["duid"].to_numpy())
+    # a time's distance from the earliest, in steps: in the times' order, gaps kept
+    assert np.array_equal(np.unique(apart[1], return_inverse=True)[1], dense[keys[1]].to_numpy())
 
 
 def test_a_key_named_twice_sorts_as_once() -> None:
