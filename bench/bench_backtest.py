@@ -9,6 +9,11 @@ whole, in another fresh process (issue 11's target: a month within 8x of it).
     python bench/bench_backtest.py                       # a fleet-year: about 10 GB of disk
     python bench/bench_backtest.py --units 100 --days 31  # a quick look
     python bench/bench_backtest.py --store DIR            # reuse a market made earlier
+    python bench/bench_backtest.py --days 730 --half      # two years against one
+
+``--half`` also runs the window's first half (whole days) on the same store, in a fresh
+process, and prints the whole's time and peak memory against the half's (issue 11's target: two
+years within 2.1x one year, at the same peak).
 
 The market's units are all dispatched in every scenario; ``--fleet`` of them are re-bid.
 """
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bidstack.demo import synthetic_market
@@ -61,6 +67,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--fleet", type=int, default=50, help="units re-bid (default 50)")
     parser.add_argument("--store", type=Path, help="a folder for the market (kept), or reuse")
+    parser.add_argument(
+        "--half", action="store_true", help="also run the first half of the window, and compare"
+    )
     args = parser.parse_args()
 
     folder = args.store or Path(tempfile.mkdtemp(prefix="bidstack-bench-"))
@@ -89,15 +98,7 @@ def main() -> None:
         print(f"synthetic market written in {time.perf_counter() - began:,.0f} s -> {folder}")
 
     floor = fresh(FLOOR.format(store=market["store"]))
-    run = fresh(
-        RUN.format(
-            store=market["store"],
-            fleet=market["fleet"],
-            start=market["start"],
-            end=market["end"],
-            out=str(folder / "results"),
-        )
-    )
+    run = backtest_run(market, market["end"], folder / "results")
     unit_intervals = market["units"] * market["days"] * 288
     print(
         f"backtest of {market['units']} units x {market['days']} days "
@@ -109,6 +110,30 @@ def main() -> None:
         f"input-read floor: {floor['files']:,} Parquet files ({floor['rows']:,} rows) read once, "
         f"whole, in {floor['seconds']:,.2f} s; the backtest takes "
         f"{run['seconds'] / floor['seconds']:,.1f}x that (target for a month: <= 8x)"
+    )
+    if args.half:
+        days = market["days"] // 2
+        end = datetime.fromisoformat(market["start"]) + timedelta(days=days)
+        half = backtest_run(market, str(end), folder / "results-half")
+        print(
+            f"first {days} days: {half['seconds']:,.1f} s, peak memory "
+            f"{half['peak'] / 1e9:,.2f} GB; all {market['days']} days take "
+            f"{run['seconds'] / half['seconds']:,.2f}x the time at "
+            f"{run['peak'] / half['peak']:,.2f}x the peak (target: two years <= 2.1x one year, "
+            "at the same peak)"
+        )
+
+
+def backtest_run(market: dict, end: str, out: Path) -> dict:
+    """The backtest of ``market`` from its start to ``end``, in a fresh process."""
+    return fresh(
+        RUN.format(
+            store=market["store"],
+            fleet=market["fleet"],
+            start=market["start"],
+            end=end,
+            out=str(out),
+        )
     )
 
 
