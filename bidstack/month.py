@@ -136,7 +136,7 @@ def run_month(
     # what settling reads of each scenario's offers (the shared and its own: BiddingRound),
     # the shared rows filtered once; the rest go once dispatch has laid them out
     shared_rows = settling_offers(bidding.shared, peak)
-    scenarios = {
+    settling_rows = {
         s: pl.concat([shared_rows, settling_offers(bidding.own[s], peak)], how="diagonal_relaxed")
         for s in chosen
     }
@@ -162,23 +162,25 @@ def run_month(
         evaluating = pool.submit(ScenarioEvaluation, bidding.shared, demand)
         del bidding
         pending = []
-        for number, (scenario, scenario_offers) in enumerate(scenarios.items(), start=1):
+        for number, scenario in enumerate(chosen, start=1):
             own, _ = dispatch_stage.conform(own_offers[scenario], usable)
             kept, _, own_problems = dispatch_stage.screen(own, usable)
             result = dispatcher.dispatch(kept, head[scenario])
             # on this thread: it evens the threads' shares
             evaluation = evaluating.result().evaluate(own_offers[scenario])
             found = [*shared_problems, *own_problems]
-            if pending and number < len(scenarios):
+            if pending and number < len(chosen):
                 pending[-1].result()
             pending.append(
-                pool.submit(settling.run, scenario, scenario_offers, result, evaluation, found)
+                pool.submit(
+                    settling.run, scenario, settling_rows[scenario], result, evaluation, found
+                )
             )
         del dispatcher, evaluating, shared  # the layout, the shared offers
         if dispatched is not None:
             dispatched()
         settled = [future.result() for future in pending]
-    tails = {scenario: done.tail for scenario, done in zip(scenarios, settled, strict=True)}
+    tails = {scenario: done.tail for scenario, done in zip(chosen, settled, strict=True)}
     calibration = next((d.calibration for d in settled if d.calibration is not None), None)
     problems += [frame for done in settled for frame in done.problems]
     figures = [done.figures for done in settled]
@@ -220,6 +222,8 @@ class _Settling:
         evaluation: pl.DataFrame,
         found: list[pl.DataFrame],
     ) -> _Settled:
+        """One scenario's stages after dispatch; ``offers``: the rows of its offers that they
+        read (:func:`settling_offers`), not all of them."""
         window, fleet, minutes = self.window, self.config.fleet, self.config.interval_minutes
         fleet_units = list(fleet.units)
         if fleet.market.administered_pricing:
