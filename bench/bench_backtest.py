@@ -6,16 +6,18 @@ variants v1 and v2 in a fresh process and prints its time, unit-intervals/s and 
 and its ratio to the input-read floor: the time to read every Parquet file of the store once,
 whole, in another fresh process (issue 11's target: a month within 8x of it).
 
-    python bench/bench_backtest.py                       # a fleet-year: about 10 GB of disk
+    python bench/bench_backtest.py                       # a fleet-year: about 3 GB of disk
     python bench/bench_backtest.py --units 100 --days 31  # a quick look
     python bench/bench_backtest.py --store DIR            # reuse a market made earlier
-    python bench/bench_backtest.py --days 730 --half      # two years against one
+    python bench/bench_backtest.py --days 730 --half      # two years against one: 9 GB
 
 ``--half`` also runs the window's first half (whole days) on the same store, in a fresh
 process, and prints the whole's time and peak memory against the half's (issue 11's target: two
 years within 2.1x one year, at the same peak).
 
-The market's units are all dispatched in every scenario; ``--fleet`` of them are re-bid.
+The market's units are all dispatched in every scenario; ``--fleet`` of them are re-bid. A
+fleet-year's market takes 0.6 GB and about 9 minutes to write, its results 2.5 GB (two years:
+1.2 GB in 15 minutes; measured 2026-12-01, 2 cores).
 """
 
 from __future__ import annotations
