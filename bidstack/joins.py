@@ -9,6 +9,11 @@ right row in a table indexed by that int64 where the keys are dense (as a month'
 are), else by a binary search of the right frame's sorted keys. Frames whose keys are the same
 row for row, in key order (a month's offers and DISPATCHLOAD, both in time order, then by unit),
 are put side by side; a right frame in key order is not sorted.
+
+Small right frames too: a month's 4.4M unit-intervals onto a month's registration (15,500 rows)
+took 0.32 s of CPU against Polars' 0.46 s, onto its regional prices (44,400 rows) 0.26 s
+against 0.70 s, and the offer book onto the day's prices and registration 0.41 s against
+0.78-0.85 s each (2 cores, 2026-12-01).
 """
 
 from __future__ import annotations
@@ -20,11 +25,6 @@ import polars as pl
 
 from bidstack.sorting import in_key_order, key_table, packed_ranks, stacked_ranks
 
-#: A right frame of fewer rows than the left's / SMALL_RIGHT is joined by Polars: hashing the
-#: left's keys into a small table was faster than ranking them (a month's offers onto a day's
-#: prices: 0.23 s against 0.57 s; onto DISPATCHLOAD's 4.4M rows: 4.7 s against 1.8 s of CPU).
-SMALL_RIGHT = 4
-
 
 def join_unique(left: pl.DataFrame, right: pl.DataFrame, on: Sequence[str]) -> pl.DataFrame:
     """``left.join(right, on=on, how="left", maintain_order="left")`` where ``right`` has at
@@ -33,12 +33,11 @@ def join_unique(left: pl.DataFrame, right: pl.DataFrame, on: Sequence[str]) -> p
 
     Keys are text, integer, date or time columns of the same dtype on both sides. Anything else
     (a null key, other dtypes, a key repeated in ``right``, a column name on both sides) is
-    Polars' join, which gives the same frame; so is a join onto a ``right`` of fewer than
-    1/:data:`SMALL_RIGHT` of ``left``'s rows, whose hash table stays in cache.
+    Polars' join, which gives the same frame.
     """
     on = list(on)
     values = [c for c in right.columns if c not in on]
-    if right.height * SMALL_RIGHT < left.height or any(c in left.columns for c in values):
+    if any(c in left.columns for c in values):
         return left.join(right, on=on, how="left", maintain_order="left")
     if _same_keys(left, right, on):  # one chunk a column, as a gather would leave them
         return left.hstack(right.select(values).rechunk())

@@ -21,6 +21,7 @@ import polars as pl
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.io import effective_on
+from bidstack.joins import join_unique
 from bidstack.problems import PROBLEM_SCHEMA
 from bidstack.sorting import sorted_rows
 
@@ -134,11 +135,9 @@ def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFram
         pl.col("offerdate").alias("day_offerdate"),
         "participantid",
     )
-    joined = volumes.join(prices, on=["duid", "trading_day", "direction"], how="left")
-    joined = joined.join(
-        units.rename({"participantid": "registered_participant"}),
-        on=["trading_day", "duid"],
-        how="left",
+    joined = join_unique(volumes, prices, ["duid", "trading_day", "direction"])
+    joined = join_unique(
+        joined, units.rename({"participantid": "registered_participant"}), ["trading_day", "duid"]
     )
     no_prices = pl.col("priceband1").is_null()
     no_unit = pl.col("regionid").is_null()

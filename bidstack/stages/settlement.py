@@ -36,6 +36,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from bidstack.errors import InputError
+from bidstack.joins import join_unique
 from bidstack.sorting import sorted_rows
 
 #: The first interval settled on its own 5-minute price ends just after this instant.
@@ -183,13 +184,13 @@ def settle(
     energy = energy.with_columns(day)
     keys = ["duid", "settlement_date"] if "settlement_date" in units.columns else ["duid"]
     units = units.select(*keys[1:], *UNIT_COLUMNS, "load_mlf")
-    with_unit = energy.join(
-        units.join(_statement_order(units), on=STATEMENT_KEYS, how="left"), on=keys, how="left"
+    with_unit = join_unique(
+        energy, units.join(_statement_order(units), on=STATEMENT_KEYS, how="left"), keys
     ).with_columns(loss_factor())
-    with_price = with_unit.join(
+    with_price = join_unique(
+        with_unit,
         prices.select("regionid", "interval_datetime", "spot_price_cents"),
-        on=["regionid", "interval_datetime"],
-        how="left",
+        ["regionid", "interval_datetime"],
     )
     usable_factor = pl.col("loss_factor").is_finite() & (pl.col("loss_factor") > 0)
     unsettled = with_price.filter(
