@@ -20,6 +20,8 @@ from numba import njit, prange
 
 #: Rows per parallel task.
 CHUNK_ROWS = 1 << 16
+#: Rows :func:`_chunk_period` compares between checks for a miss.
+_RUN_ROWS = 1 << 10
 _FIRST_BITS = 12
 _FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
 _LOW_HALF = np.uint64(0xFFFFFFFF)
@@ -47,7 +49,56 @@ def _number_chunk(keys, interval, lo, hi, bits, code, unit_hash, first, last):
     Returns the number of units (-1 when they are more than a quarter of ``2**bits``, the size of
     the table: call again with a larger one), whether every key holds its string whole, and
     whether each unit's intervals increase within the chunk.
+
+    Rows in interval-major order usually list the same units in the same order interval after
+    interval: when the chunk's rows repeat with a period of distinct units
+    (:func:`_chunk_period`), only the first period is looked up, and its codes repeat.
     """
+    period = _chunk_period(keys, interval, lo, hi)
+    if period:
+        n_units, whole, increase = _number_rows(
+            keys, interval, lo, lo + period, bits, code, unit_hash, first, last
+        )
+        if n_units == period:
+            for r in range(lo + period, hi):
+                code[r] = code[r - period]
+            for r in range(hi - period, hi):
+                last[lo + code[r]] = interval[r]
+            return n_units, whole, increase
+    return _number_rows(keys, interval, lo, hi, bits, code, unit_hash, first, last)
+
+
+@njit(cache=True)
+def _chunk_period(keys, interval, lo, hi):
+    """The rows from ``lo`` to the next row with its key, when every row of ``lo..hi-1`` after
+    that many has the key of the row that many before it, at a later interval; else 0 (as when
+    intervals are not checked, or the next row has the same key: rows grouped by unit)."""
+    if interval.size == 0:
+        return 0
+    period = 1
+    while lo + period < hi and (
+        keys[lo + period, 0] != keys[lo, 0] or keys[lo + period, 1] != keys[lo, 1]
+    ):
+        period += 1
+    if period == 1 or lo + period == hi:
+        return 0
+    # in short runs that vectorise, stopping at the first run with a miss
+    for start in range(lo + period, hi, _RUN_ROWS):
+        stop = min(hi, start + _RUN_ROWS)
+        now0, now1, now_t = keys[start:stop, 0], keys[start:stop, 1], interval[start:stop]
+        before = slice(start - period, stop - period)
+        then0, then1, then_t = keys[before, 0], keys[before, 1], interval[before]
+        miss = False
+        for j in range(stop - start):
+            miss |= (now0[j] != then0[j]) | (now1[j] != then1[j]) | (now_t[j] <= then_t[j])
+        if miss:
+            return 0
+    return period
+
+
+@njit(cache=True)
+def _number_rows(keys, interval, lo, hi, bits, code, unit_hash, first, last):
+    """:func:`_number_chunk` row by row, each new key looked up in a hash table."""
     table_hash = np.zeros(1 << bits, dtype=np.uint64)
     table_code = np.full(1 << bits, -1, dtype=np.int32)
     shift = np.uint64(64 - bits)

@@ -81,6 +81,39 @@ def test_increase_holds_exactly_when_each_units_intervals_do(order: str) -> None
         assert increase == intervals_increase(unit.tolist(), times)
 
 
+def test_interval_major_rows_whose_units_come_and_go() -> None:
+    # 60 units over 4,000 intervals in interval-major order, but some units are missing from
+    # some runs of intervals, so the period of the rows changes, in and across chunks
+    rng = np.random.default_rng(11)
+    present = np.ones((4_000, 60), dtype=bool)
+    for _ in range(40):
+        start = rng.integers(0, 4_000)
+        present[start : start + rng.integers(1, 600), rng.integers(0, 60)] = False
+    interval, unit = np.nonzero(present)
+    keys = hashed_keys((unit.astype(np.uint64) + np.uint64(7)) * np.uint64(0x9E3779B1))
+    repeated = interval.astype(np.int64)
+    repeated[-1] = repeated[-2]  # the last interval's last two rows at one interval: no change
+    repeated[-1], repeated[-61] = repeated[-61], repeated[-1]  # a unit's row at an earlier one
+    for times in (interval.astype(np.int64), repeated):
+        code, n_codes, increase = codes_of(keys, readonly(times))
+        assert np.array_equal(code, by_first_appearance(unit.tolist()))
+        assert n_codes == 60
+        assert increase == intervals_increase(unit.tolist(), times)
+
+
+@pytest.mark.parametrize("offset", [1, 0, 5])
+def test_a_repeating_period_in_which_a_unit_comes_twice(offset: int) -> None:
+    # A B C B, A B C B, ...: B's second row of each period at the next interval (B's intervals
+    # increase), at the same one (a pair twice) or five later (B's intervals go back and forth)
+    periods = 1_000  # in one chunk, where nothing but the period can tell
+    unit = np.tile([0, 1, 2, 1], periods)
+    interval = 2 * np.repeat(np.arange(periods, dtype=np.int64), 4)
+    interval[3::4] += offset
+    code, n_codes, increase = codes_of(hashed_keys(unit.astype(np.uint64) + 1), readonly(interval))
+    assert np.array_equal(code, unit) and n_codes == 3
+    assert increase == (offset == 1) == intervals_increase(unit.tolist(), interval)
+
+
 def test_units_whose_keys_hash_alike_share_a_code_and_never_prove_wrongly() -> None:
     # (0, x) and (1, x ^ FIBONACCI) are two units (lengths 0 and 1) with the same hash
     x = np.uint64(12345)
