@@ -1,4 +1,5 @@
-"""A run's configuration, resolved once: the fleet, its rule variants compiled, their names.
+"""A run's configuration, resolved once: the fleet, its rule variants compiled, their names, how
+its partitions are compressed.
 
 Every month of a backtest (and every task that runs one elsewhere) takes the same
 :class:`RunConfig`; nothing below it loads a rule file or re-reads the fleet.
@@ -20,29 +21,42 @@ INTERVAL_MINUTES = 5.0
 BASELINE = "baseline"
 #: Folder names a variant may not take.
 RESERVED = frozenset({BASELINE, "allocation", "problems", "variants"})
+#: How the month partitions may be compressed (Polars' Parquet codecs). zstd, the default, makes
+#: the smallest files; lz4 takes about a seventh off a month's CPU for files about 40% larger
+#: (README, Benchmarks).
+COMPRESSIONS = ("zstd", "lz4", "snappy", "gzip", "brotli", "uncompressed")
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """``variants``: the rule variants, each loaded once (names inside); ``names``: theirs, in
     order; ``interval_minutes``: the dispatch interval; ``baseline``: whether the baseline runs
-    too (in one of a run's variant groups only, see :meth:`groups`)."""
+    too (in one of a run's variant groups only, see :meth:`groups`); ``compression``: the codec
+    of the month partitions (:data:`COMPRESSIONS`)."""
 
     fleet: Fleet
     variants: tuple
     names: tuple[str, ...]
     interval_minutes: float = INTERVAL_MINUTES
     baseline: bool = True
+    compression: str = "zstd"
 
     @classmethod
-    def resolve(cls, fleet: Fleet, variants: Sequence[str | Path]) -> RunConfig:
-        """Load each rule variant once; refuse a name that would clash with an output folder."""
+    def resolve(
+        cls, fleet: Fleet, variants: Sequence[str | Path], compression: str = "zstd"
+    ) -> RunConfig:
+        """Load each rule variant once; refuse a name that would clash with an output folder, and
+        a compression Parquet does not have."""
+        if compression not in COMPRESSIONS:
+            raise ConfigError(
+                f"compression {compression!r} is not one of {', '.join(COMPRESSIONS)}"
+            )
         loaded = tuple(load_variants(variants)) if variants else ()
         names = tuple(variant.name for variant in loaded)
         clash = sorted(set(names) & RESERVED)
         if clash:
             raise InputError(f"a rule variant may not be named {clash[0]!r}: it names an output")
-        return cls(fleet, loaded, names)
+        return cls(fleet, loaded, names, compression=compression)
 
     @property
     def scenarios(self) -> tuple[str, ...]:

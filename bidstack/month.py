@@ -93,7 +93,7 @@ def run_month(
     if window.offers.is_empty():
         detail = f"no energy offers with prices and registration in ({window.left}, {window.right}]"
         problems += tagged([one_problem("no_offers", detail)], EVERY_SCENARIO)
-        counts = write_problems(problems, out, month)
+        counts = write_problems(problems, out, month, config.compression)
         return MonthResult(month, {}, {}, [], [], counts, None, None, None)
     bidding = bidding_round(
         window.offers,
@@ -110,7 +110,7 @@ def run_month(
     allocation = []
     if bidding.allocation is not None:
         allocation.append(bidding.allocation.counts)
-        write_partition(allocation_output(bidding), out / "allocation", month)
+        write_partition(allocation_output(bidding), out / "allocation", month, config.compression)
         found.append(rejected_allocations(bidding))
     demand, orphans = with_demand_bids(window.demand, bidding.extra_demand)
     found.append(
@@ -185,7 +185,7 @@ def run_month(
     problems += [frame for done in settled for frame in done.problems]
     figures = [done.figures for done in settled]
     stacks = [done.stack for done in settled if done.stack is not None]
-    counts = write_problems(problems, out, month)
+    counts = write_problems(problems, out, month, config.compression)
     stack = pl.concat(stacks) if stacks else None
     return MonthResult(month, head, tails, figures, allocation, counts, calibration, peak, stack)
 
@@ -242,7 +242,8 @@ class _Settling:
             )  # fmt: skip
 
             def write(name: str, frame: pl.DataFrame) -> None:
-                aside(write_partition, frame, self.out / scenario / name, window.month)
+                aside(write_partition, frame, self.out / scenario / name, window.month,
+                      self.config.compression)  # fmt: skip
 
             for name, frame in (("dispatch_units", result.units),
                                 ("dispatch_regions", result.regions),
@@ -344,19 +345,23 @@ def price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.Data
     return pl.concat([own, stored.join(own, on=keys, how="anti")], how="vertical_relaxed")
 
 
-def write_partition(frame: pl.DataFrame, folder: Path, month: str) -> pl.DataFrame:
+def write_partition(
+    frame: pl.DataFrame, folder: Path, month: str, compression: str = "zstd"
+) -> pl.DataFrame:
     """Write one month's partition of a table (replacing an earlier run's)."""
     part = folder / f"month={month}"
     part.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(part / "part-0.parquet")
+    frame.write_parquet(part / "part-0.parquet", compression=compression)
     return frame
 
 
-def write_problems(problems: list[pl.DataFrame], out: Path, month: str) -> pl.DataFrame:
+def write_problems(
+    problems: list[pl.DataFrame], out: Path, month: str, compression: str = "zstd"
+) -> pl.DataFrame:
     """Write the month's problem rows, in one order whatever order the stages found them in;
     their count per scenario and kind."""
     frame = pl.concat(problems, how="diagonal_relaxed").sort(
         PROBLEM_ORDER, nulls_last=True, maintain_order=True
     )
-    write_partition(frame, out / "problems", month)
+    write_partition(frame, out / "problems", month, compression)
     return frame.group_by("scenario", "kind").len("rows")

@@ -117,18 +117,23 @@ def fleet_rows(amounts: pl.DataFrame, units: pl.DataFrame, duids: list[str]) -> 
 
 
 def fleet_results(
-    out: Path, scenarios: tuple[str, ...], fleet: Fleet, start: datetime, end: datetime
+    out: Path,
+    scenarios: tuple[str, ...],
+    fleet: Fleet,
+    start: datetime,
+    end: datetime,
+    compression: str = "zstd",
 ) -> FleetResults:
     """Read the fleet's rows that each month wrote (:data:`FLEET_ROWS`) and the run's
-    ``allocation``, write ``fleet_intervals`` and ``fleet_units.csv``, and return the
-    figures."""
+    ``allocation``, write ``fleet_intervals`` (its months compressed with ``compression``) and
+    ``fleet_units.csv``, and return the figures."""
     duids = sorted(fleet.units)
     constants = _unit_constants(out, fleet, duids)
     hours = (end - start).total_seconds() / 3600.0
     units, daily = [], []
     for scenario in scenarios:
         intervals = _intervals(out / scenario, constants)
-        _write_months(intervals, out / scenario / "fleet_intervals")
+        _write_months(intervals, out / scenario / "fleet_intervals", compression)
         unit_days = _apportioned_days(intervals)
         daily.append(
             unit_days.group_by("settlement_date")
@@ -318,7 +323,7 @@ def _scan(table: Path) -> pl.LazyFrame:
     return pl.scan_parquet(table / "**" / "*.parquet", hive_partitioning=True)
 
 
-def _write_months(frame: pl.DataFrame, folder: Path) -> None:
+def _write_months(frame: pl.DataFrame, folder: Path, compression: str) -> None:
     """``frame``'s rows by the calendar month of their interval, in their order."""
     month = pl.col("interval_datetime").dt.truncate("1mo")
     for (first,), part in (
@@ -328,4 +333,4 @@ def _write_months(frame: pl.DataFrame, folder: Path) -> None:
     ):
         target = folder / f"month={first:%Y-%m}"
         target.mkdir(parents=True, exist_ok=True)
-        part.drop("_m").write_parquet(target / "part-0.parquet")
+        part.drop("_m").write_parquet(target / "part-0.parquet", compression=compression)

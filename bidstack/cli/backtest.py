@@ -58,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the first): more tasks to spread over --workers when there are many variants; the "
         "output is the same (default: 1)",
     )
+    parser.add_argument(
+        "--compression",
+        default="zstd",
+        metavar="CODEC",
+        help="the codec of the Parquet partitions: zstd (default) makes the smallest files, lz4 "
+        "runs a month about 7%% faster for files about 40%% larger; also snappy, gzip, brotli, "
+        "uncompressed",
+    )
     parser.set_defaults(run=run)
 
 
@@ -111,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     with open_executor(args.workers, scheduler) as executor:
         result = backtest(args.store, fleet, variants, args.start, args.end, args.output,
                           executor=executor, warmup=args.warmup,
-                          variant_groups=args.variant_groups)  # fmt: skip
+                          variant_groups=args.variant_groups,
+                          compression=args.compression)  # fmt: skip
     report = write_report(result)
     print(format_summary(result))
     print(f"report: {report}")

@@ -42,13 +42,15 @@ def merge_groups(
     if parts[0].exists():
         frames = [pl.read_parquet(part / "part-0.parquet") for part in parts]
         names = [group.names for group in groups]
-        write_partition(merge_allocation(frames, names), folders[0] / ALLOCATION, month)
+        write_partition(
+            merge_allocation(frames, names), folders[0] / ALLOCATION, month, groups[0].compression
+        )
     problems = [
         pl.read_parquet(folder / PROBLEMS / f"month={month}" / "part-0.parquet")
         for folder in folders
     ]
     merged = merge_problems(problems, [group.scenarios for group in groups])
-    counts = write_problems([merged], folders[0], month)
+    counts = write_problems([merged], folders[0], month, groups[0].compression)
     for folder in folders[1:]:
         for table in (ALLOCATION, PROBLEMS):
             shutil.rmtree(folder / table / f"month={month}", ignore_errors=True)
