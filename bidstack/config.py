@@ -22,8 +22,8 @@ BASELINE = "baseline"
 #: Folder names a variant may not take.
 RESERVED = frozenset({BASELINE, "allocation", "problems", "variants"})
 #: How the month partitions may be compressed (Polars' Parquet codecs). zstd, the default, makes
-#: the smallest files; lz4 takes about a seventh off a month's CPU for files about 40% larger
-#: (README, Benchmarks).
+#: the smallest files; lz4 takes about 13% off a month's CPU (7% off its time) for files about
+#: 40% larger (README, "What a backtest writes").
 COMPRESSIONS = ("zstd", "lz4", "snappy", "gzip", "brotli", "uncompressed")
 
 
