@@ -10,6 +10,7 @@ whole, in another fresh process (issue 11's target: a month within 8x of it).
     python bench/bench_backtest.py --units 100 --days 31  # a quick look
     python bench/bench_backtest.py --store DIR            # reuse a market made earlier
     python bench/bench_backtest.py --days 730 --half      # two years against one: 9 GB
+    python bench/bench_backtest.py --window-days 10       # each month in windows of 10 days
 
 ``--half`` also runs the window's first half (whole days) on the same store, in a fresh
 process, and prints the whole's time and peak memory against the half's (issue 11's target: two
@@ -39,7 +40,7 @@ from bidstack.backtest import backtest
 from bidstack.fleet import load_fleet
 began = time.perf_counter()
 result = backtest({store!r}, load_fleet({fleet!r}), ["v1", "v2"], {start!r}, {end!r}, {out!r},
-                  progress=False)
+                  progress=False, window_days={window_days!r})
 print(json.dumps({{"seconds": time.perf_counter() - began, "scenarios": len(result.scenarios),
                   "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
 """
@@ -72,6 +73,9 @@ def main() -> None:
     parser.add_argument(
         "--half", action="store_true", help="also run the first half of the window, and compare"
     )
+    parser.add_argument(
+        "--window-days", type=int, help="run each month in windows of this many days"
+    )
     args = parser.parse_args()
 
     folder = args.store or Path(tempfile.mkdtemp(prefix="bidstack-bench-"))
@@ -100,7 +104,7 @@ def main() -> None:
         print(f"synthetic market written in {time.perf_counter() - began:,.0f} s -> {folder}")
 
     floor = fresh(FLOOR.format(store=market["store"]))
-    run = backtest_run(market, market["end"], folder / "results")
+    run = backtest_run(market, market["end"], folder / "results", args.window_days)
     unit_intervals = market["units"] * market["days"] * 288
     print(
         f"backtest of {market['units']} units x {market['days']} days "
@@ -116,7 +120,7 @@ def main() -> None:
     if args.half:
         days = market["days"] // 2
         end = datetime.fromisoformat(market["start"]) + timedelta(days=days)
-        half = backtest_run(market, str(end), folder / "results-half")
+        half = backtest_run(market, str(end), folder / "results-half", args.window_days)
         print(
             f"first {days} days: {half['seconds']:,.1f} s, peak memory "
             f"{half['peak'] / 1e9:,.2f} GB; all {market['days']} days take "
@@ -126,7 +130,7 @@ def main() -> None:
         )
 
 
-def backtest_run(market: dict, end: str, out: Path) -> dict:
+def backtest_run(market: dict, end: str, out: Path, window_days: int | None) -> dict:
     """The backtest of ``market`` from its start to ``end``, in a fresh process."""
     return fresh(
         RUN.format(
@@ -135,6 +139,7 @@ def backtest_run(market: dict, end: str, out: Path) -> dict:
             start=market["start"],
             end=end,
             out=str(out),
+            window_days=window_days,
         )
     )
 

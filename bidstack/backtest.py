@@ -1,7 +1,8 @@
 """The backtest: every stage of the market process, for the historical baseline and each variant.
 
-Month by month, so that memory does not grow with the years: the store is opened once
-(:class:`~bidstack.market_data.MarketData`), each month's frames are read once
+Month by month (or, with ``window_days``, in windows of days within each month, to hold less at
+once), so that memory does not grow with the years: the store is opened once
+(:class:`~bidstack.market_data.MarketData`), each window's frames are read once
 (:meth:`~bidstack.market_data.MarketData.window`) and :func:`bidstack.month.run_month` runs
 
 1. offers (:mod:`bidstack.stages.offers`): historical bids joined to registration;
@@ -16,11 +17,11 @@ Month by month, so that memory does not grow with the years: the store is opened
    statements by settlement date, to the cent.
 
 The output folder gets, per scenario (``baseline`` and each variant), hive-partitioned Parquet
-(``month=YYYY-MM``) of ``dispatch_units``, ``dispatch_regions``, ``evaluation`` and ``amounts``
-(with the month's ``statement_intervals`` and ``fleet_rows``, from which the statements and
-``fleet_intervals`` are made after the last month), and its ``statements``; the fleet's
-``allocation``; every reported ``problems`` row; and small files for the report:
-``summary.csv``, ``fleet_daily.parquet`` and ``bid_stack.parquet``.
+(``month=YYYY-MM``, a file per window) of ``dispatch_units``, ``dispatch_regions``,
+``evaluation`` and ``amounts`` (with the month's ``statement_intervals`` and ``fleet_rows``, from
+which the statements and ``fleet_intervals`` are made after the last month), and its
+``statements``; the fleet's ``allocation``; every reported ``problems`` row; and small files for
+the report: ``summary.csv``, ``fleet_daily.parquet`` and ``bid_stack.parquet``.
 """
 
 from __future__ import annotations
@@ -89,17 +90,26 @@ class BacktestResult:
     calibration: pl.DataFrame
 
 
-def month_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """``(start, end]`` cut at the start of each calendar month.
+def month_windows(
+    start: datetime, end: datetime, days: int | None = None
+) -> list[tuple[datetime, datetime]]:
+    """``(start, end]`` cut at the start of each calendar month, and with ``days`` every that
+    many days from it within the month.
 
     >>> month_windows(datetime(2024, 1, 20), datetime(2024, 3, 1))
     [(datetime.datetime(2024, 1, 20, 0, 0), datetime.datetime(2024, 2, 1, 0, 0)), \
 (datetime.datetime(2024, 2, 1, 0, 0), datetime.datetime(2024, 3, 1, 0, 0))]
+    >>> [f"{left:%d}" for left, _ in month_windows(datetime(2024, 1, 20), datetime(2024, 3, 1), 10)]
+    ['20', '21', '31', '01', '11', '21']
     """
     windows = []
     left = start
     while left < end:
+        first = datetime(left.year, left.month, 1)
         following = datetime(left.year + left.month // 12, left.month % 12 + 1, 1)
+        if days is not None:
+            cuts = (first + timedelta(days=k * days) for k in range(1, 32 // days + 2))
+            following = min([cut for cut in cuts if cut > left] + [following])
         windows.append((left, min(end, following)))
         left = min(end, following)
     return windows
@@ -118,6 +128,7 @@ def backtest(
     warmup: timedelta = timedelta(days=1),
     variant_groups: int = 1,
     compression: str = "zstd",
+    window_days: int | None = None,
 ) -> BacktestResult:
     """Run every stage for the baseline and each variant over ``(start, end]``; write to ``out``.
 
@@ -128,13 +139,16 @@ def backtest(
     split among them (the baseline in the first), merged before they are committed. The output
     is the same either way. ``compression``: the codec of the month partitions
     (:data:`~bidstack.config.COMPRESSIONS`; zstd makes the smallest files, lz4 the fastest run).
+    ``window_days``: run each month in windows of that many days (the last of a month shorter),
+    which holds less in memory at once; the results are the same (None: a window a month).
     """
     began = time.perf_counter()
     start, end = market_time(start), market_time(end)
     if not start < end:
         raise InputError(f"the backtest window ({start}, {end}] is empty")
     check_store(store, start, end)
-    config = RunConfig.resolve(fleet, variants, compression)  # each rule file read once per run
+    # each rule file read once per run
+    config = RunConfig.resolve(fleet, variants, compression, window_days)
     groups = tuple(config.groups(variant_groups))
     folder = prepare_output(out, "backtest", [BASELINE, *config.names, *OUTPUT_NAMES])
     out = folder.root
@@ -145,12 +159,13 @@ def backtest(
         "start": str(start),
         "end": str(end),
         "compression": compression,
+        "window_days": window_days,
         "finished": False,
     }
     (out / MARKER).write_text(json.dumps(run, indent=2))
     books = RunSummary()
     opened = Store.open(store)
-    fold = Fold(str(opened), config, month_windows(start, end), end, out,
+    fold = Fold(str(opened), config, month_windows(start, end, window_days), end, out,
                 executor=executor, warmup=warmup, progress=progress,
                 groups=groups)  # fmt: skip
     for month in fold.months():
@@ -188,7 +203,7 @@ def _statements(folder: Path) -> Statements:
     """A scenario's statements from the interval sums of its ``amounts`` that each month wrote,
     reconciled with the amounts, written beside."""
     sums = folder / STATEMENT_INTERVALS
-    intervals = pl.concat(pl.read_parquet(part) for part in sorted(sums.glob("month=*")))
+    intervals = pl.concat(pl.read_parquet(part) for part in sorted(sums.glob("month=*/*")))
     lazy = pl.scan_parquet(folder / "amounts", hive_partitioning=True).drop("month")
     settled = statements(lazy, intervals)
     settled.write(folder / "statements")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from bidstack.errors import ConfigError, InputError
@@ -32,7 +33,9 @@ class RunConfig:
     """``variants``: the rule variants, each loaded once (names inside); ``names``: theirs, in
     order; ``interval_minutes``: the dispatch interval; ``baseline``: whether the baseline runs
     too (in one of a run's variant groups only, see :meth:`groups`); ``compression``: the codec
-    of the month partitions (:data:`COMPRESSIONS`)."""
+    of the month partitions (:data:`COMPRESSIONS`); ``window_days``: the run's windows are cut
+    every that many days within each calendar month (None: one window a month), each writing
+    its own file of each month partition (:meth:`partition_file`)."""
 
     fleet: Fleet
     variants: tuple
@@ -40,23 +43,41 @@ class RunConfig:
     interval_minutes: float = INTERVAL_MINUTES
     baseline: bool = True
     compression: str = "zstd"
+    window_days: int | None = None
 
     @classmethod
     def resolve(
-        cls, fleet: Fleet, variants: Sequence[str | Path], compression: str = "zstd"
+        cls,
+        fleet: Fleet,
+        variants: Sequence[str | Path],
+        compression: str = "zstd",
+        window_days: int | None = None,
     ) -> RunConfig:
-        """Load each rule variant once; refuse a name that would clash with an output folder, and
-        a compression Parquet does not have."""
+        """Load each rule variant once; refuse a name that would clash with an output folder, a
+        compression Parquet does not have, and a window of less than a day."""
         if compression not in COMPRESSIONS:
             raise ConfigError(
                 f"compression {compression!r} is not one of {', '.join(COMPRESSIONS)}"
             )
+        if window_days is not None and not (isinstance(window_days, int) and window_days >= 1):
+            raise ConfigError(f"window_days must be a whole number of days, 1 or more, not "
+                              f"{window_days!r}")  # fmt: skip
         loaded = tuple(load_variants(variants)) if variants else ()
         names = tuple(variant.name for variant in loaded)
         clash = sorted(set(names) & RESERVED)
         if clash:
             raise InputError(f"a rule variant may not be named {clash[0]!r}: it names an output")
-        return cls(fleet, loaded, names, compression=compression)
+        return cls(fleet, loaded, names, compression=compression, window_days=window_days)
+
+    def partition_file(self, left: datetime) -> str:
+        """The file a window starting at ``left`` writes in each month partition: ``part-0`` when
+        windows are months, else one named by its start, so that a month's files sort in time.
+
+        >>> from bidstack.fleet import Fleet
+        >>> RunConfig(Fleet({}), (), (), window_days=10).partition_file(datetime(2024, 1, 11))
+        'part-20240111T0000.parquet'
+        """
+        return "part-0.parquet" if self.window_days is None else f"part-{left:%Y%m%dT%H%M}.parquet"
 
     @property
     def scenarios(self) -> tuple[str, ...]:

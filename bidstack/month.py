@@ -52,7 +52,8 @@ class MonthResult:
     ``figures``: each scenario's :func:`~bidstack.summary.scenario_figures`; ``allocation``:
     the fleet's allocation counts; ``problems``: rows reported per scenario and kind;
     ``calibration``: the baseline against history (:func:`~bidstack.calibration.month_comparison`);
-    ``peak`` and ``stack``: the bid stack at the month's peak interval.
+    ``peak`` and ``stack``: the bid stack at the month's peak interval; ``file``: the file it
+    wrote in each partition (:meth:`~bidstack.config.RunConfig.partition_file`).
     """
 
     month: str
@@ -64,6 +65,7 @@ class MonthResult:
     calibration: tuple | None
     peak: Peak | None
     stack: pl.DataFrame | None
+    file: str = "part-0.parquet"
 
 
 def run_month(
@@ -88,13 +90,14 @@ def run_month(
     its next window then).
     """
     fleet, minutes, month = config.fleet, config.interval_minutes, window.month
+    file = config.partition_file(window.left)
     fleet_units = list(fleet.units)
     problems = [window.problems]
     if window.offers.is_empty():
         detail = f"no energy offers with prices and registration in ({window.left}, {window.right}]"
         problems += tagged([one_problem("no_offers", detail)], EVERY_SCENARIO)
-        counts = write_problems(problems, out, month, config.compression)
-        return MonthResult(month, {}, {}, [], [], counts, None, None, None)
+        counts = write_problems(problems, out, month, config.compression, file)
+        return MonthResult(month, {}, {}, [], [], counts, None, None, None, file)
     bidding = bidding_round(
         window.offers,
         fleet,
@@ -110,7 +113,9 @@ def run_month(
     allocation = []
     if bidding.allocation is not None:
         allocation.append(bidding.allocation.counts)
-        write_partition(allocation_output(bidding), out / "allocation", month, config.compression)
+        write_partition(
+            allocation_output(bidding), out / "allocation", month, config.compression, file
+        )
         found.append(rejected_allocations(bidding))
     demand, orphans = with_demand_bids(window.demand, bidding.extra_demand)
     found.append(
@@ -185,9 +190,11 @@ def run_month(
     problems += [frame for done in settled for frame in done.problems]
     figures = [done.figures for done in settled]
     stacks = [done.stack for done in settled if done.stack is not None]
-    counts = write_problems(problems, out, month, config.compression)
+    counts = write_problems(problems, out, month, config.compression, file)
     stack = pl.concat(stacks) if stacks else None
-    return MonthResult(month, head, tails, figures, allocation, counts, calibration, peak, stack)
+    return MonthResult(
+        month, head, tails, figures, allocation, counts, calibration, peak, stack, file
+    )
 
 
 @dataclass(frozen=True)
@@ -243,7 +250,7 @@ class _Settling:
 
             def write(name: str, frame: pl.DataFrame) -> None:
                 aside(write_partition, frame, self.out / scenario / name, window.month,
-                      self.config.compression)  # fmt: skip
+                      self.config.compression, self.config.partition_file(window.left))  # fmt: skip
 
             for name, frame in (("dispatch_units", result.units),
                                 ("dispatch_regions", result.regions),
@@ -346,22 +353,30 @@ def price_history(folder: Path, stored: pl.DataFrame, left: datetime) -> pl.Data
 
 
 def write_partition(
-    frame: pl.DataFrame, folder: Path, month: str, compression: str = "zstd"
+    frame: pl.DataFrame,
+    folder: Path,
+    month: str,
+    compression: str = "zstd",
+    file: str = "part-0.parquet",
 ) -> pl.DataFrame:
-    """Write one month's partition of a table (replacing an earlier run's)."""
+    """Write a window's file of one month's partition of a table (replacing an earlier run's)."""
     part = folder / f"month={month}"
     part.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(part / "part-0.parquet", compression=compression)
+    frame.write_parquet(part / file, compression=compression)
     return frame
 
 
 def write_problems(
-    problems: list[pl.DataFrame], out: Path, month: str, compression: str = "zstd"
+    problems: list[pl.DataFrame],
+    out: Path,
+    month: str,
+    compression: str = "zstd",
+    file: str = "part-0.parquet",
 ) -> pl.DataFrame:
     """Write the month's problem rows, in one order whatever order the stages found them in;
     their count per scenario and kind."""
     frame = pl.concat(problems, how="diagonal_relaxed").sort(
         PROBLEM_ORDER, nulls_last=True, maintain_order=True
     )
-    write_partition(frame, out / "problems", month, compression)
+    write_partition(frame, out / "problems", month, compression, file)
     return frame.group_by("scenario", "kind").len("rows")

@@ -596,10 +596,10 @@ def test_a_partition_that_fails_to_write_fails_the_month(
 
     written = month_module.write_partition
 
-    def write(frame: pl.DataFrame, folder: Path, month: str, compression: str) -> pl.DataFrame:
+    def write(frame: pl.DataFrame, folder: Path, month: str, *how: str) -> pl.DataFrame:
         if folder.name == "amounts":
             raise OSError(f"disk full writing {folder}")
-        return written(frame, folder, month, compression)
+        return written(frame, folder, month, *how)
 
     monkeypatch.setattr(month_module, "write_partition", write)
     fleet = load_fleet(market.fleet_file)

@@ -13,13 +13,14 @@ ATTEMPTS = "_attempts"
 
 
 def commit(folder: Path, out: Path) -> None:
-    """Move every partition (``.../month=YYYY-MM``) of attempt ``folder`` to its place in ``out``,
-    then remove the folder."""
-    parts = sorted(path for path in folder.rglob("month=*") if path.is_dir())
-    for part in parts:
-        final = out / part.relative_to(folder)
+    """Move every partition file (``.../month=YYYY-MM/part-*.parquet``) of attempt ``folder`` to
+    its place in ``out`` (beside the files other windows of the month wrote there), then remove
+    the folder."""
+    files = sorted(path for path in folder.rglob("month=*/*") if path.is_file())
+    for file in files:
+        final = out / file.relative_to(folder)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, final)
+        os.replace(file, final)
     shutil.rmtree(folder)
 
 

@@ -40,17 +40,18 @@ def merge_groups(
     month = results[0].month
     parts = [folder / ALLOCATION / f"month={month}" for folder in folders]
     if parts[0].exists():
-        frames = [pl.read_parquet(part / "part-0.parquet") for part in parts]
+        frames = [pl.read_parquet(part / results[0].file) for part in parts]
         names = [group.names for group in groups]
         write_partition(
-            merge_allocation(frames, names), folders[0] / ALLOCATION, month, groups[0].compression
-        )
+            merge_allocation(frames, names), folders[0] / ALLOCATION, month,
+            groups[0].compression, results[0].file,
+        )  # fmt: skip
     problems = [
-        pl.read_parquet(folder / PROBLEMS / f"month={month}" / "part-0.parquet")
+        pl.read_parquet(folder / PROBLEMS / f"month={month}" / results[0].file)
         for folder in folders
     ]
     merged = merge_problems(problems, [group.scenarios for group in groups])
-    counts = write_problems([merged], folders[0], month, groups[0].compression)
+    counts = write_problems([merged], folders[0], month, groups[0].compression, results[0].file)
     for folder in folders[1:]:
         for table in (ALLOCATION, PROBLEMS):
             shutil.rmtree(folder / table / f"month={month}", ignore_errors=True)
@@ -66,6 +67,7 @@ def merge_groups(
         first.calibration,
         first.peak,
         pl.concat(stacks) if stacks else None,
+        first.file,
     )
 
 
