@@ -74,7 +74,8 @@ class Fold:
         self.snapshot = snapshot(self.store)
         self.execution.update(executor=_describe(self.executor), snapshot=self.snapshot,
                               variant_groups=len(self.groups))  # fmt: skip
-        bar = tqdm(total=len(self.windows), desc="backtest", unit="month",
+        unit = "month" if self.config.window_days is None else "window"
+        bar = tqdm(total=len(self.windows), desc="backtest", unit=unit,
                    disable=None if self.progress is None else not self.progress)  # fmt: skip
         with bar:
             if self.executor is None:
@@ -94,7 +95,7 @@ class Fold:
         order = [(window, group) for window in self.windows for group in range(len(self.groups))]
         following = dict(zip(order[:-1], [window for window, _ in order[1:]], strict=True))
         for left, right in self.windows:
-            bar.set_postfix_str(f"{left:%Y-%m}")
+            bar.set_postfix_str(f"{left:%Y-%m-%d}" if self.config.window_days else f"{left:%Y-%m}")
             results = [
                 run_task(self._task(left, right, group, carry=carry, history=str(self.out),
                                     following=following.get(((left, right), group))))
