@@ -26,6 +26,8 @@ RESERVED = frozenset({BASELINE, "allocation", "problems", "variants"})
 #: the smallest files; lz4 takes about 13% off a month's CPU (7% off its time) for files about
 #: 40% larger (README, "What a backtest writes").
 COMPRESSIONS = ("zstd", "lz4", "snappy", "gzip", "brotli", "uncompressed")
+#: The file of a month partition written by a run whose windows are months.
+MONTH_FILE = "part-0.parquet"
 
 
 @dataclass(frozen=True)
@@ -70,14 +72,15 @@ class RunConfig:
         return cls(fleet, loaded, names, compression=compression, window_days=window_days)
 
     def partition_file(self, left: datetime) -> str:
-        """The file a window starting at ``left`` writes in each month partition: ``part-0`` when
-        windows are months, else one named by its start, so that a month's files sort in time.
+        """The file a window starting at ``left`` writes in each month partition:
+        :data:`MONTH_FILE` when windows are months, else one named by its start, so that a
+        month's files sort in time.
 
         >>> from bidstack.fleet import Fleet
         >>> RunConfig(Fleet({}), (), (), window_days=10).partition_file(datetime(2024, 1, 11))
         'part-20240111T0000.parquet'
         """
-        return "part-0.parquet" if self.window_days is None else f"part-{left:%Y%m%dT%H%M}.parquet"
+        return MONTH_FILE if self.window_days is None else f"part-{left:%Y%m%dT%H%M}.parquet"
 
     @property
     def scenarios(self) -> tuple[str, ...]:

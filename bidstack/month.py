@@ -18,7 +18,7 @@ import polars as pl
 
 from bidstack.calibration import month_comparison
 from bidstack.columns import DEMAND_BID_PREFIX
-from bidstack.config import BASELINE, RunConfig
+from bidstack.config import BASELINE, MONTH_FILE, RunConfig
 from bidstack.inputs import settlement_registration, with_demand_bids
 from bidstack.market_data import MarketWindow
 from bidstack.network import historical_links
@@ -65,7 +65,7 @@ class MonthResult:
     calibration: tuple | None
     peak: Peak | None
     stack: pl.DataFrame | None
-    file: str = "part-0.parquet"
+    file: str
 
 
 def run_month(
@@ -357,7 +357,7 @@ def write_partition(
     folder: Path,
     month: str,
     compression: str = "zstd",
-    file: str = "part-0.parquet",
+    file: str = MONTH_FILE,
 ) -> pl.DataFrame:
     """Write a window's file of one month's partition of a table (replacing an earlier run's)."""
     part = folder / f"month={month}"
@@ -371,7 +371,7 @@ def write_problems(
     out: Path,
     month: str,
     compression: str = "zstd",
-    file: str = "part-0.parquet",
+    file: str = MONTH_FILE,
 ) -> pl.DataFrame:
     """Write the month's problem rows, in one order whatever order the stages found them in;
     their count per scenario and kind."""

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from bidstack.config import MONTH_FILE
 from bidstack.fleet import Fleet
 from bidstack.joins import join_unique
 from bidstack.kernel.codes import Outcome
@@ -333,4 +334,4 @@ def _write_months(frame: pl.DataFrame, folder: Path, compression: str) -> None:
     ):
         target = folder / f"month={first:%Y-%m}"
         target.mkdir(parents=True, exist_ok=True)
-        part.drop("_m").write_parquet(target / "part-0.parquet", compression=compression)
+        part.drop("_m").write_parquet(target / MONTH_FILE, compression=compression)

@@ -74,7 +74,7 @@ class Fold:
         self.snapshot = snapshot(self.store)
         self.execution.update(executor=_describe(self.executor), snapshot=self.snapshot,
                               variant_groups=len(self.groups))  # fmt: skip
-        unit = "month" if self.config.window_days is None else "window"
+        unit = "window" if self.config.window_days else "month"
         bar = tqdm(total=len(self.windows), desc="backtest", unit=unit,
                    disable=None if self.progress is None else not self.progress)  # fmt: skip
         with bar:

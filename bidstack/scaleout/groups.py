@@ -37,21 +37,16 @@ def merge_groups(
     partitions, the others lose theirs."""
     if len(results) == 1:
         return results[0]
-    month = results[0].month
+    month, file, compression = results[0].month, results[0].file, groups[0].compression
     parts = [folder / ALLOCATION / f"month={month}" for folder in folders]
     if parts[0].exists():
-        frames = [pl.read_parquet(part / results[0].file) for part in parts]
+        frames = [pl.read_parquet(part / file) for part in parts]
         names = [group.names for group in groups]
-        write_partition(
-            merge_allocation(frames, names), folders[0] / ALLOCATION, month,
-            groups[0].compression, results[0].file,
-        )  # fmt: skip
-    problems = [
-        pl.read_parquet(folder / PROBLEMS / f"month={month}" / results[0].file)
-        for folder in folders
-    ]
+        allocation = merge_allocation(frames, names)
+        write_partition(allocation, folders[0] / ALLOCATION, month, compression, file)
+    problems = [pl.read_parquet(folder / PROBLEMS / f"month={month}" / file) for folder in folders]
     merged = merge_problems(problems, [group.scenarios for group in groups])
-    counts = write_problems([merged], folders[0], month, groups[0].compression, results[0].file)
+    counts = write_problems([merged], folders[0], month, compression, file)
     for folder in folders[1:]:
         for table in (ALLOCATION, PROBLEMS):
             shutil.rmtree(folder / table / f"month={month}", ignore_errors=True)
