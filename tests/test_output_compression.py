@@ -45,7 +45,7 @@ def test_lz4_partitions_hold_the_tables_of_the_default_run(market, tmp_path: Pat
     assert {"baseline", "v1", "allocation", "problems"} <= {p.parts[0] for p in parts}
     for part in parts:
         assert codecs(default / part) == {"ZSTD"}
-        assert codecs(fast / part) <= {"LZ4", "LZ4_RAW"}, part
+        assert codecs(fast / part) in ({"LZ4"}, {"LZ4_RAW"}), part
         assert pl.read_parquet(fast / part).equals(pl.read_parquet(default / part)), part
     assert (fast / "summary.csv").read_bytes() == (default / "summary.csv").read_bytes()
 
@@ -64,4 +64,4 @@ def test_command_line_compression(market, tmp_path: Path, capsys) -> None:
     assert "compression 'lzma' is not one of" in capsys.readouterr().err
     assert main([*args, str(tmp_path / "out"), "--compression", "lz4"]) == 0
     amounts = next((tmp_path / "out" / "v1" / "amounts").rglob("*.parquet"))
-    assert codecs(amounts) <= {"LZ4", "LZ4_RAW"}
+    assert codecs(amounts) in ({"LZ4"}, {"LZ4_RAW"})

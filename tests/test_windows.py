@@ -68,7 +68,7 @@ def test_the_summary_agrees_to_the_cent(runs) -> None:
         assert (days / name).read_bytes() == (months / name).read_bytes()
 
 
-def test_a_window_of_less_than_a_day_is_refused(tmp_path: Path) -> None:
+def test_a_window_of_less_than_a_day_is_refused(tmp_path: Path, capsys) -> None:
     market = synthetic_market(tmp_path / "store", n_units=4, days=1, seed=1)
     with pytest.raises(ConfigError, match="whole number of days, 1 or more, not 0"):
         backtest(market.store, load_fleet(market.fleet_file), ["v1"], market.start, market.end,
@@ -77,3 +77,5 @@ def test_a_window_of_less_than_a_day_is_refused(tmp_path: Path) -> None:
     args = ["backtest", "--store", str(market.store), "--fleet", str(market.fleet_file),
             "--start", str(market.start), "--end", str(market.end), "-o", str(tmp_path / "o")]
     assert main([*args, "--window-days", "-2"]) == 2
+    assert "a whole number of days, 1 or more, not -2" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
