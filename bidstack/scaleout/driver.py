@@ -144,6 +144,8 @@ class Fold:
             results[group] = runner.result(handle)
         for group, result in enumerate(results):
             boundary = {"month": result.task.month}
+            if self.config.window_days:
+                boundary["window"] = result.task.window
             if len(results) > 1:
                 boundary["group"] = group
             boundary["boundary"] = "recomputed" if group in again else "exact"
@@ -244,17 +246,17 @@ class _Runner:
                 raise
             except Exception as exc:
                 raise TaskError(
-                    f"month {handle.task.name} failed: {type(exc).__name__}: {exc}"
+                    f"{handle.task.name} failed: {type(exc).__name__}: {exc}"
                 ) from exc
 
     def _respawn(self, task: MonthTask) -> None:
         if not isinstance(self.executor, SpawnPool) or len(self.retries) >= RESPAWNS:
             raise TaskError(
-                f"month {task.name} failed: a worker process died {len(self.retries) + 1} times"
+                f"{task.name} failed: a worker process died {len(self.retries) + 1} times"
             )
         unfinished = [h for h in self.handles if lost(h.future)]
         self.retries.append(
-            {"after": "worker died", "resubmitted": sorted({h.task.name for h in unfinished})}
+            {"after": "worker died", "resubmitted": sorted({h.task.label for h in unfinished})}
         )
         self.executor.respawn()
         for handle in unfinished:

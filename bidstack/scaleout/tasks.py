@@ -1,10 +1,12 @@
-"""A month of a backtest as a task that any process can run: :class:`MonthTask` in,
-:class:`TaskResult` out, through :func:`run_task` (top level, so it pickles by name).
+"""A month of a backtest (or a window of days of one) as a task that any process can run:
+:class:`MonthTask` in, :class:`TaskResult` out, through :func:`run_task` (top level, so it
+pickles by name).
 
 A task opens the store (once per process and run, see :func:`_market_data`), checks the run's
 snapshot (:mod:`bidstack.scaleout.snapshot`) at its start and before it returns, and writes
-nothing but its own attempt folder, ``OUT/_attempts/<month>[-g<group>]-<uuid>/``, laid out as
-the output folder is; the driver commits it by rename (:mod:`bidstack.scaleout.attempts`).
+nothing but its own attempt folder, ``OUT/_attempts/<window>[-g<group>]-<uuid>/`` (the month, or
+a window of days' first day), laid out as the output folder is; the driver commits it by rename
+(:mod:`bidstack.scaleout.attempts`).
 
 A task starts either from an exact carry (the serial step) or, speculatively, ``warmup`` early
 from the store's INITIALMW: it then runs the warm-up ``(warmup_from, left]`` first, discards its
@@ -34,9 +36,9 @@ from bidstack.scaleout.attempts import ATTEMPTS
 from bidstack.scaleout.snapshot import check_snapshot
 
 #: A test-only hook, read by the driver and carried by every task (so that it reaches workers
-#: started before it was set): ``kill:NAME:MARKER`` makes the first attempt of month (or ingested
-#: file) NAME, while the file ``MARKER`` does not exist, SIGKILL its own process; ``fail:NAME``
-#: makes every attempt of it raise.
+#: started before it was set): ``kill:NAME:MARKER`` makes the first attempt of the task whose
+#: ``window`` (or ingested file) is NAME, while the file ``MARKER`` does not exist, SIGKILL its
+#: own process; ``fail:NAME`` makes every attempt of it raise.
 TEST_HOOK = "BIDSTACK_TEST_HOOK"
 #: The warm-up's scratch folder inside an attempt folder.
 WARMUP = "_warmup"
@@ -44,7 +46,8 @@ WARMUP = "_warmup"
 
 @dataclass(frozen=True)
 class MonthTask:
-    """Month ``(left, right]`` of a run ending at ``end`` (``run``: the run's id).
+    """Month ``(left, right]`` of a run ending at ``end`` (``run``: the run's id), or a window of
+    days of one when ``config.window_days`` is set.
 
     ``carry``: each scenario's last dispatch from the month before, as the serial run passes it
     (None: the store's INITIALMW at ``left``). ``history``: the folder of committed earlier
@@ -76,9 +79,19 @@ class MonthTask:
         return f"{self.left:%Y-%m}"
 
     @property
+    def window(self) -> str:
+        """The task's month, or its first day in a run of windows of days: ``2024-02-11``."""
+        return f"{self.left:%Y-%m-%d}" if self.config.window_days else self.month
+
+    @property
+    def label(self) -> str:
+        """The window, and its variant group if the run has several: ``2024-02 group 1``."""
+        return self.window if self.group is None else f"{self.window} group {self.group}"
+
+    @property
     def name(self) -> str:
-        """The month, and its variant group if the run has several: ``2024-02 group 1``."""
-        return self.month if self.group is None else f"{self.month} group {self.group}"
+        """The label for messages: ``month 2024-02 group 1``, ``window 2024-02-11``."""
+        return f"{'window' if self.config.window_days else 'month'} {self.label}"
 
 
 @dataclass(frozen=True)
@@ -101,12 +114,12 @@ class TaskResult:
 def run_task(task: MonthTask) -> TaskResult:
     """Run ``task`` (see the module docstring)."""
     began = time.perf_counter()
-    test_hook(task.hook, task.month)
+    test_hook(task.hook, task.window)
     check_snapshot(task.store, task.snapshot)
     data = _market_data(task)
     out = Path(task.out)
     group = "" if task.group is None else f"-g{task.group}"
-    folder = out / ATTEMPTS / f"{task.month}{group}-{uuid.uuid4().hex[:12]}"
+    folder = out / ATTEMPTS / f"{task.window}{group}-{uuid.uuid4().hex[:12]}"
     carry = task.carry
     history = Path(task.history) if task.history is not None else folder / WARMUP
     if task.warmup_from is not None:
