@@ -156,22 +156,28 @@ def test_a_worker_killed_mid_task(small, small_serial, pool, tmp_path: Path, mon
     assert differing(small_serial, tmp_path / "out") == []
 
 
-def test_windows_of_a_day_with_a_worker_killed(small, pool, tmp_path: Path, monkeypatch) -> None:
-    # each window is a task with its own warm-up, and commits only its own files of a month
+def test_windows_of_a_day_in_groups_with_a_worker_killed(
+    small, pool, tmp_path: Path, monkeypatch
+) -> None:
+    # each window is a task per group with its own warm-up, and commits only its own files of a
+    # month; the groups' shared files are merged window by window
     serial = tmp_path / "serial"
     run(small, serial, window_days=1)
     marker = tmp_path / "killed"
     monkeypatch.setenv(TEST_HOOK, f"kill:2024-02-01:{marker}")
-    execution = run(small, tmp_path / "out", pool, window_days=1)
+    execution = run(small, tmp_path / "out", pool, window_days=1, variant_groups=2)
     assert marker.exists()
     assert execution["retries"][0]["after"] == "worker died"
-    assert "2024-02-01" in execution["retries"][0]["resubmitted"]
+    resubmitted = set(execution["retries"][0]["resubmitted"])
+    assert {"2024-02-01 group 0", "2024-02-01 group 1"} & resubmitted
     # a day's warm-up from the store's INITIALMW need not reach the serial run's state
-    assert [(b["month"], b["window"]) for b in execution["boundaries"]] == [
-        ("2024-01", "2024-01-31"), ("2024-02", "2024-02-01"), ("2024-02", "2024-02-02"),
+    assert [(b["month"], b["window"], b["group"]) for b in execution["boundaries"]] == [
+        ("2024-01", "2024-01-31", 0), ("2024-01", "2024-01-31", 1),
+        ("2024-02", "2024-02-01", 0), ("2024-02", "2024-02-01", 1),
+        ("2024-02", "2024-02-02", 0), ("2024-02", "2024-02-02", 1),
     ]  # fmt: skip
     assert differing(digests(serial), tmp_path / "out") == []
-    files = sorted(p.name for p in (tmp_path / "out/v2/dispatch_units").glob("month=2024-02/*"))
+    files = sorted(p.name for p in (tmp_path / "out/allocation").glob("month=2024-02/*"))
     assert files == ["part-20240201T0000.parquet", "part-20240202T0000.parquet"]
 
 
