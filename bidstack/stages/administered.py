@@ -30,11 +30,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+import numpy as np
 import polars as pl
 
 from bidstack.errors import InputError
 from bidstack.fleet import MarketOptions
 from bidstack.io import effective_on, trading_day
+from bidstack.kernel.reduce import window_sums_nb
 from bidstack.problems import PROBLEM_SCHEMA
 from bidstack.stages.settlement import FIVE_MINUTE_SETTLEMENT
 
@@ -111,9 +113,9 @@ def administer(
     half_hour = pl.col("interval_datetime").dt.offset_by("-1us").dt.truncate("30m")
     spot = pl.when(half_hourly).then(pl.col("price").mean().over("regionid", half_hour))
     prices = prices.with_columns(spot.otherwise(pl.col("price")).alias("spot"))
-    running = pl.col("spot").rolling_sum_by("interval_datetime", window_size="7d").over("regionid")
     checked = ~half_hourly | (pl.col("interval_datetime") == half_hour.dt.offset_by("30m"))
-    prices = prices.with_columns(pl.when(checked).then(running).alias("cumulative_price")).join(
+    running = pl.when(checked).then(_running_sums(prices))
+    prices = prices.with_columns(running.alias("cumulative_price")).join(
         thresholds.select(list(THRESHOLD_COLUMNS)).cast(THRESHOLD_COLUMNS),
         on=["regionid", "trading_day"],
         how="left",
@@ -174,6 +176,25 @@ def administer(
         ).alias("detail"),
     )
     return result, problems.cast(PROBLEM_SCHEMA)
+
+
+def _running_sums(prices: pl.DataFrame) -> pl.Series:
+    """The seven-day running sum of ``spot`` at each row of ``prices`` (sorted by region and
+    time), each added afresh in time order (:func:`~bidstack.kernel.reduce.window_sums_nb`): the
+    same bits whether the series starts a week or a month before, so a window of days and its
+    month sum alike (Polars' ``rolling_sum_by`` carries its rounding along the series)."""
+    region = prices.get_column("regionid")
+    group = (region != region.shift(1)).fill_null(True).cum_sum().to_numpy().astype(np.int64)
+    times = prices.get_column("interval_datetime").dt.cast_time_unit("us").to_physical()
+    spot = prices.get_column("spot")
+    sums, found = window_sums_nb(
+        group,
+        times.to_numpy().astype(np.int64),
+        spot.fill_null(0.0).to_numpy().astype(np.float64),
+        spot.is_not_null().to_numpy(),
+        WINDOW // timedelta(microseconds=1),
+    )
+    return pl.Series("running", sums).set(pl.Series(~found), None)
 
 
 def history_gaps(history: pl.DataFrame, regions: pl.DataFrame, left: datetime) -> pl.DataFrame:

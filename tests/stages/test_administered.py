@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -81,6 +82,45 @@ def test_the_period_runs_into_the_next_trading_day_while_the_sum_stays_above() -
     assert problems.get_column("interval_datetime").to_list() == [
         datetime(2024, 9, 7, 4, 5), datetime(2024, 9, 8, 4, 5)
     ]
+
+
+@pytest.mark.parametrize("era", [datetime(2024, 9, 1), datetime(2021, 6, 1)])
+def test_the_sums_are_the_same_wherever_the_history_starts(era: datetime) -> None:
+    # a window of days reads eight days before its own start, a month eight days before the
+    # month's: the sum at each interval must not depend on it (a sum carried along the series,
+    # adding the newest price and taking off the oldest, differs in its last bits)
+    rng = np.random.default_rng(5)
+    count = 30 * 288
+    series = pl.concat(
+        prices(region, era + STEP * count, list(rng.uniform(-1000.0, 15000.0, count).round(5)))
+        for region in ("QLD1", "SA1")
+    )
+    limits = thresholds(["QLD1", "SA1"], era.date() - timedelta(days=1), 32, 3e9)
+
+    def run(left: datetime, right: datetime) -> pl.DataFrame:
+        time = pl.col("interval_datetime")
+        window = series.filter(time.is_between(left, right, closed="right"))
+        history = series.filter(time.is_between(left - timedelta(days=8), left, closed="right"))
+        result, _ = administer(window, history, limits)
+        return result.sort("regionid", "interval_datetime")
+
+    last = era + timedelta(days=30)
+    from_the_month = run(era + timedelta(days=8), last).filter(
+        pl.col("interval_datetime") > era + timedelta(days=20)
+    )
+    from_the_window = run(era + timedelta(days=20), last)
+    assert from_the_month["cumulative_price"].null_count() < from_the_month.height
+    assert from_the_window.equals(from_the_month)
+    sums = from_the_window.filter(pl.col("cumulative_price").is_not_null())
+    one = sums.row(sums.height // 2, named=True)  # the week's 2,016 prices, added afresh
+    week = series.filter(
+        (pl.col("regionid") == one["regionid"])
+        & pl.col("interval_datetime").is_between(
+            one["interval_datetime"] - timedelta(days=7), one["interval_datetime"], "right"
+        )
+    )
+    assert week.height == 2016
+    assert one["cumulative_price"] == pytest.approx(week["price"].sum(), rel=1e-12)
 
 
 def test_before_five_minute_settlement_the_sum_is_of_trading_prices_at_half_hour_ends() -> None:
