@@ -37,7 +37,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bidstack.config import BASELINE, RESERVED, RunConfig
+from bidstack.config import BASELINE, RESERVED, RunConfig, month_windows
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
 from bidstack.io import Store, market_time
@@ -88,30 +88,6 @@ class BacktestResult:
     fleet_daily: pl.DataFrame
     seconds: float
     calibration: pl.DataFrame
-
-
-def month_windows(
-    start: datetime, end: datetime, days: int | None = None
-) -> list[tuple[datetime, datetime]]:
-    """``(start, end]`` cut at the start of each calendar month, and with ``days`` every that
-    many days from it within the month.
-
-    >>> month_windows(datetime(2024, 1, 20), datetime(2024, 3, 1))
-    [(datetime.datetime(2024, 1, 20, 0, 0), datetime.datetime(2024, 2, 1, 0, 0)), \
-(datetime.datetime(2024, 2, 1, 0, 0), datetime.datetime(2024, 3, 1, 0, 0))]
-    >>> [f"{left:%d}" for left, _ in month_windows(datetime(2024, 1, 20), datetime(2024, 3, 1), 10)]
-    ['20', '21', '31', '01', '11', '21']
-    """
-    windows = []
-    left = start
-    while left < end:
-        following = datetime(left.year + left.month // 12, left.month % 12 + 1, 1)
-        if days is not None:
-            first, step = datetime(left.year, left.month, 1), timedelta(days=days)
-            following = min(following, first + step * ((left - first) // step + 1))
-        windows.append((left, min(end, following)))
-        left = min(end, following)
-    return windows
 
 
 def backtest(
@@ -166,7 +142,7 @@ def backtest(
     (out / MARKER).write_text(json.dumps(run, indent=2))
     books = RunSummary()
     opened = Store.open(store)
-    fold = Fold(str(opened), config, month_windows(start, end, window_days), end, out,
+    fold = Fold(str(opened), config, config.windows(start, end), end, out,
                 executor=executor, warmup=warmup, progress=progress,
                 groups=groups)  # fmt: skip
     for month in fold.months():

@@ -1,5 +1,5 @@
 """A run's configuration, resolved once: the fleet, its rule variants compiled, their names, how
-its partitions are compressed.
+its partitions are compressed, the windows it runs in (:func:`month_windows`).
 
 Every month of a backtest (and every task that runs one elsewhere) takes the same
 :class:`RunConfig`; nothing below it loads a rule file or re-reads the fleet.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bidstack.errors import ConfigError, InputError
@@ -28,6 +28,30 @@ RESERVED = frozenset({BASELINE, "allocation", "problems", "variants"})
 COMPRESSIONS = ("zstd", "lz4", "snappy", "gzip", "brotli", "uncompressed")
 #: The file of a month partition written by a run whose windows are months.
 MONTH_FILE = "part-0.parquet"
+
+
+def month_windows(
+    start: datetime, end: datetime, days: int | None = None
+) -> list[tuple[datetime, datetime]]:
+    """``(start, end]`` cut at the start of each calendar month, and with ``days`` every that
+    many days from it within the month.
+
+    >>> month_windows(datetime(2024, 1, 20), datetime(2024, 3, 1))
+    [(datetime.datetime(2024, 1, 20, 0, 0), datetime.datetime(2024, 2, 1, 0, 0)), \
+(datetime.datetime(2024, 2, 1, 0, 0), datetime.datetime(2024, 3, 1, 0, 0))]
+    >>> [f"{left:%d}" for left, _ in month_windows(datetime(2024, 1, 20), datetime(2024, 3, 1), 10)]
+    ['20', '21', '31', '01', '11', '21']
+    """
+    windows = []
+    left = start
+    while left < end:
+        following = datetime(left.year + left.month // 12, left.month % 12 + 1, 1)
+        if days is not None:
+            first, step = datetime(left.year, left.month, 1), timedelta(days=days)
+            following = min(following, first + step * ((left - first) // step + 1))
+        windows.append((left, min(end, following)))
+        left = min(end, following)
+    return windows
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,10 @@ class RunConfig:
         'part-20240111T0000.parquet'
         """
         return MONTH_FILE if self.window_days is None else f"part-{left:%Y%m%dT%H%M}.parquet"
+
+    def windows(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """``(start, end]`` in the run's windows: :func:`month_windows` of :attr:`window_days`."""
+        return month_windows(start, end, self.window_days)
 
     @property
     def scenarios(self) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ import shutil
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,14 +26,16 @@ from output_tree import digests
 
 from bidstack.backtest import backtest
 from bidstack.cli import main
+from bidstack.config import RunConfig
 from bidstack.demo import synthetic_market
 from bidstack.errors import ConfigError, StoreError
 from bidstack.fleet import load_fleet
 from bidstack.io import read, write_table
-from bidstack.scaleout import executors
+from bidstack.scaleout import executors, tasks
 from bidstack.scaleout.attempts import ATTEMPTS
 from bidstack.scaleout.executors import open_executor
-from bidstack.scaleout.tasks import TEST_HOOK
+from bidstack.scaleout.snapshot import snapshot
+from bidstack.scaleout.tasks import TEST_HOOK, MonthTask, run_task
 
 MARKET = {"n_units": 6, "days": 31, "first_day": date(2024, 1, 31), "fleet_size": 2, "seed": 3}
 #: Three days across one month boundary.
@@ -179,6 +181,26 @@ def test_windows_of_a_day_in_groups_with_a_worker_killed(
     assert differing(digests(serial), tmp_path / "out") == []
     files = sorted(p.name for p in (tmp_path / "out/allocation").glob("month=2024-02/*"))
     assert files == ["part-20240201T0000.parquet", "part-20240202T0000.parquet"]
+
+
+def test_a_warmup_runs_in_the_runs_windows(small, tmp_path: Path, monkeypatch) -> None:
+    # a speculative window's warm-up holds no more at once than the run's windows do
+    ran = []
+
+    def spy(window, *args, **kwargs):
+        ran.append((window.left, window.right))
+        return run_month(window, *args, **kwargs)
+
+    run_month = tasks.run_month
+    monkeypatch.setattr(tasks, "run_month", spy)
+    config = RunConfig.resolve(load_fleet(small.fleet_file), VARIANTS, window_days=1)
+    left = datetime(2024, 2, 1)
+    task = MonthTask("run", str(small.store), snapshot(small.store), config, left,
+                     left + timedelta(days=1), small.end, str(tmp_path), warmup_from=small.start)
+    result = run_task(task)  # fmt: skip
+    assert ran == [(small.start, datetime(2024, 1, 31)), (datetime(2024, 1, 31), left),
+                   (left, left + timedelta(days=1))]  # fmt: skip
+    assert result.month.head["baseline"] is not None  # from the warm-up's last dispatch
 
 
 def test_a_month_that_always_fails(

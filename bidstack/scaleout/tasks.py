@@ -9,9 +9,10 @@ a window of days' first day), laid out as the output folder is; the driver commi
 (:mod:`bidstack.scaleout.attempts`).
 
 A task starts either from an exact carry (the serial step) or, speculatively, ``warmup`` early
-from the store's INITIALMW: it then runs the warm-up ``(warmup_from, left]`` first, discards its
-outputs and starts the month from the warm-up's last dispatch. The result holds what the month
-started from (``head``, and the prices administered pricing read) for the driver to verify.
+from the store's INITIALMW: it then runs the warm-up ``(warmup_from, left]`` first (in the run's
+windows), discards its outputs and starts the month from the warm-up's last dispatch. The result
+holds what the month started from (``head``, and the prices administered pricing read) for the
+driver to verify.
 """
 
 from __future__ import annotations
@@ -123,8 +124,7 @@ def run_task(task: MonthTask) -> TaskResult:
     carry = task.carry
     history = Path(task.history) if task.history is not None else folder / WARMUP
     if task.warmup_from is not None:
-        warmup = data.window(task.warmup_from, task.left, task.end)
-        carry = run_month(warmup, task.config, folder / WARMUP).tails or None
+        carry = _warm_up(data, task, folder / WARMUP)
     window = data.window(task.left, task.right, task.end)
     ahead = None
     if task.following is not None:
@@ -162,6 +162,17 @@ def _market_data(task: MonthTask) -> MarketData:
         _opened.clear()
         _opened[key] = MarketData.open(task.store, task.config.fleet)
     return _opened[key]
+
+
+def _warm_up(data: MarketData, task: MonthTask, folder: Path) -> dict[str, pl.DataFrame] | None:
+    """Run ``(warmup_from, left]`` into ``folder`` from the store's INITIALMW, in the run's
+    windows (of days, where it has them: a warm-up of nine days then holds no more at once than
+    a window does); each scenario's last dispatch (None: none)."""
+    carry = None
+    for left, right in task.config.windows(task.warmup_from, task.left):
+        warmup = data.window(left, right, task.end)
+        carry = run_month(warmup, task.config, folder, carry).tails or carry
+    return carry
 
 
 def test_hook(hook: str, name: str) -> None:
