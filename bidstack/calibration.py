@@ -2,8 +2,10 @@
 dispatch against DISPATCHLOAD.TOTALCLEARED, wherever the store has them.
 
 Every what-if is a difference from the baseline, so a user should see at once whether the model
-reproduces the market it is asked about. Counts are accumulated month by month, so the figures
-of a long run cost no memory; they are exact sums, so they do not depend on how the run was cut.
+reproduces the market it is asked about. Counts and error sums are accumulated window by window
+(a month, or ``window_days``), so the figures of a long run cost no memory. The counts are exact
+sums and do not depend on how the run was cut; the errors are float sums, so a mean error may
+differ in its last digits between windows of days and months.
 """
 
 from __future__ import annotations
