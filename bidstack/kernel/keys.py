@@ -59,6 +59,8 @@ def _number_chunk(keys, interval, lo, hi, bits, code, unit_hash, first, last):
         n_units, whole, increase = _number_rows(
             keys, interval, lo, lo + period, bits, code, unit_hash, first, last
         )
+        if n_units < 0:  # the table is full, and would be for the whole chunk: call again
+            return n_units, whole, increase
         if n_units == period:
             for r in range(lo + period, hi):
                 code[r] = code[r - period]

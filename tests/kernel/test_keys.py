@@ -101,6 +101,17 @@ def test_interval_major_rows_whose_units_come_and_go() -> None:
         assert increase == intervals_increase(unit.tolist(), times)
 
 
+def test_a_period_of_more_units_than_the_first_table_holds() -> None:
+    # 1,500 units an interval, interval-major: the first period fills the chunk's first table,
+    # which grows before the period's codes repeat
+    n_units, n_intervals = 1_500, 30
+    interval, unit = np.divmod(np.arange(n_units * n_intervals), n_units)
+    keys = hashed_keys((unit.astype(np.uint64) + np.uint64(3)) * np.uint64(0x9E3779B1))
+    code, n_codes, increase = codes_of(keys, readonly(interval.astype(np.int64)))
+    assert n_codes == n_units and increase
+    assert np.array_equal(code, by_first_appearance(unit.tolist()))
+
+
 @pytest.mark.parametrize("offset", [1, 0, 5])
 def test_a_repeating_period_in_which_a_unit_comes_twice(offset: int) -> None:
     # A B C B, A B C B, ...: B's second row of each period at the next interval (B's intervals
