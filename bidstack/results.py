@@ -325,8 +325,10 @@ def _scan(table: Path) -> pl.LazyFrame:
 
 
 def _write_months(frame: pl.DataFrame, folder: Path, compression: str) -> None:
-    """``frame``'s rows by the calendar month of their interval, in their order."""
-    month = pl.col("interval_datetime").dt.truncate("1mo")
+    """``frame``'s rows by the calendar month of their interval, in their order. Intervals are
+    period ending, so the one ending at midnight on the 1st is the month before's, as the
+    month windows hold it."""
+    month = pl.col("interval_datetime").dt.offset_by("-1us").dt.truncate("1mo")
     for (first,), part in (
         frame.with_columns(month.alias("_m"))
         .partition_by("_m", as_dict=True, maintain_order=True)

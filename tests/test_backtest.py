@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -311,6 +311,19 @@ def test_month_windows() -> None:
         datetime(2024, 12, 1),
         datetime(2025, 1, 1),
     ]
+
+
+def test_an_interval_ending_at_midnight_on_the_first_is_the_month_befores(tmp_path) -> None:
+    # period ending: the interval ending 1 February 00:00 is January's in every table
+    market = synthetic_market(tmp_path / "store", n_units=4, days=1, first_day=date(2024, 1, 31),
+                              fleet_size=2, seed=2)  # fmt: skip
+    end = datetime(2024, 2, 1)
+    result = backtest(market.store, load_fleet(market.fleet_file), ["v1"], market.start, end,
+                      tmp_path / "out", progress=False)  # fmt: skip
+    for table in ("amounts", "fleet_rows", "fleet_intervals"):
+        folder = result.out / "v1" / table
+        assert [p.name for p in folder.iterdir()] == ["month=2024-01"], table
+        assert pl.read_parquet(folder)["interval_datetime"].max() == end, table
 
 
 def test_backtest_over_the_real_sample_months(sample_ingest, tmp_path: Path) -> None:
