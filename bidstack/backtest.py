@@ -148,18 +148,18 @@ def backtest(
     for month in fold.months():
         books.add(month)
     scenarios = tuple(books.scenarios)
-    settled = {scenario: _statements(out / scenario) for scenario in scenarios}
+    settled = {scenario: _statements(out / scenario, compression) for scenario in scenarios}
     write_variants(out, config.variants)
-    write_history_prices(out, opened, start, end)
+    write_history_prices(out, opened, start, end, compression)
     fleet_figures = fleet_results(out, scenarios, fleet, start, end, compression)
     summary = fleet_figures.with_margin(books.summary(config.interval_minutes))
     summary.write_csv(out / "summary.csv")
     daily = fleet_figures.with_daily_margin(books.fleet_daily())
-    daily.write_parquet(out / "fleet_daily.parquet")
+    daily.write_parquet(out / "fleet_daily.parquet", compression=compression)
     calibration = books.calibration.table()
     calibration.write_csv(out / "calibration.csv")
     if books.stack is not None:
-        books.stack.write_parquet(out / "bid_stack.parquet")
+        books.stack.write_parquet(out / "bid_stack.parquet", compression=compression)
     run.update(scenarios=list(scenarios), finished=True, seconds=time.perf_counter() - began,
                execution=fold.execution)  # fmt: skip
     (out / MARKER).write_text(json.dumps(run, indent=2))
@@ -176,12 +176,12 @@ def backtest(
     )
 
 
-def _statements(folder: Path) -> Statements:
+def _statements(folder: Path, compression: str) -> Statements:
     """A scenario's statements from the interval sums of its ``amounts`` that each month wrote,
-    reconciled with the amounts, written beside."""
+    reconciled with the amounts, written beside (Parquet in ``compression``)."""
     sums = folder / STATEMENT_INTERVALS
     intervals = pl.concat(pl.read_parquet(part) for part in sorted(sums.glob("month=*/*")))
     lazy = pl.scan_parquet(folder / "amounts", hive_partitioning=True).drop("month")
     settled = statements(lazy, intervals)
-    settled.write(folder / "statements")
+    settled.write(folder / "statements", compression)
     return settled

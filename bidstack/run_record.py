@@ -36,8 +36,8 @@ def write_variants(out: Path, variants: Sequence[Variant]) -> None:
 
 
 def write_history_prices(
-    out: Path, store: str | os.PathLike, start: datetime, end: datetime
+    out: Path, store: str | os.PathLike, start: datetime, end: datetime, compression: str = "zstd"
 ) -> None:
-    prices = history_prices(store, start, end)
+    prices = history_prices(store, start, end).sort("regionid", "interval_datetime")
     if not prices.is_empty():
-        prices.sort("regionid", "interval_datetime").write_parquet(out / "history_prices.parquet")
+        prices.write_parquet(out / "history_prices.parquet", compression=compression)

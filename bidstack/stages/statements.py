@@ -32,15 +32,16 @@ class Statements:
     daily: pl.DataFrame
     totals: pl.DataFrame
 
-    def write(self, folder: Path) -> list[Path]:
-        """The three sums as Parquet and CSV, and a readable summary per participant."""
+    def write(self, folder: Path, compression: str = "zstd") -> list[Path]:
+        """The three sums as Parquet (in ``compression``) and CSV, and a readable summary per
+        participant."""
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name in ("intervals", "daily", "totals"):
             table = getattr(self, name)
-            for suffix, write in ((".parquet", table.write_parquet), (".csv", table.write_csv)):
-                write(folder / f"{name}{suffix}")
-                written.append(folder / f"{name}{suffix}")
+            table.write_parquet(folder / f"{name}.parquet", compression=compression)
+            table.write_csv(folder / f"{name}.csv")
+            written += [folder / f"{name}.parquet", folder / f"{name}.csv"]
         for row in self.totals.iter_rows(named=True):
             path = folder / f"statement_{_file_name(row['participantid'])}.txt"
             path.write_text(self.summary(row["participantid"]))
