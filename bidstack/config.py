@@ -85,7 +85,8 @@ class RunConfig:
             raise ConfigError(
                 f"compression {compression!r} is not one of {', '.join(COMPRESSIONS)}"
             )
-        if window_days is not None and not (isinstance(window_days, int) and window_days >= 1):
+        whole = isinstance(window_days, int) and not isinstance(window_days, bool)
+        if window_days is not None and not (whole and window_days >= 1):
             raise ConfigError(f"window_days must be a whole number of days, 1 or more, not "
                               f"{window_days!r}")  # fmt: skip
         loaded = tuple(load_variants(variants)) if variants else ()

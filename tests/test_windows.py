@@ -74,9 +74,10 @@ def test_the_summary_agrees_to_the_cent(runs) -> None:
 
 def test_a_window_of_less_than_a_day_is_refused(tmp_path: Path, capsys) -> None:
     market = synthetic_market(tmp_path / "store", n_units=4, days=1, seed=1)
-    with pytest.raises(ConfigError, match="whole number of days, 1 or more, not 0"):
-        backtest(market.store, load_fleet(market.fleet_file), ["v1"], market.start, market.end,
-                 tmp_path / "out", progress=False, window_days=0)  # fmt: skip
+    for days in (0, True, 2.5):
+        with pytest.raises(ConfigError, match=f"whole number of days, 1 or more, not {days}"):
+            backtest(market.store, load_fleet(market.fleet_file), ["v1"], market.start,
+                     market.end, tmp_path / "out", progress=False, window_days=days)  # fmt: skip
     assert not (tmp_path / "out").exists()
     args = ["backtest", "--store", str(market.store), "--fleet", str(market.fleet_file),
             "--start", str(market.start), "--end", str(market.end), "-o", str(tmp_path / "o")]

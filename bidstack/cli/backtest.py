@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--window-days",
         type=int,
         metavar="N",
-        help="run each month in windows of N days (the last of a month shorter): a third of a "
+        help="run each month in windows of N days (the last of a month shorter): under half a "
         "month's peak memory at 10, in about the same time; the same dispatch, prices and "
         "statements (default: a window a month)",
     )
