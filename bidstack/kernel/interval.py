@@ -42,7 +42,10 @@ def prepare_interval_nb(i, layout, offers, links, s, ramp_priority, on, range_a,
         base = offers.ramp_base[row]
         if np.isnan(base):
             if s.last_interval[u] < 0:
-                base = layout.initial_mw[u]
+                # the MW before the run holds at the run's first interval only: a unit that
+                # first offers later starts after a gap, without a ramp limit
+                if i == 0:
+                    base = layout.initial_mw[u]
             elif s.last_interval[u] == i - 1 and layout.follows_previous[i]:
                 base = s.last_mw[u]
         lower, upper, excess, flags = unit_limits_nb(

@@ -90,7 +90,7 @@ class DispatchLayout(NamedTuple):
     market_floor_price: np.ndarray  # float64 (I,)
     minutes: np.ndarray  # float64 (I,) interval length
     region_units: np.ndarray  # int64 (G+1,): units are numbered region by region
-    initial_mw: np.ndarray  # float64 (N,) output before the unit's first row; NaN: none
+    initial_mw: np.ndarray  # float64 (N,) output before the first interval; NaN: none
     region_parent: np.ndarray  # int64 (G,): parent region in the forest, -1 for a root
     region_order: np.ndarray  # int64 (G,): every region after its children
 

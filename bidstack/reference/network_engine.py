@@ -44,7 +44,7 @@ def dispatch_network_reference(layout, offers, links, ramp_priority: int, max_no
         unit = offers.row_unit[rows]
         base = offers.ramp_base[rows].copy()
         chain = np.isnan(base)
-        first = chain & (last_interval[unit] < 0)
+        first = chain & (last_interval[unit] < 0) & (i == 0)
         base[first] = layout.initial_mw[unit[first]]
         follows = chain & (last_interval[unit] == i - 1) & bool(layout.follows_previous[i])
         base[follows] = last_mw[unit[follows]]

@@ -115,8 +115,9 @@ def dispatch(
     as offered), ``bandavail1..10`` (MW), and optionally ``maxavail`` and ``uigf`` (MW caps;
     null: none), ``rocup`` / ``rocdown`` (MW/min; null: no limit), ``mlf`` (the loss factor band
     prices are divided by; null: 1.0) and ``ramp_base_mw`` (the MW its ramp rates count from in
-    that interval; null: the unit's own previous dispatch, or ``initial_mw`` at its first
-    interval). ``demand``: ``regionid, interval_datetime, demand`` (MW) and optionally
+    that interval; null: the unit's own dispatch in the interval before, or ``initial_mw`` in the
+    run's first interval; none after a gap, or in a unit's first row after the first interval).
+    ``demand``: ``regionid, interval_datetime, demand`` (MW) and optionally
     ``market_price_cap`` and ``market_floor_price`` (null: the keyword's value).
     ``ramp_priority``: ``"nemde"`` (a ramp-down limit above availability holds the unit up, as
     NEMDE does) or ``"availability"`` (it is cut to availability). ``engine``: one of

@@ -10,7 +10,7 @@ import pytest
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.errors import InputError
-from bidstack.stages.dispatch import dispatch
+from bidstack.stages.dispatch import carry_initial_mw, dispatch, last_dispatch
 
 START = dt.datetime(2024, 1, 1, 0, 5)
 
@@ -171,6 +171,33 @@ def test_a_unit_missing_an_interval_is_not_ramp_limited_after_the_gap() -> None:
     result = dispatch(offers, demand_frame(when, [60.0] * 3), initial_mw=initial(A=0.0))
     assert column(result.units, "A") == [5.0, 60.0]
     assert column(result.units, "A", "ramp_base_mw") == [0.0, None]
+
+
+def test_a_unit_first_offering_after_the_first_interval_is_not_ramp_limited() -> None:
+    # the MW before the run holds at its first interval: a unit absent there starts after a gap
+    when = times(4)
+    offers = pl.DataFrame(
+        [offer("A", t, [10], [100], rocup=1.0) for t in (when[0], when[1], when[3])]
+        + [offer("B", t, [50], [100]) for t in when]
+    )
+    demand = demand_frame(when, [60.0] * 4)
+    whole = dispatch(offers, demand, initial_mw=initial(A=0.0))
+    assert column(whole.units, "A") == [5.0, 10.0, 60.0]
+    later = dispatch(offers.filter(pl.col("interval_datetime") > when[1]), demand,
+                     initial_mw=initial(A=0.0))  # fmt: skip
+    assert column(later.units, "A") == [60.0]
+    assert column(later.units, "A", "ramp_base_mw") == [None]
+    # so a run cut where the unit is dispatched, just before its gap, dispatches as one run
+    time = pl.col("interval_datetime")
+    first = dispatch(offers.filter(time <= when[1]), demand.filter(time <= when[1]),
+                     initial_mw=initial(A=0.0))  # fmt: skip
+    carried = carry_initial_mw(last_dispatch(first.units), when[1])
+    second = dispatch(offers.filter(time > when[1]), demand.filter(time > when[1]),
+                      initial_mw=carried, interval_minutes=5)  # fmt: skip
+    assert carried.sort("duid").rows() == [("A", 10.0), ("B", 50.0)]
+    assert pl.concat([first.units, second.units]).sort("duid", "interval_datetime").equals(
+        whole.units.sort("duid", "interval_datetime")
+    )
 
 
 def test_a_region_interval_without_demand_breaks_the_ramp_chain() -> None:
