@@ -14,12 +14,16 @@ from bidstack.fleet import load_fleet
 from bidstack.io import ingest
 
 
-def test_a_fleet_unit_is_metered_from_nem12_where_it_can_be(tmp_path: Path) -> None:
+def run_with_nem12(tmp_path: Path, entry: str = "") -> tuple:
+    """A backtest of a day and two hours whose first fleet unit has an NMI (and ``entry`` in
+    its fleet entry), with a day of reads of 1.2 MW and a day of null data: (market, unit)."""
     market = synthetic_market(tmp_path / "store", n_units=9, days=2, first_day=date(2024, 3, 4))
     text = Path(market.fleet_file).read_text()
     unit = text.split("[units.")[1].split("]")[0]
     fleet_file = tmp_path / "fleet.toml"
-    fleet_file.write_text(text.replace(f"[units.{unit}]", f'[units.{unit}]\nnmi = "NMI0000001"'))
+    fleet_file.write_text(
+        text.replace(f"[units.{unit}]", f'[units.{unit}]\nnmi = "NMI0000001"\n{entry}')
+    )
     day = market.start.date()
     values = ",".join(["100"] * 288)  # 100 kWh in 5 minutes: 1.2 MW
     nulls = ",".join(["0"] * 288)
@@ -43,6 +47,11 @@ def test_a_fleet_unit_is_metered_from_nem12_where_it_can_be(tmp_path: Path) -> N
     end = market.start + timedelta(days=1, hours=2)
     backtest(market.store, load_fleet(fleet_file), ["v1"], market.start, end, tmp_path / "out",
              progress=False)  # fmt: skip
+    return market, unit
+
+
+def test_a_fleet_unit_is_metered_from_nem12_where_it_can_be(tmp_path: Path) -> None:
+    market, unit = run_with_nem12(tmp_path)
     amounts = pl.read_parquet(tmp_path / "out" / "baseline" / "amounts").filter(
         pl.col("duid") == unit
     )
@@ -55,3 +64,17 @@ def test_a_fleet_unit_is_metered_from_nem12_where_it_can_be(tmp_path: Path) -> N
     kinds = set(problems.filter(pl.col("scenario") == "baseline")["kind"])
     assert {"meter_read_not_used", "meter_channel_not_used"} <= kinds
     assert any("meter.csv:4 NMI NMI0000001 B1: quality N" in d for d in problems["detail"])
+
+
+def test_reads_beyond_the_fleet_entrys_capacity_are_metered_from_scada(tmp_path: Path) -> None:
+    # 1.2 MW of reads from a unit the fleet file says is 1 MW: each read refused, named, never
+    # metered; SCADA meters the unit instead
+    _, unit = run_with_nem12(tmp_path, "max_capacity = 1.0")
+    amounts = pl.read_parquet(tmp_path / "out" / "baseline" / "amounts").filter(
+        pl.col("duid") == unit
+    )
+    assert amounts.height and set(amounts["source"]) <= {"scada", "scada_held"}
+    problems = pl.read_parquet(tmp_path / "out" / "problems").filter(
+        (pl.col("duid") == unit) & (pl.col("scenario") == "baseline")
+    )
+    assert any("more than the unit's capacity delivers" in d for d in problems["detail"])

@@ -236,13 +236,15 @@ def nem12_energy(
     reads: pl.DataFrame,
     nmi_of_unit: dict[str, str],
     interval_minutes: float,
-    capacity: dict[str, float] | None = None,
+    capacity: dict[str, float] | pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """NEM12 interval reads of the units' NMIs as energy per unit and dispatch interval, and
     problem rows for what cannot be used (see the module docstring).
 
     ``reads``: rows of the ``nem12_interval`` table. ``capacity``: MW per unit, to refuse values
-    no unit of that size could deliver (10% over it, for meter and rounding tolerance).
+    no unit of that size could deliver (10% over it, for meter and rounding tolerance): a dict,
+    or a frame of ``duid, settlement_date, max_capacity`` (the capacity in force on each
+    settlement date of a read's end, so that a read is judged alike whatever window holds it).
     """
     empty = pl.DataFrame(schema=ENERGY_SCHEMA), pl.DataFrame(schema=PROBLEM_SCHEMA)
     if reads.is_empty() or not nmi_of_unit:
@@ -254,9 +256,9 @@ def nem12_energy(
     first = pl.col("nmi_suffix").str.slice(0, 1).str.to_uppercase()
     master = first.is_in(["B", "E"])
     problems = [_unused_channels(channels.filter(~master))]
-    rows = channels.filter(master).with_columns(
+    rows = _with_capacity(channels.filter(master), capacity).with_columns(
         pl.when(first == "B").then(1.0).otherwise(-1.0).alias("sign"),
-        _unusable(capacity).alias("unusable"),
+        _unusable().alias("unusable"),
     )
     problems.append(_unusable_reads(rows.filter(pl.col("unusable").is_not_null())))
     parts = (pl.col("interval_minutes") / interval_minutes).round(0).cast(pl.Int64).clip(1)
@@ -279,17 +281,28 @@ def nem12_energy(
     return energy.cast(ENERGY_SCHEMA), pl.concat(problems).cast(PROBLEM_SCHEMA)
 
 
-def _unusable(capacity: dict[str, float] | None) -> pl.Expr:
+def _with_capacity(
+    rows: pl.DataFrame, capacity: dict[str, float] | pl.DataFrame | None
+) -> pl.DataFrame:
+    """``rows`` with each unit's ``capacity_mw`` (null: unknown) on its read's settlement date."""
+    if capacity is None or isinstance(capacity, dict):
+        mw = pl.col("duid").replace_strict(capacity or {}, default=None, return_dtype=pl.Float64)
+        return rows.with_columns(mw.alias("capacity_mw"))
+    day = pl.col("interval_datetime").dt.offset_by("-1us").dt.date().alias("settlement_date")
+    in_force = capacity.select(
+        "duid", pl.col("settlement_date").cast(pl.Date), pl.col("max_capacity").alias("capacity_mw")
+    ).unique(["duid", "settlement_date"], keep="first")
+    return (
+        rows.with_columns(day)
+        .join(in_force, on=["duid", "settlement_date"], how="left", maintain_order="left")
+        .drop("settlement_date")
+    )
+
+
+def _unusable() -> pl.Expr:
     """Why a master channel's read cannot be metered, or null."""
     flag = pl.col("quality_method").str.slice(0, 1)
-    limit = (
-        pl.col("duid").replace_strict(capacity, default=None, return_dtype=pl.Float64)
-        * 1.1
-        * pl.col("interval_minutes")
-        / 60.0
-        if capacity
-        else pl.lit(None, pl.Float64)
-    )
+    limit = pl.col("capacity_mw") * 1.1 * pl.col("interval_minutes") / 60.0
     return (
         pl.when(pl.col("energy_mwh").is_null())
         .then(pl.format("unit of measure {} is not energy", "uom"))

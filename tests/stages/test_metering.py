@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -191,6 +191,24 @@ def test_nem12_reads_that_cannot_be_used_are_reported_never_zero() -> None:
     measured = pl.concat([nem12, scada_energy(scada, 5, until=TIMES[1])[0]])
     metered, _ = meter(dispatched, dispatched.select("duid", "interval_datetime"), 5, measured)
     assert metered.select("energy_mwh", "source").rows() == [(0.9, "nem12"), (2.0, "scada")]
+
+
+def test_nem12_reads_are_judged_by_the_capacity_in_force_on_their_day() -> None:
+    # a unit of 100 MW until midnight, 200 MW from then: 10 MWh in 5 minutes (120 MW) is too
+    # much on the first day and not on the second, whatever window reads them
+    before, after = datetime(2024, 3, 1, 23, 55), datetime(2024, 3, 2, 0, 5)
+    frame = reads(nmi_suffix=["B1", "B1"], interval_minutes=[5, 5],
+                  interval_datetime=[before, after], energy_mwh=[10.0, 10.0])  # fmt: skip
+    capacity = pl.DataFrame({"duid": ["GEN", "GEN"], "max_capacity": [100.0, 200.0],
+                             "settlement_date": [date(2024, 3, 1), date(2024, 3, 2)]})  # fmt: skip
+    energy, problems = nem12_energy(frame, {"GEN": "NMI1"}, 5, capacity=capacity)
+    assert energy.select("interval_datetime", "energy_mwh").rows() == [(after, 10.0)]
+    assert problems["interval_datetime"].to_list() == [before]
+    # the interval ending at midnight is the day before's
+    midnight = reads(nmi_suffix=["B1"], interval_minutes=[5], energy_mwh=[10.0],
+                     interval_datetime=[datetime(2024, 3, 2)])  # fmt: skip
+    energy, _ = nem12_energy(midnight, {"GEN": "NMI1"}, 5, capacity=capacity)
+    assert energy.is_empty()
 
 
 def test_null_days_and_kw_channels_of_an_ingested_file_never_become_energy(tmp_path) -> None:
