@@ -49,6 +49,7 @@ from bidstack.columns import DEMAND_BID_PREFIX
 from bidstack.joins import join_unique
 from bidstack.problems import PROBLEM_SCHEMA
 from bidstack.sorting import duplicated_rows, sorted_rows
+from bidstack.stages.settlement import settlement_date
 
 ENERGY_SCHEMA = {
     "duid": pl.String,
@@ -288,7 +289,7 @@ def _with_capacity(
     if capacity is None or isinstance(capacity, dict):
         mw = pl.col("duid").replace_strict(capacity or {}, default=None, return_dtype=pl.Float64)
         return rows.with_columns(mw.alias("capacity_mw"))
-    day = pl.col("interval_datetime").dt.offset_by("-1us").dt.date().alias("settlement_date")
+    day = settlement_date(pl.col("interval_datetime")).alias("settlement_date")
     in_force = capacity.select(
         "duid", pl.col("settlement_date").cast(pl.Date), pl.col("max_capacity").alias("capacity_mw")
     ).unique(["duid", "settlement_date"], keep="first")
