@@ -9,12 +9,13 @@ Each function reads its tables for ``(left, right]`` (``store``: a path, or a
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
 from bidstack.config import INTERVAL_MINUTES
 from bidstack.fleet import Fleet
+from bidstack.inputs import fleet_overrides, settlement_registration
 from bidstack.io import Store, read
 from bidstack.stages.metering import nem12_energy, scada_energy
 from bidstack.stages.offers import registration
@@ -122,20 +123,10 @@ def measured(
     reads = read(store, "nem12_interval", left, right).collect()
     summary = read(store, "DUDETAILSUMMARY").collect() if summary is None else summary
     detail = read(store, "DUDETAIL").collect() if detail is None else detail
-    # each read against the capacity in force on its settlement date (a fleet entry's
-    # max_capacity on every date), whatever window holds it
+    # each read against the capacity in force on its settlement date (a fleet entry's first),
+    # whatever window holds it
     in_force = registration_by_settlement_date(summary, detail, left, right, fleet)
-    fixed = pl.DataFrame(
-        {"duid": list(nmis), "fixed": [fleet.units[d].max_capacity for d in nmis]},
-        schema={"duid": pl.String, "fixed": pl.Float64},
-    ).join(pl.DataFrame({"settlement_date": _settlement_days(left, right)}), how="cross")
-    capacity = in_force.select("duid", "settlement_date", "max_capacity").join(
-        fixed, on=["duid", "settlement_date"], how="full", coalesce=True
-    ).select(
-        "duid",
-        "settlement_date",
-        pl.coalesce("fixed", pl.col("max_capacity").cast(pl.Float64)).alias("max_capacity"),
-    )
+    capacity = fleet_overrides(in_force, fleet).select("duid", "settlement_date", "max_capacity")
     nem12, found = nem12_energy(reads, nmis, INTERVAL_MINUTES, capacity)
     energy = pl.concat([nem12, scada], how="vertical_relaxed")
     return energy, pl.concat([found, problems])
@@ -147,16 +138,11 @@ def registration_by_settlement_date(
     """Each unit's registration in force on each settlement date of ``(left, right]``
     (DUDETAILSUMMARY and DUDETAIL whole; columns of
     :func:`bidstack.stages.offers.registration`, ``settlement_date`` for ``trading_day``)."""
-    days = _settlement_days(left, right)
+    first = left.date()  # the settlement date of the interval ending just after ``left``
+    days = [first + timedelta(days=k) for k in range((settlement_date(right) - first).days + 1)]
     return registration(summary, detail, days, fleet.market.loss_factors).rename(
         {"trading_day": "settlement_date"}
     )
-
-
-def _settlement_days(left: datetime, right: datetime) -> list[date]:
-    """The settlement dates of the intervals of ``(left, right]``."""
-    first = left.date()  # the settlement date of the interval ending just after ``left``
-    return [first + timedelta(days=k) for k in range((settlement_date(right) - first).days + 1)]
 
 
 def settlement_units(
@@ -170,8 +156,6 @@ def settlement_units(
     ``(left, right]``: the registration in force on that date (DUDETAILSUMMARY, DUDETAIL), with
     a fleet entry's overrides and the demand bids' units (see
     :func:`bidstack.inputs.settlement_registration`)."""
-    from bidstack.inputs import settlement_registration
-
     registered = registration_by_settlement_date(
         read(store, "DUDETAILSUMMARY").collect(), read(store, "DUDETAIL").collect(), left, right,
         fleet,
