@@ -112,6 +112,16 @@ class RunConfig:
         return month_windows(start, end, self.window_days)
 
     @property
+    def window_kind(self) -> str:
+        """What the run's windows are called in messages: ``month`` or ``window``."""
+        return "month" if self.window_days is None else "window"
+
+    def window_name(self, left: datetime) -> str:
+        """The window starting at ``left`` in messages and folder names: its month, or its
+        first day where windows are of days (``2024-02`` or ``2024-02-11``)."""
+        return f"{left:%Y-%m}" if self.window_days is None else f"{left:%Y-%m-%d}"
+
+    @property
     def scenarios(self) -> tuple[str, ...]:
         return (BASELINE, *self.names) if self.baseline else self.names
 

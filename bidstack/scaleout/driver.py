@@ -74,8 +74,7 @@ class Fold:
         self.snapshot = snapshot(self.store)
         self.execution.update(executor=_describe(self.executor), snapshot=self.snapshot,
                               variant_groups=len(self.groups))  # fmt: skip
-        unit = "window" if self.config.window_days else "month"
-        bar = tqdm(total=len(self.windows), desc="backtest", unit=unit,
+        bar = tqdm(total=len(self.windows), desc="backtest", unit=self.config.window_kind,
                    disable=None if self.progress is None else not self.progress)  # fmt: skip
         with bar:
             if self.executor is None:
@@ -95,7 +94,7 @@ class Fold:
         order = [(window, group) for window in self.windows for group in range(len(self.groups))]
         following = dict(zip(order[:-1], [window for window, _ in order[1:]], strict=True))
         for left, right in self.windows:
-            bar.set_postfix_str(f"{left:%Y-%m-%d}" if self.config.window_days else f"{left:%Y-%m}")
+            bar.set_postfix_str(self.config.window_name(left))
             results = [
                 run_task(self._task(left, right, group, carry=carry, history=str(self.out),
                                     following=following.get(((left, right), group))))

@@ -82,7 +82,7 @@ class MonthTask:
     @property
     def window(self) -> str:
         """The task's month, or its first day in a run of windows of days: ``2024-02-11``."""
-        return f"{self.left:%Y-%m-%d}" if self.config.window_days else self.month
+        return self.config.window_name(self.left)
 
     @property
     def label(self) -> str:
@@ -92,7 +92,7 @@ class MonthTask:
     @property
     def name(self) -> str:
         """The label for messages: ``month 2024-02 group 1``, ``window 2024-02-11``."""
-        return f"{'window' if self.config.window_days else 'month'} {self.label}"
+        return f"{self.config.window_kind} {self.label}"
 
 
 @dataclass(frozen=True)
