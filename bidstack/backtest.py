@@ -112,7 +112,7 @@ def backtest(
     first starting ``warmup`` early and verified against the month before; None: one after
     another in this process. ``variant_groups``: run each month as this many tasks, the variants
     split among them (the baseline in the first), merged before they are committed. The output
-    is the same either way. ``compression``: the codec of the month partitions
+    is the same either way. ``compression``: the codec of every Parquet file
     (:data:`~bidstack.config.COMPRESSIONS`; zstd makes the smallest files, lz4 the fastest run).
     ``window_days``: run each month in windows of that many days (the last of a month shorter),
     which holds less in memory at once (None: a window a month): the same dispatch, prices,

@@ -22,7 +22,7 @@ INTERVAL_MINUTES = 5.0
 BASELINE = "baseline"
 #: Folder names a variant may not take.
 RESERVED = frozenset({BASELINE, "allocation", "problems", "variants"})
-#: How the month partitions may be compressed (Polars' Parquet codecs). zstd, the default, makes
+#: How a run's Parquet files may be compressed (Polars' Parquet codecs). zstd, the default, makes
 #: the smallest files; lz4 takes about 13% off a month's CPU (7% off its time) for files about
 #: 40% larger (README, "What a backtest writes").
 COMPRESSIONS = ("zstd", "lz4", "snappy", "gzip", "brotli", "uncompressed")
@@ -59,7 +59,7 @@ class RunConfig:
     """``variants``: the rule variants, each loaded once (names inside); ``names``: theirs, in
     order; ``interval_minutes``: the dispatch interval; ``baseline``: whether the baseline runs
     too (in one of a run's variant groups only, see :meth:`groups`); ``compression``: the codec
-    of the month partitions (:data:`COMPRESSIONS`); ``window_days``: the run's windows are cut
+    of its Parquet files (:data:`COMPRESSIONS`); ``window_days``: the run's windows are cut
     every that many days within each calendar month (None: one window a month), each writing
     its own file of each month partition (:meth:`partition_file`)."""
 

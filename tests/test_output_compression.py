@@ -43,9 +43,9 @@ def test_lz4_partitions_hold_the_tables_of_the_default_run(market, tmp_path: Pat
     parts = sorted(p.relative_to(default) for p in default.rglob("*.parquet"))
     assert parts == sorted(p.relative_to(fast) for p in fast.rglob("*.parquet"))
     assert {"baseline", "v1", "allocation", "problems"} <= {p.parts[0] for p in parts}
-    # every Parquet file of the run, the month partitions and those written at the end
-    written_at_the_end = {"statements", "fleet_daily.parquet", "bid_stack.parquet"}
-    assert written_at_the_end <= {p.parts[0] if p.parts[0] != "v1" else p.parts[1] for p in parts}
+    # every Parquet file of the run: the month partitions and those written at the end
+    at_the_end = {"v1/statements/totals.parquet", "fleet_daily.parquet", "bid_stack.parquet"}
+    assert {Path(name) for name in at_the_end} <= set(parts)
     for part in parts:
         assert codecs(default / part) == {"ZSTD"}
         assert codecs(fast / part) in ({"LZ4"}, {"LZ4_RAW"}), part

@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--compression",
         default="zstd",
         metavar="CODEC",
-        help="the codec of the Parquet partitions: zstd (default) makes the smallest files, lz4 "
+        help="the codec of the Parquet files: zstd (default) makes the smallest files, lz4 "
         "runs a month about 7%% faster for files about 40%% larger; also snappy, gzip, brotli, "
         "uncompressed",
     )
