@@ -83,6 +83,30 @@ def in_force(frame: pl.DataFrame, entity: str, when: datetime) -> pl.DataFrame:
     return current.join(version, on=[entity, "versionno"])
 
 
+def in_force_over(frame: pl.DataFrame, entity: str, first: date, last: date) -> pl.DataFrame:
+    """The rows of every version of ``frame`` in force on some day from ``first`` to ``last``
+    (as :func:`in_force` reads a day: from its midnight), each once: an interconnector that
+    becomes an MNSP, or comes into force, within a window is one of the window's.
+
+    >>> rows = pl.DataFrame({"id": ["A", "A", "B"], "effectivedate": [datetime(2020, 7, 1),
+    ...     datetime(2021, 7, 10), datetime(2021, 8, 1)], "versionno": 1, "x": [1, 2, 3]})
+    >>> in_force_over(rows, "id", date(2021, 7, 1), date(2021, 7, 31))["x"].to_list()
+    [1, 2]
+    """
+    start, end = (datetime.combine(day, datetime.min.time()) for day in (first, last))
+    if frame.is_empty():
+        return frame
+    later = (
+        frame.filter((pl.col("effectivedate") > start) & (pl.col("effectivedate") <= end))
+        .get_column("effectivedate")
+        .unique()
+        .sort()
+        .to_list()
+    )
+    versions = [in_force(frame, entity, when) for when in [start, *later]]
+    return pl.concat(versions).unique(maintain_order=True)
+
+
 def network(
     tables: NetworkTables,
     loss_demand: pl.DataFrame,
@@ -341,9 +365,11 @@ def window_network(
     limits = flows if options.interconnector_limits == "dispatch" else None
     held = None
     if options.mnsp == "historical" and not sums.is_empty():
-        first = sums.get_column("interval_datetime").min() - timedelta(minutes=5)
-        when = datetime.combine(options.network_as_of or first.date(), datetime.min.time())
-        constraint = in_force(tables.constraint, "interconnectorid", when)
+        starts = sums.get_column("interval_datetime") - timedelta(minutes=5)
+        first, last = starts.min().date(), starts.max().date()
+        if options.network_as_of is not None:
+            first = last = options.network_as_of
+        constraint = in_force_over(tables.constraint, "interconnectorid", first, last)
         held, problems = mnsp.held_flows(constraint, tables.interconnector, flows, sums)
     built = network(
         tables, loss_demand, dispatch_limits=limits, as_of=options.network_as_of, held_flows=held

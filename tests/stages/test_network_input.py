@@ -13,7 +13,14 @@ from bidstack.cli import main
 from bidstack.demo import synthetic_market
 from bidstack.demo_network import REGIONS, network_tables
 from bidstack.errors import InputError
-from bidstack.network import TABLES, NetworkTables, flows_beyond_limits, network
+from bidstack.fleet import parse_fleet
+from bidstack.network import (
+    TABLES,
+    NetworkTables,
+    flows_beyond_limits,
+    network,
+    window_network,
+)
 from bidstack.stages.dispatch import dispatch
 
 TIME = dt.datetime(2024, 1, 1, 0, 5)
@@ -216,3 +223,36 @@ def test_each_day_reads_the_version_in_force_that_day() -> None:
     upper = grid.limits.join(links.select("linkid"), on="linkid").sort("interval_datetime")
     assert upper["upper_mw"].to_list() == [500.0, 650.0, 650.0]
     assert upper["interval_datetime"].to_list() == days
+
+
+def test_an_interconnector_that_becomes_an_mnsp_within_a_window_is_held_from_that_day() -> None:
+    """Basslink regulated on the window's first day and an MNSP from its second: its flows are
+    held from the second day on (the window's MNSPs are those of any of its days, not of its
+    first day only), and the first day's regulated link is left free."""
+
+    def regulated_first(frame: pl.DataFrame) -> pl.DataFrame:
+        basslink = pl.col("interconnectorid") == "T-V-MNSP1"
+        regulated = frame.filter(basslink).with_columns(ictype=pl.lit("REGULATED"))
+        mnsp = frame.filter(basslink).with_columns(effectivedate=pl.lit(dt.datetime(2024, 1, 2)))
+        return pl.concat([frame.filter(~basslink), regulated, mnsp])
+
+    days = [dt.datetime(2024, 1, d, 12) for d in (1, 2)]
+    sums = pl.concat([loss_demand(when=when) for when in days]).select(
+        "regionid", "interval_datetime", initialsupply=pl.lit(900.0),
+        demandforecast=pl.lit(100.0),
+    )  # fmt: skip
+    flows = pl.DataFrame(
+        {"interconnectorid": "T-V-MNSP1", "interval_datetime": days, "mwflow": 123.0,
+         "exportlimit": 478.0, "importlimit": -478.0}
+    )  # fmt: skip
+    fleet = parse_fleet({"market": {}}, source="f", units_required=False)
+    grid, mode, problems = window_network(
+        tables(INTERCONNECTORCONSTRAINT=regulated_first), flows, sums, fleet
+    )
+    assert mode == "optimised" and problems.is_empty()
+    basslink = grid.links.filter(pl.col("interconnectorid") == "T-V-MNSP1").select("linkid")
+    limits = grid.limits.join(basslink, on="linkid").sort("interval_datetime", "linkid")
+    first, second = (limits.filter(pl.col("interval_datetime") == day) for day in days)
+    assert first.height == 1 and first["lower_mw"][0] < first["upper_mw"][0]  # free
+    assert second.height == 2  # held: the link of the flow's direction carries it
+    assert (123.0, 123.0) in list(zip(second["lower_mw"], second["upper_mw"], strict=True))
