@@ -145,7 +145,7 @@ def synthetic_market(
         prices, volumes, forecasts = _bids(rng, units, chunk, times, first)
         demand = _demand(rng, units, times)
         history, initial_mw = market_history(
-            volumes, prices, forecasts, summary, detail, demand, chunk, initial_mw, grid
+            volumes, prices, forecasts, summary, detail, demand, initial_mw, grid
         )
         tables = {
             "BIDDAYOFFER_D": prices,

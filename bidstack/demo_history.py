@@ -4,13 +4,11 @@ DISPATCHREGIONSUM, DISPATCHLOAD, DISPATCHINTERCONNECTORRES, DISPATCH_UNIT_SCADA)
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 
 from bidstack.network import NetworkTables, network
 from bidstack.stages.dispatch import dispatch
-from bidstack.stages.offers import build_offers, registration
+from bidstack.stages.offers import build_offers, offer_dates, registration
 
 PRICE_CAP = 16600.0  # the 2023-24 market price cap, $/MWh
 PRICE_FLOOR = -1000.0
@@ -23,14 +21,13 @@ def market_history(
     summary: pl.DataFrame,
     detail: pl.DataFrame,
     demand: pl.DataFrame,
-    days: list[date],
     initial_mw: pl.DataFrame | None,
     grid: NetworkTables,
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """Dispatch the synthetic bids once, the regions joined by the network: the market's
     prices, flows, unit dispatch and SCADA, and each unit's last dispatch (where the next month's
     ramp limits start)."""
-    book = build_offers(volumes, prices, registration(summary, detail, days))
+    book = build_offers(volumes, prices, registration(summary, detail, offer_dates(volumes)))
     keys = ["duid", "interval_datetime"]
     offers = book.offers.join(forecasts, on=keys, how="left")
     demand_rows = demand.select(

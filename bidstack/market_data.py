@@ -38,7 +38,13 @@ from bidstack.network import NetworkTables, flows_beyond_limits, window_network
 from bidstack.problems import EVERY_SCENARIO
 from bidstack.stages.administered import administered_thresholds
 from bidstack.stages.network import Network
-from bidstack.stages.offers import VOLUME_COLUMNS, OfferBook, build_offers, registration
+from bidstack.stages.offers import (
+    VOLUME_COLUMNS,
+    OfferBook,
+    build_offers,
+    offer_dates,
+    registration,
+)
 
 #: How far back administered pricing reads prices before a window.
 PRICE_HISTORY = timedelta(days=8)
@@ -118,7 +124,7 @@ class MarketData:
     def offers(self, left: datetime, right: datetime, volumes: pl.DataFrame) -> OfferBook:
         """The offers of every unit with energy bids (``volumes``: BIDPEROFFER_D) in the window."""
         prices = self.store.read("BIDDAYOFFER_D", left, right).collect()
-        days = volumes.get_column("settlementdate").dt.date().unique().sort().to_list()
+        days = offer_dates(volumes)
         units = registration(self.summary, self.detail, days, self.fleet.market.loss_factors)
         return build_offers(volumes, prices, units)
 
@@ -231,7 +237,7 @@ def load_offers(
     store = Store.open(store)
     volumes = store.frame("BIDPEROFFER_D", VOLUME_COLUMNS, start, end)
     prices = store.read("BIDDAYOFFER_D", start, end).collect()
-    days = volumes.get_column("settlementdate").dt.date().unique().sort().to_list()
+    days = offer_dates(volumes)
     summary = store.read("DUDETAILSUMMARY").collect()
     detail = store.read("DUDETAIL").collect()
     return build_offers(volumes, prices, registration(summary, detail, days, loss_factors))

@@ -137,12 +137,10 @@ def registration_by_settlement_date(
 ) -> pl.DataFrame:
     """Each unit's registration in force on each settlement date of ``(left, right]``
     (DUDETAILSUMMARY and DUDETAIL whole; columns of
-    :func:`bidstack.stages.offers.registration`, ``settlement_date`` for ``trading_day``)."""
+    :func:`bidstack.stages.offers.registration`)."""
     first = left.date()  # the settlement date of the interval ending just after ``left``
     days = [first + timedelta(days=k) for k in range((settlement_date(right) - first).days + 1)]
-    return registration(summary, detail, days, fleet.market.loss_factors).rename(
-        {"trading_day": "settlement_date"}
-    )
+    return registration(summary, detail, days, fleet.market.loss_factors)
 
 
 def settlement_units(

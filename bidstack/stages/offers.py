@@ -2,9 +2,19 @@
 
 An offer row joins a unit's energy volumes for one interval (``BIDPEROFFER_D``: ``bandavail1..10``,
 ``maxavail``, ``rocup``/``rocdown`` in MW/min) to its prices for that trading day
-(``BIDDAYOFFER_D``: ``priceband1..10``) and to its registration in force that day
-(``DUDETAILSUMMARY``: region, participant, loss factor, dispatch type; ``DUDETAIL``: maximum
-capacity). The offer's submission time is the later of the two bids' ``OFFERDATE``.
+(``BIDDAYOFFER_D``: ``priceband1..10``) and to its registration in force on the interval's
+calendar date (``DUDETAILSUMMARY``: region, participant, loss factor, dispatch type;
+``DUDETAIL``: maximum capacity). The offer's submission time is the later of the two bids'
+``OFFERDATE``.
+
+Registration is read by calendar date, as settlement reads it (the interval's settlement date,
+:func:`bidstack.stages.settlement.settlement_date`), not by the bids' trading day: DUDETAIL and
+DUDETAILSUMMARY date their rows by calendar date from 00:00 (the MMS data model: "effective
+calendar date of record"; every START_DATE in AEMO's DUDETAILSUMMARY is at 00:00), and nempy,
+checked against NEMDE's outcomes, takes a unit's loss factor by the interval's time while it
+takes bids by trading day. So on 1 July the intervals ending 00:05 to 04:00, whose bids belong
+to the trading day of 30 June, are dispatched (their band prices referred) and settled at the
+loss factors that start on 1 July.
 
 Rows that cannot become offers are reported, one per unit-interval, never dropped silently:
 ``no_price_bands`` (volumes without that day's prices), ``no_registration`` (a unit that bids but
@@ -16,6 +26,7 @@ demand, and their bids are not re-dispatched).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
 
@@ -24,9 +35,10 @@ from bidstack.io import effective_on
 from bidstack.joins import join_unique
 from bidstack.problems import PROBLEM_SCHEMA
 from bidstack.sorting import sorted_rows
+from bidstack.stages.settlement import settlement_date
 
 UNIT_SCHEMA = {
-    "trading_day": pl.Date,
+    "settlement_date": pl.Date,
     "duid": pl.String,
     "regionid": pl.String,
     "participantid": pl.String,
@@ -47,7 +59,7 @@ class OfferBook:
     ``bandavail1..10``, ``maxavail``, ``rocup``, ``rocdown``, ``mlf``, ``max_capacity``,
     ``schedule_type``, ``offerdate``; in time order, then by unit, as AEMO's files and the store
     hold them (so that the month's joins onto DISPATCHLOAD and the dispatch layout find them in
-    order). ``units``: the registration of each unit per trading day (see :data:`UNIT_SCHEMA`).
+    order). ``units``: the registration of each unit per calendar date (:data:`UNIT_SCHEMA`).
     ``problems``: ``kind, regionid, duid, interval_datetime, detail``."""
 
     offers: pl.DataFrame
@@ -58,7 +70,9 @@ class OfferBook:
 def registration(
     summary: pl.DataFrame, detail: pl.DataFrame, days: list, loss_factors: str = "tlf_dlf"
 ) -> pl.DataFrame:
-    """Each unit's registration in force on each trading day (columns of :data:`UNIT_SCHEMA`).
+    """Each unit's registration in force on each of ``days`` (from its 00:00), for the
+    intervals of that settlement date (columns of :data:`UNIT_SCHEMA`; a window's offers need
+    the days of :func:`offer_dates`).
 
     ``mlf`` is the loss factor of what the unit sends out: TLF x DLF (``loss_factors =
     "tlf_dlf"``, as AEMO refers prices and settles energy), or TLF alone (``"tlf"``); a
@@ -91,7 +105,7 @@ def registration(
     return (
         in_force.join(capacity, on=["date", "duid"], how="left")
         .select(
-            pl.col("date").dt.date().alias("trading_day"),
+            pl.col("date").dt.date().alias("settlement_date"),
             "duid",
             "regionid",
             "participantid",
@@ -120,9 +134,10 @@ VOLUME_COLUMNS = (
 
 def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFrame) -> OfferBook:
     """Join volumes to prices and registration; see the module docstring for what is reported."""
-    units = _with_columns(units, {c: t for c, t in UNIT_SCHEMA.items() if c != "trading_day"})
+    units = _with_columns(units, {c: t for c, t in UNIT_SCHEMA.items() if c != "settlement_date"})
     volumes = volumes.with_columns(
         pl.col("settlementdate").dt.date().alias("trading_day"),
+        settlement_date(pl.col("interval_datetime")).alias("settlement_date"),
         _direction(volumes),
     )
     prices = prices.with_columns(
@@ -137,8 +152,9 @@ def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFram
     )
     joined = join_unique(volumes, prices, ["duid", "trading_day", "direction"])
     joined = join_unique(
-        joined, units.rename({"participantid": "registered_participant"}), ["trading_day", "duid"]
-    )
+        joined, units.rename({"participantid": "registered_participant"}),
+        ["settlement_date", "duid"],
+    )  # fmt: skip
     no_prices = pl.col("priceband1").is_null()
     no_unit = pl.col("regionid").is_null()
     load = (pl.col("direction") == "LOAD") | (pl.col("dispatchtype") == "LOAD")
@@ -154,7 +170,7 @@ def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFram
                 joined,
                 ~no_prices & no_unit,
                 "no_registration",
-                "no DUDETAIL/DUDETAILSUMMARY row in force for the trading day",
+                "no DUDETAIL/DUDETAILSUMMARY row in force on the interval's settlement date",
             ),
             _problems(
                 joined,
@@ -181,6 +197,13 @@ def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFram
         pl.max_horizontal("offerdate", "day_offerdate").alias("offerdate"),
     )
     return OfferBook(sorted_rows(offers, "interval_datetime", "duid"), units, problems)
+
+
+def offer_dates(volumes: pl.DataFrame) -> list[date]:
+    """The settlement dates of the intervals of ``volumes`` (BIDPEROFFER_D): the days whose
+    :func:`registration` :func:`build_offers` reads (a trading day's intervals fall on two)."""
+    day = settlement_date(pl.col("interval_datetime"))
+    return volumes.select(day.unique().sort()).to_series().to_list()
 
 
 def _direction(frame: pl.DataFrame) -> pl.Expr:

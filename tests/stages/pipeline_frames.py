@@ -59,7 +59,7 @@ def volume_bids(
 def registration(*duids: str, region: str = "SA1", dispatchtype: str = "GENERATOR") -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "trading_day": [DAY] * len(duids),
+            "settlement_date": [DAY] * len(duids),
             "duid": list(duids),
             "regionid": region,
             "participantid": [f"P_{d}" for d in duids],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from bidstack.stages.offers import build_offers
 
@@ -58,3 +59,31 @@ def test_offers_carry_the_registered_loss_factors(sample_ingest) -> None:
         assert dict((duid, values) for duid, values in mlf) == {
             duid: [value] for duid, value in expected.items()
         }
+
+
+def test_1_july_intervals_before_4am_are_offered_at_the_new_loss_factors(sample_ingest) -> None:
+    """OAKLAND1's loss factors change on 2024-07-01 (nempy snapshot: TLF 0.9993 x DLF 0.893,
+    from 1.0). Its bids for the trading day of 30 June run to 04:00 on 1 July; the intervals
+    ending after midnight are referred at the new factor, as settlement settles them; the one
+    ending at midnight, on 30 June, at the old."""
+    from datetime import date, datetime
+
+    from bidstack.io import read
+    from bidstack.stages.offers import offer_dates, registration
+
+    store, _ = sample_ingest
+    trading_day = datetime(2024, 6, 30)
+    ends = [datetime(2024, 7, 1, 0, 0), datetime(2024, 7, 1, 0, 5), datetime(2024, 7, 1, 4, 0)]
+    volumes = pl.DataFrame(
+        [row | {"settlementdate": trading_day, "interval_datetime": end}
+         for row, end in zip(volume_bids("OAKLAND1", 3), ends, strict=True)]
+    )  # fmt: skip
+    prices = pl.DataFrame([day_bid("OAKLAND1") | {"settlementdate": trading_day}])
+    assert offer_dates(volumes) == [date(2024, 6, 30), date(2024, 7, 1)]
+    summary, detail = (read(store, table).collect() for table in ("DUDETAILSUMMARY", "DUDETAIL"))
+    book = build_offers(volumes, prices, registration(summary, detail, offer_dates(volumes)))
+    assert book.problems.is_empty()
+    offered = book.offers.sort("interval_datetime")
+    assert offered["trading_day"].to_list() == [trading_day.date()] * 3
+    new = 0.9993 * 0.893
+    assert offered["mlf"].to_list() == pytest.approx([1.0, new, new], abs=1e-12)

@@ -349,7 +349,6 @@ def test_real_loss_factors_tlf_times_dlf_and_the_bidirectional_pair(sample_inges
             read(store, "DUDETAILSUMMARY").collect(), read(store, "DUDETAIL").collect(), [day]
         )
         .filter(pl.col("duid").is_in(["OAKLAND1", "BHB1"]))
-        .rename({"trading_day": "settlement_date"})
     )
     assert units.height == 2
     limits = {"tp_min": 0.0, "tp_max": 300.0, "srmc": 10.0}
