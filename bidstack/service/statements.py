@@ -1,6 +1,6 @@
 """A participant's settlement statements, read from a backtest's results (read-only):
-``<results>/<scenario>/statements/{daily,totals}.parquet`` and ``statement_<participant>.txt``,
-as :meth:`bidstack.stages.statements.Statements.write` leaves them."""
+``<results>/<scenario>/statements/{daily,totals}.parquet``, as
+:meth:`bidstack.stages.statements.Statements.write` leaves them, only the participant's rows."""
 
 from __future__ import annotations
 
@@ -69,8 +69,13 @@ def statement_csv(
 
 
 def statement_text(results: Path | None, scenario: str, participant: str) -> str:
-    """The readable statement the backtest wrote for the participant."""
-    path = _folder(results, scenario) / f"statement_{participant}.txt"
-    if not path.is_file():
-        raise Problem(404, "not-found", f"you have no statement in scenario {scenario!r}")
-    return path.read_text()
+    """The participant's readable statement, as the backtest writes it in
+    ``statement_<participant>.txt``, made from its own rows of the statements (never from a
+    file chosen by name: ids that differ only in characters a file name cannot hold would
+    share one)."""
+    from bidstack.stages.statements import statement_text as text_statement
+
+    folder = _folder(results, scenario)
+    totals = _totals(folder, scenario, participant)
+    daily = _rows(folder, "daily", participant, None, None)
+    return text_statement(totals, daily, participant)

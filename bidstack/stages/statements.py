@@ -4,6 +4,7 @@ and interval, per settlement date and in total, and shown to the cent (see
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,23 +50,29 @@ class Statements:
         return written
 
     def summary(self, participant: str) -> str:
-        total = self.totals.filter(pl.col("participantid") == participant).row(0, named=True)
-        days = self.daily.filter(pl.col("participantid") == participant).sort("settlement_date")
-        lines = [
-            f"Settlement statement: {participant}",
-            f"intervals {total['first_interval']} .. {total['last_interval']} "
-            "(market time, period ending)",
-            f"energy {total['energy_mwh']:,.3f} MWh, "
-            f"net position {format_cents(total['net_cents'])}",
-            f"exact {format_microdollars(total['net_microdollars'])}: each day is rounded half "
-            "away from zero to the cent, and the total is the sum of the days",
-            "",
-            f"{'settlement date':<16}{'energy MWh':>16}{'net position':>20}",
-        ]
-        for day in days.iter_rows(named=True):
-            net = format_cents(day["net_cents"])
-            lines.append(f"{day['settlement_date']!s:<16}{day['energy_mwh']:>16,.3f}{net:>20}")
-        return "\n".join(lines) + "\n"
+        return statement_text(self.totals, self.daily, participant)
+
+
+def statement_text(totals: pl.DataFrame, daily: pl.DataFrame, participant: str) -> str:
+    """A participant's readable statement from :class:`Statements`' ``totals`` and ``daily``
+    (those of other participants are not read)."""
+    total = totals.filter(pl.col("participantid") == participant).row(0, named=True)
+    days = daily.filter(pl.col("participantid") == participant).sort("settlement_date")
+    lines = [
+        f"Settlement statement: {participant}",
+        f"intervals {total['first_interval']} .. {total['last_interval']} "
+        "(market time, period ending)",
+        f"energy {total['energy_mwh']:,.3f} MWh, "
+        f"net position {format_cents(total['net_cents'])}",
+        f"exact {format_microdollars(total['net_microdollars'])}: each day is rounded half "
+        "away from zero to the cent, and the total is the sum of the days",
+        "",
+        f"{'settlement date':<16}{'energy MWh':>16}{'net position':>20}",
+    ]
+    for day in days.iter_rows(named=True):
+        net = format_cents(day["net_cents"])
+        lines.append(f"{day['settlement_date']!s:<16}{day['energy_mwh']:>16,.3f}{net:>20}")
+    return "\n".join(lines) + "\n"
 
 
 def format_cents(cents: int) -> str:
@@ -186,5 +193,11 @@ def reconcile(result: Statements) -> None:
 
 def _file_name(participant: str | None) -> str:
     """A participant's id as part of a file name: characters other than letters, digits, ``_``
-    and ``-`` (a ``/`` or ``..`` from a fleet file or the data) become ``_``."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", participant or "none")
+    and ``-`` (a ``/`` or ``..`` from a fleet file or the data) become ``_``, and an id so
+    changed takes a digest of itself, so that two ids (``GEN.A``, ``GEN_A``) never share a
+    file."""
+    name = participant or "none"
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    if safe == name:
+        return name
+    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"

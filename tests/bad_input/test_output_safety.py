@@ -280,7 +280,7 @@ def test_a_participant_id_never_names_a_file_outside_the_output(finished, market
     guard = untouched(out)
     expect(run(*args, "-o", out), 0)
     guard.check()
-    assert list(out.glob("*/statements/statement_*escaped.txt"))
+    assert list(out.glob("*/statements/statement_*escaped-*.txt"))  # its name and a digest
 
 
 @pytest.mark.parametrize(

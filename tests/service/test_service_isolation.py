@@ -4,9 +4,13 @@ forbidden (403); no key, a wrong, revoked or expired key is 401; a key without t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from service_helpers import DAY, START, bids, cli, nem12_file, offer
+import polars as pl
+
+from bidstack.stages.statements import statements
+
+from service_helpers import DAY, START, Server, bids, cli, nem12_file, offer
 
 
 def _own_objects(market) -> dict:
@@ -133,3 +137,30 @@ def test_a_key_without_the_routes_scope_is_forbidden(market) -> None:
     assert server.post("/v1/meter-reads", reader, reads).status_code == 403
     assert server.post("/v1/meter-reads", metering, reads).status_code == 201
     assert server.get("/v1/statements", metering).status_code == 403
+
+
+def test_a_text_statement_is_the_callers_own_where_two_ids_make_one_file_name(
+    sqlite_url: str, tmp_path
+) -> None:
+    """``GEN.A`` and ``GEN_A``: a file name cannot hold the ``.``, so the backtest's files for
+    the two must not be one, and ``GEN_A``, with no statement of its own, must not be served
+    ``GEN.A``'s text (it once was: the service read ``statement_<id>.txt`` by name)."""
+    amounts = pl.DataFrame(
+        {"participantid": ["GEN.A"], "interval_datetime": [datetime(2024, 1, 2, 4, 5)],
+         "duid": ["UA"], "energy_mwh": [10.0], "amount_microdollars": [123_456_789]}
+    )  # fmt: skip
+    results = tmp_path / "results"
+    written = statements(amounts).write(results / "baseline" / "statements")
+    assert not any(path.name == "statement_GEN_A.txt" for path in written)
+    cli("participant", "add", "GEN.A", "--units", "UA", "--db", sqlite_url)
+    cli("participant", "add", "GEN_A", "--units", "UB", "--db", sqlite_url)
+    keys = {who: cli("key", "create", who, "--db", sqlite_url) for who in ("GEN.A", "GEN_A")}
+    server = Server(sqlite_url, tmp_path, "--results", str(results))
+    try:
+        own = server.get("/v1/statements", keys["GEN.A"], format="txt")
+        assert own.status_code == 200 and own.text.startswith("Settlement statement: GEN.A\n")
+        assert "net position $123.46" in own.text
+        other = server.get("/v1/statements", keys["GEN_A"], format="txt")
+        assert other.status_code == 404 and "GEN.A" not in other.text
+    finally:
+        server.stop()
