@@ -230,8 +230,10 @@ class MmsReader:
             return
         section = self.section
         if section is None or self.closed:
-            place = "after the closing row" if self.closed else "before any I row"
-            self.report.add("rejected", f"{self.where}:{first}", f"rows {place}", count)
+            rows = count - _blank_lines(data, start, stop)  # blank lines are passed over
+            if rows:
+                place = "after the closing row" if self.closed else "before any I row"
+                self.report.add("rejected", f"{self.where}:{first}", f"rows {place}", rows)
             return
         if section.skip_reason or section.reject_reason:
             rows = count - _blank_lines(data, start, stop)

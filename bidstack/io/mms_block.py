@@ -55,6 +55,7 @@ class BlockParse:
         self.block = block
         self.lines = lines
         self.kinds = section.kinds
+        self.required = self.spec.required_in(list(self.kinds))
 
     def table(self) -> pa.Table:
         """The block's rows in the table's full schema; rows that cannot be typed are rejected."""
@@ -100,7 +101,7 @@ class BlockParse:
             if kind in TEXT_KINDS:
                 index = table.schema.get_field_index(name)
                 table = table.set_column(index, name, _typed_dates(table.column(name), kind))
-        if any(table.column(name).null_count for name in self.spec.required_columns):
+        if any(table.column(name).null_count for name in self.required):
             raise _SlowPath
         if _implausible(table, self.spec.plausible):
             raise _SlowPath
@@ -197,13 +198,12 @@ class BlockParse:
 
     def _typed(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Convert text columns to their kinds; reject rows with a value that does not convert,
-        or without a value the store needs (see ``TableSpec.required_columns``)."""
+        or without a value the store needs (see ``TableSpec.required_in``)."""
 
         def reject(position: int, message: str) -> None:
             self.reader.reject(int(self.lines[position]), message)
 
-        required = self.spec.required_columns
-        typed, kept = typed_rows(frame, self.kinds, required, reject, self.spec.plausible)
+        typed, kept = typed_rows(frame, self.kinds, self.required, reject, self.spec.plausible)
         self.lines = self.lines[kept.to_numpy()]
         return typed
 

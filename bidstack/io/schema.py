@@ -120,6 +120,15 @@ class TableSpec:
         intervention = ("intervention",) if self.pricing_run else ()
         return tuple(dict.fromkeys(c for c in (*dated, *intervention) if c))
 
+    def required_in(self, columns: Sequence[str]) -> tuple[str, ...]:
+        """The columns a row of a section holding ``columns`` needs a value in: the
+        :attr:`required_columns`, and each :attr:`identity` column the section has (a row
+        without its DUID would be read as the same row as every other unit's of its interval).
+        An identity column a section lacks (DIRECTION before BIDPEROFFER_D v3, RUNNO in a NEMOSIS
+        cache) is no problem: the same for every row."""
+        present = (name for name in self.identity if name in columns)
+        return tuple(dict.fromkeys((*self.required_columns, *present)))
+
     @property
     def statistics_columns(self) -> list[str]:
         """Columns whose Parquet statistics are kept, for readers to skip row groups: the

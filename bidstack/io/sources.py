@@ -41,8 +41,9 @@ PROMISED_FORMATS = {
     ".parquet": "a Parquet file",
     ".feather": "a Feather file",
 }
-#: An MMS file cut at the start: its first line is an ``I`` row, not the ``C`` header row.
-HEADLESS_MMS = b"I,"
+#: An MMS file cut at the start: its first line is an ``I`` or ``D`` row, not the ``C`` header
+#: row.
+HEADLESS_MMS = (b"I,", b"D,")
 #: How NEMOSIS names its caches (the name up to the first dot): ``PUBLIC_DVD_<TABLE>_<date>``,
 #: ``PUBLIC_NEXT_DAY_<TABLE>_<date>``, ``PUBLIC_ARCHIVE#<TABLE>#FILEnn#<date>`` (``#`` may be
 #: saved as ``%23``) and other ``PUBLIC_<TABLE>_<date>`` names.
@@ -57,9 +58,15 @@ KIND_MARKERS = {"mms": (b"C,",), "nem12": (b"100,NEM12",)}
 
 
 def kind_of(head: bytes) -> str | None:
-    """``"mms"``, ``"nem12"`` or None, from a file's first bytes."""
-    head = head.removeprefix(UTF8_BOM)
+    """``"mms"``, ``"nem12"`` or None, from a file's first bytes (blank lines before the first
+    record skipped, as readers skip them)."""
+    head = _first_record(head)
     return next((kind for kind, markers in KIND_MARKERS.items() if head.startswith(markers)), None)
+
+
+def _first_record(head: bytes) -> bytes:
+    """``head`` from its first record: without a byte order mark and blank lines before it."""
+    return head.removeprefix(UTF8_BOM).lstrip(b"\r\n")
 
 
 def cache_table(name: str) -> str | None:
@@ -154,8 +161,9 @@ def inspect(path: Path) -> Source:
 
 def _refuse_headless(where: str, head: bytes) -> None:
     """Raise :class:`IngestError` if ``head`` is the start of an MMS file without its C row."""
-    if head.removeprefix(UTF8_BOM).startswith(HEADLESS_MMS):
-        first = head.removeprefix(UTF8_BOM).splitlines()[0][:40].decode("latin-1")
+    head = _first_record(head)
+    if head.startswith(HEADLESS_MMS):
+        first = head.splitlines()[0][:40].decode("latin-1")
         raise IngestError(
             f"{where}: an MMS file without its first C row (starts {first!r}: cut at the "
             "start?); nothing was stored from it"

@@ -175,7 +175,7 @@ class _TableReader:
 
         kinds = {name: self.spec.kinds[name] for name in frame.columns}
         try:
-            required, plausible = self.spec.required_columns, self.spec.plausible
+            required, plausible = self.spec.required_in(frame.columns), self.spec.plausible
             typed, _ = typed_rows(frame, kinds, required, reject, plausible)
         except pl.exceptions.PolarsError as exc:  # a column of a type no rule converts (a list)
             raise IngestError(

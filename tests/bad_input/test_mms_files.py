@@ -309,12 +309,12 @@ def test_a_malformed_row_is_rejected_naming_its_line(tmp_path, untouched, lines,
         (price_file(good_prices(2)).split("\n", 1)[1], REJECTED, ["without its first C row"]),
         (price_file(good_prices(2)).rsplit("C,", 1)[0], REJECTED, ["file ends without its"]),
         ("", REJECTED, ["not an MMS file", "empty file"]),
-        ("D,DISPATCH,PRICE,5,x\n", REJECTED, ["not an MMS file"]),
+        ("D,DISPATCH,PRICE,5,x\n", REJECTED, ["without its first C row"]),
         (HEADER + "\n" + price_row(0) + '\nC,"END OF REPORT",3\n', REJECTED, ["before any I row"]),
         (price_file(good_prices(2)).replace("PRICE,5,", "PRICE,x,"), 0, ["version 'x'",
                                                                           "2 rows skipped"]),
     ],
-    ids=["headless", "truncated", "empty", "not-mms", "rows-before-i", "bad-version"],
+    ids=["headless", "truncated", "empty", "headless-d", "rows-before-i", "bad-version"],
 )  # fmt: skip
 def test_a_damaged_file_is_named_with_its_problem(tmp_path, untouched, text, status, words):
     guard = untouched(tmp_path / "store", tmp_path / "in")

@@ -313,6 +313,7 @@ def test_other_files_are_reported_as_not_mms(tmp_path: Path, name, content, reas
             "cannot be read as Feather",
         ),
         ("cut.CSV", mms_text(prices(GOOD)).split("\n", 1)[1].encode(), "without its first C row"),
+        ("cut2.csv", mms_text(prices(GOOD)).split("\n", 2)[2].encode(), "without its first C row"),
         ("mms.db", b"SQLite format 3\x00" + bytes(200), "not a readable SQLite database"),
     ],
 )
@@ -356,3 +357,53 @@ def test_a_closing_count_off_by_one_is_not_accepted(tmp_path: Path, closing: int
     ]
     [strict] = ingest([path], tmp_path / "strict", strict=True)
     assert strict.status == "rejected" and "closing count" in strict.detail
+
+
+def test_a_row_without_a_value_in_its_key_is_rejected(write_mms, tmp_path: Path):
+    """A DISPATCHPRICE row without its REGIONID would be read as every region's row of its
+    interval: rejected by line, naming the column."""
+    path = write_mms("noregion.csv", prices(GOOD, [*ALSO_GOOD[:2], "", *ALSO_GOOD[3:]]))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert issues(outcome, "rejected") == [f"{path}:4: no REGIONID value (1 row rejected)"]
+    assert outcome.report.rows["dispatchprice"] == 1
+
+
+def test_a_source_without_a_key_column_is_rejected_whole(write_mms, tmp_path: Path):
+    """A file (or a cache) lacking REGIONID: its rows cannot be told apart, so none is stored
+    rather than one region's price kept and the rest read as it."""
+    other = [*GOOD[:2], "VIC1", *GOOD[3:5], "70"]
+    without = tuple(c for c in PRICE if c != "REGIONID")
+    rows = [
+        [v for c, v in zip(PRICE, row, strict=True) if c != "REGIONID"] for row in (GOOD, other)
+    ]
+    path = write_mms("noregioncolumn.csv", ("DISPATCH", "PRICE", 5, without, rows))
+    [outcome] = ingest([path], tmp_path / "store")
+    [issue] = issues(outcome, "rejected")
+    assert "no row of DISPATCHPRICE has a REGIONID value" in issue and "(2 rows rejected)" in issue
+    assert outcome.report.rows["dispatchprice"] == 0
+    assert read(tmp_path / "store", "DISPATCHPRICE").collect().is_empty()
+
+
+def test_a_key_repeated_in_one_file_with_other_values_is_refused_not_read_as_one(
+    write_mms, tmp_path: Path
+):
+    """NSW1's 00:05 price twice in one file, 57.5 then 99: the second is rejected and counted
+    (read would have returned one of the two, saying nothing); the same row twice is no
+    conflict."""
+    twice = [*GOOD[:5], "99"]
+    path = write_mms("twice.csv", prices(GOOD, ALSO_GOOD, twice, ALSO_GOOD))
+    [outcome] = ingest([path], tmp_path / "store")
+    [issue] = issues(outcome, "rejected")
+    assert issue.startswith(f"{path}: a row of DISPATCHPRICE stored from an earlier row of this")
+    assert "RRP 57.5 there, 99.0 here" in issue and issue.endswith("(1 row rejected)")
+    stored = read(tmp_path / "store", "DISPATCHPRICE").collect()
+    assert stored.sort("settlementdate")["rrp"].to_list() == [57.5, 60.0]
+    assert outcome.report.rows["dispatchprice"] == 3  # the row given twice alike is read once
+
+
+def test_blank_lines_before_the_first_record_are_passed_over(write_mms, tmp_path: Path):
+    path = tmp_path / "blank.csv"
+    path.write_text("\n\r\n" + mms_text(prices(GOOD, ALSO_GOOD), closing=7))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "ingested" and not issues(outcome, "rejected")
+    assert outcome.report.rows["dispatchprice"] == 2
