@@ -13,6 +13,11 @@ without daylight saving, as the format specifies). ``value`` is kept as given, i
 record's unit; ``energy_mwh`` converts kWh, MWh and Wh to MWh and is null for other units.
 ``source_line`` is the line of the ``300`` record that gave the value.
 
+Records end at ``\n`` (``\r\n`` too), and each line is parsed on its own: a quoted field may not
+run past its line (no NEM12 value holds a line end), so a line with an unclosed quote, or with a
+carriage return or another line-break character inside it (form feed, ``U+2028``, ...), is
+rejected alone, naming its line, and the lines after it keep their numbers.
+
 Checked as the MDFF specification (AEMO, *Meter Data File Format Specification NEM12 & NEM13*)
 sets them out, each failure naming ``file:line`` (the constants named are in
 :mod:`bidstack.io.nem12_records`):
@@ -37,6 +42,7 @@ sets them out, each failure naming ``file:line`` (the constants named are in
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
@@ -44,6 +50,7 @@ import pyarrow as pa
 
 from bidstack.errors import IngestError
 from bidstack.io.chunks import Chunk
+from bidstack.io.mms_block import UNCLOSED_QUOTE
 from bidstack.io.nem12_records import (
     DETAIL_FIELDS,
     INTERVAL_MINUTES,
@@ -60,6 +67,10 @@ from bidstack.io.nem12_records import (
 )
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import NEM12_INTERVAL, TableSpec
+
+#: The characters other than ``\n`` that end a line for some tools (Python's ``str.splitlines``
+#: among them): inside a record they would split it in two.
+LINE_BREAK = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class Nem12Reader:
@@ -83,9 +94,9 @@ class Nem12Reader:
         """``nem12_interval`` rows, one table per chunk of the file."""
         for chunk in chunks:
             rows = Rows()
-            for fields in csv.reader(chunk.text().splitlines()):
+            for line in _lines(chunk):
                 self.line += 1
-                self._record(fields, rows)
+                self._line(line, rows)
             if rows.days:
                 frame = rows.frame(self.source_file)
                 self.report.stored(NEM12_INTERVAL.store_name, frame.height)
@@ -97,35 +108,72 @@ class Nem12Reader:
             )
 
     def _reject(self, message: str, rows: int = 1) -> None:
+        """Report the current record rejected, counting ``rows``: a ``300`` record's intervals
+        (see :meth:`_intervals`), so that every interval in is stored or counted; 0 for a
+        ``200`` record, whose days count their own; 1 for any other record."""
         self.report.add("rejected", f"{self.where}:{self.line}", message, rows)
 
-    def _record(self, fields: list[str], rows: Rows) -> None:
+    def _line(self, line: bytearray, rows: Rows) -> None:
+        """Parse one line as a record on its own; a line a CSV parser would join to the next, or
+        split, is read only for its record indicator, and rejected."""
+        text = line.decode("utf-8", "replace")
+        broken = _broken(text)
+        fields = text.split(",") if broken else next(csv.reader([text]))
+        self._record(fields, rows, broken)
+
+    def _record(self, fields: list[str], rows: Rows, broken: str | None = None) -> None:
         indicator = fields[0].strip() if fields else ""
-        if not indicator:
+        if not indicator and not broken:
             return
         if self.ended:
-            self._reject(f"record {indicator} after the 900 record")
+            rows_in = self._intervals(fields) if indicator == "300" else 1
+            self._reject(f"record {indicator} after the 900 record", rows_in)
         elif indicator == "400":
-            self._event(fields)
+            if broken:
+                self._reject(broken)
+            else:
+                self._event(fields)
         else:
             self._finish_day(rows)
             handler = {"100": self._header, "200": self._data_details, "300": self._interval_day}
-            if indicator in handler:
+            if broken:
+                self._broken_record(indicator, fields, broken)
+            elif indicator in handler:
                 handler[indicator](fields)
             elif indicator == "900":
                 self.ended = True
             elif indicator != "500":
                 self._reject(f"unknown NEM12 record {indicator!r}")
 
+    def _broken_record(self, indicator: str, fields: list[str], why: str) -> None:
+        """Reject a record whose line is broken (``why``): a ``200`` record with its days, a
+        ``300`` record counting its intervals."""
+        if indicator == "200":
+            self._data_details(fields, why)
+        elif indicator == "300":
+            self._reject(why, self._intervals(fields))
+        else:
+            self._reject(why)
+
+    def _intervals(self, fields: list[str]) -> int:
+        """How many intervals the ``300`` record ``fields`` stands for: as many as its ``200``
+        record gives a day; without a usable one, as many values as it holds (at least 1)."""
+        details = self.details
+        if details is not None and details.interval_minutes in INTERVAL_MINUTES:
+            return details.intervals
+        return max(1, len(fields) - 2 - TRAILING_300_FIELDS)
+
     def _header(self, fields: list[str]) -> None:
         if self.line != 1 or fields[1:2] != ["NEM12"]:
             self._reject("a 100 record belongs on the first line, as 100,NEM12,...")
 
-    def _data_details(self, fields: list[str]) -> None:
+    def _data_details(self, fields: list[str], broken: str | None = None) -> None:
         values = dict(zip(DETAIL_FIELDS, (f.strip() for f in fields[1:8]), strict=False))
         minutes = fields[8].strip() if len(fields) > 8 else ""
         details = Details(self.line, values, int(minutes) if minutes.isdigit() else 0)
-        if len(fields) not in (9, 10):
+        if broken:
+            details.bad = broken
+        elif len(fields) not in (9, 10):
             details.bad = f"200 record has {len(fields)} fields, not 10"
         elif details.interval_minutes not in INTERVAL_MINUTES:
             details.bad = f"interval length {minutes!r} is not one of {INTERVAL_MINUTES}"
@@ -144,16 +192,20 @@ class Nem12Reader:
     def _interval_day(self, fields: list[str]) -> None:
         details = self.details
         if details is None:
-            self._reject("300 record before any 200 record")
+            self._reject("300 record before any 200 record", self._intervals(fields))
             return
         if details.bad:
-            self._reject(f"300 record under the bad 200 record at line {details.line}")
+            self._reject(
+                f"300 record under the bad 200 record at line {details.line}",
+                self._intervals(fields),
+            )
             return
         count = details.intervals
         if len(fields) != 2 + count + TRAILING_300_FIELDS:
             self._reject(
                 f"300 record has {len(fields)} fields; {count} intervals of "
-                f"{details.interval_minutes} min need {2 + count + TRAILING_300_FIELDS}"
+                f"{details.interval_minutes} min need {2 + count + TRAILING_300_FIELDS}",
+                count,
             )
             return
         quality, code, description, updated, loaded = fields[2 + count :]
@@ -163,7 +215,7 @@ class Nem12Reader:
             timestamps = [timestamp(text) for text in (updated, loaded)]
             reason = int(code) if code.strip() else None
         except ValueError as exc:
-            self._reject(f"bad 300 record ({exc})")
+            self._reject(f"bad 300 record ({exc})", count)
             return
         bad = bad_value(values, details)
         if bad:
@@ -270,3 +322,25 @@ class Nem12Reader:
         if earlier is None or day.order > earlier.order:
             self.seen[day.key] = day
         rows.days.append(day)
+
+
+def _lines(chunk: Chunk) -> list[bytearray]:
+    """The chunk's lines without their line ends: split at ``\\n`` only, one ``\\r`` before it
+    removed (``str.splitlines`` would also split at a carriage return or form feed inside a
+    line)."""
+    return [line.removesuffix(b"\r") for line in chunk.data[: chunk.size].split(b"\n")[:-1]]
+
+
+def _broken(text: str) -> str | None:
+    """Why a line cannot be parsed on its own as a CSV record: a quoted field that does not
+    close on it, or a line break inside it; None if neither.
+
+    >>> _broken('300,20240901,"x')
+    'unclosed quote: a quoted field runs past the end of its line'
+    >>> _broken('300,"a,b"') is None
+    True
+    """
+    if text.count('"') % 2:
+        return UNCLOSED_QUOTE
+    found = LINE_BREAK.search(text)
+    return f"a line break ({found.group()!r}) inside the line" if found else None

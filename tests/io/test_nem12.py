@@ -33,7 +33,7 @@ VARIABLE = "V,,,20240902083000,"
 
 def nem12(tmp_path: Path, *records: str, name: str = "meter.csv") -> Path:
     path = tmp_path / name
-    path.write_text("\n".join([HEADER, *records]) + "\n")
+    path.write_text("\n".join([HEADER, *records]) + "\n", encoding="utf-8")
     return path
 
 
@@ -130,6 +130,8 @@ def test_a_later_update_of_the_same_day_wins(tmp_path: Path):
          "400 record for intervals 280..300"),
         ([stream(), "250,NMI,E1", "900"], 3, "unknown NEM12 record '250'"),
         ([stream(), day("20240901", 288, tail="Q,,,,"), "900"], 3, "quality method 'Q'"),
+        ([stream().replace(",M1,", ',"M1,'), day("20240901", 288), "900"], 3,
+         "under the bad 200 record at line 2"),
     ],
 )
 def test_bad_records_are_rejected_naming_file_and_line(tmp_path: Path, records, line, message):
@@ -141,6 +143,33 @@ def test_bad_records_are_rejected_naming_file_and_line(tmp_path: Path, records, 
     assert outcome.failed
 
 
+HALF_HOURS = stream(minutes=30)
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [HALF_HOURS, day("20240901", 48), day("20240902", 48, "abc"), "900"],
+        [HALF_HOURS, day("20240901", 48), day("20240902", 47), "900"],
+        [HALF_HOURS, day("20240901", 48), day("20241301", 48), "900"],
+        [HALF_HOURS, day("20240901", 48), day("20240902", 48, tail="A,,,2024,"), "900"],
+        [day("20240902", 48), HALF_HOURS, day("20240901", 48), "900"],
+        [HALF_HOURS, day("20240901", 48), HALF_HOURS.replace("NMI0000001", "NMI-1"),
+         day("20240902", 48), "900"],
+        [HALF_HOURS, day("20240901", 48), "900", day("20240902", 48)],
+    ],
+    ids=["bad-value", "short", "bad-date", "bad-update-time", "before-200", "under-bad-200",
+         "after-900"],
+)  # fmt: skip
+def test_a_rejected_300_record_counts_its_intervals(tmp_path: Path, records: list[str]):
+    """Two days of 48 half hours in, one stored: the other's 48 intervals are counted."""
+    path = nem12(tmp_path, *records)
+    [outcome] = ingest([path], tmp_path / "store")
+    rejected = [issue for issue in outcome.report.issues if issue.severity == "rejected"]
+    assert rejected[-1].rows == 48 and sum(issue.rows for issue in rejected) == 48
+    assert outcome.report.rows == {"nem12_interval": 48}
+
+
 def test_missing_end_record_stops_before_writing(tmp_path: Path):
     path = nem12(tmp_path, stream(), day("20240901", 288))
     [outcome] = ingest([path], tmp_path / "store")
@@ -149,6 +178,41 @@ def test_missing_end_record_stops_before_writing(tmp_path: Path):
         f"{path}:3: file ends without its 900 record (truncated?); nothing was stored from it"
     )
     assert not list((tmp_path / "store").rglob("*.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("first", "third", "rejected"),
+    [
+        ('"x', 'y"', [3, 5]),  # a CSV parser would join lines 3 to 5: days 2 and 3 would vanish
+        ('"x', "y", [3]),  # a CSV parser would read to the end of the file, 900 record and all
+        ("x\ry", "y", [3]),
+        ("x\x0cy", "y", [3]),
+        ("x\u2028y", "y", [3]),
+        ('"x,y"', '"say ""y"""', []),  # quotes that close on their line are CSV
+    ],
+    ids=["quote-closed-two-lines-on", "unclosed-quote", "cr", "form-feed", "u2028", "quoted"],
+)
+def test_a_line_a_csv_parser_would_join_or_split_is_rejected_alone(
+    tmp_path: Path, first: str, third: str, rejected: list[int]
+):
+    def described(date: str, description: str) -> str:
+        return day(date, 48, tail=f"A,,{description},20240902083000,")
+
+    path = nem12(
+        tmp_path,
+        stream(minutes=30),
+        described("20240901", first),
+        day("20240902", 48),
+        described("20240903", third),
+        day("20240904", 48),
+        "900",
+    )
+    [outcome] = ingest([path], tmp_path / "store")
+    issues = [(issue.severity, issue.where, issue.rows) for issue in outcome.report.issues]
+    assert issues == [("rejected", f"{path}:{line}", 48) for line in rejected]
+    frame = read(tmp_path / "store", "nem12_interval").collect()
+    assert set(frame["source_line"]) == {3, 4, 5, 6} - set(rejected)
+    assert frame.height == 48 * (4 - len(rejected))
 
 
 def test_a_byte_order_mark_is_read_past(tmp_path: Path):
