@@ -58,9 +58,6 @@ class Chunk:
     marked: int = 0
     long_lines: tuple[LongLine, ...] = ()
 
-    def text(self) -> str:
-        return self.data[: self.size].decode("utf-8", "replace")
-
 
 @dataclass(frozen=True)
 class _Skipping:

@@ -16,7 +16,8 @@ record's unit; ``energy_mwh`` converts kWh, MWh and Wh to MWh and is null for ot
 Records end at ``\n`` (``\r\n`` too), and each line is parsed on its own: a quoted field may not
 run past its line (no NEM12 value holds a line end), so a line with an unclosed quote, or with a
 carriage return or another line-break character inside it (form feed, ``U+2028``, ...), is
-rejected alone, naming its line, and the lines after it keep their numbers.
+rejected alone, naming its line, and the lines after it keep their numbers; so is a line that is
+not UTF-8 text (never stored with replacement characters).
 
 Checked as the MDFF specification (AEMO, *Meter Data File Format Specification NEM12 & NEM13*)
 sets them out, each failure naming ``file:line`` (the constants named are in
@@ -71,6 +72,7 @@ from bidstack.io.schema import NEM12_INTERVAL, TableSpec
 #: The characters other than ``\n`` that end a line for some tools (Python's ``str.splitlines``
 #: among them): inside a record they would split it in two.
 LINE_BREAK = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+NOT_UTF8 = "not valid UTF-8 text"
 
 
 class Nem12Reader:
@@ -114,10 +116,15 @@ class Nem12Reader:
         self.report.add("rejected", f"{self.where}:{self.line}", message, rows)
 
     def _line(self, line: bytearray, rows: Rows) -> None:
-        """Parse one line as a record on its own; a line a CSV parser would join to the next, or
-        split, is read only for its record indicator, and rejected."""
-        text = line.decode("utf-8", "replace")
-        broken = _broken(text)
+        """Parse one line as a record on its own; a line that is not UTF-8 text, or that a CSV
+        parser would join to the next or split, is read only for its record indicator, and
+        rejected."""
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            text, broken = line.decode("utf-8", "replace"), NOT_UTF8
+        else:
+            broken = _broken(text)
         fields = text.split(",") if broken else next(csv.reader([text]))
         self._record(fields, rows, broken)
 

@@ -215,6 +215,24 @@ def test_a_line_a_csv_parser_would_join_or_split_is_rejected_alone(
     assert frame.height == 48 * (4 - len(rejected))
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "rejected"),
+    [(",M1,", ",M\xff1,", [2, 3, 4]), (",A,,", ",A,\xff,", [3])],
+    ids=["meter-serial-of-200", "description-of-300"],
+)
+def test_a_line_that_is_not_utf8_is_rejected(
+    tmp_path: Path, before: str, after: str, rejected: list[int]
+):
+    text = "\n".join([HEADER, stream(minutes=30), day("20240901", 48), day("20240902", 48), "900"])
+    path = tmp_path / "meter.csv"
+    path.write_bytes((text.replace(before, after, 1) + "\n").encode("latin-1"))
+    [outcome] = ingest([path], tmp_path / "store")
+    issues = [(issue.where, issue.rows) for issue in outcome.report.issues]
+    assert issues == [(f"{path}:{line}", 0 if line == 2 else 48) for line in rejected]
+    assert outcome.report.issues[0].message == "not valid UTF-8 text"
+    assert outcome.report.rows == ({"nem12_interval": 48} if len(rejected) == 1 else {})
+
+
 def test_a_byte_order_mark_is_read_past(tmp_path: Path):
     path = tmp_path / "bom.csv"
     path.write_bytes(b"\xef\xbb\xbf" + (DATA / "nem12_30min.csv").read_bytes())
