@@ -23,6 +23,8 @@ Checked as the MDFF specification (AEMO, *Meter Data File Format Specification N
 sets them out, each failure naming ``file:line`` (the constants named are in
 :mod:`bidstack.io.nem12_records`):
 
+- a ``300`` record for a day whose intervals are not all within
+  :data:`bidstack.io.plausible.INTERVAL_DATES` (as MMS interval times must be) is rejected;
 - a ``300`` record whose values are not all finite numbers ≥ 0 (directions are in the NMI
   suffix, never in the sign), or whose energy implies more than :data:`MAX_PLAUSIBLE_MW` over its
   interval (no NEM connection point comes close), is rejected whole;
@@ -66,6 +68,7 @@ from bidstack.io.nem12_records import (
     interval_ranges,
     timestamp,
 )
+from bidstack.io.plausible import INTERVAL_DATES
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import NEM12_INTERVAL, TableSpec
 
@@ -223,6 +226,9 @@ class Nem12Reader:
             reason = int(code) if code.strip() else None
         except ValueError as exc:
             self._reject(f"bad 300 record ({exc})", count)
+            return
+        if not INTERVAL_DATES.low.date() <= day < INTERVAL_DATES.high.date():
+            self._reject(f"300 record for {day}: its intervals are outside {INTERVAL_DATES}", count)
             return
         bad = bad_value(values, details)
         if bad:

@@ -264,6 +264,25 @@ def test_values_that_cannot_be_meter_data_are_rejected_with_file_and_line(
     assert set(frame["source_line"]) == {3}
 
 
+@pytest.mark.parametrize(
+    ("date", "stored"),
+    [("00010101", False), ("19891231", False), ("21000101", False), ("99991231", False),
+     ("19900101", True), ("20991231", True)],
+)  # fmt: skip
+def test_a_day_outside_the_plausible_interval_dates_is_rejected(
+    tmp_path: Path, date: str, stored: bool
+):
+    path = nem12(tmp_path, HALF_HOURS, day(date, 48), "900")
+    [outcome] = ingest([path], tmp_path / "store")
+    issues = [(issue.severity, issue.where, issue.rows) for issue in outcome.report.issues]
+    assert issues == ([] if stored else [("rejected", f"{path}:3", 48)])
+    if not stored:
+        assert "outside the plausible dates 1990-01-01 to 2100-01-01" in (
+            outcome.report.issues[0].message
+        )
+    assert outcome.report.rows == ({"nem12_interval": 48} if stored else {})
+
+
 def test_1e3_kwh_in_five_minutes_is_plausible(tmp_path: Path):
     path = nem12(tmp_path, stream("kWh"), day("20240901", 288, "1e3"), "900")  # 12 MW
     [outcome] = ingest([path], tmp_path / "store")
