@@ -176,14 +176,15 @@ def store_bids(
     """Rebids, all or nothing."""
     check_owned(connection, principal, unit_registry, "duid", {bid.duid for bid in batch}, "unit")
     unit_days = {(bid.duid, trading_date(bid.interval_datetime)) for bid in batch}
-    priced = set(
-        connection.execute(
+    priced = {
+        (duid, day)
+        for duid, day in connection.execute(
             select(day_offers.c.duid, day_offers.c.trading_date)
             .where(day_offers.c.participant_id == principal.participant_id)
             .where(day_offers.c.duid.in_({duid for duid, _ in unit_days}))
             .where(day_offers.c.trading_date.in_({day for _, day in unit_days}))
-        ).tuples()
-    )
+        )
+    }
     unpriced = sorted(unit_days - priced)
     if unpriced:
         raise Problem(
