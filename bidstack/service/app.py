@@ -136,11 +136,12 @@ def _routes(app: FastAPI) -> None:
             }
         ]
         _refuse_content(content_problems(rows, prices=True))
-        received = nem_time(service.now())
         outcome = service.submit(
             principal,
             audit_request(request, _fingerprint(request, _canonical(offer))),
-            lambda c: submissions.store_offer(c, principal, offer, received, gate, idempotency_key),
+            lambda c, received: submissions.store_offer(
+                c, principal, offer, received, gate, idempotency_key
+            ),
         )
         return _created(outcome)
 
@@ -158,11 +159,10 @@ def _routes(app: FastAPI) -> None:
     ) -> Response:
         """Rebids per interval (all or nothing; prices stay the day's)."""
         _refuse_content(content_problems([bid.model_dump() for bid in batch.bids], prices=False))
-        received = nem_time(service.now())
         outcome = service.submit(
             principal,
             audit_request(request, _fingerprint(request, _canonical(batch))),
-            lambda c: submissions.store_bids(
+            lambda c, received: submissions.store_bids(
                 c, principal, batch.bids, received, gate, idempotency_key
             ),
         )
@@ -215,13 +215,18 @@ def _routes(app: FastAPI) -> None:
                 if read.value * per_hour > MAX_PLAUSIBLE_MW
             ]
         )
-        received = nem_time(service.now())
-        rows = meter_data.read_rows(reads, received)
         outcome = service.submit(
             principal,
             audit_request(request, _fingerprint(request, _canonical(reads))),
-            lambda c: meter_data.store_reads(
-                c, principal, "json", None, rows, received, idempotency_key, []
+            lambda c, received: meter_data.store_reads(
+                c,
+                principal,
+                "json",
+                None,
+                meter_data.read_rows(reads, received),
+                received,
+                idempotency_key,
+                [],
             ),
         )
         return _created(outcome)
@@ -242,11 +247,10 @@ def _routes(app: FastAPI) -> None:
         content = file.file.read()
         name = (file.filename or "upload.csv").replace("\\", "/").rsplit("/", 1)[-1][:200]
         rows, warnings = parse_nem12(content, name)
-        received = nem_time(service.now())
         outcome = service.submit(
             principal,
             audit_request(request, _fingerprint(request, content)),
-            lambda c: meter_data.store_reads(
+            lambda c, received: meter_data.store_reads(
                 c, principal, "nem12", name, rows, received, idempotency_key, warnings
             ),
         )

@@ -1,8 +1,9 @@
 """The server's clock, and times in NEM time (AEST, UTC+10, no daylight saving).
 
-Gate closure is judged by the server's clock alone, read once per request. :class:`FileClock`
-replaces it for tests (``bidstack service run --clock-file``): the time is whatever ISO 8601
-moment the file holds when it is read (naive means NEM time).
+Gate closure is judged by the server's clock alone, read once per request when its write
+transaction holds the write lock. :class:`FileClock` replaces it for tests (``bidstack service
+run --clock-file``): the time is whatever ISO 8601 moment the file holds when it is read (naive
+means NEM time).
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Bids become the rows ``bidstack backtest`` reads: for each unit and trading day of the month
 (trading day ``D`` runs from ``D`` 04:00 to ``D+1`` 04:00), BIDDAYOFFER_D holds the latest day
 offer's price bands, and BIDPEROFFER_D the latest bid for each interval, with ``OFFERDATE``
-the time the service received it and ``VERSIONNO`` its version for that unit and day. Meter
+the time the service received it and ``VERSIONNO`` its version for that unit and day. Latest
+means the highest ``VERSIONNO``: versions are given in the order submissions are received and
+committed (:meth:`bidstack.service.runtime.Service.submit`), so OFFERDATE rises with it. Meter
 reads of the month's days become ``nem12_interval`` rows, the latest received for each NMI,
 data stream and interval. Each table is written with :func:`bidstack.io.write_table` under
 the source ``service:<table>:<month>``, so exporting the month again replaces exactly those
@@ -80,7 +82,7 @@ def export(engine: Engine, store: str | os.PathLike, month: str) -> dict[str, in
             .all(),
             schema=_schema(meter_reads) | {"received_at": pl.Datetime("us")},
         )
-    day_rows = _latest(offers, ["duid", "trading_date"], ["received_at", "day_offer_id"]).select(
+    day_rows = _latest(offers, ["duid", "trading_date"], ["versionno", "day_offer_id"]).select(
         _midnight("trading_date"),
         "duid",
         *(pl.lit(v).alias(k) for k, v in BID_KEYS.items()),
@@ -93,7 +95,7 @@ def export(engine: Engine, store: str | os.PathLike, month: str) -> dict[str, in
     opening = pl.col("trading_date").cast(pl.Datetime("us")) + TRADING_DAY_START
     minutes = int(DISPATCH_INTERVAL.total_seconds() // 60)
     interval_rows = _latest(
-        volumes, ["duid", "interval_datetime"], ["received_at", "bid_id"]
+        volumes, ["duid", "interval_datetime"], ["versionno", "bid_id"]
     ).select(
         _midnight("trading_date"),
         "duid",

@@ -159,16 +159,21 @@ class Service:
         self,
         principal: Principal,
         request: Request,
-        work: Callable[[Connection], tuple[dict, str, str]],
+        work: Callable[[Connection, datetime], tuple[dict, str, str]],
     ) -> Outcome:
         """Run ``work`` (which returns the 201 body, its Location and the audit outcome, or
         raises :class:`Problem`) under the request's Idempotency-Key, in one transaction with
-        the idempotency record and the audit row."""
+        the idempotency record and the audit row.
+
+        ``work`` is given the time the request is received (naive NEM time), read from the
+        clock once the transaction holds the write lock: submissions are received, versioned
+        and committed in one order, and gate closure is judged at that moment."""
         key = request.idempotency_key
         assert key is not None and request.fingerprint is not None
         refusal: Problem | None = None
         with self._claim(principal, key), writing(self.engine) as connection:
             audit.lock_head(connection)
+            received = nem_time(self.now())
             stored = self._stored(connection, principal, key)
             if stored is not None and stored.fingerprint != request.fingerprint:
                 refusal = Problem(
@@ -187,7 +192,7 @@ class Service:
             else:
                 try:
                     with connection.begin_nested():  # a refusal leaves nothing of the work
-                        body, location, outcome = work(connection)
+                        body, location, outcome = work(connection, received)
                 except Problem as problem:
                     refusal = problem
                 else:
