@@ -5,7 +5,8 @@ Every refusal is a :class:`Problem`: ``type`` is ``urn:bidstack:problem:<kind>``
 reuse the kinds of the dispatch stage's checks (:mod:`bidstack.stages.dispatch`:
 ``missing_price``, ``negative_availability``, ``prices_not_ascending``, ``bad_ramp_rate``,
 ``duplicate_offer``, ...) and of the backtest's problems (``no_price_bands``); the service adds
-``misaligned_interval`` and ``interval_outside_trading_day``.
+``misaligned_interval``, ``interval_outside_trading_day``, ``interval_out_of_range`` and
+``duplicate_read`` (an interval read twice in one upload of meter reads).
 """
 
 from __future__ import annotations

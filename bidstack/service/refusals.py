@@ -15,7 +15,12 @@ from bidstack.service import runtime
 from bidstack.service.auth import audit_request, authorize, route_of
 from bidstack.service.problems import MEDIA_TYPE, Problem, ProblemBody, ProblemItem
 
-CUSTOM_KINDS = {"misaligned_interval", "interval_outside_trading_day", "interval_out_of_range"}
+CUSTOM_KINDS = {
+    "misaligned_interval",
+    "interval_outside_trading_day",
+    "interval_out_of_range",
+    "duplicate_read",
+}
 
 
 def problem_response(request: Request, problem: Problem) -> JSONResponse:

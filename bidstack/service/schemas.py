@@ -2,7 +2,8 @@
 as the BIDPEROFFER_D row it becomes.
 
 Interval times are period-ending NEM time: an aware time is converted, a naive one is NEM
-time already; each must fall on a 5-minute boundary (``misaligned_interval``). What JSON
+time already; each must fall on a 5-minute boundary (``misaligned_interval``), and a meter
+upload reads each interval once (``duplicate_read``, naming the repeat ``reads.{k}``). What JSON
 Schema can say (non-negative MW, finite numbers, ten bands, the quality method's form) is in
 the schema; what it cannot (ascending prices, a bid inside its trading day) is checked after,
 with the dispatch stage's problem kinds.
@@ -13,8 +14,16 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bidstack.columns import BAND_VOLUMES, PRICE_BANDS
 from bidstack.io.nem12_records import INTERVAL_MINUTES, QUALITY_METHOD
@@ -193,6 +202,24 @@ class MeterReadsIn(_Strict):
                     "reads[{k}]: {value} does not end a {minutes}-minute interval",
                     {"k": k, "value": end.isoformat(), "minutes": self.interval_minutes},
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _one_read_per_interval(self) -> MeterReadsIn:
+        first: dict[datetime, int] = {}
+        repeats = []
+        for k, read in enumerate(self.reads):
+            end = read.interval_datetime
+            if end in first:
+                error = PydanticCustomError(
+                    "duplicate_read",
+                    "reads[{k}]: the interval ending {value} is read already, in reads[{first}]",
+                    {"k": k, "value": end.isoformat(), "first": first[end]},
+                )
+                repeats.append(InitErrorDetails(type=error, loc=("reads", k), input=end))
+            first.setdefault(end, k)
+        if repeats:
+            raise ValidationError.from_exception_data(type(self).__name__, repeats)
         return self
 
 
