@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, File, Header, Path, Query, Request, UploadFile
@@ -32,6 +31,7 @@ from bidstack.service.schemas import (
     BidList,
     BidsIn,
     Health,
+    IsoDate,
     MarketTime,
     MeterReadList,
     MeterReadsIn,
@@ -289,8 +289,8 @@ def _routes(app: FastAPI) -> None:
     def get_statements(
         principal: Caller,
         scenario: Annotated[str, Query(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")] = "baseline",
-        start: Annotated[date | None, Query(alias="from")] = None,
-        end: Annotated[date | None, Query(alias="to")] = None,
+        start: Annotated[IsoDate | None, Query(alias="from")] = None,
+        end: Annotated[IsoDate | None, Query(alias="to")] = None,
         format: Literal["json", "csv", "txt"] = "json",
     ) -> Response:
         """Your settlement statement in a backtest's results: the run's totals and the

@@ -11,12 +11,14 @@ with the dispatch stage's problem kinds.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -37,17 +39,45 @@ MAX_BIDS = 2016  # a week of 5-minute intervals
 MAX_READS = 8928  # a 31-day month of 5-minute reads
 
 
+#: ISO 8601 text: a date, or a date and time (pydantic alone also takes Unix timestamps).
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?", re.DOTALL)
+
+
+def _iso(pattern: re.Pattern, what: str):
+    """A check, before parsing, that a value is ISO 8601 text (or already a date or time)."""
+
+    def check(value):
+        if isinstance(value, date) or (isinstance(value, str) and pattern.fullmatch(value)):
+            return value
+        raise PydanticCustomError(
+            "not_iso_8601", "{value} is not an ISO 8601 {what}", {"value": str(value), "what": what}
+        )
+
+    return BeforeValidator(check)
+
+
+def _out_of_range(value) -> PydanticCustomError:
+    return PydanticCustomError(
+        "interval_out_of_range",
+        "{value} is not a time in the years {first} to {last}",
+        {"value": str(value), "first": FIRST_YEAR, "last": LAST_YEAR},
+    )
+
+
+def _market_date(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise _out_of_range(value)
+    return value
+
+
 def _market_time(value: datetime) -> datetime:
     try:
         moment = nem_time(value)
     except OverflowError:
         moment = None
     if moment is None or not FIRST_YEAR <= moment.year <= LAST_YEAR:
-        raise PydanticCustomError(
-            "interval_out_of_range",
-            "{value} is not a time in the years {first} to {last}",
-            {"value": str(value), "first": FIRST_YEAR, "last": LAST_YEAR},
-        )
+        raise _out_of_range(value)
     return moment
 
 
@@ -62,10 +92,14 @@ def _interval_end(value: datetime) -> datetime:
     return moment
 
 
+#: A date, from ISO 8601 text alone.
+IsoDate = Annotated[date, _iso(ISO_DATE, "date (YYYY-MM-DD)")]
+#: A trading day in the years the service takes.
+MarketDate = Annotated[IsoDate, AfterValidator(_market_date)]
 #: A moment, as naive NEM time.
-MarketTime = Annotated[datetime, AfterValidator(_market_time)]
+MarketTime = Annotated[datetime, _iso(ISO_TIME, "date and time"), AfterValidator(_market_time)]
 #: The end of a 5-minute interval, as naive NEM time.
-IntervalEnd = Annotated[datetime, AfterValidator(_interval_end)]
+IntervalEnd = Annotated[datetime, _iso(ISO_TIME, "date and time"), AfterValidator(_interval_end)]
 Megawatts = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Minutes = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Price = Annotated[float, Field(allow_inf_nan=False)]
@@ -126,7 +160,7 @@ class OfferIn(_Prices):
     the day's intervals (the rest can follow as rebids)."""
 
     duid: Duid
-    trading_date: date
+    trading_date: MarketDate
     bids: list[IntervalVolumes] = Field(default_factory=list, max_length=288)
 
     @model_validator(mode="after")

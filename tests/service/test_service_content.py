@@ -3,6 +3,10 @@ JSON Schema cannot express, each a 422 naming its field and kind, with nothing s
 
 from __future__ import annotations
 
+from datetime import date
+
+from service_helpers import nem12_file, offer, volumes
+
 
 def _reads(*reads: tuple[str, float]) -> dict:
     return {
@@ -31,3 +35,41 @@ def test_a_meter_upload_that_reads_an_interval_twice_is_refused(sqlite_market) -
     assert server.get("/v1/meter-reads", key).json() == {"reads": []}
     stored = server.post("/v1/meter-reads", key, _reads(*once))
     assert stored.status_code == 201 and stored.json()["rows"] == 2
+
+
+def test_dates_are_iso_8601_in_the_years_the_service_takes(sqlite_market) -> None:
+    server, key = sqlite_market.server, sqlite_market.key_a
+    prices_only = offer("A1", intervals=range(0))
+    for trading_date, kind in (
+        ("9999-12-31", "interval_out_of_range"),
+        ("1999-12-31", "interval_out_of_range"),
+        (1704153600, "invalid_field"),  # 2024-01-02 as a Unix timestamp
+        ("1704153600", "invalid_field"),
+    ):
+        refused = server.post("/v1/offers", key, prices_only | {"trading_date": trading_date})
+        assert refused.status_code == 422, (trading_date, refused.text)
+        [error] = refused.json()["errors"]
+        assert (error["kind"], error["field"]) == (kind, "body.trading_date"), error
+    timestamped = offer("A1", intervals=range(0))
+    timestamped["bids"] = [{"interval_datetime": 1704153600, **volumes()}]  # 10:00 on DAY
+    refused = server.post("/v1/offers", key, timestamped)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "body.bids.0.interval_datetime"
+    assert server.get("/v1/bids", key, **{"from": "1704153600"}).status_code == 422
+    assert server.get("/v1/statements", key, **{"from": "1704153600"}).status_code == 422
+    assert server.get("/v1/bids", key).json() == {"bids": []}
+    assert server.post("/v1/offers", key, prices_only).status_code == 201
+
+
+def test_a_nem12_day_outside_the_years_the_service_takes_is_refused(sqlite_market) -> None:
+    server, key = sqlite_market.server, sqlite_market.key_a
+    refused = server.client.post(
+        "/v1/meter-reads/nem12",
+        files={"file": ("old.csv", nem12_file("NMIA000001", date(1900, 1, 1)))},
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "old"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"] == "urn:bidstack:problem:nem12-rejected"
+    [error] = refused.json()["errors"]
+    assert (error["kind"], error["where"]) == ("interval_out_of_range", "old.csv:3")
+    assert server.get("/v1/meter-reads", key).json() == {"reads": []}
