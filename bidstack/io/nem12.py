@@ -52,7 +52,7 @@ from datetime import date, datetime
 import pyarrow as pa
 
 from bidstack.errors import IngestError
-from bidstack.io.chunks import Chunk
+from bidstack.io.chunks import MAX_LINE_BYTES, Chunk, LongLine
 from bidstack.io.mms_block import UNCLOSED_QUOTE
 from bidstack.io.nem12_records import (
     DETAIL_FIELDS,
@@ -99,9 +99,17 @@ class Nem12Reader:
         """``nem12_interval`` rows, one table per chunk of the file."""
         for chunk in chunks:
             rows = Rows()
-            for line in _lines(chunk):
+            for line, long in _lines(chunk):
                 self.line += 1
-                self._line(line, rows)
+                if long is None:
+                    self._line(line, rows)
+                else:  # never parsed: a damaged file's line, perhaps not even held
+                    record_rows = self._intervals([]) if line.startswith(b"300,") else 1
+                    self._reject(
+                        f"line of {long.length:,} bytes is over the limit of {MAX_LINE_BYTES:,} "
+                        "bytes (a damaged file?)",
+                        record_rows,
+                    )
             if rows.days:
                 frame = rows.frame(self.source_file)
                 self.report.stored(NEM12_INTERVAL.store_name, frame.height)
@@ -337,11 +345,16 @@ class Nem12Reader:
         rows.days.append(day)
 
 
-def _lines(chunk: Chunk) -> list[bytearray]:
-    """The chunk's lines without their line ends: split at ``\\n`` only, one ``\\r`` before it
-    removed (``str.splitlines`` would also split at a carriage return or form feed inside a
-    line)."""
-    return [line.removesuffix(b"\r") for line in chunk.data[: chunk.size].split(b"\n")[:-1]]
+def _lines(chunk: Chunk) -> Iterator[tuple[bytearray, LongLine | None]]:
+    """The chunk's lines without their line ends, each with its :class:`LongLine` where it is
+    over :data:`MAX_LINE_BYTES` (a line longer than the chunk stands empty): split at ``\\n``
+    only, one ``\\r`` before it removed (``str.splitlines`` would also split at a carriage
+    return or form feed inside a line)."""
+    long_lines = {line.start: line for line in chunk.long_lines}
+    start = 0
+    for line in chunk.data[: chunk.size].split(b"\n")[:-1]:
+        yield line.removesuffix(b"\r"), long_lines.get(start)
+        start += len(line) + 1
 
 
 def _broken(text: str) -> str | None:

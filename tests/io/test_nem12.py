@@ -377,3 +377,26 @@ def test_a_day_given_twice_in_a_file_is_reported_and_read_keeps_one_by_rule(tmp_
     frame = read(tmp_path / "store", "nem12_interval").collect()
     kept = dict(frame.group_by("interval_date").agg(pl.col("value").unique()).iter_rows())
     assert kept == {datetime(2024, 9, 1).date(): [2.0], datetime(2024, 9, 2).date(): [4.0]}
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 12, 1 << 20], ids=["longer-than-a-chunk", "held"])
+def test_a_line_over_the_limit_is_rejected_with_its_intervals(
+    tmp_path: Path, monkeypatch, chunk_bytes: int
+):
+    """A 300 record padded past ``MAX_LINE_BYTES`` (a damaged file): rejected by line, its day's
+    48 intervals counted, whether the line fits in a chunk or not (it once stood as a blank
+    line, and its intervals vanished uncounted)."""
+    monkeypatch.setattr("bidstack.io.chunks.CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr("bidstack.io.chunks.MAX_LINE_BYTES", 2048)
+    monkeypatch.setattr("bidstack.io.nem12.MAX_LINE_BYTES", 2048)
+    long = day("20240902", 48, tail="A,,," + "x" * 10_000 + ",20240902083000,")
+    path = nem12(tmp_path, stream(minutes=30), day("20240901", 48), long, day("20240903", 48),
+                 "900")  # fmt: skip
+    [outcome] = ingest([path], tmp_path / "store")
+    [issue] = outcome.report.issues
+    assert (issue.severity, issue.where) == ("rejected", f"{path}:4")
+    assert "over the limit of 2,048 bytes" in issue.message
+    assert issue.rows == (48 if chunk_bytes > 10_000 else 1)
+    assert outcome.report.rows == {"nem12_interval": 96}
+    frame = read(tmp_path / "store", "nem12_interval").collect()
+    assert set(frame["source_line"]) == {3, 5}
