@@ -108,8 +108,9 @@ def derive_codes(
     arrays = [readonly(s.to_numpy()) for s in selected.get_columns()]
     price_type = np.empty(data.height, dtype=np.int8)
     price_phase = np.empty(data.height, dtype=np.int8)
+    step = phase.smallest_step(order, unit_start, interval)
     phase.derive_price_type_phase(
-        order, unit_start, horizon, *arrays, order_code, price_type, price_phase
+        order, unit_start, horizon, interval, step, *arrays, order_code, price_type, price_phase
     )
     if data.get_column("interval_datetime").has_nulls():
         unknown = data.get_column("interval_datetime").is_null().to_numpy()

@@ -672,3 +672,25 @@ def test_lookahead_makes_chunks_agree_with_the_whole() -> None:
     assert set(without.filter(g1_last)) == {1} and set(whole_pp.filter(g1_last)) == {-10}
     with pytest.raises(InputError, match="lookahead is missing column"):
         allocate(first, ["v2"], phase_horizon=horizon, lookahead=rest.drop("frrp"))
+
+
+def test_the_phase_window_is_the_units_next_intervals_in_time_not_its_next_rows() -> None:
+    """SPEC §3's intervals t .. t+H-1 are times: with H = 3, a unit offering at 23:55 and
+    00:00 and next at 00:50 (a gap) takes its PP from the first two alone; the -10 at 00:50
+    is beyond its window. Counting rows reached it, and a run cut at midnight, whose look-ahead
+    is cut by time, then gave other bands than the run whole."""
+    times = [datetime(2024, 9, 30, 23, 55), datetime(2024, 10, 1), datetime(2024, 10, 1, 0, 50)]
+    rows = [
+        row(interval_datetime=at, frrp=frrp, tp_min=0.0, tp_max=300.0, srmc=150.0)
+        for at, frrp in zip(times, [200.0, 200.0, -5.0], strict=True)
+    ]
+    frame = pl.DataFrame(rows).drop("price_type", "price_phase")
+    whole = allocate_with_report(frame, ["v1"], phase_horizon=3)
+    assert whole.derived.rows() == [(1, 1), (1, 1), (-10, -10)]
+    cut = allocate_with_report(frame.head(2), ["v1"], phase_horizon=3)
+    assert cut.frame["band"].to_list() == whole.frame["band"].to_list()[:2]
+    # without the gap, the -10 is the third interval and in the first row's window
+    steady = frame.with_columns(
+        interval_datetime=pl.Series([*times[:2], times[1].replace(minute=5)])
+    )
+    assert allocate_with_report(steady, ["v1"], phase_horizon=3).derived.rows()[0] == (1, -10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -104,7 +105,10 @@ def unit_series(draw: st.DrawFn) -> tuple[pl.DataFrame, dict[str, int]]:
         duid = f"G{unit}"
         horizon[duid] = draw(st.integers(1, 8))
         forecasts = draw(st.lists(st.sampled_from([*values, nan]), min_size=1, max_size=25))
-        for t, frrp in enumerate(forecasts):
+        # intervals the unit has no row for (an outage, a day without prices) now and then
+        gaps = draw(st.lists(st.sampled_from([1, 1, 1, 2, 3]), min_size=len(forecasts),
+                             max_size=len(forecasts)))  # fmt: skip
+        for t, frrp in zip(itertools.accumulate(gaps), forecasts, strict=True):
             tp_min, tp_max, srmc = draw(thresholds)
             rows.append(
                 {

@@ -79,11 +79,28 @@ def _price_type(frrp, tp_min, tp_max, srmc_plus, price_type_order):
     return 1 if frrp > srmc_plus else -1
 
 
+@njit(cache=True)
+def smallest_step(order, unit_start, interval):
+    """The data's interval length: the least time (int64, as ``interval``) between two rows
+    of one unit, 1 where no unit has two rows at different times."""
+    ordered = order.size == 0
+    step = _FAR
+    for u in range(unit_start.size - 1):
+        for j in range(unit_start[u] + 1, unit_start[u + 1]):
+            now, before = (j, j - 1) if ordered else (order[j], order[j - 1])
+            gap = interval[now] - interval[before]
+            if 0 < gap < step:
+                step = gap
+    return 1 if step == _FAR else step
+
+
 @njit(cache=True, parallel=True)
 def derive_price_type_phase(
     order,
     unit_start,
     horizon,
+    interval,
+    step,
     frrp,
     tp_min,
     tp_max,
@@ -96,11 +113,14 @@ def derive_price_type_phase(
 
     ``order``/``unit_start`` come from :func:`group_units`; ``horizon`` int64[n_units] is each
     unit's phase horizon in intervals (below 1: unknown, so its rows' PP is missing);
-    ``frrp``, ``tp_min``, ``tp_max``, ``srmc_plus`` are float64[n] (NaN: missing), and
-    ``price_type_order`` is the code (``codes.ORDER_*``) of the order PT is tested in. PP at a row
-    is the lowest PT other than 10 over that row and the unit's next ``horizon - 1`` rows (cut at
-    the unit's last row), 10 when all are 10; a missing PT in the window leaves PP missing unless
-    a -10 settles it. Where PT is 10, PP does not matter (SPEC §2) and is written as 10.
+    ``interval`` int64[n] the rows' times and ``step`` the interval length in the same unit
+    (:func:`smallest_step`); ``frrp``, ``tp_min``, ``tp_max``, ``srmc_plus`` are float64[n]
+    (NaN: missing), and ``price_type_order`` is the code (``codes.ORDER_*``) of the order PT is
+    tested in. PP at a row of time ``t`` is the lowest PT other than 10 over the unit's rows in
+    ``[t, t + horizon × step)`` (its intervals ``t .. t+H-1``: an interval it has no row for
+    has no PT, and the window never reaches past it to a later row; cut at the unit's last
+    row), 10 when all are 10; a missing PT in the window leaves PP missing unless a -10
+    settles it. Where PT is 10, PP does not matter (SPEC §2) and is written as 10.
     """
     n_units = unit_start.size - 1
     ordered = order.size == 0
@@ -123,22 +143,30 @@ def derive_price_type_phase(
                 next_high = j
             elif pt == MISSING_CODE:
                 next_missing = j
-            end = j + window
+            end = interval[i] + window * step  # the first time past the window
             if pt == 10:
                 pp = 10  # PP does not matter when PT = 10 (SPEC §2); never leave it unknown
             elif window < 1:
                 pp = MISSING_CODE
-            elif next_low < end:
+            elif _before(next_low, end, interval, order):
                 pp = -10
-            elif next_missing < end:
+            elif _before(next_missing, end, interval, order):
                 pp = MISSING_CODE
-            elif next_mid < end:
+            elif _before(next_mid, end, interval, order):
                 pp = -1
-            elif next_high < end:
+            elif _before(next_high, end, interval, order):
                 pp = 1
             else:
                 pp = 10
             price_phase_out[i] = pp
+
+
+@njit(cache=True)
+def _before(position, end, interval, order):
+    """Whether the row at ``position`` (``_FAR``: none) comes before time ``end``."""
+    if position == _FAR:
+        return False
+    return interval[position if order.size == 0 else order[position]] < end
 
 
 @njit(cache=True, parallel=True)

@@ -120,19 +120,25 @@ def derive_price_type(
     return -10
 
 
-def derive_price_phases(price_types: Sequence[int | None], horizon: int) -> list[int | None]:
+def derive_price_phases(
+    price_types: Sequence[int | None], horizon: int, times: Sequence[int] | None = None
+) -> list[int | None]:
     """SPEC §3: PP for one unit's intervals in time order (None where it cannot be known).
 
     PP at t is the lowest PT other than 10 over t .. t+horizon-1 (cut at the end), 10 when all of
     them are 10. An unknown PT in the window leaves PP unknown unless a -10 settles it. Where PT
-    is 10, PP does not matter and is 10.
+    is 10, PP does not matter and is 10. ``times``: the intervals' numbers (consecutive
+    intervals differ by 1), where the unit has gaps: an interval it has no row for has no PT,
+    and the window ends at ``t + horizon`` whatever rows lie beyond.
     """
+    times = list(range(len(price_types))) if times is None else list(times)
     phases: list[int | None] = []
     for t in range(len(price_types)):
         if price_types[t] == 10:
             phases.append(10)  # PP does not matter when PT = 10 (SPEC §2)
             continue
-        window = price_types[t : t + horizon]
+        window = [pt for pt, at in zip(price_types, times, strict=True)
+                  if times[t] <= at < times[t] + horizon]  # fmt: skip
         known = [pt for pt in window if pt is not None and pt != 10]
         if -10 in known:
             phases.append(-10)
