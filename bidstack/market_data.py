@@ -21,7 +21,7 @@ from bidstack import inputs
 from bidstack.config import BASELINE
 from bidstack.fleet import Fleet
 from bidstack.fleet_files import demand_bids, forecast_prices
-from bidstack.io import Store, read_local_price
+from bidstack.io import Store, read, read_local_price
 from bidstack.market_reads import (
     APPLIED,
     dispatch_history,
@@ -35,7 +35,7 @@ from bidstack.market_reads import (
 )
 from bidstack.network import TABLES as NETWORK_TABLES
 from bidstack.network import NetworkTables, flows_beyond_limits, window_network
-from bidstack.problems import EVERY_SCENARIO
+from bidstack.problems import EVERY_SCENARIO, PROBLEM_SCHEMA, problem_rows
 from bidstack.stages.administered import administered_thresholds
 from bidstack.stages.network import Network
 from bidstack.stages.offers import (
@@ -171,8 +171,10 @@ class MarketData:
         window_prices = prices.filter(pl.col("interval_datetime").is_between(left, right, "right"))
         local = None
         from_data = [d for d, u in fleet.units.items() if u.constraint_status is None]
+        found_local = pl.DataFrame(schema=PROBLEM_SCHEMA)
         if from_data:
             local = read_local_price(store, left, right, from_data).collect()
+            found_local = local_price_absent(store, left, right, from_data)
         energy, found_meters = measured(store, left, right, fleet, self.summary, self.detail)
         thresholds = stored = None
         found_thresholds = pl.DataFrame()
@@ -189,7 +191,7 @@ class MarketData:
             [
                 *(f.with_columns(scenario=everywhere) for f in (
                     book.problems, found_history, flows_beyond_limits(flows), found_network,
-                    found_limits)),
+                    found_limits, found_local)),
                 found_meters.with_columns(scenario=pl.lit(BASELINE)),
                 found_thresholds.with_columns(scenario=everywhere),
             ],
@@ -227,6 +229,24 @@ class MarketData:
             history_prices=window_prices.select("regionid", "interval_datetime", "rrp"),
             problems=problems,
         )  # fmt: skip
+
+
+def local_price_absent(
+    store: Store, left: datetime, right: datetime, units: list[str]
+) -> pl.DataFrame:
+    """A problem row (``local_price_absent``) per unit taking its constraint status from
+    DISPATCH_LOCAL_PRICE where the store holds no row of that table in ``(left, right]``, for
+    any unit: AEMO publishes only non-zero adjustments, so the status is 0 throughout, but a
+    store the table was never ingested into reads the same, and says so here."""
+    if read(store, "DISPATCH_LOCAL_PRICE", left, right).select(pl.len()).collect().item():
+        return pl.DataFrame(schema=PROBLEM_SCHEMA)
+    return problem_rows(
+        pl.DataFrame({"duid": units}, schema={"duid": pl.String}),
+        "local_price_absent",
+        "no DISPATCH_LOCAL_PRICE row for any unit in the window: constraint status taken as 0 "
+        "(no binding constraint) throughout; ingest the table if it was left out, or give the "
+        "unit a constraint_status in the fleet file",
+    )
 
 
 def load_offers(
