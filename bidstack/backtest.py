@@ -142,7 +142,8 @@ def backtest(
     (out / MARKER).write_text(json.dumps(run, indent=2))
     books = RunSummary()
     opened = Store.open(store)
-    fold = Fold(str(opened), config, config.windows(start, end), end, out,
+    # absolute paths: a cluster's workers start elsewhere
+    fold = Fold(os.path.abspath(opened), config, config.windows(start, end), end, out.absolute(),
                 executor=executor, warmup=warmup, progress=progress,
                 groups=groups)  # fmt: skip
     for month in fold.months():

@@ -148,6 +148,14 @@ class MarketData:
             reading.cancel()
         return self._read(left, right, end)
 
+    def close(self) -> None:
+        """Let go of a window read ahead and not asked for, and of the thread that read it
+        (waiting for a read under way, which cannot be stopped)."""
+        self._ahead = None
+        if self._reader is not None:
+            self._reader.shutdown(wait=True, cancel_futures=True)
+            self._reader = None
+
     def _read(self, left: datetime, right: datetime, end: datetime) -> MarketWindow:
         store, fleet, options = self.store, self.fleet, self.fleet.market
         until = inputs.lookahead_end(fleet, right, end)

@@ -28,7 +28,7 @@ from bidstack.backtest import backtest
 from bidstack.cli import main
 from bidstack.config import RunConfig
 from bidstack.demo import synthetic_market
-from bidstack.errors import ConfigError, StoreError
+from bidstack.errors import ConfigError, OutputError, StoreError
 from bidstack.fleet import load_fleet
 from bidstack.io import read, write_table
 from bidstack.scaleout import executors, tasks
@@ -244,6 +244,61 @@ def test_the_store_changed_between_phases(small, tmp_path: Path) -> None:
     shutil.copytree(small.store, store)
     with pytest.raises(StoreError, match="snapshot"):
         run(replace(small, store=store), tmp_path / "out", ChangesTheStore(store, months=2))
+
+
+class Elsewhere(Executor):
+    """Runs each task here, as a worker on a machine without the store (``hide="store"``) or
+    the output folder (``hide="out"``) at the driver's path would."""
+
+    def __init__(self, hide: str) -> None:
+        self.hide = hide
+
+    def submit(self, fn, /, task, **kwargs) -> Future:
+        future = Future()
+        try:
+            future.set_result(fn(replace(task, **{self.hide: "/nonexistent/elsewhere"})))
+        except Exception as exc:  # as a worker's exception comes back
+            future.set_exception(exc)
+        return future
+
+
+@pytest.mark.parametrize(
+    ("hide", "error", "words"),
+    [("store", StoreError, "no such store where this runs"),
+     ("out", OutputError, "no such output folder where month 2024-01 runs")],
+)  # fmt: skip
+def test_a_worker_that_cannot_see_the_store_or_the_output_says_so(
+    small, tmp_path: Path, hide: str, error: type, words: str
+) -> None:
+    """Not "the store changed" (the snapshot of a store not there), nor a worker's own folder
+    made and filled where the driver never looks."""
+    with pytest.raises(error, match=words):
+        run(small, tmp_path / "out", Elsewhere(hide))
+    assert not Path("/nonexistent/elsewhere").exists()
+
+
+def test_paths_reach_the_tasks_absolute(small, tmp_path: Path, monkeypatch) -> None:
+    """A cluster's workers start in their own folders: relative paths given to the driver reach
+    each task made absolute."""
+    seen = []
+
+    class Recording(Executor):
+        def submit(self, fn, /, task, **kwargs) -> Future:
+            seen.append((task.store, task.out))
+            future = Future()
+            future.set_result(fn(task))
+            return future
+
+    shutil.copytree(small.store, tmp_path / "store")
+    monkeypatch.chdir(tmp_path)
+    run(replace(small, store=Path("store")), Path("out"), Recording())
+    assert seen and all(Path(store).is_absolute() and Path(out).is_absolute()
+                        for store, out in seen)  # fmt: skip
+
+
+def test_a_serial_run_lets_go_of_its_store(small, tmp_path: Path) -> None:
+    run(small, tmp_path / "out")
+    assert tasks._opened == {}
 
 
 def store_content(store: Path) -> tuple[dict, dict[str, str]]:

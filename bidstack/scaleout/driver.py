@@ -41,7 +41,7 @@ from bidstack.scaleout import attempts
 from bidstack.scaleout.executors import SpawnPool, lost
 from bidstack.scaleout.groups import merge_groups
 from bidstack.scaleout.snapshot import check_snapshot, snapshot
-from bidstack.scaleout.tasks import TEST_HOOK, MonthTask, TaskResult, run_task
+from bidstack.scaleout.tasks import TEST_HOOK, MonthTask, TaskResult, release, run_task
 from bidstack.stages.dispatch import carry_initial_mw
 
 #: How often a local pool is started again after one of its workers died, in a run.
@@ -78,7 +78,10 @@ class Fold:
                    disable=None if self.progress is None else not self.progress)  # fmt: skip
         with bar:
             if self.executor is None:
-                yield from self._serial(bar)
+                try:
+                    yield from self._serial(bar)
+                finally:  # the serial run's tasks ran here: their store is not to outlive it
+                    release()
             else:
                 yield from self._parallel(_Runner(self.executor, bar))
         attempts.clear(self.out)

@@ -110,7 +110,7 @@ def parallel_ingest(
         sources = writer.manifest["sources"]
         known = frozenset(entry["sha256"] for entry in sources.values() if entry.get("sha256"))
         sizes = {key: entry["bytes"] for key, entry in sources.items() if entry.get("bytes")}
-        parsing = _Parsing(executor, str(writer.root), known, sizes, strict)
+        parsing = _Parsing(executor, os.path.abspath(writer.root), known, sizes, strict)
         for path in sorted(files, key=lambda path: -path.stat().st_size):  # largest first
             parsing.submit(path)
         bar = tqdm(total=len(files), unit="file", desc="ingest", file=sys.stderr,
@@ -136,7 +136,10 @@ class _Parsing:
         self.deaths = 0
 
     def submit(self, path: Path) -> None:
-        self.futures[path] = self.executor.submit(parse_source, path, *self.arguments)
+        """Parse ``path`` on a worker: a local pool's workers share this process's folder, a
+        cluster's may not, so they are given the file's absolute path."""
+        given = path if isinstance(self.executor, SpawnPool) else path.absolute()
+        self.futures[path] = self.executor.submit(parse_source, given, *self.arguments)
 
     def result(self, path: Path) -> Staged | Outcome:
         while True:

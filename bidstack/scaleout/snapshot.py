@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from pathlib import Path
 
 from bidstack.errors import StoreError
@@ -23,6 +24,11 @@ def snapshot(store: str | os.PathLike) -> str:
 
 def check_snapshot(store: str | os.PathLike, expected: str) -> None:
     """Raise :class:`StoreError` naming both hashes if ``store`` is no longer at ``expected``."""
+    if not Path(store).is_dir():
+        raise StoreError(
+            f"{store}: no such store where this runs ({socket.gethostname()}, process "
+            f"{os.getpid()}): a cluster's workers need the store at the same path as the driver"
+        )
     found = snapshot(store)
     if found != expected:
         raise StoreError(

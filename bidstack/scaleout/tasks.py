@@ -31,6 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from bidstack.config import RunConfig
+from bidstack.errors import OutputError
 from bidstack.market_data import MarketData
 from bidstack.month import MonthResult, price_history, run_month
 from bidstack.scaleout.attempts import ATTEMPTS
@@ -117,8 +118,13 @@ def run_task(task: MonthTask) -> TaskResult:
     began = time.perf_counter()
     test_hook(task.hook, task.window)
     check_snapshot(task.store, task.snapshot)
-    data = _market_data(task)
     out = Path(task.out)
+    if not out.is_dir():  # made by the driver: a worker that cannot see it must not make another
+        raise OutputError(
+            f"{out}: no such output folder where {task.name} runs ({socket.gethostname()}, "
+            f"process {os.getpid()}): a cluster's workers need it at the same path as the driver"
+        )
+    data = _market_data(task)
     group = "" if task.group is None else f"-g{task.group}"
     folder = out / ATTEMPTS / f"{task.window}{group}-{uuid.uuid4().hex[:12]}"
     carry = task.carry
@@ -162,6 +168,14 @@ def _market_data(task: MonthTask) -> MarketData:
         _opened.clear()
         _opened[key] = MarketData.open(task.store, task.config.fleet)
     return _opened[key]
+
+
+def release() -> None:
+    """Let go of the store and fleet this process opened for a run's tasks (and of a window
+    read ahead): the driver of a serial run, once it is over."""
+    for data in _opened.values():
+        data.close()
+    _opened.clear()
 
 
 def _warm_up(data: MarketData, task: MonthTask, folder: Path) -> dict[str, pl.DataFrame] | None:
