@@ -28,7 +28,7 @@ from bidstack.backtest import backtest
 from bidstack.cli import main
 from bidstack.config import RunConfig
 from bidstack.demo import synthetic_market
-from bidstack.errors import ConfigError, OutputError, StoreError
+from bidstack.errors import ConfigError, OutputError, StoreError, TaskError
 from bidstack.fleet import load_fleet
 from bidstack.io import read, write_table
 from bidstack.scaleout import executors, tasks
@@ -156,6 +156,19 @@ def test_a_worker_killed_mid_task(small, small_serial, pool, tmp_path: Path, mon
     assert execution["retries"][0]["after"] == "worker died"
     assert [b["month"] for b in execution["boundaries"]] == ["2024-02"]
     assert differing(small_serial, tmp_path / "out") == []
+
+
+def test_a_month_that_kills_every_worker_it_runs_on_is_named(
+    small, tmp_path: Path, monkeypatch
+) -> None:
+    """February kills its worker at every attempt: the run fails naming it (once, the month
+    waited on when the pool broke was blamed, whichever it was), after it was lost
+    RESPAWNS + 1 times; deaths of other months' workers do not count against it."""
+    monkeypatch.setenv(TEST_HOOK, "killall:2024-02")
+    with open_executor(2) as executor, pytest.raises(TaskError) as failed:
+        run(small, tmp_path / "out", executor)
+    message = str(failed.value)
+    assert "month 2024-02" in message and "lost with a worker process that died, 4 times" in message
 
 
 def test_windows_of_a_day_in_groups_with_a_worker_killed(

@@ -44,7 +44,8 @@ from bidstack.scaleout.snapshot import check_snapshot, snapshot
 from bidstack.scaleout.tasks import TEST_HOOK, MonthTask, TaskResult, release, run_task
 from bidstack.stages.dispatch import carry_initial_mw
 
-#: How often a local pool is started again after one of its workers died, in a run.
+#: How often a task may be lost with a local pool's worker that died (the pool is started again
+#: each time and the task resubmitted): one lost more often fails the run.
 RESPAWNS = 3
 PRICE_KEYS = ["regionid", "interval_datetime"]
 
@@ -224,6 +225,7 @@ class _Runner:
         self.executor = executor
         self.bar = bar
         self.handles: list[_Handle] = []
+        self.losses: dict[str, int] = {}  # times each task was lost with a worker
         self.retries: list[dict] = []
         self.recomputed = 0
         self.began = time.perf_counter()
@@ -252,11 +254,20 @@ class _Runner:
                 ) from exc
 
     def _respawn(self, task: MonthTask) -> None:
-        if not isinstance(self.executor, SpawnPool) or len(self.retries) >= RESPAWNS:
-            raise TaskError(
-                f"{task.name} failed: a worker process died {len(self.retries) + 1} times"
-            )
+        """Start the pool again and resubmit its lost tasks, unless one of them was lost more
+        than :data:`RESPAWNS` times: the run then fails naming those (the task that kills its
+        worker is among them; the one waited on when the pool broke need not be)."""
+        if not isinstance(self.executor, SpawnPool):
+            raise TaskError(f"{task.name} failed: a worker process died")
         unfinished = [h for h in self.handles if lost(h.future)]
+        for handle in unfinished:
+            self.losses[handle.task.name] = self.losses.get(handle.task.name, 0) + 1
+        failed = [h.task.name for h in unfinished if self.losses[h.task.name] > RESPAWNS]
+        if failed:
+            raise TaskError(
+                f"{', '.join(failed)} failed: lost with a worker process that died, "
+                f"{RESPAWNS + 1} times"
+            )
         self.retries.append(
             {"after": "worker died", "resubmitted": sorted({h.task.label for h in unfinished})}
         )

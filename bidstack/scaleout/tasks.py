@@ -40,7 +40,7 @@ from bidstack.scaleout.snapshot import check_snapshot
 #: A test-only hook, read by the driver and carried by every task (so that it reaches workers
 #: started before it was set): ``kill:NAME:MARKER`` makes the first attempt of the task whose
 #: ``window`` (or ingested file) is NAME, while the file ``MARKER`` does not exist, SIGKILL its
-#: own process; ``fail:NAME`` makes every attempt of it raise.
+#: own process; ``killall:NAME`` every attempt of it; ``fail:NAME`` makes every attempt raise.
 TEST_HOOK = "BIDSTACK_TEST_HOOK"
 #: The warm-up's scratch folder inside an attempt folder.
 WARMUP = "_warmup"
@@ -199,4 +199,6 @@ def test_hook(hook: str, name: str) -> None:
         raise RuntimeError(f"{TEST_HOOK}: {name} always fails")
     if action == "kill" and not Path(marker).exists():
         Path(marker).touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action == "killall":
         os.kill(os.getpid(), signal.SIGKILL)
