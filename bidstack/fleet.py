@@ -58,7 +58,7 @@ A fleet file is TOML::
     participant = "AGLSA"         # optional: else DUDETAILSUMMARY.PARTICIPANTID
     region = "SA1"                # optional: else DUDETAILSUMMARY.REGIONID
     max_capacity = 228.0          # optional: else DUDETAIL.MAXCAPACITY
-    mlf = 0.97                    # optional: else DUDETAILSUMMARY.TRANSMISSIONLOSSFACTOR
+    mlf = 0.97                    # optional: else the registered TLF x DLF ([market] loss_factors)
     nmi = "4001234567"            # optional: meter the baseline from this NMI's NEM12 reads
 
 Every problem is a :class:`~bidstack.errors.ConfigError` naming the file, the unit and the key.
