@@ -28,7 +28,22 @@ def test_allocate_writes_results_and_prints_counts(tmp_path: Path, capsys) -> No
     allocated = counts.filter(pl.col("outcome_v1") == "allocated").get_column("len").item()
     assert f"{allocated:,}" in printed
     assert "rejected as invalid_input" in printed
-    assert "max_capacity missing or negative (or not finite)" in printed
+    assert "max_capacity missing or negative (or not finite) (first: row " in printed
+
+
+def test_allocate_writes_the_rejected_rows_where_asked(tmp_path: Path, capsys) -> None:
+    source, out, rejected = tmp_path / "in.parquet", tmp_path / "out.parquet", tmp_path / "bad.csv"
+    frame = random_rows(3_000, seed=4)
+    frame.write_parquet(source)
+    assert main(["allocate", str(source), "-o", str(out), "--rejected", str(rejected)]) == 0
+    listed = pl.read_csv(rejected)
+    assert listed.columns[:4] == ["row", "duid", "interval_datetime", "reason"]
+    invalid = pl.read_parquet(out).with_row_index("row").filter(
+        pl.col("outcome") == "invalid_input"
+    )
+    assert listed["row"].to_list() == invalid["row"].to_list()
+    assert f"{listed.height:,} invalid_input rows -> {rejected}" in capsys.readouterr().out
+    assert main(["allocate", str(source), "-o", str(out), "--rejected", str(out)]) == 2
 
 
 def test_allocate_price_type_order_flag(tmp_path: Path, capsys) -> None:

@@ -45,6 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--bandavail", action="store_true", help="also write bandavail1..10 (80 bytes a row)"
     )
+    parser.add_argument(
+        "--rejected",
+        type=Path,
+        metavar="REJECTED.csv",
+        help="write every invalid_input row (its row number in INPUT, duid, interval_datetime "
+        "and reason) to this CSV file",
+    )
     parser.set_defaults(run=run)
 
 
@@ -55,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from bidstack.outputs import prepare_output_file
 
     output = prepare_output_file(args.output, args.input)
+    rejected = None
+    if args.rejected is not None:
+        rejected = prepare_output_file(args.rejected, args.input, output)
     try:
         frame = pl.read_parquet(args.input)
     except (OSError, pl.exceptions.ComputeError) as exc:
@@ -72,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     )
     result.frame.write_parquet(output)
     print(f"{frame.height:,} unit-intervals -> {output}")
+    if rejected is not None:
+        result.rejected.write_csv(rejected)
+        print(f"{result.rejected.height:,} invalid_input rows -> {rejected}")
     print(format_counts(result.counts, result.rejected))
     return 0
 
@@ -90,7 +103,13 @@ def format_counts(counts, rejected) -> str:
         lines.append(f"{row['variant']:<12}" + "".join(cells))
     if rejected.height:
         lines.append(f"rejected as invalid_input ({rejected.height:,} rows), by reason:")
-        by_reason = rejected.group_by("reason").len().sort("len", descending=True)
-        for reason, n in by_reason.select("reason", pl.col("len")).iter_rows():
-            lines.append(f"{n:>12,}  {reason}")
+        by_reason = (
+            rejected.group_by("reason")
+            .agg(pl.len(), pl.col("row", "duid", "interval_datetime").first())
+            .sort("len", "reason", descending=[True, False])
+        )
+        for reason, n, row, duid, at in by_reason.select(
+            "reason", "len", "row", "duid", "interval_datetime"
+        ).iter_rows():
+            lines.append(f"{n:>12,}  {reason} (first: row {row:,}, {duid} at {at})")
     return "\n".join(lines)
