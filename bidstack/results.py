@@ -286,6 +286,9 @@ def _energy_sums(intervals: pl.DataFrame) -> pl.DataFrame:
 def _outcomes(out: Path, scenario: str) -> pl.DataFrame:
     """Per unit: the variant's allocation outcomes and its within-limits rate (columns
     ``outcome_<variant>``, or ``outcome`` when the run had one variant)."""
+    if not any((out / "allocation").glob("**/*.parquet")):  # no fleet unit offered in the run
+        counts = {name: pl.UInt32 for name in Outcome._fields}
+        return pl.DataFrame(schema={"duid": pl.String, **counts, "within_limits_rate": pl.Float64})
     allocation = _scan(out / "allocation")
     suffix = f"_{scenario}" if f"outcome_{scenario}" in allocation.collect_schema() else ""
     outcome, within = pl.col(f"outcome{suffix}"), pl.col(f"within_limits{suffix}")

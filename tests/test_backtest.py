@@ -663,3 +663,19 @@ def test_a_month_holds_at_most_two_scenarios_at_once(market, tmp_path: Path, mon
     month = month_module.run_month(window, RunConfig.resolve(fleet, ["v1", "v2"]), tmp_path)
     assert [figures[0]["scenario"][0] for figures in month.figures] == ["baseline", "v1", "v2"]
     assert overlapped[0] and most[0] == 2
+
+
+def test_a_fleet_none_of_whose_units_offer_runs_to_its_end_and_says_so(market, tmp_path) -> None:
+    """A typo in the only unit's DUID: the market is still dispatched and settled, the unit is
+    reported (fleet_unit_unknown), and the summary and report have no fleet figures to show
+    (it once ended in a traceback reading an allocation no unit made)."""
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text("[units.NOSUCH]\ntp_min = 0\ntp_max = 100\nsrmc = 50\n")
+    window = (market.start, market.start + timedelta(hours=1))
+    run = backtest(market.store, load_fleet(fleet_file), ["v2"], *window, tmp_path / "out",
+                   progress=False)  # fmt: skip
+    problems = pl.read_parquet(tmp_path / "out" / "problems")
+    assert problems.filter(pl.col("kind") == "fleet_unit_unknown")["duid"].to_list() == ["NOSUCH"]
+    assert run.summary["scenario"].to_list() == ["baseline", "v2"]
+    assert run.summary["fleet_energy_mwh"].to_list() == [0.0, 0.0]
+    assert "–" in write_report(run).read_text()  # the figures the fleet has none of

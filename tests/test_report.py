@@ -247,6 +247,15 @@ def test_compare_sets_runs_side_by_side(run, tmp_path, capsys) -> None:
     assert "fleet margin" in printed and (tmp_path / "c.csv").exists()
     assert main(["compare", str(tmp_path)]) == 2
     assert "no summary.csv" in capsys.readouterr().err
+    # a baseline-only run has no fleet money: its empty cells are missing numbers, not text
+    alone = tmp_path / "baseline_only"
+    alone.mkdir()
+    pl.read_csv(result.out / "summary.csv").filter(pl.col("scenario") == "baseline").with_columns(
+        pl.lit(None, pl.String).alias(c) for c in ("fleet_cost_cents", "fleet_margin_cents")
+    ).write_csv(alone / "summary.csv")
+    assert main(["compare", str(result.out), str(alone)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1].split()
+    assert last[:2] == ["baseline_only", "baseline"] and "-" in last
 
 
 def test_report_command_rebuilds_the_page_from_the_outputs(run, tmp_path, capsys) -> None:

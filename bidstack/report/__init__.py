@@ -173,8 +173,8 @@ def _figures(data: ReportData) -> list[tuple[str, str, str]]:
         items += [
             (f"margin change, {best['scenario']}", signed_money(best["margin_change_cents"]),
              "margin_change"),
-            (f"price impact, {best['scenario']}", f"{best['price_impact']:+,.2f} $/MWh",
-             "price_impact"),
+            (f"price impact, {best['scenario']}", "–" if best["price_impact"] is None
+             else f"{best['price_impact']:+,.2f} $/MWh", "price_impact"),
         ]  # fmt: skip
         rate = best.get("within_limits_rate")
         items.append((f"within limits, {best['scenario']}",

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from bidstack.errors import InputError
+from bidstack.report.data import read_summary
 from bidstack.stages.bidding import BASELINE
 
 
@@ -24,7 +25,7 @@ def compare(folders: Sequence[str | os.PathLike]) -> pl.DataFrame:
         summary = path / "summary.csv"
         if not summary.is_file():
             raise InputError(f"{path}: no summary.csv: not a finished backtest's output folder")
-        frame = pl.read_csv(summary).with_columns(pl.lit(label).alias("run"))
+        frame = read_summary(summary).with_columns(pl.lit(label).alias("run"))
         rank = pl.col("fleet_margin_cents") if "fleet_margin_cents" in frame.columns else pl.lit(0)
         frames.append(
             frame.with_columns(

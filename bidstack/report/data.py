@@ -24,6 +24,17 @@ HISTORY = "history (AEMO)"
 DURATION_POINTS = 201
 
 
+
+def read_summary(path: Path) -> pl.DataFrame:
+    """A run's ``summary.csv``: figures a run has none of (a baseline-only run's margins), empty
+    in the file, are null numbers, not text (money in integer cents, the rest floats)."""
+    frame = pl.read_csv(path)
+    empty = [name for name, dtype in frame.schema.items()
+             if dtype == pl.String and frame[name].null_count() == frame.height]  # fmt: skip
+    return frame.with_columns(
+        pl.col(name).cast(pl.Int64 if name.endswith("_cents") else pl.Float64) for name in empty
+    )
+
 @dataclass(frozen=True)
 class ReportData:
     out: Path
@@ -63,7 +74,7 @@ def load(out: Path) -> ReportData:
     return ReportData(
         out=out,
         run=run,
-        summary=pl.read_csv(out / "summary.csv"),
+        summary=read_summary(out / "summary.csv"),
         units=_csv(out / "fleet_units.csv"),
         daily=_daily(out / "fleet_daily.parquet"),
         calibration=_csv(out / "calibration.csv"),

@@ -32,11 +32,17 @@ details { margin: 0.4em 0; } summary { cursor: pointer; }
 Column = tuple[str, str, Callable[[object], str]]
 
 
+#: What a table or figure shows where it has no value (a run whose fleet never offered).
+MISSING = "–"
+
+
 def money(value: object) -> str:
-    return format_cents(int(value))  # type: ignore[arg-type]
+    return MISSING if value is None else format_cents(int(value))  # type: ignore[arg-type]
 
 
 def signed_money(value: object) -> str:
+    if value is None:
+        return MISSING
     text = format_cents(int(value))  # type: ignore[arg-type]
     return text if text.startswith("-") else "+" + text
 
