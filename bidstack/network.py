@@ -279,7 +279,10 @@ def _limits(
             if region not in grid.columns:
                 raise InputError(
                     f"interconnector {link['interconnectorid']}: its loss model needs "
-                    f"the demand of {region}, which DISPATCHREGIONSUM lacks"
+                    f"the demand of {region}, which DISPATCHREGIONSUM lacks: ingest "
+                    "DISPATCHREGIONSUM for every region, or set [market] interconnectors = "
+                    '"none" in the fleet file (a fleet file of [market] alone, with '
+                    "--baseline-only)"
                 )
             linear = linear + coefficient * pl.col(region)
         frame = grid.select(

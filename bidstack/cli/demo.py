@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="backtest v1 and v2 on a built-in synthetic market",
         description=(
-            "Generate a seeded synthetic market (3 regions, ~100 units, a month of 5-minute "
+            "Generate a seeded synthetic market (5 regions, ~100 units, a month of 5-minute "
             "intervals) into a store, then backtest its DEMOGEN fleet under the rule variants "
             "v1 and v2 against the historical baseline, exactly as bidstack backtest does."
         ),

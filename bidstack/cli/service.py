@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -167,7 +168,11 @@ def run_key_create(args: argparse.Namespace) -> int:
             raise ConfigError(f"--expires {args.expires!r} is not an ISO 8601 time") from exc
         expires = nem_time(expires if expires.tzinfo else expires.replace(tzinfo=UTC))
     scopes = args.scope or DEFAULT_SCOPES
-    key = create_key(_engine(args.db), load_pepper(), args.participant_id, scopes, expires, *_now())
+    now = _now()
+    if expires is not None and expires <= now[0]:
+        print(f"bidstack: warning: --expires {args.expires} is already past by this machine's "
+              "clock: the key is refused by a server on it", file=sys.stderr)  # fmt: skip
+    key = create_key(_engine(args.db), load_pepper(), args.participant_id, scopes, expires, *now)
     print(key)
     return 0
 

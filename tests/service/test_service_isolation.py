@@ -164,3 +164,15 @@ def test_a_text_statement_is_the_callers_own_where_two_ids_make_one_file_name(
         assert other.status_code == 404 and "GEN.A" not in other.text
     finally:
         server.stop()
+
+
+def test_a_key_created_already_expired_is_warned_of(sqlite_url: str, capsys) -> None:
+    """The key is made (a server on a test clock may still take it), with a warning."""
+    from bidstack.cli import main
+
+    cli("participant", "add", "GENA", "--units", "A1", "--db", sqlite_url)
+    assert main(["service", "key", "create", "GENA", "--expires", "2020-01-01",
+                 "--db", sqlite_url]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert captured.out.startswith("bsk_")
+    assert "--expires 2020-01-01 is already past" in captured.err
