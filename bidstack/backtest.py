@@ -40,6 +40,7 @@ import polars as pl
 from bidstack.config import BASELINE, RESERVED, RunConfig, month_windows
 from bidstack.errors import InputError
 from bidstack.fleet import Fleet
+from bidstack.fleet_files import check_fleet_files
 from bidstack.io import Store, market_time
 from bidstack.outputs import prepare_output
 from bidstack.preflight import check_store
@@ -124,6 +125,7 @@ def backtest(
     if not start < end:
         raise InputError(f"the backtest window ({start}, {end}] is empty")
     check_store(store, start, end)
+    check_fleet_files(fleet)
     # each rule file read once per run
     config = RunConfig.resolve(fleet, variants, compression, window_days)
     groups = tuple(config.groups(variant_groups))

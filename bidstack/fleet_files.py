@@ -24,16 +24,7 @@ def forecast_prices(
             "regionid", "interval_datetime", pl.col("rrp").alias("frrp")
         )
     path, column = fleet.frrp.path, fleet.frrp.column
-    try:
-        forecast = pl.scan_parquet(path)
-        schema = forecast.collect_schema()
-    except (OSError, pl.exceptions.ComputeError) as exc:
-        raise InputError(f"{path}: cannot read the forecast file: {exc}") from exc
-    missing = [c for c in ("regionid", "interval_datetime", column) if c not in schema]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    types = {"regionid": pl.String, "interval_datetime": pl.Datetime("us"), column: pl.Float64}
-    _typed(pl.DataFrame(schema=schema), path, types)
+    forecast, types = _forecast(fleet)
     rows = forecast.filter(window).select("regionid", "interval_datetime", column).collect()
     key = ["regionid", "interval_datetime"]
     repeated = rows.filter(pl.struct(key).is_duplicated()).sort(key)
@@ -45,6 +36,31 @@ def forecast_prices(
             "latest run of each)"
         )
     return _typed(rows, path, types).rename({column: "frrp"})
+
+
+def check_fleet_files(fleet: Fleet) -> None:
+    """Raise :class:`InputError` naming the file if a data file the fleet file names cannot be
+    read as it must be: checked before a run makes its output folder."""
+    if fleet.frrp is not None:
+        _forecast(fleet)
+    demand_bids(fleet)
+
+
+def _forecast(fleet: Fleet) -> tuple[pl.LazyFrame, dict]:
+    """The fleet's forecast file (``[market] frrp``), its schema checked, and its columns'
+    types."""
+    path, column = fleet.frrp.path, fleet.frrp.column
+    try:
+        forecast = pl.scan_parquet(path)
+        schema = forecast.collect_schema()
+    except (OSError, pl.exceptions.ComputeError) as exc:
+        raise InputError(f"{path}: cannot read the forecast file: {exc}") from exc
+    missing = [c for c in ("regionid", "interval_datetime", column) if c not in schema]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    types = {"regionid": pl.String, "interval_datetime": pl.Datetime("us"), column: pl.Float64}
+    _typed(pl.DataFrame(schema=schema), path, types)
+    return forecast, types
 
 
 def demand_bids(fleet: Fleet) -> pl.DataFrame | None:

@@ -105,3 +105,22 @@ def test_a_max_capacity_far_over_registration_is_one_line(market, tmp_path, unto
     ran = backtest(market, fleet, out)
     expect(ran, ERROR, "fleet.toml", "unit CO004", "registered capacity", "DUDETAIL.MAXCAPACITY")
     guard.check()
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [('frrp = {file = "sub/forecast.parquet", column = "rrp"}', ["forecast.parquet",
+                                                                  "cannot read the forecast file"]),
+     ('demand_bids = "bids.parquet"', ["bids.parquet", "cannot read the demand bids"])],
+    ids=["forecast", "demand-bids"],
+)  # fmt: skip
+def test_a_fleet_data_file_that_cannot_be_read_stops_the_run_before_its_folder(
+    market, tmp_path, untouched, line, words
+):
+    fleet = tmp_path / "user" / "fleet.toml"
+    fleet.write_text(f"[market]\n{line}\n" + UNIT)
+    out = tmp_path / "out"
+    guard = untouched()
+    expect(backtest(market, fleet, out), ERROR, *words)
+    assert not out.exists()
+    guard.check()
