@@ -16,8 +16,11 @@ FORMATS = ("json", "csv", "txt")
 
 
 def _folder(results: Path | None, scenario: str) -> Path:
-    folder = None if results is None else results / scenario / "statements"
-    if folder is None or not SCENARIO.fullmatch(scenario) or not folder.is_dir():
+    if results is None:
+        raise Problem(404, "not-found", "this server was started without --results: it has no "
+                      "statements to serve")  # fmt: skip
+    folder = results / scenario / "statements"
+    if not SCENARIO.fullmatch(scenario) or not folder.is_dir():
         raise Problem(404, "not-found", f"no statements for scenario {scenario!r}")
     return folder
 

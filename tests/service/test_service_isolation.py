@@ -50,7 +50,8 @@ def test_another_participants_objects_are_not_found(market) -> None:
     mine = server.get("/v1/bids", key_a, duid="A1").json()["bids"]
     assert {b["duid"] for b in mine} == {"A1"} and len(mine) == 3  # two offered, one rebid
     # statements: B has none (no results given to this server), A's never show
-    assert server.get("/v1/statements", key_b).status_code == 404
+    refused = server.get("/v1/statements", key_b)
+    assert refused.status_code == 404 and "started without --results" in refused.text
 
 
 def test_bidding_for_another_participants_unit_or_nmi_is_forbidden(market) -> None:
