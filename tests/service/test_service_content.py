@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from service_helpers import nem12_file, offer, volumes
 
 
@@ -61,15 +63,22 @@ def test_dates_are_iso_8601_in_the_years_the_service_takes(sqlite_market) -> Non
     assert server.post("/v1/offers", key, prices_only).status_code == 201
 
 
-def test_a_nem12_day_outside_the_years_the_service_takes_is_refused(sqlite_market) -> None:
+@pytest.mark.parametrize(
+    ("day", "kind"),
+    [(date(1995, 1, 1), "interval_out_of_range"),  # a day NEM12 files hold, before the service's
+     (date(1900, 1, 1), "nem12_rejected")],  # one the NEM12 reader itself refuses
+)  # fmt: skip
+def test_a_nem12_day_outside_the_years_the_service_takes_is_refused(
+    sqlite_market, day: date, kind: str
+) -> None:
     server, key = sqlite_market.server, sqlite_market.key_a
     refused = server.client.post(
         "/v1/meter-reads/nem12",
-        files={"file": ("old.csv", nem12_file("NMIA000001", date(1900, 1, 1)))},
-        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "old"},
+        files={"file": ("old.csv", nem12_file("NMIA000001", day))},
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": f"old-{day}"},
     )
     assert refused.status_code == 422, refused.text
     assert refused.json()["type"] == "urn:bidstack:problem:nem12-rejected"
     [error] = refused.json()["errors"]
-    assert (error["kind"], error["where"]) == ("interval_out_of_range", "old.csv:3")
+    assert (error["kind"], error["where"]) == (kind, "old.csv:3")
     assert server.get("/v1/meter-reads", key).json() == {"reads": []}
