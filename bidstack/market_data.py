@@ -34,7 +34,7 @@ from bidstack.market_reads import (
     registration_by_settlement_date,
 )
 from bidstack.network import TABLES as NETWORK_TABLES
-from bidstack.network import NetworkTables, flows_beyond_limits, window_network
+from bidstack.network import NetworkTables
 from bidstack.problems import EVERY_SCENARIO, PROBLEM_SCHEMA, problem_rows
 from bidstack.stages.administered import administered_thresholds
 from bidstack.stages.network import Network
@@ -45,6 +45,7 @@ from bidstack.stages.offers import (
     offer_dates,
     registration,
 )
+from bidstack.window_network import flows_beyond_limits, window_network
 
 #: How far back administered pricing reads prices before a window.
 PRICE_HISTORY = timedelta(days=8)

@@ -21,7 +21,6 @@ from bidstack.columns import DEMAND_BID_PREFIX
 from bidstack.config import BASELINE, MONTH_FILE, RunConfig
 from bidstack.inputs import settlement_registration, with_demand_bids
 from bidstack.market_data import MarketWindow
-from bidstack.network import historical_links
 from bidstack.problems import EVERY_SCENARIO, one_problem, problem_rows, tagged
 from bidstack.results import FLEET_ROWS, fleet_rows
 from bidstack.stages import dispatch as dispatch_stage
@@ -37,6 +36,7 @@ from bidstack.stages.metering import meter
 from bidstack.stages.settlement import settle, settlement_prices
 from bidstack.stages.statements import STATEMENT_INTERVALS, interval_sums
 from bidstack.summary import Peak, bid_stack, peak_interval, scenario_figures
+from bidstack.window_network import historical_links
 
 #: The dispatch stage's defaults for demand rows without price limits.
 MARKET_PRICE_CAP, MARKET_FLOOR_PRICE = 15000.0, -1000.0

@@ -14,14 +14,9 @@ from bidstack.demo import synthetic_market
 from bidstack.demo_network import REGIONS, network_tables
 from bidstack.errors import InputError
 from bidstack.fleet import parse_fleet
-from bidstack.network import (
-    TABLES,
-    NetworkTables,
-    flows_beyond_limits,
-    network,
-    window_network,
-)
+from bidstack.network import TABLES, NetworkTables, network
 from bidstack.stages.dispatch import dispatch
+from bidstack.window_network import flows_beyond_limits, window_network
 
 TIME = dt.datetime(2024, 1, 1, 0, 5)
 
