@@ -27,6 +27,7 @@ from bidstack.allocation_inputs import (
     needed_columns,
 )
 from bidstack.columns import BAND_VOLUMES, ArrowColumns
+from bidstack.config import INTERVAL_MINUTES
 from bidstack.errors import InputError
 from bidstack.kernel import codes
 from bidstack.kernel.allocation import allocate_rows
@@ -98,6 +99,7 @@ def allocate(
     bandavail: bool = False,
     lookahead: pl.DataFrame | None = None,
     price_type_order: PriceTypeOrder = "thresholds_first",
+    interval_minutes: float = INTERVAL_MINUTES,
 ) -> pl.DataFrame:
     """Allocate each unit-interval's capacity to one price band under each rule variant.
 
@@ -119,7 +121,11 @@ def allocate(
     ``price_type_order`` (used only when deriving PT) is the order of PT's tests: by default
     ``"thresholds_first"`` (SPEC §3: 10 if frrp > TPmax, -10 if frrp <= TPmin, 1 if frrp > SRMC+,
     else -1), or ``"srmc_first"`` (10 if frrp > TPmax, 1 if frrp > SRMC+, -1 if frrp > TPmin,
-    else -10); they differ only where SRMC+ < frrp <= min(TPmin, TPmax).
+    else -10); they differ only where SRMC+ < frrp <= min(TPmin, TPmax). ``interval_minutes``
+    (used only when deriving PP) is the length of the intervals ``phase_horizon`` counts: PP at
+    ``t`` looks at the unit's rows in ``[t, t + horizon × interval_minutes)``, so that a gap in
+    its rows is not crossed (5, the dispatch interval; 30 for trading intervals before
+    five-minute settlement).
 
     Returns the input rows in input order with, per variant, ``band`` (Int8, null when none),
     ``outcome`` (Enum: allocated, not_applicable, no_band, invalid_input) and ``within_limits``
@@ -130,8 +136,9 @@ def allocate(
     :class:`~bidstack.errors.RuleError` before any work.
     """
     return _Run(
-        frame, variants, phase_horizon, fcas_liability, bandavail, lookahead, price_type_order
-    ).frame
+        frame, variants, phase_horizon, fcas_liability, bandavail, lookahead, price_type_order,
+        interval_minutes,
+    ).frame  # fmt: skip
 
 
 def allocate_with_report(
@@ -143,11 +150,13 @@ def allocate_with_report(
     bandavail: bool = False,
     lookahead: pl.DataFrame | None = None,
     price_type_order: PriceTypeOrder = "thresholds_first",
+    interval_minutes: float = INTERVAL_MINUTES,
 ) -> Allocation:
     """:func:`allocate`, with counts per variant and outcome and the list of rejected rows."""
     run = _Run(
-        frame, variants, phase_horizon, fcas_liability, bandavail, lookahead, price_type_order
-    )
+        frame, variants, phase_horizon, fcas_liability, bandavail, lookahead, price_type_order,
+        interval_minutes,
+    )  # fmt: skip
     derived = run.price_type_phase and price_type_phase_columns(*run.price_type_phase)
     return Allocation(run.frame, run.variant_names, run.counts(), run.rejected(), derived)
 
@@ -164,6 +173,7 @@ class _Run:
         bandavail: bool,
         lookahead: pl.DataFrame | None,
         price_type_order: PriceTypeOrder,
+        interval_minutes: float,
     ) -> None:
         source = as_frame(frame)
         order_code = price_type_order_code(price_type_order)
@@ -178,7 +188,7 @@ class _Run:
         units = check_unique(data)
         if self.derived:
             price_type, price_phase = derive_codes(
-                data, phase_horizon, fcas_liability, lookahead, order_code
+                data, phase_horizon, fcas_liability, lookahead, order_code, interval_minutes
             )
             self.price_type_phase = (price_type, price_phase)
         elif phase_horizon is not None or lookahead is not None:

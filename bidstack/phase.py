@@ -22,6 +22,7 @@ from bidstack.allocation_inputs import (
     readonly,
     srmc_plus_column,
 )
+from bidstack.config import INTERVAL_MINUTES
 from bidstack.errors import InputError
 from bidstack.kernel import codes, phase
 
@@ -37,13 +38,15 @@ def derive_price_type_phase(
     fcas_liability: bool = False,
     lookahead: pl.DataFrame | None = None,
     price_type_order: PriceTypeOrder = "thresholds_first",
+    interval_minutes: float = INTERVAL_MINUTES,
 ) -> pl.DataFrame:
     """The input with ``price_type`` and ``price_phase`` (Int8) derived from ``frrp`` (SPEC §3).
 
     Needs ``duid``, ``interval_datetime``, ``frrp``, ``tp_min``, ``tp_max``, ``srmc`` (and
-    ``fcas_liability`` when enabled); ``phase_horizon``, ``lookahead`` and ``price_type_order``
-    are as for :func:`allocate`. Where PT or PP cannot be known (a missing forecast or threshold)
-    the value is null. The input must not have ``price_type`` or ``price_phase`` columns already.
+    ``fcas_liability`` when enabled); ``phase_horizon``, ``lookahead``, ``price_type_order`` and
+    ``interval_minutes`` are as for :func:`allocate`. Where PT or PP cannot be known (a missing
+    forecast or threshold) the value is null. The input must not have ``price_type`` or
+    ``price_phase`` columns already.
     """
     source = as_frame(frame)
     order_code = price_type_order_code(price_type_order)
@@ -54,7 +57,7 @@ def derive_price_type_phase(
     data = checked(source, needed + (["fcas_liability"] if fcas_liability else []), True)
     check_unique(data)
     price_type, price_phase = derive_codes(
-        data, phase_horizon, fcas_liability, lookahead, order_code
+        data, phase_horizon, fcas_liability, lookahead, order_code, interval_minutes
     )
     return source.hstack(price_type_phase_columns(price_type, price_phase).get_columns())
 
@@ -81,12 +84,16 @@ def derive_codes(
     fcas_liability: bool,
     lookahead: pl.DataFrame | None,
     order_code: int,
+    interval_minutes: float = INTERVAL_MINUTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """PT and PP for every row (SPEC §3), ``codes.MISSING_CODE`` where they cannot be known.
 
     ``lookahead`` rows follow ``data`` in time: they take part in PP's windows only.
-    ``order_code`` is the code of the order PT is tested in (``codes.ORDER_*``).
+    ``order_code`` is the code of the order PT is tested in (``codes.ORDER_*``);
+    ``interval_minutes`` the length of the intervals the horizon counts.
     """
+    if not (isinstance(interval_minutes, int | float) and interval_minutes > 0):
+        raise InputError(f"interval_minutes must be a positive number; got {interval_minutes!r}")
     n = data.height
     if lookahead is not None and lookahead.height:
         data = _with_lookahead(data, lookahead, phase_horizon, fcas_liability)
@@ -108,7 +115,7 @@ def derive_codes(
     arrays = [readonly(s.to_numpy()) for s in selected.get_columns()]
     price_type = np.empty(data.height, dtype=np.int8)
     price_phase = np.empty(data.height, dtype=np.int8)
-    step = phase.smallest_step(order, unit_start, interval)
+    step = _step(data.get_column("interval_datetime").dtype, interval_minutes)
     phase.derive_price_type_phase(
         order, unit_start, horizon, interval, step, *arrays, order_code, price_type, price_phase
     )
@@ -116,6 +123,12 @@ def derive_codes(
         unknown = data.get_column("interval_datetime").is_null().to_numpy()
         price_phase[unknown] = codes.MISSING_CODE
     return price_type[:n], price_phase[:n]
+
+
+def _step(dtype: pl.DataType, interval_minutes: float) -> int:
+    """An interval's length in the units of ``interval_datetime``'s physical values."""
+    per_second = {"ns": 10**9, "us": 10**6, "ms": 10**3}[getattr(dtype, "time_unit", None) or "us"]
+    return round(interval_minutes * 60 * per_second)
 
 
 def _with_lookahead(

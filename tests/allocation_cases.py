@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -12,6 +11,7 @@ import polars as pl
 from bidstack.reference.allocation import allocate_row, derive_price_phases, derive_price_type
 from bidstack.rules import Variant
 
+FIVE_MINUTES = timedelta(minutes=5)
 PRICE_BANDS = [f"priceband{k}" for k in range(1, 11)]
 START = datetime(2024, 1, 1, 4, 5)
 
@@ -93,20 +93,14 @@ def reference_price_type_phase(
         by_unit.setdefault(row["duid"], []).append(row)
     for unit_rows in by_unit.values():
         unit_rows.sort(key=lambda r: r["interval_datetime"])
-    # the data's interval length: the least time between two rows of a unit
-    steps = [
-        b["interval_datetime"] - a["interval_datetime"]
-        for unit_rows in by_unit.values()
-        for a, b in itertools.pairwise(unit_rows)
-    ]
-    step = min((gap for gap in steps if gap.total_seconds() > 0), default=None)
     for duid, unit_rows in by_unit.items():
         types = [
             derive_price_type(r["frrp"], r["tp_min"], r["tp_max"], r["srmc_plus"], order)
             for r in unit_rows
         ]
-        times = None if step is None else [(r["interval_datetime"] - unit_rows[0][
-            "interval_datetime"]) // step for r in unit_rows]  # fmt: skip
+        # the intervals' numbers: 5-minute intervals, counted from the unit's first
+        times = [(r["interval_datetime"] - unit_rows[0]["interval_datetime"]) // FIVE_MINUTES
+                 for r in unit_rows]  # fmt: skip
         phases = derive_price_phases(types, horizon.get(duid, 1), times)
         for row, pt, pp in zip(unit_rows, types, phases, strict=True):
             row["price_type"], row["price_phase"] = pt, pp

@@ -694,3 +694,10 @@ def test_the_phase_window_is_the_units_next_intervals_in_time_not_its_next_rows(
         interval_datetime=pl.Series([*times[:2], times[1].replace(minute=5)])
     )
     assert allocate_with_report(steady, ["v1"], phase_horizon=3).derived.rows()[0] == (1, -10)
+    # the interval is the market's (5 minutes unless told), not guessed from the rows: a unit
+    # alone with a gap after each row still looks at its own next H intervals only
+    alone = frame.with_columns(interval_datetime=pl.Series([times[0] + timedelta(minutes=10 * k)
+                                                             for k in range(3)]))  # fmt: skip
+    assert allocate_with_report(alone, ["v1"], phase_horizon=2).derived.rows()[1] == (1, 1)
+    ten = allocate_with_report(alone, ["v1"], phase_horizon=2, interval_minutes=10)
+    assert ten.derived.rows()[1] == (1, -10)

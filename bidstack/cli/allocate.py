@@ -40,6 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(SPEC §3, the default); srmc_first tests TPmax, SRMC+, then TPmin",
     )
     parser.add_argument(
+        "--interval-minutes",
+        type=float,
+        default=5.0,
+        metavar="MINUTES",
+        help="the length of the intervals --phase-horizon counts (default 5; 30 for trading "
+        "intervals before five-minute settlement)",
+    )
+    parser.add_argument(
         "--fcas-liability", action="store_true", help="add the fcas_liability column to SRMC"
     )
     parser.add_argument(
@@ -79,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         fcas_liability=args.fcas_liability,
         bandavail=args.bandavail,
         price_type_order=args.price_type_order,
+        interval_minutes=args.interval_minutes,
     )
     result.frame.write_parquet(output)
     print(f"{frame.height:,} unit-intervals -> {output}")

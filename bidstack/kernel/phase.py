@@ -79,21 +79,6 @@ def _price_type(frrp, tp_min, tp_max, srmc_plus, price_type_order):
     return 1 if frrp > srmc_plus else -1
 
 
-@njit(cache=True)
-def smallest_step(order, unit_start, interval):
-    """The data's interval length: the least time (int64, as ``interval``) between two rows
-    of one unit, 1 where no unit has two rows at different times."""
-    ordered = order.size == 0
-    step = _FAR
-    for u in range(unit_start.size - 1):
-        for j in range(unit_start[u] + 1, unit_start[u + 1]):
-            now, before = (j, j - 1) if ordered else (order[j], order[j - 1])
-            gap = interval[now] - interval[before]
-            if 0 < gap < step:
-                step = gap
-    return 1 if step == _FAR else step
-
-
 @njit(cache=True, parallel=True)
 def derive_price_type_phase(
     order,
@@ -113,8 +98,8 @@ def derive_price_type_phase(
 
     ``order``/``unit_start`` come from :func:`group_units`; ``horizon`` int64[n_units] is each
     unit's phase horizon in intervals (below 1: unknown, so its rows' PP is missing);
-    ``interval`` int64[n] the rows' times and ``step`` the interval length in the same unit
-    (:func:`smallest_step`); ``frrp``, ``tp_min``, ``tp_max``, ``srmc_plus`` are float64[n]
+    ``interval`` int64[n] the rows' times and ``step`` the interval length in the same unit;
+    ``frrp``, ``tp_min``, ``tp_max``, ``srmc_plus`` are float64[n]
     (NaN: missing), and ``price_type_order`` is the code (``codes.ORDER_*``) of the order PT is
     tested in. PP at a row of time ``t`` is the lowest PT other than 10 over the unit's rows in
     ``[t, t + horizon × step)`` (its intervals ``t .. t+H-1``: an interval it has no row for

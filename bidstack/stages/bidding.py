@@ -118,6 +118,7 @@ def bidding_round(
             bandavail=True,
             lookahead=_lookahead_input(lookahead, fleet, interval_minutes),
             price_type_order=fleet.price_type_order,
+            interval_minutes=interval_minutes,
         )
         for name in names:
             suffix = "" if len(names) == 1 else f"_{name}"
