@@ -27,7 +27,7 @@ import polars as pl
 
 from bidstack.io.report import SourceReport
 from bidstack.io.schema import TableSpec, table_spec
-from bidstack.sorting import in_key_order
+from bidstack.sorting import duplicated_rows, in_key_order
 
 #: Columns that say where a row came from, not what it says: not compared.
 PROVENANCE = ("source_file", "source_line")
@@ -56,9 +56,10 @@ def resolve_conflicts(
         others = sorted(
             path for path in (root / name).parent.glob("*.parquet") if path.stem != stem
         )
-        if others:
-            stored = _compare(spec, staged / name, others, sources, report)
-            rejected = stored if rejected is None or stored is None else rejected | stored
+        if others and (rejected is None or not rejected.all()):
+            stored = _compare(spec, staged / name, others, sources, report, rejected)
+            if stored is not None:
+                rejected = stored if rejected is None else rejected | stored
         if rejected is not None and rejected.any():
             dropped[name] = rejected
     return dropped
@@ -70,20 +71,30 @@ def _repeated(spec: TableSpec, path: Path, report: SourceReport) -> pl.Series | 
     the store would hold both and :func:`bidstack.io.read` return one, silently.
 
     The identity is the key columns the source has (a column null in every row, as DIRECTION
-    before BIDPEROFFER_D v3, is none). NEM12's reader judges its repeated days itself, by line.
+    before BIDPEROFFER_D v3, is none). Where the source lacks a key column and most of its rows
+    repeat the rest of the key (DUID dropped from a file or a cache), none is stored: its rows
+    cannot be told apart. NEM12's reader judges its repeated days itself, by line.
     """
     order = spec.version_order
-    if "source_line" in order:
+    values = [name for name in spec.kinds if name not in (*spec.primary_key, *order, *PROVENANCE)]
+    if "source_line" in order or not values:
         return None
     identity = [c for c in spec.identity or spec.primary_key if c in spec.kinds]
     keys = pl.read_parquet(path, columns=identity)
-    key = [c for c in identity if keys[c].null_count() < keys.height]
+    height = keys.height
+    key = [c for c in identity if keys[c].null_count() < height]
     if not key or _unique(keys.select(key), spec):
         return None
-    values = [name for name in spec.kinds if name not in (*spec.primary_key, *order, *PROVENANCE)]
+    repeats = duplicated_rows(keys, *key)
+    del keys
     changed = list(order[:1])
-    rows = pl.read_parquet(path, columns=[*key, *values, *changed]).with_row_index("_row")
-    repeated = rows.filter(pl.struct(key).is_duplicated())
+    repeated = (  # the values of the rows that share a key only
+        pl.scan_parquet(path)
+        .select(*key, *values, *changed)
+        .with_row_index("_row")
+        .filter(repeats)
+        .collect()
+    )
     first = repeated.group_by(key, maintain_order=True).first()
     joined = repeated.join(first, on=key, suffix="_stored", nulls_equal=True).filter(
         pl.col("_row") != pl.col("_row_stored")
@@ -103,34 +114,37 @@ def _repeated(spec: TableSpec, path: Path, report: SourceReport) -> pl.Series | 
     if not conflicts.height:
         return None
     absent = [name.upper() for name in identity if name not in key]
-    if absent:  # a key column the source lacks (a column dropped from a cache): nothing to tell
+    if absent and 2 * repeated.height > height:  # a key column lost: nothing to tell rows apart
         first_row = conflicts.row(0, named=True)
         named = ", ".join(f"{name.upper()} {first_row[name]}" for name in key)
         report.add(
             "rejected",
             report.path,
             f"no row of {spec.name} has a {', '.join(absent)} value, and rows alike in the rest "
-            f"of its key (first: {named}) say other things: its {rows.height} rows cannot be "
+            f"of its key (first: {named}) say other things: its {height} rows cannot be "
             "told apart, none is stored",
-            rows.height,
+            height,
         )
-        return pl.repeat(True, rows.height, eager=True)
+        return pl.repeat(True, height, eager=True)
     columns = (key, values, changed[0] if changed else "lastchanged")
     for (is_later,), group in conflicts.group_by("_later", maintain_order=True):
         first_row = group.row(0, named=True)
         source = "an earlier row of this file"
         report.add(*_issue(report.path, spec, source, is_later, first_row, columns, group.height))
     refused = conflicts.filter(~pl.col("_later"))["_row"]
-    return rows["_row"].is_in(refused.implode())
+    return pl.int_range(height, eager=True).is_in(refused.implode())
 
 
 def _unique(keys: pl.DataFrame, spec: TableSpec) -> bool:
     """Whether no two rows of ``keys`` are the same: one pass where the rows are in key order
-    (as AEMO's files hold them, time first or in the key's own order), else by hashing."""
-    time_first = sorted(keys.columns, key=lambda name: name != spec.time_column)
-    if any(in_key_order(keys, order, strict=True) for order in (keys.columns, time_first)):
+    (as AEMO's files hold them: the table's columns in order, or the key's, either with the
+    time first), else by ranking the keys (:func:`~bidstack.sorting.duplicated_rows`)."""
+    in_columns = [column.name for column in spec.columns if column.name in keys.columns]
+    orders = [in_columns, keys.columns]
+    orders += [sorted(order, key=lambda name: name != spec.time_column) for order in orders]
+    if any(in_key_order(keys, order, strict=True) for order in orders):
         return True
-    return not keys.select(pl.struct(keys.columns).is_duplicated().any()).item()
+    return not duplicated_rows(keys, *keys.columns).any()
 
 
 def _compare(
@@ -139,8 +153,10 @@ def _compare(
     others: list[Path],
     sources: Mapping[str, str],
     report: SourceReport,
+    refused_here: pl.Series | None = None,
 ) -> pl.Series | None:
-    """Which rows of the staged file ``new_path`` are refused (None: none conflict)."""
+    """Which rows of the staged file ``new_path`` are refused (None: none conflict), leaving
+    out those ``refused_here`` (by :func:`_repeated`: each is reported once)."""
     key = list(spec.identity or spec.primary_key)
     order = spec.version_order
     values = [name for name in spec.kinds if name not in (*spec.primary_key, *order, *PROVENANCE)]
@@ -148,6 +164,9 @@ def _compare(
         return None
     changed = list(order[:1])
     new = pl.read_parquet(new_path, columns=[*key, *values, *changed]).with_row_index("_row")
+    height = new.height
+    if refused_here is not None:
+        new = new.filter(~refused_here)
     old = pl.concat(
         pl.scan_parquet(path)
         .select(*key, *values, *changed)
@@ -183,7 +202,7 @@ def _compare(
         where = report.path
         columns = (key, values, changed[0] if changed else "lastchanged")
         report.add(*_issue(where, spec, source, is_later, first, columns, rows.len()))
-    return new["_row"].is_in(refused["_row"].implode())
+    return pl.int_range(height, eager=True).is_in(refused["_row"].implode())
 
 
 def _issue(

@@ -407,3 +407,41 @@ def test_blank_lines_before_the_first_record_are_passed_over(write_mms, tmp_path
     [outcome] = ingest([path], tmp_path / "store")
     assert outcome.status == "ingested" and not issues(outcome, "rejected")
     assert outcome.report.rows["dispatchprice"] == 2
+
+
+def test_a_row_repeated_in_one_file_and_stored_from_another_is_counted_once(
+    write_mms, tmp_path: Path
+):
+    """NSW1's 00:05 price, 57.5 in a.csv; in b.csv 57.5 then 99: b's second row is refused
+    once, as a repeat in its own file, not again against a.csv (3 rows in, 2 stored, 1
+    rejected)."""
+    ingest([write_mms("a.csv", prices(GOOD))], tmp_path / "store")
+    [outcome] = ingest([write_mms("b.csv", prices(GOOD, [*GOOD[:5], "99"], ALSO_GOOD))],
+                       tmp_path / "store")  # fmt: skip
+    assert outcome.report.rejected_rows == 1
+    assert outcome.report.rows["dispatchprice"] == 2
+    assert len(issues(outcome, "rejected")) == 1
+
+
+def test_a_table_of_keys_alone_given_twice_is_read_once(write_mms, tmp_path: Path):
+    """DISPATCHBLOCKEDCONSTRAINT has no column but its key: a row given twice is the same row
+    (its check once stopped the ingest, calling the store damaged)."""
+    columns = ("SETTLEMENTDATE", "RUNNO", "CONSTRAINTID")
+    row = ["2024/09/01 00:05:00", "1", "C1"]
+    path = write_mms("blocked.csv", ("DISPATCH", "BLOCKEDCONSTRAINT", 1, columns, [row, row]))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.status == "ingested" and not issues(outcome, "rejected"), outcome.detail
+    assert read(tmp_path / "store", "DISPATCHBLOCKEDCONSTRAINT").collect().height == 1
+
+
+def test_a_repeat_in_a_source_without_an_optional_key_column_is_refused_alone(
+    write_mms, tmp_path: Path
+):
+    """A BIDDAYOFFER_D v2 file has no DIRECTION: one unit's day bid given twice with other
+    prices refuses that row, not the file's other units' bids."""
+    columns = ("SETTLEMENTDATE", "DUID", "BIDTYPE", "PRICEBAND1")
+    day = "2024/09/01 00:00:00"
+    rows = [[day, f"U{k}", "ENERGY", "10"] for k in range(5)] + [[day, "U0", "ENERGY", "20"]]
+    path = write_mms("day.csv", ("BID", "BIDDAYOFFER_D", 2, columns, rows))
+    [outcome] = ingest([path], tmp_path / "store")
+    assert outcome.report.rejected_rows == 1 and outcome.report.rows["biddayoffer_d"] == 5
