@@ -158,17 +158,18 @@ def test_a_worker_killed_mid_task(small, small_serial, pool, tmp_path: Path, mon
     assert differing(small_serial, tmp_path / "out") == []
 
 
-def test_a_month_that_kills_every_worker_it_runs_on_is_named(
+def test_a_window_that_kills_every_worker_it_runs_on_is_named(
     small, tmp_path: Path, monkeypatch
 ) -> None:
-    """February kills its worker at every attempt: the run fails naming it (once, the month
-    waited on when the pool broke was blamed, whichever it was), after it was lost
-    RESPAWNS + 1 times; deaths of other months' workers do not count against it."""
-    monkeypatch.setenv(TEST_HOOK, "killall:2024-02")
+    """The last of three windows kills its worker at every attempt: the run fails naming it
+    alone, after it was lost RESPAWNS + 1 times while it ran. Once, the window waited on when
+    the pool broke (the first) was blamed, and every task queued was charged a loss."""
+    monkeypatch.setenv(TEST_HOOK, "killall:2024-02-01")
     with open_executor(2) as executor, pytest.raises(TaskError) as failed:
-        run(small, tmp_path / "out", executor)
-    message = str(failed.value)
-    assert "month 2024-02" in message and "lost with a worker process that died, 4 times" in message
+        run(small, tmp_path / "out", executor, window_days=1)
+    assert str(failed.value) == (
+        "window 2024-02-01 failed: lost with a worker process that died, 4 times"
+    )
 
 
 def test_windows_of_a_day_in_groups_with_a_worker_killed(

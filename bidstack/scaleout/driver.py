@@ -41,7 +41,14 @@ from bidstack.scaleout import attempts
 from bidstack.scaleout.executors import SpawnPool, lost
 from bidstack.scaleout.groups import merge_groups
 from bidstack.scaleout.snapshot import check_snapshot, snapshot
-from bidstack.scaleout.tasks import TEST_HOOK, MonthTask, TaskResult, release, run_task
+from bidstack.scaleout.tasks import (
+    TEST_HOOK,
+    MonthTask,
+    TaskResult,
+    release,
+    run_task,
+    running_tasks,
+)
 from bidstack.stages.dispatch import carry_initial_mw
 
 #: How often a task may be lost with a local pool's worker that died (the pool is started again
@@ -84,7 +91,7 @@ class Fold:
                 finally:  # the serial run's tasks ran here: their store is not to outlive it
                     release()
             else:
-                yield from self._parallel(_Runner(self.executor, bar))
+                yield from self._parallel(_Runner(self.executor, bar, self.out))
         attempts.clear(self.out)
 
     def _task(self, left: datetime, right: datetime, group: int, **how) -> MonthTask:
@@ -221,9 +228,10 @@ class _Runner:
     """Submits tasks and waits for their results, keeping the progress bar current; a local
     pool whose worker died is started again and its unfinished tasks resubmitted."""
 
-    def __init__(self, executor: Executor, bar: tqdm) -> None:
+    def __init__(self, executor: Executor, bar: tqdm, out: Path) -> None:
         self.executor = executor
         self.bar = bar
+        self.out = out
         self.handles: list[_Handle] = []
         self.losses: dict[str, int] = {}  # times each task was lost with a worker
         self.retries: list[dict] = []
@@ -254,15 +262,18 @@ class _Runner:
                 ) from exc
 
     def _respawn(self, task: MonthTask) -> None:
-        """Start the pool again and resubmit its lost tasks, unless one of them was lost more
-        than :data:`RESPAWNS` times: the run then fails naming those (the task that kills its
-        worker is among them; the one waited on when the pool broke need not be)."""
+        """Start the pool again and resubmit its lost tasks, unless one of those running when
+        it broke has now been lost more than :data:`RESPAWNS` times: the run then fails naming
+        them (the task that kills its worker is among them; the one waited on when the pool
+        broke, or one queued behind, need not be)."""
         if not isinstance(self.executor, SpawnPool):
             raise TaskError(f"{task.name} failed: a worker process died")
         unfinished = [h for h in self.handles if lost(h.future)]
+        running = running_tasks(self.out)
         for handle in unfinished:
-            self.losses[handle.task.name] = self.losses.get(handle.task.name, 0) + 1
-        failed = [h.task.name for h in unfinished if self.losses[h.task.name] > RESPAWNS]
+            if handle.task.label in running:
+                self.losses[handle.task.name] = self.losses.get(handle.task.name, 0) + 1
+        failed = [h.task.name for h in unfinished if self.losses.get(h.task.name, 0) > RESPAWNS]
         if failed:
             raise TaskError(
                 f"{', '.join(failed)} failed: lost with a worker process that died, "

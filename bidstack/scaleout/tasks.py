@@ -44,6 +44,8 @@ from bidstack.scaleout.snapshot import check_snapshot
 TEST_HOOK = "BIDSTACK_TEST_HOOK"
 #: The warm-up's scratch folder inside an attempt folder.
 WARMUP = "_warmup"
+#: The folder of ``_attempts`` where each task leaves a file ``<label>@<attempt>`` while it runs.
+RUNNING = "_running"
 
 
 @dataclass(frozen=True)
@@ -116,14 +118,34 @@ class TaskResult:
 def run_task(task: MonthTask) -> TaskResult:
     """Run ``task`` (see the module docstring)."""
     began = time.perf_counter()
-    test_hook(task.hook, task.window)
-    check_snapshot(task.store, task.snapshot)
     out = Path(task.out)
     if not out.is_dir():  # made by the driver: a worker that cannot see it must not make another
         raise OutputError(
             f"{out}: no such output folder where {task.name} runs ({socket.gethostname()}, "
             f"process {os.getpid()}): a cluster's workers need it at the same path as the driver"
         )
+    running = out / ATTEMPTS / RUNNING / f"{task.label}@{uuid.uuid4().hex[:12]}"
+    running.parent.mkdir(parents=True, exist_ok=True)
+    running.touch()
+    try:
+        return _run_task(task, out, began)
+    finally:  # left behind only where the worker died with the task
+        running.unlink(missing_ok=True)
+
+
+def running_tasks(out: Path) -> set[str]:
+    """The labels of the tasks whose worker died while they ran (their files are removed, so
+    that the next death counts only its own)."""
+    found = set()
+    for path in (out / ATTEMPTS / RUNNING).glob("*@*"):
+        found.add(path.name.rsplit("@", 1)[0])
+        path.unlink(missing_ok=True)
+    return found
+
+
+def _run_task(task: MonthTask, out: Path, began: float) -> TaskResult:
+    test_hook(task.hook, task.window)
+    check_snapshot(task.store, task.snapshot)
     data = _market_data(task)
     group = "" if task.group is None else f"-g{task.group}"
     folder = out / ATTEMPTS / f"{task.window}{group}-{uuid.uuid4().hex[:12]}"
