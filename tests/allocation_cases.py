@@ -99,8 +99,8 @@ def reference_price_type_phase(
             for r in unit_rows
         ]
         # the intervals' numbers: 5-minute intervals, counted from the unit's first
-        times = [(r["interval_datetime"] - unit_rows[0]["interval_datetime"]) // FIVE_MINUTES
-                 for r in unit_rows]  # fmt: skip
+        first = unit_rows[0]["interval_datetime"]
+        times = [(r["interval_datetime"] - first) // FIVE_MINUTES for r in unit_rows]
         phases = derive_price_phases(types, horizon.get(duid, 1), times)
         for row, pt, pp in zip(unit_rows, types, phases, strict=True):
             row["price_type"], row["price_phase"] = pt, pp

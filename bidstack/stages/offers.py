@@ -151,10 +151,8 @@ def build_offers(volumes: pl.DataFrame, prices: pl.DataFrame, units: pl.DataFram
         "participantid",
     )
     joined = join_unique(volumes, prices, ["duid", "trading_day", "direction"])
-    joined = join_unique(
-        joined, units.rename({"participantid": "registered_participant"}),
-        ["settlement_date", "duid"],
-    )  # fmt: skip
+    registered = units.rename({"participantid": "registered_participant"})
+    joined = join_unique(joined, registered, ["settlement_date", "duid"])
     no_prices = pl.col("priceband1").is_null()
     no_unit = pl.col("regionid").is_null()
     load = (pl.col("direction") == "LOAD") | (pl.col("dispatchtype") == "LOAD")
