@@ -120,6 +120,20 @@ def test_dask_local_cluster_writes_the_serial_bytes(small, small_serial, tmp_pat
     assert [b["month"] for b in execution["boundaries"]] == ["2024-02"]
 
 
+def test_a_dask_worker_killed_mid_task_is_recorded(
+    small, small_serial, tmp_path: Path, monkeypatch
+) -> None:
+    """Dask retries the task itself; the attempt's file in _attempts/_running/ that the dead
+    worker left tells the driver, which records the retry as the local pool's are."""
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(TEST_HOOK, f"kill:2024-02:{marker}")
+    with open_executor(2, "local") as executor:
+        execution = run(small, tmp_path / "out", executor)
+    assert marker.exists()
+    assert execution["retries"] == [{"after": "worker died", "resubmitted": ["2024-02"]}]
+    assert differing(small_serial, tmp_path / "out") == []
+
+
 def test_variant_groups_on_two_workers_write_the_serial_bytes(
     market, serial, pool, tmp_path: Path
 ) -> None:

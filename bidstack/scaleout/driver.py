@@ -45,9 +45,9 @@ from bidstack.scaleout.tasks import (
     TEST_HOOK,
     MonthTask,
     TaskResult,
+    died_running,
     release,
     run_task,
-    running_tasks,
 )
 from bidstack.stages.dispatch import carry_initial_mw
 
@@ -251,7 +251,7 @@ class _Runner:
             if not done:
                 continue
             try:
-                return handle.future.result()
+                result = handle.future.result()
             except BrokenProcessPool:
                 self._respawn(handle.task)
             except BidstackError:
@@ -260,6 +260,11 @@ class _Runner:
                 raise TaskError(
                     f"{handle.task.name} failed: {type(exc).__name__}: {exc}"
                 ) from exc
+            else:
+                # a cluster retries a task whose worker died itself: its attempt's file says so
+                for label in died_running(self.out, handle.task.label):
+                    self.retries.append({"after": "worker died", "resubmitted": [label]})
+                return result
 
     def _respawn(self, task: MonthTask) -> None:
         """Start the pool again and resubmit its lost tasks, unless one of those running when
@@ -269,7 +274,7 @@ class _Runner:
         if not isinstance(self.executor, SpawnPool):
             raise TaskError(f"{task.name} failed: a worker process died")
         unfinished = [h for h in self.handles if lost(h.future)]
-        running = running_tasks(self.out)
+        running = set(died_running(self.out))
         for handle in unfinished:
             if handle.task.label in running:
                 self.losses[handle.task.name] = self.losses.get(handle.task.name, 0) + 1

@@ -133,12 +133,12 @@ def run_task(task: MonthTask) -> TaskResult:
         running.unlink(missing_ok=True)
 
 
-def running_tasks(out: Path) -> set[str]:
-    """The labels of the tasks whose worker died while they ran (their files are removed, so
-    that the next death counts only its own)."""
-    found = set()
-    for path in (out / ATTEMPTS / RUNNING).glob("*@*"):
-        found.add(path.name.rsplit("@", 1)[0])
+def died_running(out: Path, label: str = "*") -> list[str]:
+    """The label of each attempt whose worker died while it ran (``label``: of that task's
+    only); their files are removed, so that the next death counts only its own."""
+    found = []
+    for path in sorted((out / ATTEMPTS / RUNNING).glob(f"{label}@*")):
+        found.append(path.name.rsplit("@", 1)[0])
         path.unlink(missing_ok=True)
     return found
 
