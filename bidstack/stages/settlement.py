@@ -83,9 +83,19 @@ def settlement_prices(dispatch_prices: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     ``regionid``, ``interval_datetime``, ``settlement_interval`` (the end of the interval that
     sets the price: its trading half-hour before five-minute settlement, else itself) and
     ``spot_price_cents`` (Int64); ``missing`` lists the intervals of a half-hour with fewer
-    than six dispatch prices, which cannot be settled (``regionid``, ``interval_datetime``).
+    than six dispatch prices, or of a 5-minute interval without its price (a null or NaN price
+    is none), which cannot be settled (``regionid``, ``interval_datetime``). A region and
+    interval given twice is an :class:`~bidstack.errors.InputError`: which price holds is
+    unclear.
     """
-    scaled = (pl.col("price") * _SCALE).round(0).cast(pl.Int64)
+    repeated = dispatch_prices.filter(pl.struct("regionid", "interval_datetime").is_duplicated())
+    if repeated.height:
+        region, at = repeated.select("regionid", "interval_datetime").row(0)
+        raise InputError(
+            f"settlement prices: {repeated.height} rows repeat a region and interval, the first "
+            f"{region} at {at}; give one dispatch price per region and interval"
+        )
+    scaled = (pl.col("price").fill_nan(None) * _SCALE).round(0).cast(pl.Int64)
     frame = dispatch_prices.select(
         "regionid",
         "interval_datetime",
@@ -96,7 +106,7 @@ def settlement_prices(dispatch_prices: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
         .alias("settlement_interval"),
     )
     per_settlement = frame.group_by("regionid", "settlement_interval").agg(
-        pl.col("scaled").sum().alias("total"), pl.len().alias("n")
+        pl.col("scaled").sum().alias("total"), pl.col("scaled").count().alias("n")
     )
     half_hourly = pl.col("settlement_interval") <= FIVE_MINUTE_SETTLEMENT
     per_settlement = per_settlement.with_columns(
@@ -104,7 +114,7 @@ def settlement_prices(dispatch_prices: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
         .then(round_half_away(pl.col("total"), 6 * _CENTS_PER_SCALED))
         .otherwise(round_half_away(pl.col("total"), _CENTS_PER_SCALED))
         .alias("spot_price_cents"),
-        (half_hourly & (pl.col("n") != 6)).alias("incomplete"),
+        (pl.col("n") != pl.when(half_hourly).then(6).otherwise(1)).alias("incomplete"),
     )
     joined = frame.join(per_settlement, on=["regionid", "settlement_interval"], how="left")
     missing = joined.filter("incomplete").select("regionid", "interval_datetime")
@@ -184,6 +194,8 @@ def settle(
     energy = energy.with_columns(day)
     keys = ["duid", "settlement_date"] if "settlement_date" in units.columns else ["duid"]
     units = units.select(*keys[1:], *UNIT_COLUMNS, "load_mlf")
+    _one_row_each(units, keys, "units")
+    _one_row_each(prices, ["regionid", "interval_datetime"], "prices")
     with_unit = join_unique(
         energy, units.join(_statement_order(units), on=STATEMENT_KEYS, how="left"), keys
     ).with_columns(loss_factor())
@@ -235,6 +247,19 @@ def settle(
     # hundred units rather than ranking the text of every row
     in_order = sorted_rows(amounts, "statement_order", "interval_datetime")
     return in_order.drop("statement_order"), unsettled
+
+
+def _one_row_each(frame: pl.DataFrame, keys: list[str], name: str) -> None:
+    """Raise :class:`InputError` if ``frame`` repeats a key: each repeat would settle the
+    energy again."""
+    repeated = frame.filter(pl.struct(keys).is_duplicated())
+    if repeated.height:
+        first = ", ".join(f"{key} {value}" for key, value in zip(keys, repeated.select(keys).row(0),
+                                                                  strict=True))  # fmt: skip
+        raise InputError(
+            f"settlement {name}: {repeated.height} rows repeat a {', '.join(keys)} (the first: "
+            f"{first}); give one row for each"
+        )
 
 
 def _statement_order(units: pl.DataFrame) -> pl.DataFrame:

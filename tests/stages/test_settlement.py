@@ -475,3 +475,39 @@ def test_a_registration_without_participant_takes_the_bids(registered) -> None:
         (day, "GEN1", registered or "PART_BID")
     ]
     assert gaps.get_column("kind").to_list() == ([] if registered else ["registration_incomplete"])
+
+
+@pytest.mark.parametrize("gap", [None, float("nan")], ids=["null", "nan"])
+def test_a_dispatch_price_missing_leaves_its_interval_unsettled_not_at_zero(gap) -> None:
+    """A half-hour (before five-minute settlement) with five prices and a null or NaN, and a
+    5-minute interval whose price is null: each is listed as missing, not priced from the rest
+    (sums skipped the null: 5 x $100 / 6) nor at $0, and its energy is reported unsettled."""
+    half_hour = [datetime(2020, 1, 1, 0, 5) + timedelta(minutes=5 * k) for k in range(6)]
+    later = datetime(2022, 1, 1, 0, 5)
+    dispatch = pl.DataFrame(
+        {"regionid": "NSW1", "interval_datetime": [*half_hour, later],
+         "price": [100.0] * 5 + [gap, gap]},
+        schema_overrides={"price": pl.Float64},
+    )  # fmt: skip
+    prices, missing = settlement_prices(dispatch)
+    assert prices.is_empty() and missing.height == 7
+    energy = pl.DataFrame({"duid": "G", "interval_datetime": [later], "energy_mwh": [10.0]})
+    units = pl.DataFrame({"duid": "G", "participantid": "P", "regionid": "NSW1", "mlf": [1.0]})
+    amounts, unsettled = settle(energy, units, prices)
+    assert amounts.is_empty()
+    assert unsettled["reason"].to_list() == ["no spot price for the region and interval"]
+
+
+def test_a_price_or_a_registration_given_twice_is_refused_not_settled_twice() -> None:
+    at = datetime(2022, 1, 1, 0, 5)
+    twice = pl.DataFrame({"regionid": "NSW1", "interval_datetime": [at, at], "price": [100.0] * 2})
+    with pytest.raises(InputError, match="repeat a region and interval, the first NSW1"):
+        settlement_prices(twice)
+    prices, _ = settlement_prices(twice.head(1))
+    energy = pl.DataFrame({"duid": "G", "interval_datetime": [at], "energy_mwh": [1.0]})
+    units = pl.DataFrame({"duid": "G", "participantid": ["P", "Q"], "regionid": "NSW1",
+                          "mlf": [1.0, 0.95]})  # fmt: skip
+    with pytest.raises(InputError, match="settlement units: 2 rows repeat a duid"):
+        settle(energy, units, prices)
+    with pytest.raises(InputError, match="settlement prices: 2 rows repeat a regionid"):
+        settle(energy, units.head(1), pl.concat([prices, prices]))
