@@ -122,11 +122,12 @@ class MarketData:
     def open(cls, store: str | os.PathLike, fleet: Fleet) -> MarketData:
         return cls(Store.open(store), fleet)
 
-    def offers(self, left: datetime, right: datetime, volumes: pl.DataFrame) -> OfferBook:
-        """The offers of every unit with energy bids (``volumes``: BIDPEROFFER_D) in the window."""
+    def offers(
+        self, left: datetime, right: datetime, volumes: pl.DataFrame, units: pl.DataFrame
+    ) -> OfferBook:
+        """The offers of every unit with energy bids (``volumes``: BIDPEROFFER_D) in the window,
+        ``units`` the registration on each of its settlement dates."""
         prices = self.store.read("BIDDAYOFFER_D", left, right).collect()
-        days = offer_dates(volumes)
-        units = registration(self.summary, self.detail, days, self.fleet.market.loss_factors)
         return build_offers(volumes, prices, units)
 
     def read_ahead(self, left: datetime, right: datetime, end: datetime) -> None:
@@ -162,7 +163,9 @@ class MarketData:
         until = inputs.lookahead_end(fleet, right, end)
         bids = store.frame("BIDPEROFFER_D", VOLUME_COLUMNS, left, until)
         in_window = pl.col("interval_datetime") <= right
-        book = self.offers(left, right, bids.filter(in_window))
+        # one registration a window, by settlement date: offers, metering and settlement take it
+        registered = registration_by_settlement_date(self.summary, self.detail, left, right, fleet)
+        book = self.offers(left, right, bids.filter(in_window), registered)
         ahead = bids.filter(~in_window & pl.col("duid").is_in(list(fleet.units)))
         del bids
         offers = inputs.fleet_overrides(book.offers, fleet)
@@ -184,7 +187,7 @@ class MarketData:
         if from_data:
             local = read_local_price(store, left, right, from_data).collect()
             found_local = local_price_absent(store, left, right, from_data)
-        energy, found_meters = measured(store, left, right, fleet, self.summary, self.detail)
+        energy, found_meters = measured(store, left, right, fleet, registered)
         thresholds = stored = None
         found_thresholds = pl.DataFrame()
         if options.administered_pricing:
@@ -228,9 +231,7 @@ class MarketData:
             lookahead=inputs.lookahead(
                 ahead, forecast_prices(fleet, right, until, prices), offers
             ) if until > right else None,
-            registration=registration_by_settlement_date(
-                self.summary, self.detail, left, right, fleet
-            ),
+            registration=registered,
             measured=energy,
             initial_mw=initial_mw_of(physical, left),
             thresholds=thresholds,

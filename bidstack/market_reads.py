@@ -104,14 +104,13 @@ def measured(
     left: datetime,
     right: datetime,
     fleet: Fleet,
-    summary: pl.DataFrame | None = None,
-    detail: pl.DataFrame | None = None,
+    registered: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Measured energy in ``(left, right]``: SCADA for every unit, and NEM12 for fleet units
     with an NMI (NEM12 first, checked against the unit's capacity: the fleet's
     ``max_capacity``, else DUDETAIL's), with the problems metering found. SCADA is read one
     interval past ``right``: its value there is the end of the window's last interval.
-    ``summary`` and ``detail``: DUDETAILSUMMARY and DUDETAIL whole, where already read."""
+    ``registered``: :func:`registration_by_settlement_date` of the window, where already made."""
     step = timedelta(minutes=INTERVAL_MINUTES)
     scada = Store.open(store).frame(
         "DISPATCH_UNIT_SCADA", ["duid", "settlementdate", "scadavalue"], left, right + step
@@ -121,12 +120,12 @@ def measured(
     if not nmis:
         return scada, problems
     reads = read(store, "nem12_interval", left, right).collect()
-    summary = read(store, "DUDETAILSUMMARY").collect() if summary is None else summary
-    detail = read(store, "DUDETAIL").collect() if detail is None else detail
+    if registered is None:
+        summary, detail = (read(store, t).collect() for t in ("DUDETAILSUMMARY", "DUDETAIL"))
+        registered = registration_by_settlement_date(summary, detail, left, right, fleet)
     # each read against the capacity in force on its settlement date (a fleet entry's first),
     # whatever window holds it
-    in_force = registration_by_settlement_date(summary, detail, left, right, fleet)
-    capacity = fleet_overrides(in_force, fleet).select("duid", "settlement_date", "max_capacity")
+    capacity = fleet_overrides(registered, fleet).select("duid", "settlement_date", "max_capacity")
     nem12, found = nem12_energy(reads, nmis, INTERVAL_MINUTES, capacity)
     energy = pl.concat([nem12, scada], how="vertical_relaxed")
     return energy, pl.concat([found, problems])
