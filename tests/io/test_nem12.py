@@ -383,9 +383,10 @@ def test_a_day_given_twice_in_a_file_is_reported_and_read_keeps_one_by_rule(tmp_
 def test_a_line_over_the_limit_is_rejected_with_its_intervals(
     tmp_path: Path, monkeypatch, chunk_bytes: int
 ):
-    """A 300 record padded past ``MAX_LINE_BYTES`` (a damaged file): rejected by line, its day's
-    48 intervals counted, whether the line fits in a chunk or not (it once stood as a blank
-    line, and its intervals vanished uncounted)."""
+    """A 300 record padded past ``MAX_LINE_BYTES`` (a damaged file): rejected by line (it once
+    stood as a blank line, and its intervals vanished uncounted), counted as its day's 48
+    intervals where the line was held, as 1 where it is longer than a chunk and was never held
+    (nothing then says it was a 300 record)."""
     monkeypatch.setattr("bidstack.io.chunks.CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr("bidstack.io.chunks.MAX_LINE_BYTES", 2048)
     monkeypatch.setattr("bidstack.io.nem12.MAX_LINE_BYTES", 2048)

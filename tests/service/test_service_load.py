@@ -1,7 +1,6 @@
-"""Load: the bounded loop of bench/bench_service.py (2,000 bid POSTs, 16 at a time, 127.0.0.1
-only): no 5xx, and the bids stored are exactly the 201 answers. Its speed is printed, never
-asserted (README, Market service): the cap is 300 s here, not the bench's 60 s, so that a
-loaded machine (26 requests/s beside another test run, 45-64 alone: README) cannot fail it."""
+"""Load: the loop of bench/bench_service.py (200 bid POSTs, 16 at a time, 127.0.0.1 only): no
+5xx, and the bids stored are exactly the 201 answers. Its speed is the bench's to measure (2,000
+requests, README, Market service), never asserted here: the cap of 300 s only stops a hang."""
 
 from __future__ import annotations
 
@@ -12,12 +11,12 @@ from pathlib import Path
 BENCH = Path(__file__).parents[2] / "bench" / "bench_service.py"
 
 
-def test_two_thousand_bids_sixteen_at_a_time() -> None:
+def test_two_hundred_bids_sixteen_at_a_time() -> None:
     run = subprocess.run(
-        [sys.executable, str(BENCH), "--requests", "2000", "--concurrency", "16", "--cap", "300"],
+        [sys.executable, str(BENCH), "--requests", "200", "--concurrency", "16", "--cap", "300"],
         capture_output=True,
         text=True,
         timeout=420,
     )
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
-    assert "2,000 created, 0 5xx, 2,000 bids stored" in run.stdout
+    assert "200 created, 0 5xx, 200 bids stored" in run.stdout
